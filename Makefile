@@ -1,0 +1,49 @@
+# mltrack — every target installs what it needs; see README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+export NO_MKDOCS_2_WARNING := 1
+export UV_PYTHON_DOWNLOADS := never
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN := $(UV) run --no-sync
+
+.PHONY: help bootstrap install chromium test test-fast docs build lint typecheck bench clean
+
+help:
+	@echo "make docs   - set up, execute all examples/notebooks, serve http://127.0.0.1:8000"
+	@echo "make test   - set up and run the whole test suite (unit, integration, browser)"
+	@echo "make build  - strict docs build into site/"
+	@echo "make lint   - ruff + mypy"
+	@echo "make bench  - run every benchmark under scripts/bench/"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+install: bootstrap
+	@$(UV) sync --python $(PYTHON)
+	@$(RUN) python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mltrack)" >/dev/null
+
+chromium:
+	@bash scripts/ensure_chromium.sh
+
+test: install chromium
+	@$(RUN) pytest $(PYTEST_ARGS)
+
+test-fast: install
+	@$(RUN) pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+docs: install
+	@$(RUN) mkdocs serve --dev-addr 127.0.0.1:8000
+
+build: install
+	@$(RUN) mkdocs build --strict
+
+lint: install
+	@$(RUN) ruff check mltrack tests scripts examples
+	@$(RUN) ruff format --check mltrack tests scripts examples
+	@$(RUN) mypy mltrack
+
+bench: install
+	@for f in scripts/bench/*.py; do echo "== $$f"; $(RUN) python $$f || exit 1; done
+
+clean:
+	rm -rf site .cache .pytest_cache .mypy_cache .ruff_cache

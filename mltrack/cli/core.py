@@ -1,0 +1,1 @@
+"""Core commands: doctor, train, runs, sync."""

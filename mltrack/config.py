@@ -1,0 +1,239 @@
+"""mltrack settings: ``.mltrack.yml`` < environment < explicit arguments.
+
+The file is searched upwards from the current directory. Environment variables are
+``MLTRACK_<KEY>`` for top-level keys and ``MLTRACK_<SECTION>__<KEY>`` for nested ones
+(e.g. ``MLTRACK_LLM__BUDGET_USD=5``); values are parsed as YAML scalars, so ``true`` and
+``1.5`` get their natural types. ``MLFLOW_TRACKING_URI`` is honoured too. Every key is
+validated: an unknown key or a wrong type raises :class:`~mltrack.errors.ConfigError`
+naming the file (or variable), the key and the expected type.
+
+The configuration reference in the docs is generated from these models.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from mltrack.errors import ConfigError
+
+__all__ = [
+    "CONFIG_FILENAME",
+    "DocsSettings",
+    "LLMSettings",
+    "LoggingSettings",
+    "ModelPrice",
+    "PromotionSettings",
+    "ServeSettings",
+    "Settings",
+    "find_config_file",
+    "load_settings",
+]
+
+CONFIG_FILENAME = ".mltrack.yml"
+ENV_PREFIX = "MLTRACK_"
+#: Variables that belong to mltrack but are not settings keys (secrets, process plumbing).
+NON_SETTINGS_ENV_VARS = frozenset({"MLTRACK_API_TOKEN", "MLTRACK_NO_CACHE", "MLTRACK_ITEM_ID"})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class LoggingSettings(_Section):
+    """The buffered metric logger."""
+
+    batch_size: int = Field(1000, ge=1, le=1000, description="Metric values per `log_batch` request (MLflow allows at most 1000).")
+    flush_interval_s: float = Field(1.0, gt=0, description="Longest time a value waits in the queue before it is sent.")
+    max_queue: int = Field(1_000_000, ge=1000, description="Values held in memory before `log_metric` blocks (back-pressure).")
+    spool_dir: str | None = Field(None, description="Where batches go while the server is unreachable; default `.mltrack/spool` in the project.")
+    retry_interval_s: float = Field(2.0, gt=0, description="Seconds between reconnection attempts while spooling.")
+
+
+class ModelPrice(_Section):
+    """Price override for one LLM model, in US dollars per million tokens."""
+
+    input_per_million: float = Field(ge=0, description="USD per 1M input (prompt) tokens.")
+    output_per_million: float = Field(ge=0, description="USD per 1M output (completion) tokens.")
+    cached_input_per_million: float | None = Field(None, ge=0, description="USD per 1M cached input tokens, when the provider discounts them.")
+
+
+class LLMSettings(_Section):
+    """LLM call tracking (`@track_llm`)."""
+
+    budget_usd: float | None = Field(None, ge=0, description="Default spending limit per budget scope; none when unset.")
+    warn_at: float = Field(0.8, gt=0, le=1, description="Fraction of the budget at which one warning is emitted.")
+    on_budget_exceeded: Literal["raise", "warn"] = Field("raise", description="Raise `BudgetExceeded` before the next call, or only warn.")
+    redact_prompts: bool = Field(False, description="Replace prompt and response text in traces with `[redacted]`.")
+    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="Per-model price overrides for private or fine-tuned models, keyed by model name.")
+
+
+class PromotionSettings(_Section):
+    """Champion-vs-challenger recommendation rule (`ml compare --champion/--challenger`)."""
+
+    metric: str | None = Field(None, description="Primary metric; default: the first metric both runs share.")
+    higher_is_better: bool | None = Field(None, description="Direction of the primary metric; guessed from its name when unset (loss/error/rmse: lower).")
+    min_improvement: float = Field(0.0, ge=0, description="Relative improvement the challenger needs on the primary metric (0.01 = 1%).")
+    guard_metrics: dict[str, float] = Field(default_factory=dict, description="Metrics that must not regress by more than the given relative tolerance.")
+
+
+class ServeSettings(_Section):
+    """The model server (`ml ship --local`)."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind; loopback by default.")
+    port: int = Field(8080, ge=1, le=65535, description="TCP port.")
+    auth: bool = Field(True, description="Require a bearer token (`MLTRACK_API_TOKEN`, or a generated one printed once).")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413.")
+    rate_limit_per_minute: int | None = Field(None, ge=1, description="Requests per minute per token; over it gets 429. Off when unset.")
+
+
+class DocsSettings(_Section):
+    """The live docs engine."""
+
+    jobs: int | None = Field(None, ge=1, description="Parallel workers; default: number of CPU cores.")
+    timeout_s: float = Field(120.0, gt=0, description="Default per-item timeout; the item's process group is killed after it.")
+    cache_dir: str = Field(".cache/livedocs", description="Where executed outputs are cached, relative to the project root.")
+
+
+class Settings(_Section):
+    """All mltrack settings. Every key may appear in `.mltrack.yml`."""
+
+    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: a local sqlite store under `.mltrack/` in the project. Env: `MLFLOW_TRACKING_URI` too.")
+    experiment: str | None = Field(None, description="Experiment used by `@track` and `mltrack.run()` when none is given.")
+    autolog: bool = Field(True, description="Enable MLflow autologging for detected frameworks.")
+    autolog_frameworks: list[str] | None = Field(None, description="Restrict autologging to these frameworks (e.g. `[sklearn]`); all detected when unset.")
+    log_git: bool = Field(True, description="Record commit, branch, dirty flag and remote as run tags.")
+    log_system: bool = Field(True, description="Record user, host, Python and mltrack versions as run tags.")
+    max_param_length: int = Field(6000, ge=100, le=6000, description="Longer parameter values are truncated (MLflow's limit is 6000).")
+    debug: bool = Field(False, description="Show tracebacks for CLI errors.")
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
+    llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
+    promotion: PromotionSettings = Field(default_factory=PromotionSettings)  # type: ignore[arg-type]
+    serve: ServeSettings = Field(default_factory=ServeSettings)  # type: ignore[arg-type]
+    docs: DocsSettings = Field(default_factory=DocsSettings)  # type: ignore[arg-type]
+
+    # Set by load_settings: where values came from, for `ml doctor` and error messages.
+    config_path: Path | None = Field(None, exclude=True, description="The `.mltrack.yml` in effect (read-only).")
+    project_root: Path = Field(default_factory=Path.cwd, exclude=True, description="Directory of the config file, else the git root, else the working directory (read-only).")
+
+    def resolved_tracking_uri(self) -> str:
+        """The tracking URI in effect: configured, else the project's embedded sqlite store."""
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{self.project_root / '.mltrack' / 'mlflow.db'}"
+
+
+def find_config_file(start: Path | None = None) -> Path | None:
+    """Return the nearest ``.mltrack.yml`` at or above ``start`` (default: cwd)."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _project_root(start: Path, config_path: Path | None) -> Path:
+    if config_path is not None:
+        return config_path.parent
+    for directory in (start, *start.parents):
+        if (directory / ".git").exists():
+            return directory
+    return start
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"unknown key '{loc}'"
+    expected = error["msg"].replace("Input should be ", "expected ")
+    return f"key '{loc}': {expected} (got {error.get('input')!r})"
+
+
+def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Nested dict of ``MLTRACK_*`` values and a map key path -> variable name."""
+    data: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in NON_SETTINGS_ENV_VARS:
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+        origins[".".join(parts)] = name
+    if "MLFLOW_TRACKING_URI" in environ and "tracking_uri" not in data:
+        data["tracking_uri"] = environ["MLFLOW_TRACKING_URI"]
+        origins["tracking_uri"] = "MLFLOW_TRACKING_URI"
+    return data, origins
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    start: Path | None = None,
+    environ: dict[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Load settings from the nearest ``.mltrack.yml``, the environment and ``overrides``.
+
+    Args:
+        start: directory to search the config file from (default: cwd).
+        environ: environment mapping (default: ``os.environ``).
+        **overrides: explicit values; they win over file and environment.
+
+    Raises:
+        ConfigError: unreadable YAML, an unknown key, or a value of the wrong type.
+    """
+    start = (start or Path.cwd()).resolve()
+    environ = dict(os.environ if environ is None else environ)
+    path = find_config_file(start)
+    file_data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(loaded).__name__}")
+        file_data = loaded
+    # Validate each layer alone first so the error names the layer that is wrong.
+    try:
+        Settings.model_validate(file_data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(f"{path}: {_describe(dict(first))}") from None
+    env_data, origins = _env_overrides(environ)
+    try:
+        Settings.model_validate(env_data)
+    except ValidationError as exc:
+        first = dict(exc.errors()[0])
+        loc = ".".join(str(p) for p in first["loc"])
+        var = origins.get(loc) or ENV_PREFIX + "__".join(str(p) for p in first["loc"]).upper()
+        raise ConfigError(f"environment variable {var}: {_describe(first)}") from None
+    merged = _merge(_merge(file_data, env_data), {k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(f"argument: {_describe(dict(exc.errors()[0]))}") from None
+    settings.config_path = path
+    settings.project_root = _project_root(start, path)
+    return settings
