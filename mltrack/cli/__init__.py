@@ -11,6 +11,6 @@ from __future__ import annotations
 from mltrack.cli._app import app, main
 
 # Importing a module registers its commands on `app`.
-from mltrack.cli import core as _core  # noqa: E402,F401
+from mltrack.cli import core, docs, llm, registry, server, ship  # noqa: E402,F401
 
 __all__ = ["app", "main"]

@@ -1,0 +1,1 @@
+"""`ml` commands for docs (registered on import)."""

@@ -1,0 +1,1 @@
+"""`ml` commands for llm (registered on import)."""

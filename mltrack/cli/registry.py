@@ -1,0 +1,1 @@
+"""`ml` commands for registry (registered on import)."""

@@ -1,0 +1,1 @@
+"""`ml` commands for server (registered on import)."""

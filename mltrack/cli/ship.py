@@ -1,0 +1,1 @@
+"""`ml` commands for ship (registered on import)."""
