@@ -55,6 +55,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    # ruff: noqa: F401
     from mltrack.config import Settings, load_settings
     from mltrack.logging import flush, log_metric, log_metrics
     from mltrack.tracking import RunInfo, get_last_run, get_run, run, track

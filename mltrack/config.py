@@ -47,11 +47,27 @@ class _Section(BaseModel):
 class LoggingSettings(_Section):
     """The buffered metric logger."""
 
-    batch_size: int = Field(1000, ge=1, le=1000, description="Metric values per `log_batch` request (MLflow allows at most 1000).")
-    flush_interval_s: float = Field(1.0, gt=0, description="Longest time a value waits in the queue before it is sent.")
-    max_queue: int = Field(1_000_000, ge=1000, description="Values held in memory before `log_metric` blocks (back-pressure).")
-    spool_dir: str | None = Field(None, description="Where batches go while the server is unreachable; default `.mltrack/spool` in the project.")
-    retry_interval_s: float = Field(2.0, gt=0, description="Seconds between reconnection attempts while spooling.")
+    batch_size: int = Field(
+        1000,
+        ge=1,
+        le=1000,
+        description="Metric values per `log_batch` request (MLflow allows at most 1000).",
+    )
+    flush_interval_s: float = Field(
+        1.0, gt=0, description="Longest time a value waits in the queue before it is sent."
+    )
+    max_queue: int = Field(
+        1_000_000,
+        ge=1000,
+        description="Values held in memory before `log_metric` blocks (back-pressure).",
+    )
+    spool_dir: str | None = Field(
+        None,
+        description="Where batches go while the server is unreachable; default `.mltrack/spool` in the project.",
+    )
+    retry_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between reconnection attempts while spooling."
+    )
 
 
 class ModelPrice(_Section):
@@ -59,26 +75,51 @@ class ModelPrice(_Section):
 
     input_per_million: float = Field(ge=0, description="USD per 1M input (prompt) tokens.")
     output_per_million: float = Field(ge=0, description="USD per 1M output (completion) tokens.")
-    cached_input_per_million: float | None = Field(None, ge=0, description="USD per 1M cached input tokens, when the provider discounts them.")
+    cached_input_per_million: float | None = Field(
+        None, ge=0, description="USD per 1M cached input tokens, when the provider discounts them."
+    )
 
 
 class LLMSettings(_Section):
     """LLM call tracking (`@track_llm`)."""
 
-    budget_usd: float | None = Field(None, ge=0, description="Default spending limit per budget scope; none when unset.")
-    warn_at: float = Field(0.8, gt=0, le=1, description="Fraction of the budget at which one warning is emitted.")
-    on_budget_exceeded: Literal["raise", "warn"] = Field("raise", description="Raise `BudgetExceeded` before the next call, or only warn.")
-    redact_prompts: bool = Field(False, description="Replace prompt and response text in traces with `[redacted]`.")
-    prices: dict[str, ModelPrice] = Field(default_factory=dict, description="Per-model price overrides for private or fine-tuned models, keyed by model name.")
+    budget_usd: float | None = Field(
+        None, ge=0, description="Default spending limit per budget scope; none when unset."
+    )
+    warn_at: float = Field(
+        0.8, gt=0, le=1, description="Fraction of the budget at which one warning is emitted."
+    )
+    on_budget_exceeded: Literal["raise", "warn"] = Field(
+        "raise", description="Raise `BudgetExceeded` before the next call, or only warn."
+    )
+    redact_prompts: bool = Field(
+        False, description="Replace prompt and response text in traces with `[redacted]`."
+    )
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=dict,
+        description="Per-model price overrides for private or fine-tuned models, keyed by model name.",
+    )
 
 
 class PromotionSettings(_Section):
     """Champion-vs-challenger recommendation rule (`ml compare --champion/--challenger`)."""
 
-    metric: str | None = Field(None, description="Primary metric; default: the first metric both runs share.")
-    higher_is_better: bool | None = Field(None, description="Direction of the primary metric; guessed from its name when unset (loss/error/rmse: lower).")
-    min_improvement: float = Field(0.0, ge=0, description="Relative improvement the challenger needs on the primary metric (0.01 = 1%).")
-    guard_metrics: dict[str, float] = Field(default_factory=dict, description="Metrics that must not regress by more than the given relative tolerance.")
+    metric: str | None = Field(
+        None, description="Primary metric; default: the first metric both runs share."
+    )
+    higher_is_better: bool | None = Field(
+        None,
+        description="Direction of the primary metric; guessed from its name when unset (loss/error/rmse: lower).",
+    )
+    min_improvement: float = Field(
+        0.0,
+        ge=0,
+        description="Relative improvement the challenger needs on the primary metric (0.01 = 1%).",
+    )
+    guard_metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="Metrics that must not regress by more than the given relative tolerance.",
+    )
 
 
 class ServeSettings(_Section):
@@ -86,29 +127,62 @@ class ServeSettings(_Section):
 
     host: str = Field("127.0.0.1", description="Interface to bind; loopback by default.")
     port: int = Field(8080, ge=1, le=65535, description="TCP port.")
-    auth: bool = Field(True, description="Require a bearer token (`MLTRACK_API_TOKEN`, or a generated one printed once).")
-    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413.")
-    rate_limit_per_minute: int | None = Field(None, ge=1, description="Requests per minute per token; over it gets 429. Off when unset.")
+    auth: bool = Field(
+        True,
+        description="Require a bearer token (`MLTRACK_API_TOKEN`, or a generated one printed once).",
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger gets 413."
+    )
+    rate_limit_per_minute: int | None = Field(
+        None, ge=1, description="Requests per minute per token; over it gets 429. Off when unset."
+    )
 
 
 class DocsSettings(_Section):
     """The live docs engine."""
 
-    jobs: int | None = Field(None, ge=1, description="Parallel workers; default: number of CPU cores.")
-    timeout_s: float = Field(120.0, gt=0, description="Default per-item timeout; the item's process group is killed after it.")
-    cache_dir: str = Field(".cache/livedocs", description="Where executed outputs are cached, relative to the project root.")
+    jobs: int | None = Field(
+        None, ge=1, description="Parallel workers; default: number of CPU cores."
+    )
+    timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="Default per-item timeout; the item's process group is killed after it.",
+    )
+    cache_dir: str = Field(
+        ".cache/livedocs",
+        description="Where executed outputs are cached, relative to the project root.",
+    )
 
 
 class Settings(_Section):
     """All mltrack settings. Every key may appear in `.mltrack.yml`."""
 
-    tracking_uri: str | None = Field(None, description="MLflow tracking URI; default: a local sqlite store under `.mltrack/` in the project. Env: `MLFLOW_TRACKING_URI` too.")
-    experiment: str | None = Field(None, description="Experiment used by `@track` and `mltrack.run()` when none is given.")
+    tracking_uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default: a local sqlite store under `.mltrack/` in the project. Env: `MLFLOW_TRACKING_URI` too.",
+    )
+    experiment: str | None = Field(
+        None, description="Experiment used by `@track` and `mltrack.run()` when none is given."
+    )
     autolog: bool = Field(True, description="Enable MLflow autologging for detected frameworks.")
-    autolog_frameworks: list[str] | None = Field(None, description="Restrict autologging to these frameworks (e.g. `[sklearn]`); all detected when unset.")
-    log_git: bool = Field(True, description="Record commit, branch, dirty flag and remote as run tags.")
-    log_system: bool = Field(True, description="Record user, host, Python and mltrack versions as run tags.")
-    max_param_length: int = Field(6000, ge=100, le=6000, description="Longer parameter values are truncated (MLflow's limit is 6000).")
+    autolog_frameworks: list[str] | None = Field(
+        None,
+        description="Restrict autologging to these frameworks (e.g. `[sklearn]`); all detected when unset.",
+    )
+    log_git: bool = Field(
+        True, description="Record commit, branch, dirty flag and remote as run tags."
+    )
+    log_system: bool = Field(
+        True, description="Record user, host, Python and mltrack versions as run tags."
+    )
+    max_param_length: int = Field(
+        6000,
+        ge=100,
+        le=6000,
+        description="Longer parameter values are truncated (MLflow's limit is 6000).",
+    )
     debug: bool = Field(False, description="Show tracebacks for CLI errors.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings)  # type: ignore[arg-type]
     llm: LLMSettings = Field(default_factory=LLMSettings)  # type: ignore[arg-type]
@@ -117,8 +191,14 @@ class Settings(_Section):
     docs: DocsSettings = Field(default_factory=DocsSettings)  # type: ignore[arg-type]
 
     # Set by load_settings: where values came from, for `ml doctor` and error messages.
-    config_path: Path | None = Field(None, exclude=True, description="The `.mltrack.yml` in effect (read-only).")
-    project_root: Path = Field(default_factory=Path.cwd, exclude=True, description="Directory of the config file, else the git root, else the working directory (read-only).")
+    config_path: Path | None = Field(
+        None, exclude=True, description="The `.mltrack.yml` in effect (read-only)."
+    )
+    project_root: Path = Field(
+        default_factory=Path.cwd,
+        exclude=True,
+        description="Directory of the config file, else the git root, else the working directory (read-only).",
+    )
 
     def resolved_tracking_uri(self) -> str:
         """The tracking URI in effect: configured, else the project's embedded sqlite store."""
@@ -211,9 +291,13 @@ def load_settings(
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax") from None
+            raise ConfigError(
+                f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax"
+            ) from None
         if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"{path}: expected a mapping of keys at the top level, got {type(loaded).__name__}"
+            )
         file_data = loaded
     # Validate each layer alone first so the error names the layer that is wrong.
     try:
@@ -229,7 +313,9 @@ def load_settings(
         loc = ".".join(str(p) for p in first["loc"])
         var = origins.get(loc) or ENV_PREFIX + "__".join(str(p) for p in first["loc"]).upper()
         raise ConfigError(f"environment variable {var}: {_describe(first)}") from None
-    merged = _merge(_merge(file_data, env_data), {k: v for k, v in overrides.items() if v is not None})
+    merged = _merge(
+        _merge(file_data, env_data), {k: v for k, v in overrides.items() if v is not None}
+    )
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:

@@ -105,7 +105,7 @@ def _server_env(db_uri: str, artifacts_dir: Path) -> dict[str, str]:
     return env
 
 
-def _template_db() -> Path:
+def template_db() -> Path:
     """Return a migrated, empty MLflow sqlite database for this MLflow version."""
     template = _cache_dir() / f"mlflow-{version('mlflow')}-schema.db"
     if template.exists():
@@ -244,7 +244,7 @@ def start_server(root: Path | None = None, port: int | None = None) -> Throwaway
     (root / "artifacts").mkdir(parents=True, exist_ok=True)
     db = root / "mlflow.db"
     if not db.exists():
-        shutil.copyfile(_template_db(), db)
+        shutil.copyfile(template_db(), db)
     if port is not None and not _port_is_free(port):
         raise ServerStartError(f"port {port} on 127.0.0.1 is already in use; pick another port")
     port = port or free_port()

@@ -8,9 +8,8 @@ User errors (:class:`~mltrack.errors.MltrackError`) print one line and exit with
 
 from __future__ import annotations
 
-from mltrack.cli._app import app, main
-
 # Importing a module registers its commands on `app`.
 from mltrack.cli import core, docs, llm, registry, server, ship  # noqa: E402,F401
+from mltrack.cli._app import app, main
 
 __all__ = ["app", "main"]

@@ -1,1 +1,364 @@
-"""Core commands: doctor, train, runs, sync."""
+"""Core commands: ``ml doctor``, ``ml train``, ``ml runs``, ``ml sync``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from importlib.util import find_spec
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from mltrack.cli._app import app, console
+from mltrack.errors import ConfigError, MltrackError
+
+
+# --------------------------------------------------------------------------- doctor
+@dataclass
+class Check:
+    """One line of ``ml doctor``."""
+
+    name: str
+    status: str  # ok | warn | fail
+    detail: str
+
+
+def _check_python() -> Check:
+    ok = sys.version_info >= (3, 11)
+    return Check("python", "ok" if ok else "fail", f"{sys.version.split()[0]} ({sys.executable})")
+
+
+def _check_mlflow() -> Check:
+    try:
+        found = version("mlflow")
+    except PackageNotFoundError:
+        return Check("mlflow", "fail", "not installed: `uv sync` or `pip install mltrack`")
+    major_minor = tuple(int(p) for p in found.split(".")[:2])
+    ok = (3, 17) <= major_minor < (3, 18)
+    return Check("mlflow", "ok" if ok else "warn", f"{found} (tested with 3.17.x)")
+
+
+def _check_config() -> tuple[Check, object | None]:
+    from mltrack.config import load_settings
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        return Check("config", "fail", str(exc)), None
+    where = str(settings.config_path) if settings.config_path else "no .mltrack.yml (defaults)"
+    return Check("config", "ok", where), settings
+
+
+def _check_tracking(settings: object | None) -> list[Check]:
+    from mltrack.config import Settings
+    from mltrack.transport import TrackingTransport, is_http_uri
+
+    if not isinstance(settings, Settings):
+        return [Check("tracking", "fail", "config invalid; fix it first")]
+    uri = settings.resolved_tracking_uri()
+    checks = []
+    if is_http_uri(uri):
+        reachable = TrackingTransport(uri).is_reachable()
+        checks.append(
+            Check(
+                "tracking",
+                "ok" if reachable else "fail",
+                f"{uri} {'answers /health' if reachable else 'is unreachable: start it or fix MLFLOW_TRACKING_URI'}",
+            )
+        )
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+        if user:
+            has_password = bool(os.environ.get("MLFLOW_TRACKING_PASSWORD"))
+            detail = f"basic auth as {user!r}" + (
+                "" if has_password else " (MLFLOW_TRACKING_PASSWORD missing)"
+            )
+            checks.append(Check("auth", "ok" if has_password else "fail", detail))
+        elif os.environ.get("MLFLOW_TRACKING_TOKEN"):
+            checks.append(Check("auth", "ok", "bearer token from MLFLOW_TRACKING_TOKEN"))
+        else:
+            checks.append(Check("auth", "ok", "none configured"))
+    else:
+        checks.append(Check("tracking", "ok", f"{uri} (embedded store, no server needed)"))
+    return checks
+
+
+def _check_git() -> Check:
+    from mltrack.gitinfo import git_info
+
+    if shutil.which("git") is None:
+        return Check("git", "warn", "git not installed: runs will not record commits")
+    info = git_info()
+    if info is None:
+        return Check("git", "warn", "not inside a git repository with commits")
+    state = "dirty" if info.dirty else "clean"
+    return Check("git", "ok", f"{info.branch or 'detached'} @ {info.commit[:8]} ({state})")
+
+
+def _check_frameworks() -> Check:
+    from mltrack.frameworks import FRAMEWORKS
+
+    present = [name for name in FRAMEWORKS if find_spec(name) is not None]
+    return Check("frameworks", "ok", ", ".join(present) if present else "none installed")
+
+
+def _check_chromium() -> Check:
+    for candidate in (
+        os.environ.get("MLTRACK_CHROMIUM"),
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+    ):
+        if candidate and Path(candidate).exists():
+            return Check("chromium", "ok", f"{candidate} (for docs browser tests)")
+    return Check(
+        "chromium", "warn", "not found: `apt-get install chromium` for the docs browser tests"
+    )
+
+
+def _check_spool(settings: object | None) -> Check:
+    from mltrack.config import Settings
+    from mltrack.spool import spools_under
+
+    if not isinstance(settings, Settings):
+        return Check("spool", "warn", "config invalid")
+    from mltrack.logging import spool_root
+
+    waiting = sum(s.pending_values() for s in spools_under(spool_root()))
+    if waiting:
+        return Check("spool", "warn", f"{waiting} values wait in {spool_root()}: run `ml sync`")
+    return Check("spool", "ok", "empty")
+
+
+def run_checks() -> list[Check]:
+    """Every ``ml doctor`` check, in display order."""
+    config_check, settings = _check_config()
+    return [
+        _check_python(),
+        _check_mlflow(),
+        config_check,
+        *_check_tracking(settings),
+        _check_git(),
+        _check_frameworks(),
+        _check_chromium(),
+        _check_spool(settings),
+    ]
+
+
+@app.command()
+def doctor() -> None:
+    """Check the environment: Python, MLflow, config, tracking server, git, frameworks.
+
+    Exits with code 1 when a check fails (warnings do not fail).
+    """
+    checks = run_checks()
+    table = Table(title="mltrack doctor", show_lines=False)
+    table.add_column("check")
+    table.add_column("status")
+    table.add_column("detail", overflow="fold")
+    styles = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[bold red]FAIL[/]"}
+    for check in checks:
+        table.add_row(check.name, styles[check.status], check.detail)
+    console.print(table)
+    failed = [c.name for c in checks if c.status == "fail"]
+    if failed:
+        console.print(f"[bold red]{len(failed)} check(s) failed:[/] {', '.join(failed)}")
+        raise typer.Exit(1)
+    console.print("[green]all checks passed[/]")
+
+
+# --------------------------------------------------------------------------- train
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    script: Path = typer.Argument(..., help="Python training script to run."),
+    name: str = typer.Option(None, "--name", "-n", help="Run name (default: the script's name)."),
+    experiment: str = typer.Option(None, "--experiment", "-e", help="Experiment name."),
+) -> None:
+    """Run a training script under a tracked run, streaming its output.
+
+    Arguments after the script are passed to it. Inside the script, `mlflow` calls log to
+    the same run (``MLFLOW_RUN_ID`` is set) and `@track` functions become child runs. The
+    script's output is saved as the run artifact ``train.log``.
+    """
+    import mltrack
+
+    if not script.is_file():
+        raise MltrackError(f"script not found: {script}; pass the path of a Python file")
+    args = list(ctx.args)
+    with mltrack.run(
+        name or script.stem,
+        experiment=experiment,
+        params={"script": str(script), "args": " ".join(args)},
+    ) as handle:
+        if handle.offline:
+            console.print("[yellow]tracking server unreachable: the run is spooled[/]")
+        env = {**os.environ, "MLFLOW_TRACKING_URI": handle.tracking_uri}
+        if not handle.offline:
+            env["MLFLOW_RUN_ID"] = handle.id
+        console.print(f"[bold]run[/] {handle.id}  [dim]{handle.tracking_uri}[/]")
+        code, log_text = _stream([sys.executable, "-u", str(script), *args], env, prefix_err=False)
+        _log_text_artifact(handle, log_text, "train.log")
+        if code != 0:
+            raise MltrackError(f"{script} exited with code {code}; the run is marked FAILED")
+    console.print(f"[green]finished[/] run {handle.id}")
+
+
+def _stream(cmd: list[str], env: dict[str, str], prefix_err: bool) -> tuple[int, str]:
+    """Run ``cmd``, echo its output live, return (exit code, output)."""
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            lines.append(line)
+        return proc.wait(), "".join(lines)
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+
+
+def _log_text_artifact(handle: object, text: str, name: str) -> None:
+    import mlflow
+
+    from mltrack.tracking import RunHandle
+
+    if not isinstance(handle, RunHandle) or handle.offline or not text:
+        return
+    try:
+        mlflow.MlflowClient(handle.tracking_uri).log_text(handle.id, text, name)
+    except Exception as exc:  # the log is a convenience; never fail the run for it
+        console.print(f"[yellow]could not store {name}: {exc}[/]")
+
+
+# --------------------------------------------------------------------------- runs
+def _fmt_time(ms: int | None) -> str:
+    return "" if not ms else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fmt_duration(start: int | None, end: int | None) -> str:
+    if not start or not end:
+        return ""
+    seconds = (end - start) / 1000
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+@app.command()
+def runs(
+    experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
+    limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000, help="How many runs."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List recent runs with status, duration and metrics."""
+    import json
+
+    from mlflow import MlflowClient
+
+    from mltrack.config import load_settings
+    from mltrack.tracking import setup_tracking
+
+    settings = load_settings()
+    setup_tracking(settings)
+    client = MlflowClient()
+    name = experiment or settings.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise MltrackError(f"no experiment named {name!r}; see `ml runs` for all experiments")
+        experiments = {exp.experiment_id: exp.name}
+    else:
+        experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+    found = client.search_runs(
+        list(experiments), order_by=["attributes.start_time DESC"], max_results=limit
+    )
+    rows = [
+        {
+            "id": r.info.run_id,
+            "name": r.info.run_name,
+            "experiment": experiments.get(r.info.experiment_id, r.info.experiment_id),
+            "status": r.info.status,
+            "start": _fmt_time(r.info.start_time),
+            "duration": _fmt_duration(r.info.start_time, r.info.end_time),
+            "metrics": dict(r.data.metrics),
+        }
+        for r in found
+    ]
+    if json_out:
+        console.print_json(json.dumps(rows))
+        return
+    if not rows:
+        console.print("no runs yet: decorate a function with @mltrack.track and call it")
+        return
+    table = Table(title=f"runs ({len(rows)})")
+    for column in ("id", "name", "experiment", "status", "start", "duration", "metrics"):
+        table.add_column(column, overflow="fold")
+    colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
+    for row in rows:
+        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(row["metrics"].items())[:4])
+        status = row["status"]
+        table.add_row(
+            row["id"][:8],
+            row["name"] or "",
+            row["experiment"],
+            f"[{colours.get(status, 'white')}]{status}[/]",
+            row["start"],
+            row["duration"],
+            metrics,
+        )
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- sync
+@app.command()
+def sync() -> None:
+    """Replay metrics and runs spooled while the tracking server was unreachable."""
+    from mltrack.logging import spool_root
+    from mltrack.spool import spools_under
+    from mltrack.transport import BatchRejected, ServerUnreachable, TrackingTransport
+
+    root = spool_root()
+    spools = [s for s in spools_under(root) if not s.is_empty()]
+    if not spools:
+        console.print(f"nothing to sync ({root} is empty)")
+        return
+    failed = 0
+    for spool in spools:
+        started = time.monotonic()
+        try:
+            result = spool.replay(
+                TrackingTransport(spool.tracking_uri), rejected_error=BatchRejected
+            )
+        except ServerUnreachable as exc:
+            console.print(f"[red]{spool.tracking_uri}: still unreachable[/] ({exc})")
+            failed += 1
+            continue
+        console.print(
+            f"{spool.tracking_uri}: sent {result.values_sent} values in {result.batches_sent} "
+            f"batches, created {result.runs_created} runs, finished {result.runs_finished} "
+            f"({time.monotonic() - started:.1f}s)"
+        )
+        for rejected in result.rejected:
+            console.print(
+                f"[yellow]rejected by the server, kept in {spool.rejected_dir}:[/] {rejected}"
+            )
+        if result.remaining:
+            failed += 1
+    if failed:
+        raise MltrackError(
+            f"{failed} tracking server(s) could not be synced; retry `ml sync` later"
+        )

@@ -1,0 +1,65 @@
+"""Framework detection: turn on MLflow autologging for the ML libraries in use.
+
+A framework counts as "in use" when the user's code has imported it (it is in
+``sys.modules``); mltrack never imports a framework itself. Each framework's
+``mlflow.<flavor>.autolog()`` is enabled at most once per process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Iterable
+
+__all__ = ["FRAMEWORKS", "detect_frameworks", "enable_autolog"]
+
+_log = logging.getLogger("mltrack")
+
+#: import name of the framework -> MLflow flavor module with ``autolog()``
+FRAMEWORKS: dict[str, str] = {
+    "sklearn": "mlflow.sklearn",
+    "torch": "mlflow.pytorch",
+    "tensorflow": "mlflow.tensorflow",
+    "xgboost": "mlflow.xgboost",
+    "lightgbm": "mlflow.lightgbm",
+    "transformers": "mlflow.transformers",
+}
+
+_enabled: set[str] = set()
+
+
+def detect_frameworks() -> list[str]:
+    """Frameworks the running program has imported, in :data:`FRAMEWORKS` order."""
+    return [name for name in FRAMEWORKS if name in sys.modules]
+
+
+def enable_autolog(only: Iterable[str] | None = None) -> list[str]:
+    """Enable MLflow autologging for detected frameworks not enabled yet.
+
+    Args:
+        only: restrict to these framework names (``Settings.autolog_frameworks``).
+
+    Returns:
+        The frameworks for which autologging is on after the call.
+    """
+    wanted = set(only) if only is not None else None
+    unknown = (wanted or set()) - set(FRAMEWORKS)
+    if unknown:
+        from mltrack.errors import ConfigError
+
+        raise ConfigError(
+            f"autolog_frameworks: unknown framework(s) {sorted(unknown)}; "
+            f"choose from {sorted(FRAMEWORKS)}"
+        )
+    for name in detect_frameworks():
+        if name in _enabled or (wanted is not None and name not in wanted):
+            continue
+        try:
+            flavor = importlib.import_module(FRAMEWORKS[name])
+            flavor.autolog(silent=True)
+        except Exception as exc:  # an autolog failure must never stop training
+            _log.warning("mltrack: could not enable %s autologging: %s", name, exc)
+            continue
+        _enabled.add(name)
+    return sorted(_enabled)

@@ -1,0 +1,337 @@
+"""Fast, lossless metric logging.
+
+``mltrack.log_metric`` puts the value in an in-memory queue and returns at once; a
+background thread sends queued values with ``log_batch`` (up to 1,000 per request,
+MLflow's limit), flushing at least every ``logging.flush_interval_s``, at the end of a
+run and at interpreter exit.
+
+When the tracking server is unreachable the batches go to an on-disk spool
+(:mod:`mltrack.spool`), one warning is printed, and the thread probes the server every
+``logging.retry_interval_s``; once it answers, the spool is replayed in order. ``ml sync``
+replays it too. Nothing is lost and, since replay is idempotent, nothing is duplicated.
+
+Steps: when ``step`` is omitted, each metric key counts its own steps 0, 1, 2, … per run,
+so a loop of ``log_metric("loss", x)`` draws a curve in the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+import warnings
+from collections import defaultdict, deque
+from collections.abc import Mapping
+from pathlib import Path
+
+from mltrack.config import LoggingSettings, load_settings
+from mltrack.errors import MltrackError
+from mltrack.spool import LOCAL_RUN_PREFIX, ReplayResult, Spool, SpoolBatch
+from mltrack.transport import BatchRejected, ServerUnreachable, TrackingTransport
+
+__all__ = ["BufferedLogger", "flush", "get_logger", "log_metric", "log_metrics", "spool_root"]
+
+_Row = tuple[str, str, float, int, int]  # run_id, key, value, timestamp ms, step
+
+
+class BufferedLogger:
+    """Queue + background sender + spool for one tracking URI."""
+
+    def __init__(self, tracking_uri: str, settings: LoggingSettings, spool_dir: Path) -> None:
+        self.tracking_uri = tracking_uri
+        self.settings = settings
+        self.transport = TrackingTransport(tracking_uri)
+        self.spool = Spool(spool_dir, tracking_uri)
+        self._queue: deque[_Row] = deque()
+        self._cond = threading.Condition()
+        self._enqueued = 0  # values accepted so far
+        self._done = 0  # values sent or spooled so far
+        self._flush_requested = False
+        self._closed = False
+        self._offline = False
+        self._warned = False
+        self._next_probe = 0.0
+        self._steps: dict[tuple[str, str], int] = defaultdict(int)
+        self.peak_queue = 0
+        self.last_error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="mltrack-logger", daemon=True)
+        self._thread.start()
+        # Replay leftovers from earlier processes in the background.
+        self._replay_pending = not self.spool.is_empty()
+
+    # -- producer side ------------------------------------------------------------------
+    def log(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """Queue one value; blocks only when ``max_queue`` values are already waiting."""
+        if self._closed:
+            raise MltrackError("the metric logger is closed (interpreter shutting down)")
+        if step is None:
+            step = self._steps[(run_id, key)]
+            self._steps[(run_id, key)] = step + 1
+        row = (run_id, key, float(value), timestamp or int(time.time() * 1000), int(step))
+        with self._cond:
+            while len(self._queue) >= self.settings.max_queue:
+                self._cond.wait(0.1)
+            self._queue.append(row)
+            self._enqueued += 1
+            if len(self._queue) > self.peak_queue:
+                self.peak_queue = len(self._queue)
+            if len(self._queue) >= self.settings.batch_size:
+                self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every value queued so far is sent or safely spooled.
+
+        Returns:
+            True when everything reached the server, False when some of it is spooled.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            target = self._enqueued
+            self._flush_requested = True
+            self._cond.notify_all()
+            while self._done < target:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._cond.wait(remaining if remaining is not None else 0.5)
+            return self._done >= target and not self._offline
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Flush and stop the thread; whatever cannot be sent stays in the spool."""
+        if self._closed:
+            return
+        self.flush(timeout)
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+        if self._queue:  # the thread could not finish in time: keep the values on disk
+            self._spool_rows(self._drain(len(self._queue)))
+
+    @property
+    def offline(self) -> bool:
+        return self._offline
+
+    # -- consumer side ------------------------------------------------------------------
+    def _drain(self, limit: int) -> list[_Row]:
+        rows = []
+        while self._queue and len(rows) < limit:
+            rows.append(self._queue.popleft())
+        return rows
+
+    def _run(self) -> None:
+        interval = self.settings.flush_interval_s
+        while True:
+            with self._cond:
+                if (
+                    not self._queue
+                    and not self._closed
+                    and not self._flush_requested
+                    or len(self._queue) < self.settings.batch_size
+                    and not (self._flush_requested or self._closed)
+                ):
+                    self._cond.wait(interval)
+                rows = self._drain(self.settings.batch_size * 10)
+                if not self._queue:
+                    self._flush_requested = False
+                closing = self._closed
+            if rows:
+                self._deliver(rows)
+            self._maybe_reconnect()
+            with self._cond:
+                self._done += len(rows)
+                self._cond.notify_all()
+            if closing and not self._queue:
+                return
+
+    def _deliver(self, rows: list[_Row]) -> None:
+        by_run: dict[str, list[tuple[str, float, int, int]]] = defaultdict(list)
+        for run_id, key, value, ts, step in rows:
+            by_run[run_id].append((key, value, ts, step))
+        for run_id, metrics in by_run.items():
+            for start in range(0, len(metrics), self.settings.batch_size):
+                batch = SpoolBatch(run_id, metrics[start : start + self.settings.batch_size])
+                self._send_or_spool(batch)
+
+    def _send_or_spool(self, batch: SpoolBatch) -> None:
+        if self._offline or batch.run_id.startswith(LOCAL_RUN_PREFIX) or self._replay_pending:
+            self.spool.write_batch(batch)
+            return
+        try:
+            self.transport.send(batch)
+        except ServerUnreachable as exc:
+            self.spool.write_batch(batch)
+            self._go_offline(str(exc))
+        except BatchRejected as exc:
+            path = self.spool.write_batch(batch, rejected=True)  # kept for inspection
+            self.last_error = str(exc)
+            warnings.warn(f"mltrack: {exc}; the batch is kept in {path}", stacklevel=2)
+        except Exception as exc:  # e.g. 401/403: keep the data, tell the user once
+            self.spool.write_batch(batch)
+            self._go_offline(str(exc))
+
+    def _spool_rows(self, rows: list[_Row]) -> None:
+        by_run: dict[str, list[tuple[str, float, int, int]]] = defaultdict(list)
+        for run_id, key, value, ts, step in rows:
+            by_run[run_id].append((key, value, ts, step))
+        for run_id, metrics in by_run.items():
+            self.spool.write_batch(SpoolBatch(run_id, metrics))
+
+    def mark_offline(self, reason: str) -> None:
+        """Treat the server as unreachable (e.g. a run had to start offline)."""
+        self._go_offline(reason)
+
+    def _go_offline(self, reason: str) -> None:
+        self.last_error = reason
+        self._offline = True
+        self._next_probe = time.monotonic() + self.settings.retry_interval_s
+        if not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"mltrack: tracking server unreachable ({reason}); metrics are spooled to "
+                f"{self.spool.dir} and will be replayed when it is back (or run `ml sync`).",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    def _maybe_reconnect(self) -> None:
+        if not (self._offline or self._replay_pending):
+            return
+        if self._offline and time.monotonic() < self._next_probe:
+            return
+        if not self.transport.is_reachable():
+            self._next_probe = time.monotonic() + self.settings.retry_interval_s
+            return
+        try:
+            self.replay()
+        except ServerUnreachable as exc:
+            self._go_offline(str(exc))
+
+    def replay(self) -> ReplayResult:
+        """Send the spool now (used on reconnect and by ``ml sync``)."""
+        result = self.spool.replay(self.transport, rejected_error=BatchRejected)
+        self._replay_pending = result.remaining > 0
+        self._offline = False
+        return result
+
+
+_loggers: dict[str, BufferedLogger] = {}
+_loggers_lock = threading.Lock()
+
+
+def spool_root() -> Path:
+    """The spool directory from settings (default ``.mltrack/spool`` in the project)."""
+    settings = load_settings()
+    if settings.logging.spool_dir:
+        return Path(settings.logging.spool_dir).expanduser()
+    return settings.project_root / ".mltrack" / "spool"
+
+
+def get_logger(tracking_uri: str | None = None) -> BufferedLogger:
+    """The process-wide logger for ``tracking_uri`` (default: MLflow's current URI)."""
+    if tracking_uri is None:
+        import mlflow
+
+        tracking_uri = mlflow.get_tracking_uri()
+    with _loggers_lock:
+        logger = _loggers.get(tracking_uri)
+        if logger is None or logger._closed:
+            settings = load_settings()
+            logger = BufferedLogger(tracking_uri, settings.logging, spool_root())
+            _loggers[tracking_uri] = logger
+        return logger
+
+
+def _current_run_id() -> str:
+    from mltrack.tracking import current_run
+
+    handle = current_run()
+    if handle is not None:
+        return handle.id
+    import mlflow
+
+    active = mlflow.active_run()
+    if active is None:
+        raise MltrackError(
+            "no active run: call log_metric inside @mltrack.track or `with mltrack.run():`, "
+            "or pass run_id="
+        )
+    return str(active.info.run_id)
+
+
+def _current_uri() -> str:
+    from mltrack.tracking import current_run
+
+    handle = current_run()
+    if handle is not None:
+        return handle.tracking_uri
+    import mlflow
+
+    return str(mlflow.get_tracking_uri())
+
+
+def log_metric(
+    key: str,
+    value: float,
+    step: int | None = None,
+    *,
+    run_id: str | None = None,
+    timestamp: int | None = None,
+) -> None:
+    """Log one metric value through the buffered logger (returns immediately).
+
+    Args:
+        key: metric name.
+        value: the value (anything ``float()`` accepts).
+        step: training step; default: the next step for this key in this run.
+        run_id: run to log to; default: the current mltrack (or MLflow) run.
+        timestamp: milliseconds since the epoch; default: now.
+
+    Raises:
+        MltrackError: there is no active run and no ``run_id``.
+    """
+    rid = run_id or _current_run_id()
+    get_logger(_current_uri() if run_id is None else None).log(rid, key, value, step, timestamp)
+
+
+def log_metrics(
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    *,
+    run_id: str | None = None,
+) -> None:
+    """Log several metrics at once (same step and timestamp). See :func:`log_metric`."""
+    rid = run_id or _current_run_id()
+    logger = get_logger(_current_uri() if run_id is None else None)
+    timestamp = int(time.time() * 1000)
+    for key, value in metrics.items():
+        logger.log(rid, key, value, step, timestamp)
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Send everything queued in this process now; True when all of it reached a server."""
+    ok = True
+    for logger in list(_loggers.values()):
+        ok = logger.flush(timeout) and ok
+    return ok
+
+
+@atexit.register
+def _close_all() -> None:
+    for logger in list(_loggers.values()):
+        logger.close()
+        if not logger.spool.is_empty():
+            import sys
+
+            print(
+                f"mltrack: {logger.spool.pending_values()} values wait in {logger.spool.dir}; "
+                "run `ml sync` when the tracking server is reachable.",
+                file=sys.stderr,
+            )

@@ -1,0 +1,199 @@
+"""How mltrack talks to a tracking store, with failures sorted into two kinds.
+
+* :class:`ServerUnreachable` — connection refused, timeout, 5xx, 429: the data is fine,
+  the server is not; spool it and try again later.
+* :class:`BatchRejected` — 4xx: the server will never accept this data; keep it aside
+  (``rejected/`` in the spool) and tell the user, instead of retrying forever.
+
+For HTTP stores the requests go through MLflow's own REST helper (same auth handling as
+``MlflowClient``) but with few retries and a short timeout, so a dead server costs
+seconds, not MLflow's default minutes of back-off. Other stores (sqlite, files) use
+``MlflowClient`` directly.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from mltrack.errors import MltrackError, TrackingServerError
+from mltrack.spool import SpoolBatch
+
+__all__ = ["BatchRejected", "ServerUnreachable", "TrackingTransport", "is_http_uri"]
+
+_MAX_PARAMS_TAGS = 100  # MLflow's per-request limit for params + tags
+_MAX_METRICS = 1000
+
+
+class ServerUnreachable(TrackingServerError):
+    """The tracking server did not answer (or answered 5xx/429)."""
+
+
+class BatchRejected(MltrackError):
+    """The tracking server refused a batch for good (4xx)."""
+
+
+def is_http_uri(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+class TrackingTransport:
+    """Sends batches, creates and terminates runs; implements :class:`mltrack.spool.Sender`."""
+
+    def __init__(self, tracking_uri: str, timeout_s: float = 10.0, max_retries: int = 1) -> None:
+        self.tracking_uri = tracking_uri
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self._client: Any = None
+        self._creds: Any = None
+
+    # -- plumbing ---------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self._client = MlflowClient(self.tracking_uri)
+        return self._client
+
+    def _post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        from mlflow.utils.credentials import get_default_host_creds
+        from mlflow.utils.rest_utils import http_request
+
+        if self._creds is None:
+            self._creds = get_default_host_creds(self.tracking_uri)
+        try:
+            response = http_request(
+                self._creds,
+                endpoint,
+                "POST",
+                max_retries=self.max_retries,
+                backoff_factor=0.5,
+                timeout=self.timeout_s,
+                json=body,
+                raise_on_status=False,
+            )
+        except Exception as exc:  # requests' ConnectionError, MlflowException(max retries)...
+            raise ServerUnreachable(f"{self.tracking_uri} unreachable: {_short(exc)}") from None
+        status = response.status_code
+        if status == 200:
+            return dict(response.json() or {})
+        message = _short(response.text)
+        if status >= 500 or status == 429:
+            raise ServerUnreachable(f"{self.tracking_uri} answered {status}: {message}")
+        if status in (401, 403):
+            raise TrackingServerError(
+                f"{self.tracking_uri} refused access ({status}): {message}. Check "
+                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)."
+            )
+        raise BatchRejected(f"{endpoint} rejected ({status}): {message}")
+
+    def is_reachable(self) -> bool:
+        """Quick health probe (2 s); always True for non-HTTP stores."""
+        if not is_http_uri(self.tracking_uri):
+            return True
+        try:
+            with urllib.request.urlopen(self.tracking_uri.rstrip("/") + "/health", timeout=2) as r:
+                return bool(r.status == 200)
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+    # -- Sender protocol --------------------------------------------------------------
+    def send(self, batch: SpoolBatch) -> None:
+        """Log one batch, split to respect MLflow's per-request limits."""
+        metrics = list(batch.metrics)
+        side = [("p", k, v) for k, v in batch.params] + [("t", k, v) for k, v in batch.tags]
+        while metrics or side:
+            chunk_side, side = side[:_MAX_PARAMS_TAGS], side[_MAX_PARAMS_TAGS:]
+            room = _MAX_METRICS - len(chunk_side)
+            chunk_metrics, metrics = metrics[:room], metrics[room:]
+            self._log_batch(
+                batch.run_id,
+                chunk_metrics,
+                [(k, v) for kind, k, v in chunk_side if kind == "p"],
+                [(k, v) for kind, k, v in chunk_side if kind == "t"],
+            )
+
+    def _log_batch(
+        self,
+        run_id: str,
+        metrics: list[tuple[str, float, int, int]],
+        params: list[tuple[str, str]],
+        tags: list[tuple[str, str]],
+    ) -> None:
+        if is_http_uri(self.tracking_uri):
+            self._post(
+                "/api/2.0/mlflow/runs/log-batch",
+                {
+                    "run_id": run_id,
+                    "metrics": [
+                        {"key": k, "value": _json_float(v), "timestamp": ts, "step": step}
+                        for k, v, ts, step in metrics
+                    ],
+                    "params": [{"key": k, "value": v} for k, v in params],
+                    "tags": [{"key": k, "value": v} for k, v in tags],
+                },
+            )
+            return
+        from mlflow.entities import Metric, Param, RunTag
+
+        try:
+            self.client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, ts, step) for k, v, ts, step in metrics],
+                params=[Param(k, v) for k, v in params],
+                tags=[RunTag(k, v) for k, v in tags],
+                synchronous=True,
+            )
+        except Exception as exc:
+            raise BatchRejected(f"log_batch rejected: {_short(exc)}") from None
+
+    def create_run(self, record: dict[str, Any]) -> str:
+        """Create a server run for a spooled ``local-…`` run; returns its id."""
+        experiment_id = self._experiment_id(record.get("experiment_name"))
+        tags = dict(record.get("tags") or {})
+        if record.get("run_name"):
+            tags["mlflow.runName"] = record["run_name"]
+        if record.get("parent_id"):
+            tags["mlflow.parentRunId"] = record["parent_id"]
+        tags["mltrack.spooled"] = "true"
+        try:
+            run = self.client.create_run(
+                experiment_id,
+                start_time=record.get("start_time") or int(time.time() * 1000),
+                tags=tags,
+                run_name=record.get("run_name"),
+            )
+        except Exception as exc:
+            raise ServerUnreachable(f"could not create run: {_short(exc)}") from None
+        return str(run.info.run_id)
+
+    def _experiment_id(self, name: str | None) -> str:
+        if not name:
+            return "0"
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return str(experiment.experiment_id)
+        return str(self.client.create_experiment(name))
+
+    def terminate_run(self, run_id: str, status: str, end_time: int | None) -> None:
+        try:
+            self.client.set_terminated(run_id, status=status, end_time=end_time)
+        except Exception as exc:
+            raise ServerUnreachable(f"could not end run {run_id}: {_short(exc)}") from None
+
+
+def _json_float(value: float) -> float | str:
+    # MLflow's REST API takes NaN/Infinity as strings inside JSON.
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    return value
+
+
+def _short(exc: object) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
