@@ -154,6 +154,20 @@ class DocsSettings(_Section):
         ".cache/livedocs",
         description="Where executed outputs are cached, relative to the project root.",
     )
+    kernel_name: str = Field(
+        "python3",
+        description="Jupyter kernel that executes notebooks (`make install` registers `python3`).",
+    )
+    redact_env_patterns: list[str] = Field(
+        default_factory=lambda: ["TOKEN", "KEY", "SECRET", "PASSWORD"],
+        description="Values of environment variables whose names contain one of these are "
+        "replaced by `[redacted]` in captured output.",
+    )
+    strict_unreferenced: bool = Field(
+        True,
+        description="In strict builds (`mkdocs build --strict`, `ml docs check`) an example "
+        "that no page embeds is an error, not only a warning.",
+    )
 
 
 class Settings(_Section):
