@@ -1,0 +1,900 @@
+"""Model registry workflow: save a model, list versions, move ``champion``/``challenger``.
+
+MLflow 3 stores a model as a *logged model* (``models:/m-<id>``) attached to the run that
+produced it, and the registry gives it a name and a version number
+(``models:/NAME/VERSION``). mltrack adds three things on top:
+
+* :func:`save` picks the MLflow flavor from the object (scikit-learn, PyTorch, XGBoost,
+  Transformers, ``mlflow.pyfunc.PythonModel``), infers the signature and an input example,
+  logs the model into a run and registers a new version, in one call;
+* :func:`promote` moves a registry *alias* (``champion``, ``challenger``; MLflow's stages
+  are deprecated) and records who, when and why as tags of the version;
+* :func:`list_versions` shows each version with the metrics of its run and its aliases,
+  fetching all runs in one search instead of one request per version.
+
+Example:
+    >>> info = mltrack.save(model, name="iris-classifier", input_example=X[:5])
+    >>> mltrack.promote("iris-classifier", info.version, to="champion", reason="best F1")
+"""
+
+from __future__ import annotations
+
+import getpass
+import io
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, redirect_stderr
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrack.config import load_settings
+from mltrack.errors import (
+    MltrackError,
+    ModelNotFoundError,
+    RunNotFoundError,
+    TrackingServerError,
+    UnsupportedModelError,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "ModelVersionInfo",
+    "RegisteredModelSummary",
+    "ResolvedModel",
+    "client",
+    "describe_model_class",
+    "detect_flavor",
+    "fetch_runs",
+    "get_version",
+    "list_models",
+    "list_versions",
+    "promote",
+    "register",
+    "resolve_model",
+    "save",
+]
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+TAG_PREFIX = "mltrack."
+_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,254}$")
+#: MLflow reserves these alias forms (``latest`` and ``v<number>``).
+_RESERVED_ALIAS_RE = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+# --------------------------------------------------------------------------- connection
+
+
+def client() -> MlflowClient:
+    """Return an ``MlflowClient`` pointed at the tracking URI mltrack resolves.
+
+    The URI set in-process with ``mlflow.set_tracking_uri`` wins; otherwise the settings
+    decide (``MLFLOW_TRACKING_URI``, ``tracking_uri`` in ``.mltrack.yml``, else the
+    project's local sqlite store under ``.mltrack/``).
+    """
+    import mlflow
+    from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
+
+    if not is_tracking_uri_set():
+        uri = load_settings().resolved_tracking_uri()
+        if uri.startswith("sqlite:///"):
+            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+    return mlflow.MlflowClient()
+
+
+@contextmanager
+def mlflow_errors(what: str) -> Iterator[None]:
+    """Turn connection failures from MLflow into :class:`TrackingServerError`."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MltrackError:
+        raise
+    except requests.exceptions.ConnectionError:
+        raise TrackingServerError(
+            f"cannot reach the tracking server while {what}; check MLFLOW_TRACKING_URI "
+            "(or tracking_uri in .mltrack.yml) and run `ml doctor`"
+        ) from None
+    except MlflowException as exc:
+        text = str(exc)
+        if "Max retries exceeded" in text or "Connection refused" in text:
+            raise TrackingServerError(
+                f"cannot reach the tracking server while {what}; check MLFLOW_TRACKING_URI "
+                "and run `ml doctor`"
+            ) from None
+        raise
+
+
+def _not_found(exc: Exception) -> bool:
+    code = getattr(exc, "error_code", "")
+    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "not found" in str(exc).lower()
+
+
+def experiment_name(explicit: str | None = None) -> str:
+    """The experiment to use: ``explicit``, else configured, else ``MLFLOW_EXPERIMENT_NAME``."""
+    if explicit:
+        return explicit
+    configured = load_settings().experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if configured:
+        return configured
+    # An experiment chosen in-process with mlflow.set_experiment().
+    from mlflow.tracking import fluent
+
+    active_id = getattr(fluent, "_active_experiment_id", None)
+    if active_id:
+        experiment = client().get_experiment(active_id)
+        if experiment is not None:
+            return str(experiment.name)
+    return "Default"
+
+
+def current_user() -> str:
+    """The user name recorded in promotion tags."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "unknown"
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _ts(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, UTC) if ms else None
+
+
+# --------------------------------------------------------------------------- data types
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One registered model version, with the metrics of the run that produced it.
+
+    ``str(info)`` is the registry URI, ``models:/NAME/VERSION``.
+    """
+
+    name: str
+    version: str
+    uri: str
+    run_id: str | None
+    model_id: str | None
+    source: str
+    flavor: str | None = None
+    aliases: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+
+    def __str__(self) -> str:
+        return self.uri
+
+
+@dataclass(frozen=True)
+class RegisteredModelSummary:
+    """A registered model: its latest version and where its aliases point."""
+
+    name: str
+    latest_version: str | None
+    aliases: dict[str, str]
+    updated_at: datetime | None
+    description: str | None
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a run id or model URI points to (see :func:`resolve_model`)."""
+
+    uri: str
+    run_id: str | None
+    model_id: str | None = None
+    name: str | None = None
+    version: str | None = None
+    aliases: tuple[str, ...] = ()
+    version_tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def registry_uri(self) -> str | None:
+        """``models:/NAME/VERSION`` when the model is registered."""
+        return f"models:/{self.name}/{self.version}" if self.name and self.version else None
+
+
+# --------------------------------------------------------------------------- flavors
+
+
+def _mro_modules(model: Any) -> list[str]:
+    return [getattr(klass, "__module__", "") or "" for klass in type(model).__mro__]
+
+
+def detect_flavor(model: Any) -> str:
+    """Return the MLflow flavor that can log ``model``.
+
+    Detection looks at the classes of the object and never imports a framework that the
+    caller has not imported already.
+
+    Returns:
+        One of ``"sklearn"``, ``"pytorch"``, ``"xgboost"``, ``"transformers"``, ``"pyfunc"``.
+
+    Raises:
+        UnsupportedModelError: no flavor fits; wrap the model in a ``PythonModel``.
+    """
+    modules = _mro_modules(model)
+    roots = {m.split(".", 1)[0] for m in modules}
+    # xgboost's sklearn wrappers subclass sklearn estimators: check it first.
+    if "xgboost" in roots and "xgboost" in sys.modules:
+        return "xgboost"
+    if "transformers" in roots and "transformers" in sys.modules:
+        return "transformers"
+    if "torch" in roots and "torch" in sys.modules:
+        import torch
+
+        if isinstance(model, torch.nn.Module):
+            return "pytorch"
+    if "sklearn" in roots:
+        return "sklearn"
+    import mlflow.pyfunc
+
+    if isinstance(model, mlflow.pyfunc.PythonModel):
+        return "pyfunc"
+    raise UnsupportedModelError(
+        f"cannot save a {type(model).__module__}.{type(model).__qualname__}: no MLflow flavor "
+        "fits it; wrap it in an mlflow.pyfunc.PythonModel subclass (scikit-learn, PyTorch, "
+        "XGBoost and Transformers models are detected automatically)"
+    )
+
+
+def describe_model_class(model: Any) -> str:
+    """Class name of a model; pipelines list their steps (``Pipeline(StandardScaler → SVC)``)."""
+    steps = getattr(model, "steps", None)
+    if isinstance(steps, list) and steps and all(isinstance(s, tuple) for s in steps):
+        inner = " → ".join(type(step[1]).__name__ for step in steps)
+        return f"{type(model).__name__}({inner})"
+    return type(model).__name__
+
+
+def _synthetic_example(model: Any) -> Any | None:
+    """A one-row all-zero input for an estimator that knows its input width, else None."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        import pandas as pd
+
+        return pd.DataFrame([[0.0] * len(names)], columns=[str(n) for n in names])
+    width = getattr(model, "n_features_in_", None)
+    if isinstance(width, int) and width > 0:
+        import numpy as np
+
+        return np.zeros((1, width))
+    return None
+
+
+def _head(example: Any, rows: int = 5) -> Any:
+    """At most ``rows`` rows of an input example (the stored example stays small)."""
+    if hasattr(example, "iloc"):
+        return example.iloc[:rows]
+    if hasattr(example, "shape") and len(getattr(example, "shape", ())) >= 1:
+        return example[:rows]
+    if isinstance(example, list):
+        return example[:rows]
+    return example
+
+
+def _sklearn_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    kwargs: dict[str, Any] = {}
+    if input_example is not None and hasattr(model, "predict"):
+        kwargs["signature"] = infer_signature(input_example, model.predict(input_example))
+    try:
+        import skops.io
+
+        # The caller built this object in-process, so its own types are trusted; the
+        # list is stored in the MLmodel file and checked again when the model loads.
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+        kwargs["serialization_format"] = "skops"
+        kwargs["skops_trusted_types"] = trusted
+        kwargs["pip_requirements"] = mlflow.sklearn.get_default_pip_requirements(
+            include_cloudpickle=False, include_skops=True
+        )
+    except Exception:
+        # skops cannot serialize some custom objects (lambdas, local classes).
+        kwargs["serialization_format"] = "cloudpickle"
+        kwargs["pip_requirements"] = mlflow.sklearn.get_default_pip_requirements(
+            include_cloudpickle=True
+        )
+    return kwargs
+
+
+def _log_model(
+    model: Any,
+    flavor: str,
+    artifact_name: str,
+    input_example: Any,
+    signature: Any,
+    pip_requirements: list[str] | None,
+) -> Any:
+    """Log ``model`` into the active run with its flavor; return MLflow's ``ModelInfo``."""
+    import mlflow
+
+    kwargs: dict[str, Any] = {"name": artifact_name, "input_example": input_example}
+    if flavor == "sklearn":
+        import mlflow.sklearn
+
+        kwargs.update(_sklearn_kwargs(model, input_example))
+        logger = mlflow.sklearn.log_model
+    elif flavor == "pyfunc":
+        import mlflow.pyfunc
+
+        kwargs["python_model"] = model
+        kwargs["pip_requirements"] = mlflow.pyfunc.get_default_pip_requirements()
+        return _with_overrides(mlflow.pyfunc.log_model, kwargs, signature, pip_requirements)
+    elif flavor == "pytorch":
+        import mlflow.pytorch
+
+        logger = mlflow.pytorch.log_model
+    elif flavor == "xgboost":
+        import mlflow.xgboost
+
+        logger = mlflow.xgboost.log_model
+    else:
+        import mlflow.transformers
+
+        kwargs["transformers_model"] = model
+        return _with_overrides(mlflow.transformers.log_model, kwargs, signature, pip_requirements)
+    return _with_overrides(lambda **kw: logger(model, **kw), kwargs, signature, pip_requirements)
+
+
+def _with_overrides(
+    logger: Any, kwargs: dict[str, Any], signature: Any, pip_requirements: list[str] | None
+) -> Any:
+    if signature is not None:
+        kwargs["signature"] = signature
+    if pip_requirements is not None:
+        kwargs["pip_requirements"] = pip_requirements
+    return logger(**kwargs)
+
+
+@contextmanager
+def _in_run(run: Any, experiment: str | None, default_name: str) -> Iterator[str]:
+    """Yield a run id to log into: the given run, the active run, or a new one.
+
+    A finished run that is reopened gets its original status and end time back, so the
+    run's duration is not changed by saving a model into it later.
+    """
+    import mlflow
+
+    run_id = getattr(run, "run_id", None) or getattr(getattr(run, "info", None), "run_id", None)
+    run_id = run_id or (run if isinstance(run, str) else None)
+    active = mlflow.active_run()
+    if run_id is None and active is not None:
+        yield active.info.run_id
+        return
+    mlflow_client = client()
+    if run_id is None:
+        exp = mlflow.set_experiment(experiment_name(experiment))
+        with mlflow.start_run(experiment_id=exp.experiment_id, run_name=default_name) as new:
+            yield new.info.run_id
+        return
+    if active is not None and active.info.run_id == run_id:
+        yield run_id
+        return
+    previous = _get_run(mlflow_client, run_id)
+    with mlflow.start_run(run_id=run_id, nested=active is not None):
+        yield run_id
+    if previous.info.end_time:
+        mlflow_client.set_terminated(run_id, previous.info.status, previous.info.end_time)
+
+
+def _get_run(mlflow_client: MlflowClient, run_id: str) -> Run:
+    from mlflow.exceptions import MlflowException
+
+    with mlflow_errors(f"reading run {run_id}"):
+        try:
+            return mlflow_client.get_run(run_id)
+        except MlflowException as exc:
+            if _not_found(exc) or "INVALID_PARAMETER_VALUE" in str(getattr(exc, "error_code", "")):
+                raise RunNotFoundError(
+                    f"no run with id '{run_id}'; list runs with `ml runs` (ids are 32 hex characters)"
+                ) from None
+            raise
+
+
+# --------------------------------------------------------------------------- save / register
+
+
+def save(
+    model: Any,
+    name: str,
+    run: Any = None,
+    input_example: Any = None,
+    *,
+    signature: Any = None,
+    pip_requirements: list[str] | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+    experiment: str | None = None,
+    artifact_name: str = "model",
+    quiet: bool = False,
+) -> ModelVersionInfo:
+    """Log ``model`` with the right MLflow flavor and register it as a new version of ``name``.
+
+    Args:
+        model: a fitted model object (scikit-learn estimator or pipeline, PyTorch module,
+            XGBoost or Transformers model, ``mlflow.pyfunc.PythonModel``), or the URI of a
+            model already logged (``models:/m-...``, ``runs:/RUN_ID/model``) to register as is.
+        name: registered model name; created on first use.
+        run: run to log into (id, ``mlflow`` run or mltrack ``RunInfo``); default: the active
+            run, else a new run named ``save-NAME`` in the configured experiment.
+        input_example: a few rows of model input; stored with the model and used to infer
+            the signature. For scikit-learn estimators that know their input width, a one-row
+            all-zero example is made when none is given.
+        signature: an explicit ``ModelSignature`` (default: inferred from the example).
+        pip_requirements: the model's requirements (default: the flavor's pinned defaults).
+        description: text stored on the new version.
+        tags: extra tags for the new version.
+        experiment: experiment for a new run (default: the configured one).
+        artifact_name: name of the logged model inside the run.
+        quiet: do not print the registered URI.
+
+    Returns:
+        The new version; ``str()`` of it is ``models:/NAME/VERSION``.
+
+    Raises:
+        UnsupportedModelError: no flavor fits the object.
+        RunNotFoundError: ``run`` names a run that does not exist.
+        TrackingServerError: the tracking server cannot be reached.
+    """
+    _check_name(name)
+    if isinstance(model, str):
+        return register(model, name, description=description, tags=tags, quiet=quiet)
+    flavor = detect_flavor(model)
+    synthetic = False
+    if input_example is None and flavor == "sklearn":
+        input_example = _synthetic_example(model)
+        synthetic = input_example is not None
+    elif input_example is not None:
+        input_example = _head(input_example)
+    client()
+    import mlflow
+
+    with mlflow_errors(f"saving model '{name}'"), _in_run(run, experiment, f"save-{name}"):
+        info = _log_model(model, flavor, artifact_name, input_example, signature, pip_requirements)
+        mlflow.set_tag(f"{TAG_PREFIX}model_class", describe_model_class(model))
+    version_tags = {f"{TAG_PREFIX}flavor": flavor, f"{TAG_PREFIX}saved_by": current_user()}
+    if synthetic:
+        version_tags[f"{TAG_PREFIX}input_example"] = "synthetic (zeros)"
+    version_tags.update(tags or {})
+    return register(info.model_uri, name, description=description, tags=version_tags, quiet=quiet)
+
+
+def _check_name(name: str) -> None:
+    if not name or not name.strip() or "/" in name or "@" in name or ":" in name:
+        raise MltrackError(
+            f"invalid model name {name!r}: use letters, digits, '-', '_' or '.', "
+            "without '/', '@' or ':' (e.g. iris-classifier)"
+        )
+
+
+def register(
+    model_uri: str,
+    name: str,
+    *,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+    quiet: bool = False,
+) -> ModelVersionInfo:
+    """Register an already logged model (``models:/m-...`` or ``runs:/ID/path``) under ``name``.
+
+    Raises:
+        ModelNotFoundError: the URI does not point at a logged model.
+    """
+    import logging
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    _check_name(name)
+    mlflow_client = client()
+    # MLflow prints two INFO lines per registration; mltrack prints one.
+    registry_logger = logging.getLogger("mlflow.store.model_registry.abstract_store")
+    level = registry_logger.level
+    registry_logger.setLevel(logging.WARNING)
+    try:
+        with mlflow_errors(f"registering '{name}'"):
+            try:
+                # MLflow also prints progress lines to stderr; mltrack prints one line.
+                with redirect_stderr(io.StringIO()):
+                    mv = mlflow.register_model(model_uri, name, tags=tags)
+            except MlflowException as exc:
+                if _not_found(exc):
+                    raise ModelNotFoundError(
+                        f"no logged model at '{model_uri}'; log one with mltrack.save(model, "
+                        "name=...) or pass a run that logged a model"
+                    ) from None
+                raise
+            if description:
+                mlflow_client.update_model_version(name, mv.version, description=description)
+    finally:
+        registry_logger.setLevel(level)
+    info = _version_info(mv, _runs_by_id(mlflow_client, [mv.run_id] if mv.run_id else []))
+    if not quiet:
+        print(f"Registered {info.uri} ({info.flavor or 'model'}, run {info.run_id})")
+    return info
+
+
+def logged_model_of_run(run_id: str) -> str:
+    """URI of the model a run logged (the most recent one when it logged several).
+
+    Raises:
+        RunNotFoundError: no such run.
+        ModelNotFoundError: the run logged no model.
+    """
+    mlflow_client = client()
+    run = _get_run(mlflow_client, run_id)
+    with mlflow_errors(f"searching the models of run {run_id}"):
+        models = mlflow_client.search_logged_models(
+            experiment_ids=[run.info.experiment_id],
+            filter_string=f"source_run_id = '{run_id}'",
+            order_by=[{"field_name": "creation_timestamp", "ascending": False}],
+            max_results=1,
+        )
+        if models:
+            return str(models[0].model_uri)
+        # Models logged by MLflow 2 live under the run's artifacts.
+        for item in mlflow_client.list_artifacts(run_id):
+            if item.is_dir and any(
+                a.path.endswith("MLmodel") for a in mlflow_client.list_artifacts(run_id, item.path)
+            ):
+                return f"runs:/{run_id}/{item.path}"
+    raise ModelNotFoundError(
+        f"run {run_id} logged no model; log one with mltrack.save(model, name=..., run=...) "
+        "or mlflow.<flavor>.log_model(...)"
+    )
+
+
+def latest_logged_model(experiment: str | None = None) -> str:
+    """URI of the most recently logged model in the experiment.
+
+    Raises:
+        ModelNotFoundError: the experiment does not exist or has no logged model.
+    """
+    mlflow_client = client()
+    exp_name = experiment_name(experiment)
+    with mlflow_errors(f"reading experiment '{exp_name}'"):
+        exp = mlflow_client.get_experiment_by_name(exp_name)
+        models = (
+            mlflow_client.search_logged_models(
+                experiment_ids=[exp.experiment_id],
+                order_by=[{"field_name": "creation_timestamp", "ascending": False}],
+                max_results=1,
+            )
+            if exp is not None
+            else []
+        )
+    if not models:
+        raise ModelNotFoundError(
+            f"experiment '{exp_name}' has no run with a logged model; pass --run RUN_ID, or "
+            "set the experiment with MLTRACK_EXPERIMENT / `experiment:` in .mltrack.yml"
+        )
+    return str(models[0].model_uri)
+
+
+# --------------------------------------------------------------------------- read
+
+
+def fetch_runs(
+    mlflow_client: MlflowClient,
+    experiment_ids: list[str],
+    filter_string: str = "",
+    max_runs: int | None = None,
+    order_by: list[str] | None = None,
+) -> list[Run]:
+    """All runs matching ``filter_string``, fetched in pages of 1000 (never one per run)."""
+    runs: list[Run] = []
+    token: str | None = None
+    with mlflow_errors("searching runs"):
+        while True:
+            page_size = 1000 if max_runs is None else min(1000, max_runs - len(runs))
+            page = mlflow_client.search_runs(
+                experiment_ids,
+                filter_string=filter_string,
+                max_results=page_size,
+                order_by=order_by,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token or (max_runs is not None and len(runs) >= max_runs):
+                return runs
+
+
+def _runs_by_id(mlflow_client: MlflowClient, run_ids: Iterable[str]) -> dict[str, Run]:
+    """Fetch runs by id with one search per 100 ids, across all experiments."""
+    ids = sorted({r for r in run_ids if r})
+    if not ids:
+        return {}
+    with mlflow_errors("listing experiments"):
+        experiments = [e.experiment_id for e in mlflow_client.search_experiments(max_results=1000)]
+    found: dict[str, Run] = {}
+    for start in range(0, len(ids), 100):
+        chunk = ids[start : start + 100]
+        quoted = ", ".join(f"'{r}'" for r in chunk)
+        for exp_start in range(0, len(experiments), 100):
+            for run in fetch_runs(
+                mlflow_client,
+                experiments[exp_start : exp_start + 100],
+                f"attributes.run_id IN ({quoted})",
+            ):
+                found[run.info.run_id] = run
+    return found
+
+
+def _model_id_from_source(source: str | None) -> str | None:
+    if source and source.startswith("models:/m-"):
+        return source[len("models:/") :].split("/", 1)[0]
+    return None
+
+
+def _version_info(mv: ModelVersion, runs: dict[str, Run]) -> ModelVersionInfo:
+    run = runs.get(mv.run_id or "")
+    return ModelVersionInfo(
+        name=mv.name,
+        version=str(mv.version),
+        uri=f"models:/{mv.name}/{mv.version}",
+        run_id=mv.run_id,
+        model_id=mv.model_id or _model_id_from_source(mv.source),
+        source=mv.source or "",
+        flavor=(mv.tags or {}).get(f"{TAG_PREFIX}flavor"),
+        aliases=tuple(sorted(mv.aliases or [])),
+        created_at=_ts(mv.creation_timestamp),
+        metrics=dict(run.data.metrics) if run else {},
+        params=dict(run.data.params) if run else {},
+        tags=dict(mv.tags or {}),
+        description=mv.description or None,
+    )
+
+
+def _registered_model(mlflow_client: MlflowClient, name: str) -> Any:
+    from mlflow.exceptions import MlflowException
+
+    with mlflow_errors(f"reading registered model '{name}'"):
+        try:
+            return mlflow_client.get_registered_model(name)
+        except MlflowException as exc:
+            if _not_found(exc):
+                known = [m.name for m in list_models()][:10]
+                hint = f" (registered: {', '.join(known)})" if known else ""
+                raise ModelNotFoundError(
+                    f"no registered model named '{name}'{hint}; list them with `ml models`, "
+                    "create one with `ml save NAME`"
+                ) from None
+            raise
+
+
+def list_models() -> list[RegisteredModelSummary]:
+    """Every registered model with its latest version and aliases, by name."""
+    mlflow_client = client()
+    out: list[RegisteredModelSummary] = []
+    token: str | None = None
+    with mlflow_errors("listing registered models"):
+        while True:
+            page = mlflow_client.search_registered_models(max_results=1000, page_token=token)
+            for rm in page:
+                versions = [int(v.version) for v in (rm.latest_versions or [])]
+                out.append(
+                    RegisteredModelSummary(
+                        name=rm.name,
+                        latest_version=str(max(versions)) if versions else None,
+                        aliases={a: str(v) for a, v in (rm.aliases or {}).items()},
+                        updated_at=_ts(rm.last_updated_timestamp),
+                        description=rm.description or None,
+                    )
+                )
+            token = page.token
+            if not token:
+                break
+    return sorted(out, key=lambda m: m.name)
+
+
+def list_versions(name: str) -> list[ModelVersionInfo]:
+    """All versions of ``name``, newest first, with the metrics and params of their runs.
+
+    Raises:
+        ModelNotFoundError: no registered model has that name.
+    """
+    mlflow_client = client()
+    _registered_model(mlflow_client, name)
+    versions: list[ModelVersion] = []
+    token: str | None = None
+    escaped = name.replace("'", "\\'")
+    with mlflow_errors(f"listing versions of '{name}'"):
+        while True:
+            page = mlflow_client.search_model_versions(
+                f"name = '{escaped}'", max_results=10000, page_token=token
+            )
+            versions.extend(page)
+            token = page.token
+            if not token:
+                break
+    runs = _runs_by_id(mlflow_client, [v.run_id for v in versions if v.run_id])
+    infos = [_version_info(v, runs) for v in versions]
+    return sorted(infos, key=lambda i: int(i.version), reverse=True)
+
+
+def get_version(name: str, version_or_alias: str) -> ModelVersionInfo:
+    """One version of ``name`` by number (``"3"``) or alias (``"champion"``).
+
+    Raises:
+        ModelNotFoundError: unknown model, version or alias.
+    """
+    mlflow_client = client()
+    mv = _model_version(mlflow_client, name, str(version_or_alias))
+    return _version_info(mv, _runs_by_id(mlflow_client, [mv.run_id] if mv.run_id else []))
+
+
+def _model_version(mlflow_client: MlflowClient, name: str, ref: str) -> ModelVersion:
+    from mlflow.exceptions import MlflowException
+
+    _registered_model(mlflow_client, name)
+    with mlflow_errors(f"reading '{name}' version {ref}"):
+        try:
+            if ref.isdigit():
+                return mlflow_client.get_model_version(name, ref)
+            return mlflow_client.get_model_version_by_alias(name, ref)
+        except MlflowException as exc:
+            if not _not_found(exc) and "INVALID_PARAMETER" not in str(exc.error_code):
+                raise
+    what = f"version {ref}" if ref.isdigit() else f"alias '{ref}'"
+    raise ModelNotFoundError(
+        f"model '{name}' has no {what}; see its versions and aliases with `ml models {name}`"
+    )
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+def resolve_model(ref: str) -> ResolvedModel:
+    """Resolve a run id or model URI to its run (and registry version when there is one).
+
+    Accepted forms: ``RUN_ID`` (32 hex), ``runs:/RUN_ID/path``, ``models:/NAME/VERSION``,
+    ``models:/NAME@ALIAS``, ``models:/m-<id>`` (a logged model), ``m-<id>``, and a bare
+    registered model ``NAME`` (its ``champion``, else its latest version).
+
+    Raises:
+        RunNotFoundError: a run id that does not exist.
+        ModelNotFoundError: a model, version or alias that does not exist.
+    """
+    from mlflow.exceptions import MlflowException
+
+    ref = ref.strip()
+    mlflow_client = client()
+    if _RUN_ID_RE.match(ref):
+        _get_run(mlflow_client, ref)
+        return ResolvedModel(uri=f"runs:/{ref}", run_id=ref)
+    if ref.startswith("runs:/"):
+        run_id = ref[len("runs:/") :].split("/", 1)[0]
+        _get_run(mlflow_client, run_id)
+        return ResolvedModel(uri=ref, run_id=run_id)
+    body = ref[len("models:/") :] if ref.startswith("models:/") else ref
+    if body.startswith("m-") and "/" not in body and "@" not in body:
+        with mlflow_errors(f"reading logged model {body}"):
+            try:
+                lm = mlflow_client.get_logged_model(body)
+            except MlflowException as exc:
+                if _not_found(exc):
+                    raise ModelNotFoundError(
+                        f"no logged model '{body}'; check the id in the run's Models tab"
+                    ) from None
+                raise
+        return ResolvedModel(uri=f"models:/{body}", run_id=lm.source_run_id, model_id=body)
+    if "@" in body:
+        name, ref_part = body.rsplit("@", 1)
+    elif "/" in body:
+        name, ref_part = body.rsplit("/", 1)
+    elif ref.startswith("models:/"):
+        raise ModelNotFoundError(
+            f"'{ref}' names no version; use models:/NAME/VERSION or models:/NAME@ALIAS"
+        )
+    else:
+        name, ref_part = body, ""
+    if not ref_part:
+        aliases = _registered_model(mlflow_client, name).aliases or {}
+        if CHAMPION in aliases:
+            ref_part = CHAMPION
+        else:
+            versions = list_versions(name)
+            if not versions:
+                raise ModelNotFoundError(f"model '{name}' has no versions; add one with `ml save`")
+            ref_part = versions[0].version
+    mv = _model_version(mlflow_client, name, ref_part)
+    return ResolvedModel(
+        uri=f"models:/{name}/{mv.version}",
+        run_id=mv.run_id,
+        model_id=mv.model_id or _model_id_from_source(mv.source),
+        name=name,
+        version=str(mv.version),
+        aliases=tuple(sorted(mv.aliases or [])),
+        version_tags=dict(mv.tags or {}),
+    )
+
+
+# --------------------------------------------------------------------------- promote
+
+
+def promote(
+    name: str, version: str | int, to: str = CHAMPION, reason: str | None = None
+) -> ModelVersionInfo:
+    """Point alias ``to`` (``champion`` or ``challenger``) at ``version`` of ``name``.
+
+    The version gets the tags ``mltrack.promoted_to``, ``mltrack.promoted_by``,
+    ``mltrack.promoted_at`` (UTC, ISO 8601), ``mltrack.promotion_reason`` and
+    ``mltrack.previous_<alias>`` (the version that held the alias before, or ``none``);
+    the previous holder gets ``mltrack.replaced_by``. Promoting the current challenger to
+    champion also removes its ``challenger`` alias.
+
+    Args:
+        name: registered model name.
+        version: version number (or an alias such as ``challenger``, resolved first).
+        to: alias to move; any name except ``latest`` and ``v<N>``, which MLflow reserves.
+        reason: why, stored with the version.
+
+    Returns:
+        The promoted version, with its aliases after the move.
+
+    Raises:
+        ModelNotFoundError: unknown model or version.
+        MltrackError: an invalid alias name.
+    """
+    from mlflow.exceptions import MlflowException
+
+    if not _ALIAS_RE.match(to) or _RESERVED_ALIAS_RE.match(to):
+        raise MltrackError(
+            f"invalid alias '{to}': use champion or challenger (or another name of letters, "
+            "digits, '_' and '-'; 'latest' and 'v<N>' are reserved by MLflow)"
+        )
+    mlflow_client = client()
+    mv = _model_version(mlflow_client, name, str(version))
+    target = str(mv.version)
+    previous: str | None = None
+    with mlflow_errors(f"promoting '{name}' version {target}"):
+        try:
+            previous = str(mlflow_client.get_model_version_by_alias(name, to).version)
+        except MlflowException as exc:
+            if not _not_found(exc) and "INVALID_PARAMETER" not in str(exc.error_code):
+                raise
+        mlflow_client.set_registered_model_alias(name, to, target)
+        tags = {
+            "promoted_to": to,
+            "promoted_by": current_user(),
+            "promoted_at": _now_iso(),
+            "promotion_reason": reason or "",
+            f"previous_{to}": previous or "none",
+        }
+        for key, value in tags.items():
+            mlflow_client.set_model_version_tag(name, target, TAG_PREFIX + key, value)
+        if previous and previous != target:
+            mlflow_client.set_model_version_tag(
+                name,
+                previous,
+                f"{TAG_PREFIX}replaced_by",
+                f"{target} ({to}, {tags['promoted_at']})",
+            )
+        if to == CHAMPION and CHALLENGER in (mv.aliases or []):
+            mlflow_client.delete_registered_model_alias(name, CHALLENGER)
+    return get_version(name, target)
