@@ -1,1 +1,323 @@
-"""`ml` commands for ship (registered on import)."""
+"""`ml ship`, `ml try` and `ml ui`: serve, deploy, call a model, open the MLflow UI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mltrack.cli._app import app, console, err_console
+from mltrack.errors import ConfigError, DeployError, MltrackError, ServerStartError
+
+TARGET_HELP = "Deploy target: docker, modal, lambda or kubernetes (k8s, kserve)."
+
+
+@app.command()
+def ship(
+    model: str = typer.Argument(
+        ..., help="Model name (NAME = NAME@champion), NAME@alias, NAME/3 or a models:/ URI."
+    ),
+    local: bool = typer.Option(
+        False, "--local", help="Serve on this machine now (blocks until Ctrl-C)."
+    ),
+    to: str | None = typer.Option(None, "--to", help=TARGET_HELP),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Write the artifacts, run no tool, start nothing."
+    ),
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Output directory (default ship/<model>-<target>)."
+    ),
+    host: str | None = typer.Option(
+        None, "--host", help="Interface for --local (default 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(None, "--port", help="Port for --local (default 8080)."),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve without a bearer token."),
+    gpu: str | None = typer.Option(
+        None, "--gpu", help="GPU: Modal type (T4, A10G, A100...) or k8s count."
+    ),
+    image: str | None = typer.Option(
+        None, "--image", help="Container image name (docker, kubernetes)."
+    ),
+    push: bool = typer.Option(False, "--push", help="Push the image after building (docker)."),
+    memory: int | None = typer.Option(
+        None, "--memory", help="Memory in MB (lambda, modal, kubernetes)."
+    ),
+    timeout: int | None = typer.Option(
+        None, "--timeout", help="Request timeout in seconds (lambda, modal)."
+    ),
+    min_replicas: int | None = typer.Option(
+        None, "--min-replicas", help="Autoscaling lower bound."
+    ),
+    max_replicas: int | None = typer.Option(
+        None, "--max-replicas", help="Autoscaling upper bound."
+    ),
+    kserve: bool = typer.Option(False, "--kserve", help="Kubernetes: a KServe InferenceService."),
+) -> None:
+    """Serve a model locally (--local) or build and deploy it (--to TARGET)."""
+    if local == bool(to):
+        raise ConfigError(
+            "choose one: --local to serve here, or --to docker|modal|lambda|kubernetes"
+        )
+    target = "local" if local else str(to)
+    if target == "kserve":
+        target, kserve = "kubernetes", True
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "auth": False if no_auth else None,
+        "gpu": gpu,
+        "image": image,
+        "push": push or None,
+        "memory_mb": memory,
+        "timeout_s": timeout,
+        "min_replicas": min_replicas,
+        "max_replicas": max_replicas,
+        "kserve": kserve or None,
+    }
+    if target == "local":
+        _ship_local(model, dry_run, options)
+        return
+    from mltrack.deploy import ship as do_ship
+
+    with console.status(f"Building the {target} artifacts for {model}..."):
+        result = do_ship(model, to=target, dry_run=dry_run, output_dir=output, **options)
+    console.print(f"[bold green]{target}[/]: {result.model.uri} -> {result.output_dir}")
+    for name in result.files:
+        console.print(f"  wrote {name}")
+    label = "ran" if result.deployed else ("run" if not dry_run else "to deploy, run")
+    for command in result.commands:
+        console.print(f"  {label}: [cyan]{command}[/]", highlight=False, soft_wrap=True)
+    for note in result.notes:
+        console.print(f"  [dim]{note}[/]", highlight=False, soft_wrap=True)
+    if result.url:
+        console.print(f"  url: {result.url}")
+
+
+def _ship_local(model: str, dry_run: bool, options: dict[str, Any]) -> None:
+    import uvicorn
+
+    from mltrack.config import load_settings
+    from mltrack.serve.app import create_app, resolve_token
+    from mltrack.serve.model import load_model, resolve_model
+
+    conf = load_settings().serve
+    host, port = options["host"] or conf.host, options["port"] or conf.port
+    auth = conf.auth if options["auth"] is None else options["auth"]
+    with console.status(f"Resolving {model}..."):
+        ref = resolve_model(model)
+    console.print(f"model: {ref.uri}" + (f" (version {ref.version})" if ref.version else ""))
+    if dry_run:
+        console.print(f"dry run: would serve on http://{host}:{port}")
+        return
+    with console.status("Loading the model..."):
+        loaded = load_model(ref)
+    console.print(f"loaded in {loaded.load_seconds:.1f} s ({loaded.spec.kind} input)")
+    token, generated = resolve_token(auth, None)
+    application = create_app(loaded, conf, auth=auth, token=token, announce_token=False)
+    url = f"http://{host}:{port}"
+    console.print(f"[bold green]serving[/] {url}  (docs: {url}/docs, Ctrl-C to stop)")
+    if generated:
+        console.print(
+            f"API token (shown once; set MLTRACK_API_TOKEN to choose your own): {token}",
+            highlight=False,
+        )
+    elif not auth:
+        console.print(
+            "[yellow]auth is off[/]: anyone who can reach this address can call the model"
+        )
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]listening on {host}[/]: reachable from other machines")
+    try:
+        uvicorn.run(
+            application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30
+        )
+    except OSError as exc:
+        raise ServerStartError(
+            f"cannot listen on {host}:{port}: {exc.strerror}; choose another --port"
+        ) from None
+
+
+def _load_data(data: Path | None) -> Any:
+    if data is None:
+        return None
+    try:
+        return json.loads(data.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {data}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise ConfigError(
+            f'{data} is not valid JSON ({exc}); send records like [{{"x": 1}}]'
+        ) from None
+
+
+@app.command(name="try")
+def try_(
+    target: str = typer.Argument(
+        ..., help="A server URL (http://...) or a model name/URI to load here."
+    ),
+    data: Path | None = typer.Option(
+        None, "--data", "-d", help="JSON file with the request (default: the input example)."
+    ),
+    token: str | None = typer.Option(
+        None, "--token", help="Bearer token (default: MLTRACK_API_TOKEN)."
+    ),
+    repeat: int = typer.Option(
+        1, "--repeat", min=1, max=10_000, help="Send it N times and report the median latency."
+    ),
+) -> None:
+    """Send a request to a model (its input example by default); show the prediction and latency."""
+    payload = _load_data(data)
+    if target.startswith(("http://", "https://")):
+        answer, latencies = _try_url(
+            target.rstrip("/"), payload, token or os.environ.get("MLTRACK_API_TOKEN"), repeat
+        )
+    else:
+        answer, latencies = _try_local(target, payload, repeat)
+    latencies.sort()
+    console.print_json(data=answer)
+    median = latencies[len(latencies) // 2] * 1000
+    console.print(f"latency: {median:.2f} ms" + (f" (median of {repeat})" if repeat > 1 else ""))
+
+
+def _try_url(url: str, payload: Any, token: str | None, repeat: int) -> tuple[Any, list[float]]:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as client:
+            if payload is None:
+                meta = client.get("/metadata")
+                _raise_for(meta, url)
+                payload = meta.json().get("input_example")
+                if payload is None:
+                    raise ConfigError(
+                        "the model has no input example; pass one with --data file.json"
+                    )
+            latencies = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                response = client.post("/predict", json=payload)
+                latencies.append(time.perf_counter() - start)
+                _raise_for(response, url)
+            return response.json(), latencies
+    except httpx.HTTPError as exc:
+        raise ServerStartError(
+            f"cannot reach {url}: {exc}; is the server running (ml ship NAME --local)?"
+        ) from None
+
+
+def _raise_for(response: Any, url: str) -> None:
+    if response.status_code < 400:
+        return
+    try:
+        message = response.json().get("error", response.text)
+    except ValueError:
+        message = response.text[:200]
+    hint = " (set MLTRACK_API_TOKEN or pass --token)" if response.status_code == 401 else ""
+    raise DeployError(f"{url} answered {response.status_code}: {message}{hint}")
+
+
+def _try_local(model: str, payload: Any, repeat: int) -> tuple[Any, list[float]]:
+    from mltrack.serve.model import load_model
+    from mltrack.serve.predictor import Predictor
+    from mltrack.serve.schema import RequestError
+
+    with console.status(f"Loading {model}..."):
+        loaded = load_model(model)
+    payload = payload if payload is not None else loaded.input_example
+    if payload is None:
+        raise ConfigError("the model has no input example; pass one with --data file.json")
+    predictor = Predictor(loaded)
+    body = json.dumps(payload).encode()
+    latencies = []
+    try:
+        for _ in range(repeat):
+            start = time.perf_counter()
+            answer = predictor.predict_body(body)
+            latencies.append(time.perf_counter() - start)
+    except RequestError as exc:
+        raise ConfigError(f"bad input ({exc.status}): {exc.message}") from None
+    return answer, latencies
+
+
+def _can_open_browser() -> bool:
+    if os.environ.get("CI"):
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+@app.command()
+def ui(
+    port: int = typer.Option(5000, "--port", help="Port for the UI on 127.0.0.1."),
+    no_browser: bool = typer.Option(False, "--no-browser", help="Do not open a browser."),
+) -> None:
+    """Start the MLflow UI for the configured tracking store (opens nothing in CI)."""
+    from mltrack.config import load_settings
+
+    settings = load_settings()
+    uri = settings.resolved_tracking_uri()
+    browser = not no_browser and _can_open_browser()
+    if uri.startswith(("http://", "https://")):
+        console.print(f"the tracking store is a server: {uri}")
+        if browser:
+            import webbrowser
+
+            webbrowser.open(uri)
+        return
+    _run_ui(uri, port, browser)
+
+
+def _run_ui(uri: str, port: int, browser: bool) -> None:
+    import signal
+    import subprocess
+
+    from mltrack.localserver import wait_healthy
+
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with console.status(f"Starting the MLflow UI for {uri}..."):
+            wait_healthy(url, timeout=120, proc=proc)
+        console.print(
+            f"[bold green]MLflow UI[/] {url}  (store: {uri}; Ctrl-C to stop)", highlight=False
+        )
+        if browser:
+            import webbrowser
+
+            webbrowser.open(url)
+        proc.wait()
+    except MltrackError:
+        raise ServerStartError(
+            f"the MLflow UI did not start on port {port}; is the port taken? try --port"
+        ) from None
+    finally:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=15)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            err_console.print("MLflow UI stopped")

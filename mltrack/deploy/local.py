@@ -1,0 +1,167 @@
+"""Local target: the model server on this machine (``ml ship NAME --local``).
+
+:func:`serve` runs it in the foreground under uvicorn; :func:`start_local` runs it in a
+background process (examples, tests, benchmarks) and returns a handle that stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mltrack.deploy import ShipOptions, ShipResult
+from mltrack.errors import ServerStartError
+from mltrack.localserver import free_port, wait_healthy
+from mltrack.serve.app import TOKEN_ENV
+from mltrack.serve.model import ModelRef
+
+__all__ = ["TARGET", "LocalServer", "LocalTarget", "serve", "start_local"]
+
+
+@dataclass
+class LocalServer:
+    """A model server running in a background process group.
+
+    Attributes:
+        url: base URL, e.g. ``http://127.0.0.1:8080``.
+        token: the bearer token, or ``None`` without auth.
+        process: the server process (leader of its own group).
+        startup_s: seconds from launch to ``/ready`` answering 200.
+    """
+
+    url: str
+    token: str | None
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    startup_s: float = 0.0
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The ``Authorization`` header to send (empty without auth)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def stop(self) -> None:
+        """Stop the process group (graceful, then forced) and remove the log directory."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        shutil.rmtree(self.log_path.parent, ignore_errors=True)
+
+    def __enter__(self) -> LocalServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_local(
+    model: str | ModelRef,
+    *,
+    port: int | None = None,
+    auth: bool = True,
+    token: str | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+) -> LocalServer:
+    """Start ``python -m mltrack.serve`` on 127.0.0.1 in the background, wait until ready.
+
+    Args:
+        model: anything :func:`mltrack.serve.resolve_model` accepts.
+        port: TCP port; a free one when omitted.
+        auth: require a bearer token.
+        token: the token; generated when auth is on and none is given.
+        env: extra environment variables for the server (e.g. ``MLTRACK_SERVE__...``).
+        timeout: seconds to wait for ``/ready``.
+
+    Raises:
+        ServerStartError: the server exited or did not become ready; includes its log tail.
+    """
+    uri = model.uri if isinstance(model, ModelRef) else model
+    port = port or free_port()
+    token = (token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)) if auth else None
+    child_env = {**os.environ, **(env or {}), "PYTHONWARNINGS": "ignore"}
+    if token:
+        child_env[TOKEN_ENV] = token
+    cmd = [sys.executable, "-m", "mltrack.serve", uri, "--host", "127.0.0.1", "--port", str(port)]
+    if not auth:
+        cmd.append("--no-auth")
+    log_dir = Path(tempfile.mkdtemp(prefix="mltrack-serve-"))
+    log_path = log_dir / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    server = LocalServer(f"http://127.0.0.1:{port}", token, proc, log_path)
+    try:
+        server.startup_s = wait_healthy(server.url, timeout=timeout, proc=proc, path="/ready")
+    except BaseException as exc:
+        tail = log_path.read_text(errors="replace")[-1500:] if log_path.exists() else ""
+        server.stop()
+        if isinstance(exc, ServerStartError):
+            raise ServerStartError(f"model server did not start: {exc}\n{tail}") from None
+        raise
+    return server
+
+
+def serve(ref: ModelRef, options: ShipOptions, token: str | None = None) -> None:
+    """Run the model server in the foreground until Ctrl-C (graceful shutdown)."""
+    import uvicorn
+
+    from mltrack.config import load_settings
+    from mltrack.serve.app import create_app
+
+    conf = load_settings().serve
+    app = create_app(ref, conf, auth=options.auth, token=token)
+    uvicorn.run(
+        app,
+        host=options.host or conf.host,
+        port=options.port or conf.port,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )
+
+
+class LocalTarget:
+    """Serve on this machine; ``deploy`` blocks while the server runs."""
+
+    name = "local"
+
+    def build(self, ref: ModelRef, output_dir: Path, options: ShipOptions) -> ShipResult:
+        from mltrack.config import load_settings
+
+        conf = load_settings().serve
+        host, port = options.host or conf.host, options.port or conf.port
+        command = f"ml ship {ref.uri} --local --host {host} --port {port}"
+        return ShipResult(self.name, ref, None, [], [command], url=f"http://{host}:{port}")
+
+    def deploy(self, result: ShipResult, options: ShipOptions, **kwargs: Any) -> ShipResult:
+        serve(result.model, options, token=kwargs.get("token"))
+        result.deployed = True
+        return result
+
+
+TARGET = LocalTarget()

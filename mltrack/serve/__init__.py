@@ -1,0 +1,30 @@
+"""Serve an MLflow model over HTTP: validation, auth, metrics and OpenAPI from its signature.
+
+Example:
+    >>> from mltrack.serve import create_app
+    >>> app = create_app("iris-classifier")  # doctest: +SKIP
+    >>> # uvicorn.run(app, host="127.0.0.1", port=8080)
+
+See :func:`mltrack.serve.app.create_app` and the REST API reference in the docs.
+"""
+
+from __future__ import annotations
+
+from mltrack.serve.app import TOKEN_ENV, create_app, resolve_token
+from mltrack.serve.model import LoadedModel, ModelRef, load_model, resolve_model
+from mltrack.serve.predictor import ModelFailure, Predictor
+from mltrack.serve.schema import InputSpec, RequestError
+
+__all__ = [
+    "TOKEN_ENV",
+    "InputSpec",
+    "LoadedModel",
+    "ModelFailure",
+    "ModelRef",
+    "Predictor",
+    "RequestError",
+    "create_app",
+    "load_model",
+    "resolve_model",
+    "resolve_token",
+]
