@@ -29,7 +29,7 @@ class MltrackTyper(typer.Typer):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().__call__(*args, standalone_mode=False, **kwargs)
+            result = super().__call__(*args, standalone_mode=False, **kwargs)
         except MltrackError as exc:
             if debug_enabled():
                 raise
@@ -46,6 +46,10 @@ class MltrackTyper(typer.Typer):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code)
+        # Outside standalone mode click returns the code of `typer.Exit(n)` instead of exiting.
+        if isinstance(result, int) and not isinstance(result, bool):
+            sys.exit(result)
+        return result
 
 
 app = MltrackTyper(

@@ -1,0 +1,113 @@
+"""The core CLI through the real entry point (exit codes, no tracebacks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+
+def ml(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mltrack", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=180,
+    )
+
+
+def test_help_and_version(tmp_path: Path) -> None:
+    out = ml("--help", cwd=tmp_path)
+    assert out.returncode == 0
+    for command in ("doctor", "train", "runs", "sync"):
+        assert command in out.stdout
+    version = ml("--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.strip().startswith("mltrack ")
+
+
+def test_user_error_is_one_line_exit_2(tracking_uri: str, tmp_path: Path) -> None:
+    out = ml("runs", "--experiment", "does-not-exist", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines() == [
+        "error: no experiment named 'does-not-exist'; see `ml runs` for all experiments"
+    ]
+    debug = ml("--debug", "runs", "--experiment", "does-not-exist", cwd=tmp_path)
+    assert "Traceback" in debug.stderr
+
+
+def test_bad_config_is_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / ".mltrack.yml").write_text("bogus: 1\n")
+    out = ml("runs", cwd=tmp_path)
+    assert out.returncode == 2
+    assert "unknown key 'bogus'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_doctor_ok_and_failing(tracking_uri: str, tmp_path: Path) -> None:
+    ok = ml("doctor", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout
+    assert "answers /health" in ok.stdout and "all checks passed" in ok.stdout
+    bad = ml("doctor", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert bad.returncode == 1
+    assert "unreachable" in bad.stdout
+
+
+def test_train_runs_script_under_a_run(experiment: str, tmp_path: Path) -> None:
+    script = tmp_path / "train_script.py"
+    script.write_text(
+        "import sys, mlflow, mltrack\n"
+        "mlflow.log_metric('outer', 1.0)\n"
+        "@mltrack.track\n"
+        "def fold(k: int) -> float:\n"
+        "    return k * 0.1\n"
+        "fold(3)\n"
+        "print('epochs', sys.argv[1:])\n"
+    )
+    out = ml(
+        "train", str(script), "--epochs", "2", cwd=tmp_path, env={"MLTRACK_EXPERIMENT": experiment}
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "epochs ['--epochs', '2']" in out.stdout
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+    parent, child = runs["train_script"], runs["fold"]
+    assert parent.data.metrics == {"outer": 1.0}
+    assert parent.data.params["args"] == "--epochs 2"
+    assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    assert child.data.metrics == {"result": 0.30000000000000004}
+    log = client.download_artifacts(parent.info.run_id, "train.log", str(tmp_path))
+    assert "epochs" in Path(log).read_text()
+
+
+def test_train_failing_script_marks_run_failed(experiment: str, tmp_path: Path) -> None:
+    script = tmp_path / "boom.py"
+    script.write_text("raise SystemExit(3)\n")
+    out = ml("train", str(script), cwd=tmp_path, env={"MLTRACK_EXPERIMENT": experiment})
+    assert out.returncode == 2
+    assert "exited with code 3" in out.stderr
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    (run,) = client.search_runs([exp.experiment_id])
+    assert run.info.status == "FAILED"
+
+
+def test_runs_lists_json(experiment: str, tmp_path: Path) -> None:
+    import mltrack
+
+    with mltrack.run("listed") as r:
+        r.log_metric("acc", 0.9)
+    out = ml("runs", "--json", cwd=tmp_path, env={"MLTRACK_EXPERIMENT": experiment})
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert rows[0]["id"] == r.id and rows[0]["metrics"] == {"acc": 0.9}
+    table = ml("runs", cwd=tmp_path, env={"MLTRACK_EXPERIMENT": experiment})
+    assert "listed" in table.stdout and "acc=0.9" in table.stdout

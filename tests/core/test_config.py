@@ -1,0 +1,67 @@
+"""Settings: file < environment < arguments, and clear errors naming what is wrong."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mltrack.config import load_settings
+from mltrack.errors import ConfigError
+
+
+def test_defaults_without_file(tmp_path: Path) -> None:
+    settings = load_settings(start=tmp_path, environ={})
+    assert settings.config_path is None
+    assert settings.autolog is True
+    assert settings.logging.batch_size == 1000
+    assert (
+        settings.resolved_tracking_uri()
+        == f"sqlite:///{tmp_path.resolve() / '.mltrack' / 'mlflow.db'}"
+    )
+
+
+def test_file_is_found_upwards_and_env_and_args_override(tmp_path: Path) -> None:
+    (tmp_path / ".mltrack.yml").write_text(
+        "experiment: from-file\nllm:\n  budget_usd: 1.5\nautolog: false\n"
+    )
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    settings = load_settings(start=nested, environ={"MLTRACK_LLM__BUDGET_USD": "3"})
+    assert settings.config_path == tmp_path / ".mltrack.yml"
+    assert settings.project_root == tmp_path
+    assert settings.experiment == "from-file"
+    assert settings.llm.budget_usd == 3.0
+    assert settings.autolog is False
+    explicit = load_settings(start=nested, environ={}, experiment="from-arg")
+    assert explicit.experiment == "from-arg"
+
+
+def test_mlflow_tracking_uri_env_is_honoured(tmp_path: Path) -> None:
+    settings = load_settings(start=tmp_path, environ={"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"})
+    assert settings.resolved_tracking_uri() == "http://127.0.0.1:1"
+
+
+def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
+    (tmp_path / ".mltrack.yml").write_text("experimnt: typo\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(start=tmp_path, environ={})
+    message = str(info.value)
+    assert ".mltrack.yml" in message and "unknown key 'experimnt'" in message
+
+
+def test_wrong_type_names_key_and_expected_type(tmp_path: Path) -> None:
+    (tmp_path / ".mltrack.yml").write_text("logging:\n  batch_size: lots\n")
+    with pytest.raises(ConfigError, match=r"key 'logging.batch_size': expected a valid integer"):
+        load_settings(start=tmp_path, environ={})
+
+
+def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MLTRACK_AUTOLOG"):
+        load_settings(start=tmp_path, environ={"MLTRACK_AUTOLOG": "sometimes"})
+
+
+def test_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / ".mltrack.yml").write_text("experiment: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(start=tmp_path, environ={})

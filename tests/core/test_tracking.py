@@ -1,0 +1,191 @@
+"""@track and mltrack.run() against a real MLflow server."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import pytest
+from mlflow import MlflowClient
+from pydantic import BaseModel
+
+import mltrack
+
+
+@dataclass
+class Optim:
+    lr: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.99)
+
+
+class Data(BaseModel):
+    path: str = "iris.csv"
+    rows: int = 150
+
+
+def test_track_logs_params_metrics_tags(experiment: str) -> None:
+    @mltrack.track
+    def train(optim: Optim, data: Data, epochs: int = 3, extra: dict | None = None) -> dict:
+        return {"accuracy": 0.93, "val": {"loss": 0.21}, "note": "not a number"}
+
+    result = train(Optim(), Data(), extra={"seed": 7})
+    assert result["accuracy"] == 0.93
+    run = mltrack.get_last_run(experiment)
+    assert run.name == "train"
+    assert run.status == "FINISHED"
+    assert run.params == {
+        "optim.lr": "0.01",
+        "optim.betas": "(0.9, 0.99)",
+        "data.path": "iris.csv",
+        "data.rows": "150",
+        "epochs": "3",
+        "extra.seed": "7",
+    }
+    assert run.metrics == {"accuracy": 0.93, "val.loss": 0.21}
+    assert run.tags["mltrack.version"] == mltrack.__version__
+    for key in ("mlflow.user", "mltrack.host", "mltrack.python", "mltrack.mlflow_version"):
+        assert run.tags[key]
+    assert run.duration_s is not None and run.duration_s >= 0
+
+
+def test_returned_number_is_metric_result(experiment: str) -> None:
+    @mltrack.track(name="score-run")
+    def score() -> float:
+        return 0.5
+
+    assert score() == 0.5
+    run = mltrack.get_last_run(experiment)
+    assert run.name == "score-run"
+    assert run.metrics == {"result": 0.5}
+
+
+def test_failure_marks_run_failed_and_reraises(experiment: str) -> None:
+    @mltrack.track
+    def broken(x: int) -> None:
+        raise ValueError(f"bad input {x}")
+
+    with pytest.raises(ValueError, match="bad input 3"):
+        broken(3)
+    run = mltrack.get_last_run(experiment)
+    assert run.status == "FAILED"
+    assert run.tags["mltrack.error.type"] == "ValueError"
+    assert run.tags["mltrack.error.message"] == "bad input 3"
+    assert run.params == {"x": "3"}
+
+
+def test_nested_runs(experiment: str) -> None:
+    @mltrack.track
+    def child(fold: int) -> float:
+        return fold / 10
+
+    with mltrack.run("parent", params={"folds": 2}) as parent:
+        child(1)
+        child(2)
+    client = MlflowClient()
+    exp = client.get_experiment_by_name(experiment)
+    children = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent.id}'"
+    )
+    assert sorted(r.data.metrics["result"] for r in children) == [0.1, 0.2]
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert client.get_run(parent.id).data.params == {"folds": "2"}
+
+
+def test_context_manager_metrics_with_steps(experiment: str) -> None:
+    with mltrack.run("loop") as run:
+        for i in range(5):
+            mltrack.log_metric("loss", 1.0 / (i + 1))
+        run.log_metrics({"a": 1, "b": 2}, step=10)
+    history = MlflowClient().get_metric_history(run.id, "loss")
+    assert [(m.step, m.value) for m in sorted(history, key=lambda m: m.step)] == [
+        (0, 1.0),
+        (1, 0.5),
+        (2, 1 / 3),
+        (3, 0.25),
+        (4, 0.2),
+    ]
+    assert MlflowClient().get_run(run.id).data.metrics["b"] == 2
+
+
+def test_async_function_is_tracked(experiment: str) -> None:
+    @mltrack.track
+    async def evaluate(k: int = 5) -> dict:
+        await asyncio.sleep(0)
+        return {"recall_at_k": 0.7}
+
+    assert asyncio.run(evaluate()) == {"recall_at_k": 0.7}
+    run = mltrack.get_last_run(experiment)
+    assert run.metrics == {"recall_at_k": 0.7} and run.params == {"k": "5"}
+
+
+def test_bad_params_are_sanitised_with_one_warning(experiment: str) -> None:
+    with pytest.warns(UserWarning, match="truncated"):
+        with mltrack.run("params", params={"long": "x" * 7000, "bad key!": 1}) as run:
+            pass
+    params = MlflowClient().get_run(run.id).data.params
+    assert len(params["long"]) == 6000 and params["long"].endswith("...")
+    assert params["bad key_"] == "1"
+
+
+def test_get_run_unknown_id_is_clear(tracking_uri: str) -> None:
+    from mltrack.errors import RunNotFoundError
+
+    with pytest.raises(RunNotFoundError, match="ml runs"):
+        mltrack.get_run("0" * 32)
+
+
+def test_git_state_is_recorded(experiment: str, tmp_path, monkeypatch) -> None:
+    import subprocess
+
+    for args in (
+        ["init", "-q", "-b", "dev"],
+        ["config", "user.email", "t@e.x"],
+        ["config", "user.name", "t"],
+        ["remote", "add", "origin", "https://bob:tok@example.com/r.git"],
+    ):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True)
+    (tmp_path / "f.py").write_text("x = 1\n")
+    subprocess.run(["git", "add", "f.py"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "commit", "-qm", "c"], cwd=tmp_path, check=True)
+    with mltrack.run("git") as run:
+        pass
+    tags = mltrack.get_run(run.id).tags
+    assert tags["mlflow.source.git.branch"] == "dev"
+    assert tags["mlflow.source.git.repoURL"] == "https://example.com/r.git"
+    assert tags["mltrack.git.dirty"] == "false"
+    assert len(tags["mlflow.source.git.commit"]) == 40
+
+
+def test_sklearn_autolog_is_enabled_when_imported(experiment: str) -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+
+    @mltrack.track
+    def fit(C: float = 1.0) -> None:
+        LogisticRegression(C=C).fit(X, y)
+
+    fit()
+    run = mltrack.get_last_run(experiment)
+    assert "training_accuracy_score" in run.metrics
+    assert run.params.get("C") == "1.0"
+
+
+def test_default_store_is_embedded_sqlite(tmp_path, monkeypatch) -> None:
+    import mlflow
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    mlflow.set_tracking_uri(None)
+    from mlflow.tracking._tracking_service import utils
+
+    monkeypatch.setattr(utils, "_tracking_uri", None)
+    with mltrack.run("local", experiment="offline-first", autolog=False) as run:
+        run.log_metric("m", 1.0)
+    assert (tmp_path / ".mltrack" / "mlflow.db").exists()
+    assert run.tracking_uri.startswith("sqlite:///")
+    assert mltrack.get_run(run.id).metrics == {"m": 1.0}
+    mlflow.set_tracking_uri(None)
