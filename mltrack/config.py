@@ -99,6 +99,17 @@ class LLMSettings(_Section):
         default_factory=dict,
         description="Per-model price overrides for private or fine-tuned models, keyed by model name.",
     )
+    start_run: bool = Field(
+        True,
+        description="`@track_llm` starts a run (named after the scope) when no MLflow run is "
+        "active; when false, only traces are written.",
+    )
+    remote_price_catalog: bool = Field(
+        False,
+        description="Let MLflow download its latest LLM price catalog from GitHub instead of "
+        "using the one bundled with the installed MLflow (offline-safe, reproducible). "
+        "`MLFLOW_MODEL_CATALOG_URI`, when set, wins.",
+    )
 
 
 class PromotionSettings(_Section):
@@ -317,13 +328,12 @@ def load_settings(
     try:
         Settings.model_validate(file_data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(f"{path}: {_describe(dict(first))}") from None
+        raise ConfigError(f"{path}: {_describe(dict(exc.errors()[0]))}") from None
     env_data, origins = _env_overrides(environ)
     try:
         Settings.model_validate(env_data)
     except ValidationError as exc:
-        first = dict(exc.errors()[0])
+        first: dict[str, Any] = dict(exc.errors()[0])
         loc = ".".join(str(p) for p in first["loc"])
         var = origins.get(loc) or ENV_PREFIX + "__".join(str(p) for p in first["loc"]).upper()
         raise ConfigError(f"environment variable {var}: {_describe(first)}") from None

@@ -68,8 +68,10 @@ def _remote_url(root: Path) -> str | None:
     except configparser.Error:
         return None
     sections = [s for s in parser.sections() if s.startswith('remote "')]
-    preferred = 'remote "origin"' if 'remote "origin"' in sections else (sections or [None])[0]
-    if preferred is None or not parser.has_option(preferred, "url"):
+    if not sections:
+        return None
+    preferred = 'remote "origin"' if 'remote "origin"' in sections else sections[0]
+    if not parser.has_option(preferred, "url"):
         return None
     return strip_credentials(parser.get(preferred, "url"))
 

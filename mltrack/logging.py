@@ -121,7 +121,7 @@ class BufferedLogger:
 
     # -- consumer side ------------------------------------------------------------------
     def _drain(self, limit: int) -> list[_Row]:
-        rows = []
+        rows: list[_Row] = []
         while self._queue and len(rows) < limit:
             rows.append(self._queue.popleft())
         return rows

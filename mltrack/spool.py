@@ -194,9 +194,9 @@ class Spool:
                     continue  # its run could not be created yet
                 batch = SpoolBatch(
                     run_id=run_id,
-                    metrics=[tuple(m) for m in data["metrics"]],  # type: ignore[misc]
-                    params=[tuple(p) for p in data["params"]],  # type: ignore[misc]
-                    tags=[tuple(t) for t in data["tags"]],  # type: ignore[misc]
+                    metrics=[tuple(m) for m in data["metrics"]],
+                    params=[tuple(p) for p in data["params"]],
+                    tags=[tuple(t) for t in data["tags"]],
                 )
                 try:
                     sender.send(batch)
