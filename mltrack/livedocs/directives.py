@@ -1,0 +1,148 @@
+"""Find ``livedocs`` directives in Markdown pages.
+
+The one syntax is a fenced block whose info string is ``livedocs``::
+
+    ```livedocs
+    file: examples/quickstart.py
+    show: both          # code | output | both
+    lines: 5-30
+    hl_lines: 7 9
+    title: Train a model
+    ```
+
+or ``cli: ml --help`` instead of ``file:``. Fences nested in a longer fence (for
+instance a ```` ````markdown ```` block that shows the syntax) are not directives.
+Indented fences (inside admonitions or content tabs) are.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mltrack.errors import LiveDocsError
+
+__all__ = ["Directive", "find_directives", "parse_line_spec"]
+
+_FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
+_KEYS = {"file", "cli", "show", "lines", "hl_lines", "title", "allow_error"}
+_SHOW = {"code", "output", "both"}
+
+
+@dataclass
+class Directive:
+    """One ``livedocs`` block of a page.
+
+    Attributes:
+        page: page path as given to :func:`find_directives` (e.g. ``docs/guide.md``).
+        line: 1-based line of the opening fence in the page.
+        end_line: 1-based line of the closing fence.
+        indent: leading whitespace of the fence, re-applied to the rendered block.
+        options: parsed ``key: value`` pairs.
+    """
+
+    page: str
+    line: int
+    end_line: int
+    indent: str
+    options: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def file(self) -> str | None:
+        return self.options.get("file")
+
+    @property
+    def cli(self) -> str | None:
+        return self.options.get("cli")
+
+    @property
+    def show(self) -> str:
+        return self.options.get("show", "both")
+
+    @property
+    def where(self) -> str:
+        return f"{self.page}:{self.line}"
+
+
+def parse_line_spec(spec: str) -> list[int]:
+    """Parse ``"7 9"``, ``"7,9"`` or ``"3-5 8"`` into a sorted list of line numbers."""
+    numbers: set[int] = set()
+    for part in re.split(r"[\s,]+", spec.strip()):
+        if not part:
+            continue
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            numbers.update(range(int(lo), int(hi) + 1))
+        else:
+            numbers.add(int(part))
+    return sorted(numbers)
+
+
+def _parse_body(page: str, line: int, body: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for offset, raw in enumerate(body, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        where = f"{page}:{line + offset}"
+        if ":" not in text:
+            raise LiveDocsError(f"{where}: expected 'key: value' in a livedocs block, got {text!r}")
+        key, value = (s.strip() for s in text.split(":", 1))
+        if key in ("title", "cli"):
+            value = value.strip()
+            if key == "title" and len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+        else:
+            value = re.sub(r"\s+#.*$", "", value)  # trailing comment
+        if key not in _KEYS:
+            known = ", ".join(sorted(_KEYS))
+            raise LiveDocsError(f"{where}: unknown livedocs option {key!r}; use one of {known}")
+        options[key] = value
+    where = f"{page}:{line}"
+    if ("file" in options) == ("cli" in options):
+        raise LiveDocsError(f"{where}: a livedocs block needs exactly one of 'file:' or 'cli:'")
+    if options.get("show", "both") not in _SHOW:
+        raise LiveDocsError(f"{where}: show must be code, output or both, got {options['show']!r}")
+    for key in ("lines", "hl_lines"):
+        if key in options:
+            try:
+                parse_line_spec(options[key])
+            except ValueError:
+                raise LiveDocsError(
+                    f"{where}: {key} must be numbers or ranges like '5-30', got {options[key]!r}"
+                ) from None
+    return options
+
+
+def find_directives(page: str, text: str) -> list[Directive]:
+    """Return every top-level ``livedocs`` fenced block of a Markdown page.
+
+    Args:
+        page: the page's path, used in error messages.
+        text: the Markdown source.
+
+    Raises:
+        LiveDocsError: a block has an unknown option, a bad value, or is not closed.
+    """
+    lines = text.split("\n")
+    found: list[Directive] = []
+    i = 0
+    while i < len(lines):
+        match = _FENCE.match(lines[i])
+        if not match:
+            i += 1
+            continue
+        fence = match.group("fence")
+        info = match.group("info").strip()
+        closer = re.compile(rf"^[ \t]*{re.escape(fence[0])}{{{len(fence)},}}[ \t]*$")
+        j = i + 1
+        while j < len(lines) and not closer.match(lines[j]):
+            j += 1
+        is_directive = info.split(" ", 1)[0].strip("{}.") == "livedocs"
+        if is_directive:
+            if j >= len(lines):
+                raise LiveDocsError(f"{page}:{i + 1}: livedocs block is not closed with {fence}")
+            options = _parse_body(page, i + 1, lines[i + 1 : j])
+            found.append(Directive(page, i + 1, j + 1, match.group("indent"), options))
+        i = j + 1
+    return found

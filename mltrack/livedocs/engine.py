@@ -1,0 +1,105 @@
+"""The engine's front door: plan, execute and render, with no site generator involved.
+
+Example:
+    >>> from pathlib import Path
+    >>> from mltrack.livedocs import EngineConfig, LiveDocsEngine
+    >>> engine = LiveDocsEngine(EngineConfig(root=Path(".")))
+    >>> plan = engine.plan(engine.read_pages())          # doctest: +SKIP
+    >>> report = engine.execute(plan)                    # doctest: +SKIP
+    >>> page = engine.render_page("docs/index.md", text, plan, report)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from mltrack.livedocs.directives import find_directives
+from mltrack.livedocs.model import EngineConfig, ItemResult, Plan
+from mltrack.livedocs.plan import build_plan
+from mltrack.livedocs.render import Rendered, render_directive
+from mltrack.livedocs.runner import BuildReport, ProgressCallback, Runner, format_failure
+
+__all__ = ["LiveDocsEngine", "config_from_settings", "no_cache_requested"]
+
+
+def no_cache_requested() -> bool:
+    """True when ``MLTRACK_NO_CACHE`` asks to ignore cached results."""
+    return os.environ.get("MLTRACK_NO_CACHE", "").lower() in ("1", "true", "yes", "on")
+
+
+def config_from_settings(root: Path, **overrides: object) -> EngineConfig:
+    """An :class:`EngineConfig` from ``.mltrack.yml``/``MLTRACK_DOCS__*`` plus overrides."""
+    from mltrack.config import load_settings
+
+    docs = load_settings(start=root).docs
+    values: dict[str, object] = {
+        "root": root,
+        "jobs": docs.jobs,
+        "timeout_s": docs.timeout_s,
+        "cache_dir": docs.cache_dir,
+        "kernel_name": docs.kernel_name,
+        "redact_patterns": tuple(docs.redact_env_patterns),
+        "strict_unreferenced": docs.strict_unreferenced,
+        "use_cache": not no_cache_requested(),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return EngineConfig(**values)  # type: ignore[arg-type]
+
+
+class LiveDocsEngine:
+    """Plan, execute and render live documentation.
+
+    Args:
+        config: where pages, examples and the cache are, and how to run items.
+        progress: progress callback (default: lines on stderr).
+    """
+
+    def __init__(self, config: EngineConfig, progress: ProgressCallback | None = None):
+        self.config = config
+        self.runner = Runner(config, progress)
+
+    def read_pages(self) -> dict[str, str]:
+        """Every Markdown page under ``docs_dir`` (path relative to the root -> text)."""
+        base = self.config.root / self.config.docs_dir
+        return {
+            str(p.relative_to(self.config.root)): p.read_text(errors="replace")
+            for p in sorted(base.rglob("*.md"))
+        }
+
+    def plan(self, pages: dict[str, str], include_notebooks: bool = True) -> Plan:
+        """See :func:`mltrack.livedocs.plan.build_plan`."""
+        return build_plan(self.config, pages, include_notebooks)
+
+    def execute(self, plan: Plan, force: bool = False) -> BuildReport:
+        """Run what is not cached (one server, parallel workers) and return all results."""
+        return self.runner.run(plan, force=force)
+
+    def failures(self, plan: Plan, report: BuildReport) -> list[str]:
+        """Formatted failures (``page:line -> file:line: Type: message`` + traceback tail)."""
+        return [
+            format_failure(plan.items[result.id], result)
+            for result in report.failures
+            if result.id in plan.items
+        ]
+
+    def render_page(self, page: str, text: str, plan: Plan, report: BuildReport) -> Rendered:
+        """Replace every directive of a page by its rendered Markdown.
+
+        Returns:
+            The page's new Markdown and the HTML fragments its placeholders stand for.
+        """
+        directives = find_directives(page, text)
+        lines = text.split("\n")
+        out = Rendered(markdown="")
+        for directive in reversed(directives):
+            item_id = directive.cli and f"cli:{directive.cli}"
+            if not item_id:
+                item_id = Path(os.path.normpath(directive.file or "")).as_posix()
+            item = plan.items.get(item_id)
+            result: ItemResult | None = report.results.get(item_id)
+            rendered = render_directive(self.config.root, directive, item, result)
+            out.fragments.update(rendered.fragments)
+            lines[directive.line - 1 : directive.end_line] = rendered.markdown.split("\n")
+        out.markdown = "\n".join(lines)
+        return out

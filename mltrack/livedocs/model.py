@@ -1,0 +1,188 @@
+"""Data types shared by the planner, the runner, the cache and the renderers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from mltrack.livedocs.directives import Directive
+
+__all__ = ["EngineConfig", "ErrorInfo", "Figure", "Item", "ItemResult", "Plan", "RunSummary"]
+
+ItemKind = Literal["script", "notebook", "cli"]
+
+
+@dataclass
+class EngineConfig:
+    """Where things are and how to run them; independent of any site generator.
+
+    Attributes:
+        root: project root; item paths are relative to it.
+        docs_dir: Markdown pages, relative to ``root``.
+        examples_dirs: directories whose ``*.py`` files must be referenced by a page.
+        notebooks_dir: directory whose ``*.ipynb`` files are executed and rendered.
+        jobs: parallel workers; ``None`` = CPU count.
+        timeout_s: default per-item timeout.
+        cache_dir: cache location, relative to ``root`` unless absolute.
+        use_cache: read cached results (results are always written).
+        kernel_name: Jupyter kernel used for notebooks.
+        redact_patterns: env var name fragments whose values are redacted.
+        cli_sources: package directories whose Python files key the CLI captures.
+        strict_unreferenced: in strict mode an unreferenced example is an error.
+    """
+
+    root: Path
+    docs_dir: str = "docs"
+    examples_dirs: tuple[str, ...] = ("examples",)
+    notebooks_dir: str = "notebooks"
+    jobs: int | None = None
+    timeout_s: float = 120.0
+    cache_dir: str = ".cache/livedocs"
+    use_cache: bool = True
+    kernel_name: str = "python3"
+    redact_patterns: tuple[str, ...] = ("TOKEN", "KEY", "SECRET", "PASSWORD")
+    cli_sources: tuple[str, ...] = ("mltrack",)
+    strict_unreferenced: bool = True
+
+    @property
+    def cache_path(self) -> Path:
+        path = Path(self.cache_dir)
+        return path if path.is_absolute() else self.root / path
+
+
+@dataclass
+class Item:
+    """One executable thing: an example script, a notebook or a CLI capture.
+
+    Attributes:
+        id: stable identifier (the relative path, or ``cli:<command>``).
+        kind: ``script``, ``notebook`` or ``cli``.
+        path: file relative to the project root (``None`` for CLI captures).
+        command: the CLI command line (CLI captures only).
+        timeout_s: per-item timeout (header ``# livedocs: timeout=N`` overrides the default).
+        inputs: files the author declared the item reads (``inputs=a.csv,b.csv``).
+        allow_error: a non-zero exit is expected (CLI captures of error messages).
+        key: cache key, filled by the planner.
+        refs: directives that embed this item.
+    """
+
+    id: str
+    kind: ItemKind
+    path: str | None = None
+    command: str | None = None
+    timeout_s: float = 120.0
+    inputs: list[str] = field(default_factory=list)
+    allow_error: bool = False
+    key: str = ""
+    refs: list[Directive] = field(default_factory=list)
+
+    @property
+    def needs_server(self) -> bool:
+        """``--help`` captures need no tracking server; everything else may."""
+        return not (self.kind == "cli" and (self.command or "").rstrip().endswith("--help"))
+
+    @property
+    def where(self) -> str:
+        """``page:line`` of the first page that embeds the item, or ``''``."""
+        return self.refs[0].where if self.refs else ""
+
+
+@dataclass
+class Plan:
+    """What a build must have: items keyed by id, every directive, problems found."""
+
+    items: dict[str, Item] = field(default_factory=dict)
+    directives: list[Directive] = field(default_factory=list)
+    unreferenced: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ErrorInfo:
+    """Why an item failed.
+
+    Attributes:
+        type: exception type name (``TimeoutError`` for a timeout).
+        message: exception message.
+        line: line in the item's file (1-based), or ``None``.
+        cell: notebook cell number (1-based), or ``None``.
+        tail: last lines of the traceback.
+    """
+
+    type: str
+    message: str
+    line: int | None = None
+    cell: int | None = None
+    tail: str = ""
+
+
+@dataclass
+class Figure:
+    """An image produced by an item, base64-encoded."""
+
+    name: str
+    mime: str
+    data: str
+
+
+@dataclass
+class RunSummary:
+    """An MLflow run the item created."""
+
+    name: str
+    status: str
+    params: dict[str, str]
+    metrics: dict[str, float]
+
+
+@dataclass
+class ItemResult:
+    """The outcome of executing one item (what the cache stores).
+
+    Attributes:
+        id: the item id.
+        key: the cache key it was produced under.
+        ok: the item ran to completion.
+        output: combined stdout/stderr, ANSI colours kept, secrets redacted.
+        figures: images the item produced.
+        runs: MLflow runs it created.
+        error: failure details when not ``ok``.
+        duration_s: wall time of the execution.
+        returncode: exit status of the process.
+        cached: ``True`` when this result came from the cache in this build.
+        notebook: path of the executed notebook copy (notebooks only).
+    """
+
+    id: str
+    key: str
+    ok: bool
+    output: str = ""
+    figures: list[Figure] = field(default_factory=list)
+    runs: list[RunSummary] = field(default_factory=list)
+    error: ErrorInfo | None = None
+    duration_s: float = 0.0
+    returncode: int | None = None
+    cached: bool = False
+    notebook: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("cached")
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemResult:
+        error = data.get("error")
+        return cls(
+            id=data["id"],
+            key=data["key"],
+            ok=data["ok"],
+            output=data.get("output", ""),
+            figures=[Figure(**f) for f in data.get("figures", [])],
+            runs=[RunSummary(**r) for r in data.get("runs", [])],
+            error=ErrorInfo(**error) if error else None,
+            duration_s=data.get("duration_s", 0.0),
+            returncode=data.get("returncode"),
+            notebook=data.get("notebook"),
+        )

@@ -1,0 +1,228 @@
+"""Turn pages into a plan: which items exist, who embeds them, what their cache keys are."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from mltrack.errors import LiveDocsError
+from mltrack.livedocs.directives import Directive, find_directives
+from mltrack.livedocs.model import EngineConfig, Item, Plan
+
+__all__ = ["ENGINE_VERSION", "build_plan", "read_header"]
+
+#: Bump when the worker or the stored result format changes: invalidates every cache entry.
+ENGINE_VERSION = "1"
+
+_HEADER = re.compile(r"^#\s*livedocs:\s*(?P<body>.*)$")
+_HEADER_KEYS = {"timeout", "inputs"}
+
+
+def read_header(path: Path, source: str) -> dict[str, str]:
+    """Parse ``# livedocs: key=value ...`` comment lines at the top of a script.
+
+    Raises:
+        LiveDocsError: an unknown key or a malformed pair.
+    """
+    options: dict[str, str] = {}
+    for lineno, line in enumerate(source.splitlines()[:40], start=1):
+        match = _HEADER.match(line.strip())
+        if not match:
+            continue
+        for token in match.group("body").split():
+            if "=" not in token:
+                raise LiveDocsError(
+                    f"{path}:{lineno}: expected key=value in livedocs header, got {token!r}"
+                )
+            key, value = token.split("=", 1)
+            if key not in _HEADER_KEYS:
+                known = ", ".join(sorted(_HEADER_KEYS))
+                raise LiveDocsError(
+                    f"{path}:{lineno}: unknown livedocs header key {key!r}; use {known}"
+                )
+            options[key] = value
+    return options
+
+
+def _notebook_header(source: str) -> dict[str, str]:
+    try:
+        meta = json.loads(source).get("metadata", {}).get("livedocs", {})
+    except json.JSONDecodeError:
+        return {}
+    out = {}
+    if "timeout" in meta:
+        out["timeout"] = str(meta["timeout"])
+    if "inputs" in meta:
+        out["inputs"] = ",".join(meta["inputs"])
+    return out
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _environment_fingerprint(config: EngineConfig) -> str:
+    """mltrack version, lockfile and Python version: a change re-executes everything."""
+    try:
+        mltrack_version = version("mltrack")
+    except PackageNotFoundError:
+        mltrack_version = "unknown"
+    lock = config.root / "uv.lock"
+    lock_hash = _sha(lock.read_bytes()) if lock.is_file() else "no-lock"
+    py = ".".join(map(str, sys.version_info[:3]))
+    return _sha(f"{ENGINE_VERSION}|{mltrack_version}|{lock_hash}|{py}".encode())
+
+
+def _tree_hash(root: Path, dirs: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    for name in dirs:
+        for path in sorted((root / name).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _make_file_item(config: EngineConfig, rel: str, where: str) -> Item:
+    path = config.root / rel
+    if not path.is_file():
+        raise LiveDocsError(f"{where}: livedocs file {rel!r} does not exist; check the path")
+    if path.suffix == ".ipynb":
+        kind = "notebook"
+        header = _notebook_header(path.read_text(errors="replace"))
+    elif path.suffix == ".py":
+        kind = "script"
+        header = read_header(Path(rel), path.read_text(errors="replace"))
+    else:
+        raise LiveDocsError(
+            f"{where}: livedocs can run .py scripts and .ipynb notebooks, not {rel!r}"
+        )
+    item = Item(id=rel, kind=kind, path=rel, timeout_s=config.timeout_s)  # type: ignore[arg-type]
+    if "timeout" in header:
+        try:
+            item.timeout_s = float(header["timeout"])
+        except ValueError:
+            raise LiveDocsError(
+                f"{rel}: timeout must be a number of seconds, got {header['timeout']!r}"
+            ) from None
+    if header.get("inputs"):
+        item.inputs = [p for p in header["inputs"].split(",") if p]
+    return item
+
+
+def _item_key(config: EngineConfig, item: Item, env_fp: str, cli_fp: str) -> str:
+    digest = hashlib.sha256()
+    digest.update(f"{env_fp}|{item.kind}|{item.id}|{item.allow_error}".encode())
+    if item.path:
+        digest.update((config.root / item.path).read_bytes())
+    if item.kind == "cli":
+        digest.update(cli_fp.encode())
+    for rel in sorted(item.inputs):
+        path = config.root / rel
+        if not path.is_file():
+            raise LiveDocsError(
+                f"{item.id}: declared input {rel!r} does not exist; fix the inputs= header"
+            )
+        digest.update(rel.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _referencable_files(config: EngineConfig) -> list[str]:
+    found = []
+    for name in config.examples_dirs:
+        base = config.root / name
+        if base.is_dir():
+            for path in sorted(base.rglob("*.py")):
+                rel = path.relative_to(config.root)
+                if any(part.startswith(("_", ".")) for part in rel.parts):
+                    continue  # helpers (_common.py) and caches are not examples
+                found.append(str(rel))
+    return found
+
+
+def notebooks(config: EngineConfig) -> list[str]:
+    """Notebooks under ``notebooks_dir`` (relative paths), checkpoints excluded."""
+    base = config.root / config.notebooks_dir
+    if not base.is_dir():
+        return []
+    return [
+        str(p.relative_to(config.root))
+        for p in sorted(base.rglob("*.ipynb"))
+        if ".ipynb_checkpoints" not in p.parts
+    ]
+
+
+def build_plan(config: EngineConfig, pages: dict[str, str], include_notebooks: bool = True) -> Plan:
+    """Collect the items the pages embed, plus every notebook, with their cache keys.
+
+    Args:
+        config: engine configuration.
+        pages: page path (for messages, e.g. ``docs/guide.md``) -> Markdown source.
+        include_notebooks: add every notebook under ``notebooks_dir`` as an item.
+
+    Returns:
+        The plan; directive or header mistakes are collected in ``plan.problems``
+        (each ``path:line: message``) instead of stopping at the first one.
+    """
+    plan = Plan()
+    env_fp = _environment_fingerprint(config)
+    cli_fp = ""
+    for page, text in sorted(pages.items()):
+        try:
+            directives = find_directives(page, text)
+        except LiveDocsError as exc:
+            plan.problems.append(str(exc))
+            continue
+        for directive in directives:
+            _add_directive(config, plan, directive)
+    if include_notebooks:
+        for rel in notebooks(config):
+            if rel not in plan.items:
+                try:
+                    plan.items[rel] = _make_file_item(config, rel, rel)
+                except LiveDocsError as exc:
+                    plan.problems.append(str(exc))
+    for item in list(plan.items.values()):
+        if item.kind == "cli" and not cli_fp:
+            cli_fp = _tree_hash(config.root, config.cli_sources)
+        try:
+            item.key = _item_key(config, item, env_fp, cli_fp)
+        except LiveDocsError as exc:
+            plan.problems.append(str(exc))
+            del plan.items[item.id]
+    referenced = {i.path for i in plan.items.values() if i.refs}
+    plan.unreferenced = [p for p in _referencable_files(config) if p not in referenced]
+    return plan
+
+
+def _add_directive(config: EngineConfig, plan: Plan, directive: Directive) -> None:
+    plan.directives.append(directive)
+    if directive.cli:
+        item_id = f"cli:{directive.cli}"
+        item = plan.items.get(item_id)
+        if item is None:
+            item = Item(id=item_id, kind="cli", command=directive.cli, timeout_s=config.timeout_s)
+            plan.items[item_id] = item
+        item.allow_error = item.allow_error or directive.options.get("allow_error") == "true"
+    else:
+        rel = Path(os.path.normpath(directive.file or "")).as_posix()
+        if rel.endswith(".ipynb"):
+            plan.problems.append(
+                f"{directive.where}: notebooks are pages of their own; put {rel!r} under "
+                f"{config.notebooks_dir}/ instead of embedding it"
+            )
+            return
+        item = plan.items.get(rel)  # type: ignore[assignment]
+        if item is None:
+            try:
+                item = _make_file_item(config, rel, directive.where)
+            except LiveDocsError as exc:
+                plan.problems.append(str(exc))
+                return
+            plan.items[rel] = item
+    item.refs.append(directive)

@@ -1,0 +1,175 @@
+"""Render directives as Markdown (pymdownx content tabs) plus HTML fragments.
+
+Output HTML is not passed through Markdown (it would mangle captured text); the
+Markdown gets a placeholder paragraph per fragment, and the site generator swaps the
+placeholder for the fragment once the page is HTML (see :func:`fill_fragments`).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mltrack.livedocs.ansi import ansi_to_html
+from mltrack.livedocs.directives import Directive, parse_line_spec
+from mltrack.livedocs.model import Item, ItemResult, RunSummary
+from mltrack.livedocs.runner import format_failure
+
+__all__ = ["Rendered", "error_html", "fill_fragments", "render_directive"]
+
+_HEADER_LINE = re.compile(r"^#\s*livedocs:")
+_PLACEHOLDER = re.compile(
+    r"<p>\s*(LIVEDOCSFRAGMENT[0-9a-f]{16})\s*</p>|(LIVEDOCSFRAGMENT[0-9a-f]{16})"
+)
+
+
+@dataclass
+class Rendered:
+    """Markdown replacing a directive, and the HTML its placeholders stand for."""
+
+    markdown: str
+    fragments: dict[str, str] = field(default_factory=dict)
+
+    def placeholder(self, fragment: str) -> str:
+        token = f"LIVEDOCSFRAGMENT{uuid.uuid4().hex[:16]}"
+        self.fragments[token] = fragment
+        return token
+
+
+def fill_fragments(page_html: str, fragments: dict[str, str]) -> str:
+    """Replace placeholder paragraphs in rendered HTML by their fragments."""
+
+    def swap(match: re.Match[str]) -> str:
+        token = match.group(1) or match.group(2)
+        return fragments.get(token, match.group(0))
+
+    return _PLACEHOLDER.sub(swap, page_html)
+
+
+def _indent(text: str, prefix: str) -> str:
+    return "\n".join(prefix + line if line.strip() else "" for line in text.split("\n"))
+
+
+def _code_block(root: Path, item: Item, directive: Directive) -> str:
+    assert item.path is not None
+    lines = (root / item.path).read_text(errors="replace").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if "lines" in directive.options:
+        wanted = parse_line_spec(directive.options["lines"])
+        first, last = wanted[0], wanted[-1]
+    else:
+        first, last = 1, len(lines)
+        while first <= last and _HEADER_LINE.match(lines[first - 1].strip()):
+            first += 1  # the `# livedocs:` header is for the engine, not the reader
+    shown = lines[first - 1 : last]
+    longest = max((len(m) for m in re.findall(r"`+", "\n".join(shown))), default=0)
+    fence = "`" * max(3, longest + 1)
+    attrs = [f'title="{directive.options.get("title") or item.path}"', f'linenums="{first}"']
+    if "hl_lines" in directive.options:
+        relative = [n - first + 1 for n in parse_line_spec(directive.options["hl_lines"])]
+        attrs.append(f'hl_lines="{" ".join(str(n) for n in relative if n >= 1)}"')
+    return f"{fence}python {' '.join(attrs)}\n" + "\n".join(shown) + f"\n{fence}"
+
+
+def _format_metric(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _runs_html(runs: list[RunSummary]) -> str:
+    rows = []
+    for run in runs:
+        params = ", ".join(f"{k}={v}" for k, v in sorted(run.params.items()))
+        metrics = ", ".join(f"{k}={_format_metric(v)}" for k, v in sorted(run.metrics.items()))
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(run.name)}</td>"
+            f'<td><span class="livedocs-status livedocs-status-{run.status.lower()}">'
+            f"{html.escape(run.status)}</span></td>"
+            f"<td><code>{html.escape(params) or '&mdash;'}</code></td>"
+            f"<td><code>{html.escape(metrics) or '&mdash;'}</code></td>"
+            "</tr>"
+        )
+    return (
+        '<div class="livedocs-runs"><p class="livedocs-caption">MLflow runs created</p>'
+        "<table><thead><tr><th>Run</th><th>Status</th><th>Params</th><th>Metrics</th>"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _console_html(text: str, prompt: str | None = None) -> str:
+    body = ansi_to_html(text.rstrip("\n"))
+    if prompt is not None:
+        body = f'<span class="livedocs-prompt">$ </span>{html.escape(prompt)}\n' + body
+    return f'<div class="highlight livedocs-console"><pre><code>{body}</code></pre></div>'
+
+
+def error_html(message: str, title: str) -> str:
+    """A Material "failure" admonition showing ``message`` verbatim."""
+    return (
+        '<div class="admonition failure livedocs-error">'
+        f'<p class="admonition-title">{html.escape(title)}</p>'
+        f"<pre><code>{html.escape(message)}</code></pre></div>"
+    )
+
+
+def _output_html(item: Item, result: ItemResult) -> str:
+    parts = []
+    if not result.ok:
+        parts.append(error_html(format_failure(item, result), f"{item.id} failed"))
+    if result.output.strip():
+        parts.append(_console_html(result.output, item.command if item.kind == "cli" else None))
+    elif item.kind == "cli":
+        parts.append(_console_html("", item.command))
+    for figure in result.figures:
+        parts.append(
+            '<figure class="livedocs-figure">'
+            f'<img src="data:{figure.mime};base64,{figure.data}" alt="{html.escape(figure.name)}">'
+            f"<figcaption>{html.escape(figure.name)}</figcaption></figure>"
+        )
+    if result.runs:
+        parts.append(_runs_html(result.runs))
+    if not parts:
+        parts.append('<p class="livedocs-empty"><em>No output.</em></p>')
+    return '<div class="livedocs-output">' + "".join(parts) + "</div>"
+
+
+def render_directive(
+    root: Path, directive: Directive, item: Item | None, result: ItemResult | None
+) -> Rendered:
+    """Markdown for one directive: ``Code | Output`` tabs, or one of them.
+
+    Args:
+        root: project root (to read the source for the Code tab).
+        directive: the block being replaced.
+        item: the planned item (``None`` if planning failed).
+        result: its result (``None`` if it was not executed).
+    """
+    out = Rendered(markdown="")
+    if item is None or result is None:
+        text = "this item was not executed (see the build log)"
+        out.markdown = out.placeholder(error_html(text, f"{directive.where}: livedocs"))
+        return _finish(out, directive)
+    output = out.placeholder(_output_html(item, result))
+    show = directive.show
+    if item.kind == "cli" or show == "output":
+        out.markdown = output
+    elif show == "code":
+        out.markdown = _code_block(root, item, directive)
+    else:
+        code = _code_block(root, item, directive)
+        out.markdown = (
+            '=== "Code"\n\n'
+            + _indent(code, "    ")
+            + '\n\n=== "Output"\n\n'
+            + _indent(output, "    ")
+        )
+    return _finish(out, directive)
+
+
+def _finish(out: Rendered, directive: Directive) -> Rendered:
+    out.markdown = _indent(out.markdown, directive.indent) + "\n"
+    return out

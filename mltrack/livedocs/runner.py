@@ -1,0 +1,640 @@
+"""Execute a plan: cache lookups, one throwaway server, parallel workers, cleanup.
+
+Every item runs in its own process group (``start_new_session``) with its own temp
+working directory and MLflow experiment; at its timeout the whole group is killed.
+The build's temp directory and server are removed on success, on failure, on Ctrl-C
+and on SIGTERM, and any process still carrying the build's marker variable (Jupyter
+kernels live in their own session) is killed too.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mltrack.errors import LiveDocsError
+from mltrack.livedocs.cache import ResultCache
+from mltrack.livedocs.model import (
+    EngineConfig,
+    ErrorInfo,
+    Figure,
+    Item,
+    ItemResult,
+    Plan,
+    RunSummary,
+)
+from mltrack.livedocs.redact import Scrubber, secret_values
+
+__all__ = ["BuildReport", "Runner", "StderrProgress", "format_failure"]
+
+#: Marker variable set in every worker's environment; used to find stragglers.
+MARKER_ENV = "LIVEDOCS_BUILD_MARKER"
+#: What readers see instead of the throwaway server's random port.
+PUBLIC_SERVER_URL = "http://localhost:5000"
+_IMPORT_HINT = re.compile(r"^\s*(?:import|from)\s+(mlflow|mltrack)\b", re.M)
+
+ProgressCallback = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass
+class BuildReport:
+    """What a :meth:`Runner.run` did.
+
+    Attributes:
+        results: item id -> result.
+        executed: ids of items that ran in this build.
+        server_started: whether a throwaway server was started.
+        server_start_s: its start-up time.
+        wall_s: wall time of the whole run.
+        jobs: worker count used.
+    """
+
+    results: dict[str, ItemResult] = field(default_factory=dict)
+    executed: list[str] = field(default_factory=list)
+    server_started: bool = False
+    server_start_s: float = 0.0
+    wall_s: float = 0.0
+    jobs: int = 0
+
+    @property
+    def failures(self) -> list[ItemResult]:
+        return [r for r in self.results.values() if not r.ok]
+
+    def to_json(self) -> dict[str, Any]:
+        """Telemetry of the build (written to ``last-build.json``)."""
+        return {
+            "wall_s": round(self.wall_s, 3),
+            "server_started": self.server_started,
+            "server_start_s": round(self.server_start_s, 3),
+            "jobs": self.jobs,
+            "executed": len(self.executed),
+            "cached": sum(1 for r in self.results.values() if r.cached),
+            "failed": len(self.failures),
+            "items": [
+                {
+                    "id": r.id,
+                    "status": "ok" if r.ok else "failed",
+                    "cached": r.cached,
+                    "duration_s": round(r.duration_s, 3),
+                }
+                for r in self.results.values()
+            ],
+        }
+
+
+def format_failure(item: Item, result: ItemResult) -> str:
+    """``page:line -> file:line: ExceptionType: message`` plus the traceback tail."""
+    error = result.error or ErrorInfo("Error", "failed")
+    location = item.path or item.command or item.id
+    if error.cell is not None:
+        location += f":cell {error.cell}"
+    if error.line is not None:
+        location += f":{error.line}"
+    head = f"{location}: {error.type}: {error.message}"
+    if item.where:
+        head = f"{item.where} -> {head}"
+    return head + (f"\n{error.tail}" if error.tail else "")
+
+
+class StderrProgress:
+    """Progress lines on stderr for cold builds: done/total, then the slowest items."""
+
+    def __init__(self, stream: Any = None, prefix: str = "livedocs"):
+        self.stream = stream or sys.stderr
+        self.prefix = prefix
+
+    def __call__(self, event: str, data: dict[str, Any]) -> None:
+        if event == "start":
+            self._write(
+                f"executing {data['total']} item(s) with {data['jobs']} worker(s), "
+                f"{data['cached']} cached"
+            )
+        elif event == "server":
+            self._write(f"throwaway MLflow server ready in {data['seconds']:.1f} s")
+        elif event == "item":
+            result: ItemResult = data["result"]
+            status = "ok" if result.ok else "FAILED"
+            counter = f"[{data['done']}/{data['total']}]"
+            self._write(f"{counter} {status:6} {result.id} ({result.duration_s:.1f} s)")
+        elif event == "done":
+            slowest = ", ".join(f"{r.id} {r.duration_s:.1f} s" for r in data["slowest"])
+            self._write(
+                f"{data['executed']} executed in {data['wall_s']:.1f} s; slowest: {slowest}"
+            )
+
+    def _write(self, text: str) -> None:
+        print(f"{self.prefix}: {text}", file=self.stream, flush=True)
+
+
+class _Cancelled(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into KeyboardInterrupt while running, so cleanup runs for both."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _processes_with_marker(marker: str) -> list[int]:
+    """PIDs of our processes whose environment carries ``MARKER_ENV=marker``."""
+    needle = f"{MARKER_ENV}={marker}".encode()
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def _kill_marked(marker: str) -> None:
+    for pid in _processes_with_marker(marker):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _kill_group(proc: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
+    if proc.poll() is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a finished leader
+        return
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60] or "item"
+
+
+class Runner:
+    """Executes plans; keeps failed results in memory so an unchanged failing item is
+    not re-run on every ``mkdocs serve`` rebuild (only changed items re-execute).
+
+    Args:
+        config: engine configuration.
+        progress: callback for progress events (default: lines on stderr).
+    """
+
+    def __init__(self, config: EngineConfig, progress: ProgressCallback | None = None):
+        self.config = config
+        self.progress = progress or StderrProgress()
+        self.cache = ResultCache(config.cache_path)
+        self._failed: dict[str, ItemResult] = {}
+        self._active: dict[int, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._server_ready_at: float | None = None
+
+    # -- public -----------------------------------------------------------------------
+
+    def run(self, plan: Plan, force: bool = False) -> BuildReport:
+        """Bring every item of ``plan`` up to date and return the results.
+
+        Args:
+            plan: from :func:`mltrack.livedocs.plan.build_plan`.
+            force: ignore cached results (like ``--no-cache``).
+
+        Raises:
+            KeyboardInterrupt: Ctrl-C or SIGTERM; everything started was cleaned up first.
+            ServerStartError: the throwaway server did not start.
+        """
+        start = time.monotonic()
+        report = BuildReport(jobs=self._jobs())
+        misses: list[Item] = []
+        use_cache = self.config.use_cache and not force
+        for item in plan.items.values():
+            hit = self.cache.load(item.key) if use_cache else None
+            if hit is None and use_cache and item.key in self._failed:
+                hit = self._failed[item.key]
+            if hit is not None:
+                report.results[item.id] = hit
+            else:
+                misses.append(item)
+        if misses:
+            self._execute(misses, report)
+        report.wall_s = time.monotonic() - start
+        self._write_telemetry(report)
+        return report
+
+    # -- execution --------------------------------------------------------------------
+
+    def _jobs(self) -> int:
+        return max(1, self.config.jobs or os.cpu_count() or 1)
+
+    def _execute(self, misses: list[Item], report: BuildReport) -> None:
+        self._cancel.clear()
+        self._server_ready_at = None
+        started = time.monotonic()
+        marker = uuid.uuid4().hex
+        tmp = Path(tempfile.mkdtemp(prefix="mltrack-livedocs-"))
+        server = None
+        from mltrack.localserver import free_port, start_server
+
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        secrets = secret_values(self.config.redact_patterns)
+        total = len(misses)
+        self.progress("start", {"total": total, "jobs": report.jobs, "cached": len(report.results)})
+        need_server = any(item.needs_server for item in misses)
+        report.server_started = need_server
+        # Files first, CLI captures after them (they may read state examples created).
+        phases = [[i for i in misses if i.kind != "cli"], [i for i in misses if i.kind == "cli"]]
+        done = 0
+        try:
+            with _terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
+                try:
+                    # Workers start importing right away; they wait for the server's health.
+                    futures: dict[Future[ItemResult], Item] = {
+                        pool.submit(self._run_item, item, url, tmp, marker, secrets): item
+                        for item in phases[0]
+                    }
+                    if need_server:
+                        server = start_server(root=tmp / "server", port=port)
+                        report.server_start_s = server.startup_s
+                        self.progress("server", {"seconds": server.startup_s})
+                    self._server_ready_at = time.monotonic()
+                    for phase_index in (0, 1):
+                        if phase_index == 1:
+                            futures = {
+                                pool.submit(self._run_item, item, url, tmp, marker, secrets): item
+                                for item in phases[1]
+                            }
+                        pending = set(futures)
+                        while pending:
+                            finished, pending = wait(
+                                pending, timeout=0.5, return_when=FIRST_COMPLETED
+                            )
+                            for future in finished:
+                                result = future.result()
+                                done += 1
+                                self._record(futures[future], result, report)
+                                self.progress(
+                                    "item", {"result": result, "done": done, "total": total}
+                                )
+                except BaseException:
+                    self._cancel.set()
+                    self._kill_active()
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    raise
+        finally:
+            self._cancel.set()
+            self._kill_active()
+            _kill_marked(marker)
+            if server is not None:
+                server.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
+        executed = [report.results[i] for i in report.executed]
+        self.progress(
+            "done",
+            {
+                "executed": len(executed),
+                "wall_s": time.monotonic() - started,
+                "slowest": sorted(executed, key=lambda r: -r.duration_s)[:3],
+            },
+        )
+
+    def _record(self, item: Item, result: ItemResult, report: BuildReport) -> None:
+        report.results[item.id] = result
+        report.executed.append(item.id)
+        if result.ok:
+            notebook = Path(result.notebook) if result.notebook else None
+            self.cache.store(result, notebook)
+            self._failed.pop(item.key, None)
+        else:
+            self._failed[item.key] = result
+
+    def _kill_active(self) -> None:
+        with self._lock:
+            procs = list(self._active.values())
+        for proc in procs:
+            _kill_group(proc, grace_s=1.0)
+
+    def _environment(self, item: Item, url: str, marker: str, experiment: str) -> dict[str, str]:
+        env = dict(os.environ)
+        for name in ("MLTRACK_NO_CACHE", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
+            env.pop(name, None)
+        env.update(
+            {
+                "MLFLOW_TRACKING_URI": url,
+                "MLFLOW_EXPERIMENT_NAME": experiment,
+                "MLTRACK_EXPERIMENT": experiment,
+                "MLTRACK_ITEM_ID": item.id,
+                MARKER_ENV: marker,
+                "PYTHONUNBUFFERED": "1",
+                # The page shows a table of the runs; MLflow's "View run at" lines are noise.
+                "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+                "PYTHONWARNINGS": "ignore",
+                "PYTHONHASHSEED": "0",
+                "FORCE_COLOR": "1",
+                "COLUMNS": "100",
+                "TERM": "xterm-256color",
+            }
+        )
+        if item.kind == "notebook":
+            env.pop("MPLBACKEND", None)  # ipykernel picks its inline backend
+        else:
+            env["MPLBACKEND"] = "Agg"
+        return env
+
+    def _run_item(
+        self, item: Item, url: str, tmp: Path, marker: str, secrets: list[str]
+    ) -> ItemResult:
+        if self._cancel.is_set():
+            raise _Cancelled(item.id)
+        name = f"{_slug(item.id)}-{uuid.uuid4().hex[:6]}"
+        workdir = tmp / "items" / name
+        cwd = workdir / "cwd"
+        out_dir = workdir / "out"
+        cwd.mkdir(parents=True)
+        out_dir.mkdir()
+        experiment = f"livedocs-{name}"
+        env = self._environment(item, url, marker, experiment)
+        argv = self._argv(item, url, out_dir, experiment)
+        log_path = workdir / "output.log"
+        started = time.monotonic()
+        timed_out = False
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            with self._lock:
+                self._active[proc.pid] = proc
+            try:
+                timed_out = self._wait(proc, item, started)
+            finally:
+                _kill_group(proc)
+                with self._lock:
+                    self._active.pop(proc.pid, None)
+        duration = time.monotonic() - started
+        if self._cancel.is_set():
+            raise _Cancelled(item.id)
+        scrub = Scrubber(
+            secrets,
+            {
+                url: PUBLIC_SERVER_URL,
+                str(cwd) + os.sep: "",
+                str(cwd): ".",
+                str(tmp): "<tmp>",
+                str(self.config.root) + os.sep: "",
+            },
+        )
+        return self._collect(
+            item, proc, log_path, out_dir, timed_out, duration, url, experiment, scrub
+        )
+
+    def _wait(self, proc: subprocess.Popen[bytes], item: Item, launched: float) -> bool:
+        """Wait for the item; True when it ran past its timeout.
+
+        The clock starts when both the process and the server are up: workers import
+        while the server starts, and that wait is not the example's fault.
+        """
+        while True:
+            try:
+                proc.wait(timeout=0.2)
+                return False
+            except subprocess.TimeoutExpired:
+                pass
+            if self._cancel.is_set():
+                return False
+            ready = self._server_ready_at
+            if ready is not None and time.monotonic() > max(launched, ready) + item.timeout_s:
+                return True
+
+    def _argv(self, item: Item, url: str, out_dir: Path, env_experiment: str) -> list[str]:
+        if item.kind == "cli":
+            argv = shlex.split(item.command or "")
+            bindir = os.path.dirname(sys.executable)
+            found = shutil.which(argv[0], path=bindir + os.pathsep + os.environ.get("PATH", ""))
+            if found is None:
+                raise LiveDocsError(f"{item.where}: command {argv[0]!r} not found on PATH")
+            return [found, *argv[1:]]
+        assert item.path is not None
+        source = (self.config.root / item.path).read_text(errors="replace")
+        spec = {
+            "kind": item.kind,
+            "path": str(self.config.root / item.path),
+            "out_dir": str(out_dir),
+            "timeout_s": item.timeout_s,
+            "kernel_name": self.config.kernel_name,
+            "server_url": url,
+            "experiment": env_experiment,
+            "preimport": sorted(set(_IMPORT_HINT.findall(source))) if item.kind == "script" else [],
+        }
+        spec_path = out_dir / "spec.json"
+        spec_path.write_text(json.dumps(spec))
+        return [sys.executable, "-m", "mltrack.livedocs.worker", str(spec_path)]
+
+    def _collect(
+        self,
+        item: Item,
+        proc: subprocess.Popen[bytes],
+        log_path: Path,
+        out_dir: Path,
+        timed_out: bool,
+        duration: float,
+        url: str,
+        experiment: str,
+        scrub: Scrubber,
+    ) -> ItemResult:
+        output = scrub(log_path.read_bytes().decode("utf-8", errors="replace"))
+        result = ItemResult(
+            id=item.id, key=item.key, ok=True, duration_s=duration, returncode=proc.returncode
+        )
+        data: dict[str, Any] = {}
+        with contextlib.suppress(OSError, ValueError):
+            data = json.loads((out_dir / "result.json").read_text())
+        if timed_out:
+            output, dump = _split_fault_dump(output)
+            result.ok = False
+            result.error = ErrorInfo(
+                "TimeoutError",
+                f"killed after {item.timeout_s:g} s; raise it with '# livedocs: timeout=N' "
+                "or make the example faster",
+                line=_line_in_dump(dump, item.path),
+                tail=_condense_dump(dump),
+            )
+        elif item.kind == "cli":
+            if proc.returncode != 0 and not item.allow_error:
+                result.ok = False
+                lines = output.strip().splitlines()
+                result.error = ErrorInfo(
+                    "CommandError",
+                    f"exit code {proc.returncode}" + (f": {lines[-1]}" if lines else ""),
+                    tail="\n".join(lines[-12:]),
+                )
+        elif data.get("error") or proc.returncode != 0:
+            err = data.get("error") or {
+                "type": "WorkerError",
+                "message": f"worker exited with code {proc.returncode}",
+                "tail": "\n".join(output.strip().splitlines()[-12:]),
+            }
+            result.ok = False
+            result.error = ErrorInfo(
+                type=err["type"],
+                message=scrub(err.get("message", "")),
+                line=err.get("line"),
+                cell=err.get("cell"),
+                tail=scrub(err.get("tail", "")),
+            )
+        result.output = output
+        result.figures = [_load_figure(f) for f in data.get("figures", [])]
+        result.figures = [f for f in result.figures if f is not None]
+        executed = out_dir / "executed.ipynb"
+        if executed.is_file():
+            _scrub_notebook(executed, scrub)
+            result.notebook = str(executed)
+        if not timed_out and item.needs_server:
+            result.runs = _run_summaries(url, experiment, scrub)
+        return result
+
+    def _write_telemetry(self, report: BuildReport) -> None:
+        path = self.config.cache_path / "last-build.json"
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(report.to_json(), indent=2))
+
+
+def _split_fault_dump(output: str) -> tuple[str, str]:
+    index = output.find("Timeout (")
+    if index == -1:
+        return output, ""
+    return output[:index], output[index:]
+
+
+def _condense_dump(dump: str) -> str:
+    """The faulthandler dump without the worker's own frames."""
+    lines = ["Still running when killed (most recent call first):"]
+    for line in dump.splitlines()[1:]:
+        if line.startswith("Thread ") or line.startswith("Current thread "):
+            lines.append(line.split(" (", 1)[0] + ":")
+        elif "<frozen runpy>" not in line and "livedocs/worker.py" not in line and line.strip():
+            lines.append(line)
+    return "\n".join(lines[:25])
+
+
+def _line_in_dump(dump: str, path: str | None) -> int | None:
+    if not path:
+        return None
+    for match in re.finditer(r'File "([^"]+)", line (\d+)', dump):
+        if match.group(1).endswith(path):
+            return int(match.group(2))  # most recent call first
+    return None
+
+
+def _load_figure(entry: dict[str, str]) -> Figure | None:
+    path = Path(entry["file"])
+    mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}.get(
+        path.suffix.lower()
+    )
+    if mime is None or not path.is_file() or path.stat().st_size > 5_000_000:
+        return None
+    return Figure(name=entry["name"], mime=mime, data=base64.b64encode(path.read_bytes()).decode())
+
+
+def _scrub_notebook(path: Path, scrub: Scrubber) -> None:
+    nb = json.loads(path.read_text())
+    for cell in nb.get("cells", []):
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                text = output["text"]
+                output["text"] = scrub("".join(text) if isinstance(text, list) else text)
+            for mime, value in list(output.get("data", {}).items()):
+                if mime.startswith("text/") or mime == "application/json":
+                    joined = "".join(value) if isinstance(value, list) else value
+                    if isinstance(joined, str):
+                        output["data"][mime] = scrub(joined)
+            if "traceback" in output:
+                output["traceback"] = [scrub(line) for line in output["traceback"]]
+            if "evalue" in output:
+                output["evalue"] = scrub(output["evalue"])
+    path.write_text(json.dumps(nb, indent=1))
+
+
+def _api(url: str, endpoint: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    if body is None:
+        request = urllib.request.Request(url + endpoint)
+    else:
+        request = urllib.request.Request(
+            url + endpoint,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return dict(json.loads(resp.read() or b"{}"))
+
+
+def _run_summaries(url: str, experiment: str, scrub: Scrubber) -> list[RunSummary]:
+    """Runs the item created in its experiment (name, status, params, metrics)."""
+    try:
+        query = urllib.parse.urlencode({"experiment_name": experiment})
+        exp = _api(url, f"/api/2.0/mlflow/experiments/get-by-name?{query}")["experiment"]
+        found = _api(
+            url,
+            "/api/2.0/mlflow/runs/search",
+            {
+                "experiment_ids": [exp["experiment_id"]],
+                "max_results": 50,
+                "order_by": ["attributes.start_time ASC"],
+            },
+        )
+    except (OSError, ValueError, KeyError):
+        return []  # no experiment: the item created no run
+    runs = []
+    for run in found.get("runs", []):
+        info, data = run.get("info", {}), run.get("data", {})
+        runs.append(
+            RunSummary(
+                name=scrub(info.get("run_name", "")),
+                status=info.get("status", ""),
+                params={p["key"]: scrub(str(p["value"])) for p in data.get("params", [])},
+                metrics={m["key"]: float(m["value"]) for m in data.get("metrics", [])},
+            )
+        )
+    return runs
