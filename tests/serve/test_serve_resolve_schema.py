@@ -1,0 +1,110 @@
+"""Model resolution against the real registry, and signature validation in-process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from mltrack.errors import ModelNotFoundError
+from mltrack.serve.model import resolve_model
+from mltrack.serve.schema import ColumnSpec, InputSpec, RequestError, TensorInput, parse_payload
+
+
+def test_name_resolves_to_champion_then_latest(tracking_uri: str, served_models) -> None:
+    champion = resolve_model(served_models.table)
+    assert champion.uri == f"models:/{served_models.table}@champion"
+    assert (champion.version, champion.alias) == ("1", "champion")
+    latest = resolve_model(served_models.tensor)  # no alias: the latest version
+    assert latest.uri == f"models:/{served_models.tensor}/1" and latest.alias is None
+    assert resolve_model(f"{served_models.table}/1").uri == f"models:/{served_models.table}/1"
+    assert resolve_model(f"models:/{served_models.table}@champion").version == "1"
+
+
+def test_missing_models_give_clear_errors(tracking_uri: str, served_models) -> None:
+    with pytest.raises(ModelNotFoundError, match="no registered model named 'nope-404'"):
+        resolve_model("nope-404")
+    with pytest.raises(ModelNotFoundError, match="has no version 7"):
+        resolve_model(f"{served_models.table}/7")
+    with pytest.raises(ModelNotFoundError, match="has no alias '@prod'"):
+        resolve_model(f"{served_models.table}@prod")
+    with pytest.raises(ModelNotFoundError, match="no MLmodel file"):
+        resolve_model("./not-a-model-dir")
+
+
+def test_ml_ship_unknown_model_is_one_line(tracking_uri: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrack", "ship", "nope-404", "--local"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "no registered model named 'nope-404'" in proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+SPEC = InputSpec(
+    columns=[
+        ColumnSpec("x", "double"),
+        ColumnSpec("k", "long"),
+        ColumnSpec("flag", "boolean"),
+        ColumnSpec("name", "string", required=False),
+        ColumnSpec("when", "datetime", required=False),
+    ]
+)
+
+
+def test_values_are_cast_to_signature_dtypes() -> None:
+    frame, params = parse_payload(
+        SPEC,
+        {
+            "records": [
+                {"x": 1, "k": 2.0, "flag": True, "name": "a", "when": "2024-01-02T03:04:05"},
+                {"x": 2.5, "k": 3, "flag": False},
+            ],
+            "params": {"threshold": 0.3},
+        },
+    )
+    assert params == {"threshold": 0.3}
+    assert str(frame["x"].dtype) == "float64" and str(frame["k"].dtype) == "int64"
+    assert frame["flag"].tolist() == [True, False]
+    assert frame["name"].iloc[0] == "a" and frame["name"].isna().iloc[1]  # optional: missing
+    assert str(frame["when"].dtype).startswith("datetime64") and frame["when"].iloc[0].year == 2024
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "text"),
+    [
+        ({"records": []}, 422, "no rows"),
+        (
+            {"records": [{"x": 1.0, "k": 1, "flag": "yes"}]},
+            422,
+            "field 'flag' (row 0): expected boolean",
+        ),
+        ({"records": [{"x": None, "k": 1, "flag": True}]}, 200, ""),
+        ({"records": [{"x": 1.0, "k": None, "flag": True}]}, 422, "is required, got null"),
+        ({"split": {"columns": ["x"], "data": [[1.0, 2.0]]}}, 422, "must be a list of 1 values"),
+        ({"columns": {"x": [1.0], "k": [1, 2]}}, 422, "same length"),
+        ({"records": [], "split": {}}, 422, "exactly one input format"),
+        ("text", 422, "expected a JSON object"),
+        ({"records": [{"x": 1.0, "k": 1, "flag": True, "when": "not a date"}]}, 422, "ISO 8601"),
+    ],
+)
+def test_validation_messages(payload, status: int, text: str) -> None:
+    if status == 200:
+        frame, _ = parse_payload(SPEC, payload)
+        assert frame["x"].isna().all()  # null in a double column becomes NaN
+        return
+    with pytest.raises(RequestError) as info:
+        parse_payload(SPEC, payload)
+    assert info.value.status == status and text in info.value.message
+
+
+def test_model_without_signature_accepts_arrays_and_records() -> None:
+    anything = InputSpec()
+    array, _ = parse_payload(anything, {"instances": [[1, 2], [3, 4]]})
+    assert isinstance(array, TensorInput) and array.rows == 2
+    frame, _ = parse_payload(anything, [{"u": 1}, {"u": 2}])
+    assert frame["u"].tolist() == [1, 2]
