@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from mltrack.errors import MltrackError
-from mltrack.registry import ResolvedModel, client, mlflow_errors, resolve_model
+from mltrack.registry import ResolvedModel, client, mlflow_errors, resolve_model, run_id_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -766,16 +766,9 @@ def model_card(
         RunNotFoundError: no such run.
         ModelNotFoundError: no such model, version or alias.
     """
-    ref = run_or_uri
-    for attr in ("run_id", "info"):
-        if not isinstance(ref, str) and hasattr(ref, attr):
-            ref = getattr(ref, attr)
-            ref = getattr(ref, "run_id", ref)
-    if not isinstance(ref, str):
-        raise MltrackError(
-            f"cannot make a card from a {type(run_or_uri).__name__}; pass a run id or a "
-            "model URI such as models:/NAME/VERSION"
-        )
+    ref = run_id_of(run_or_uri)
+    if not ref:
+        raise MltrackError("no run or model given; pass a run id or models:/NAME/VERSION")
     g = _gather(ref, feature_importance)
     run: Run = g["run"]
     resolved: ResolvedModel = g["resolved"]

@@ -352,6 +352,7 @@ def compare_runs(
     higher_is_better: bool | None = None,
     filter_string: str = "",
     max_runs: int | None = None,
+    page_size: int = 1000,
 ) -> RunComparison:
     """Rank the runs of ``experiment`` by ``metric`` and find what moves it.
 
@@ -362,6 +363,7 @@ def compare_runs(
             (names with loss/error/rmse/mae... rank ascending).
         filter_string: an MLflow search filter, e.g. ``"params.model = 'rf'"``.
         max_runs: read at most this many runs (newest first); all by default.
+        page_size: runs per ``search_runs`` request (at most 1000).
 
     Returns:
         The comparison (ranking, spread, parameter effects); see :class:`RunComparison`.
@@ -385,7 +387,12 @@ def compare_runs(
     direction = metric_direction(metric) if higher_is_better is None else higher_is_better
     started = time.perf_counter()
     runs = fetch_runs(
-        mlflow_client, [exp.experiment_id], filter_string, max_runs, ["attributes.start_time DESC"]
+        mlflow_client,
+        [exp.experiment_id],
+        filter_string,
+        max_runs,
+        ["attributes.start_time DESC"],
+        page_size=page_size,
     )
     fetch_seconds = time.perf_counter() - started
     scored = [r for r in runs if metric in r.data.metrics]

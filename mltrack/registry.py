@@ -19,16 +19,17 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import io
 import os
 import re
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mltrack.config import load_settings
@@ -60,6 +61,7 @@ __all__ = [
     "list_versions",
     "promote",
     "register",
+    "run_id_of",
     "resolve_model",
     "save",
 ]
@@ -84,13 +86,10 @@ def client() -> MlflowClient:
     project's local sqlite store under ``.mltrack/``).
     """
     import mlflow
-    from mlflow.tracking._tracking_service.utils import is_tracking_uri_set
 
-    if not is_tracking_uri_set():
-        uri = load_settings().resolved_tracking_uri()
-        if uri.startswith("sqlite:///"):
-            Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(uri)
+    from mltrack.tracking import setup_tracking
+
+    setup_tracking()
     return mlflow.MlflowClient()
 
 
@@ -300,7 +299,10 @@ def _sklearn_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
 
     kwargs: dict[str, Any] = {}
     if input_example is not None and hasattr(model, "predict"):
-        kwargs["signature"] = infer_signature(input_example, model.predict(input_example))
+        with warnings.catch_warnings():
+            # MLflow hints that integer class labels cannot hold missing values: expected.
+            warnings.simplefilter("ignore", UserWarning)
+            kwargs["signature"] = infer_signature(input_example, model.predict(input_example))
     try:
         import skops.io
 
@@ -370,6 +372,23 @@ def _with_overrides(
     return logger(**kwargs)
 
 
+def run_id_of(run: Any) -> str | None:
+    """The run id of a string, an mltrack ``RunInfo``/``RunHandle`` or an MLflow ``Run``."""
+    if run is None or isinstance(run, str):
+        return run
+    for candidate in (
+        getattr(run, "run_id", None),
+        getattr(getattr(run, "info", None), "run_id", None),
+        getattr(run, "id", None),
+    ):
+        if isinstance(candidate, str):
+            return candidate
+    raise MltrackError(
+        f"cannot find a run id in a {type(run).__name__}; pass the run id string, an "
+        "mltrack RunInfo or an MLflow Run"
+    )
+
+
 @contextmanager
 def _in_run(run: Any, experiment: str | None, default_name: str) -> Iterator[str]:
     """Yield a run id to log into: the given run, the active run, or a new one.
@@ -379,17 +398,23 @@ def _in_run(run: Any, experiment: str | None, default_name: str) -> Iterator[str
     """
     import mlflow
 
-    run_id = getattr(run, "run_id", None) or getattr(getattr(run, "info", None), "run_id", None)
-    run_id = run_id or (run if isinstance(run, str) else None)
+    run_id = run_id_of(run)
     active = mlflow.active_run()
     if run_id is None and active is not None:
         yield active.info.run_id
         return
     mlflow_client = client()
     if run_id is None:
-        exp = mlflow.set_experiment(experiment_name(experiment))
-        with mlflow.start_run(experiment_id=exp.experiment_id, run_name=default_name) as new:
-            yield new.info.run_id
+        from mltrack.tracking import run as tracked_run
+
+        # A tracked run records git and system tags, which the model card shows.
+        with tracked_run(default_name, experiment=experiment, autolog=False) as handle:
+            if handle.offline:
+                raise TrackingServerError(
+                    f"cannot save a model while {handle.tracking_uri} is unreachable; start "
+                    "the server (or check MLFLOW_TRACKING_URI) and run `ml doctor`"
+                )
+            yield handle.id
         return
     if active is not None and active.info.run_id == run_id:
         yield run_id
@@ -604,17 +629,22 @@ def fetch_runs(
     filter_string: str = "",
     max_runs: int | None = None,
     order_by: list[str] | None = None,
+    page_size: int = 1000,
 ) -> list[Run]:
-    """All runs matching ``filter_string``, fetched in pages of 1000 (never one per run)."""
+    """All runs matching ``filter_string``, fetched in pages (never one request per run).
+
+    ``page_size`` is capped at 1000, the most an MLflow server returns per request.
+    """
     runs: list[Run] = []
     token: str | None = None
+    page_size = max(1, min(page_size, 1000))
     with mlflow_errors("searching runs"):
         while True:
-            page_size = 1000 if max_runs is None else min(1000, max_runs - len(runs))
+            size = page_size if max_runs is None else min(page_size, max_runs - len(runs))
             page = mlflow_client.search_runs(
                 experiment_ids,
                 filter_string=filter_string,
-                max_results=page_size,
+                max_results=size,
                 order_by=order_by,
                 page_token=token,
             )
@@ -719,7 +749,10 @@ def list_versions(name: str) -> list[ModelVersionInfo]:
         ModelNotFoundError: no registered model has that name.
     """
     mlflow_client = client()
-    _registered_model(mlflow_client, name)
+    # search_model_versions leaves aliases out; the registered model has them all.
+    alias_map: dict[str, list[str]] = {}
+    for alias, number in (_registered_model(mlflow_client, name).aliases or {}).items():
+        alias_map.setdefault(str(number), []).append(alias)
     versions: list[ModelVersion] = []
     token: str | None = None
     escaped = name.replace("'", "\\'")
@@ -733,7 +766,12 @@ def list_versions(name: str) -> list[ModelVersionInfo]:
             if not token:
                 break
     runs = _runs_by_id(mlflow_client, [v.run_id for v in versions if v.run_id])
-    infos = [_version_info(v, runs) for v in versions]
+    infos = [
+        dataclasses.replace(
+            _version_info(v, runs), aliases=tuple(sorted(alias_map.get(v.version, [])))
+        )
+        for v in versions
+    ]
     return sorted(infos, key=lambda i: int(i.version), reverse=True)
 
 

@@ -7,7 +7,6 @@ fast.
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -122,11 +121,15 @@ def promote(
     console.print(f"{name}@{to} → v{info.version}{note}: {info.uri}", highlight=False)
 
 
-class CardFormat(StrEnum):
-    """Output formats of `ml card`."""
+CARD_FORMATS = ("md", "html")
+COMPARE_FORMATS = ("table", "markdown", "json")
 
-    md = "md"
-    html = "html"
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    """Validate a choice here so a typo is a one-line error with exit code 2."""
+    if value not in allowed:
+        raise MltrackError(f"unknown {option} '{value}': use one of {', '.join(allowed)}")
+    return value
 
 
 @app.command()
@@ -134,31 +137,24 @@ def card(
     ref: str = typer.Argument(
         ..., metavar="RUN_ID_OR_MODEL_URI", help="Run id, runs:/…, models:/NAME/VERSION or @alias."
     ),
-    fmt: CardFormat = typer.Option(CardFormat.md, "--format", "-f", help="md or html."),
+    fmt: str = typer.Option("md", "--format", "-f", help="md or html."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
     log: bool = typer.Option(False, "--log", help="Also store the card in the run's artifacts."),
 ) -> None:
     """Generate a model card (Markdown with YAML front matter, or standalone HTML)."""
     from mltrack.cards import model_card
 
+    kind = _choice(fmt, CARD_FORMATS, "--format")
     result = model_card(ref)
-    text = result.markdown if fmt is CardFormat.md else result.html
+    text = result.markdown if kind == "md" else result.html
     if output is not None:
-        result.save(output, format=fmt.value)
+        result.save(output, format="md" if kind == "md" else "html")
         console.print(f"wrote {output}", highlight=False)
     else:
         print(text)
     if log:
         logged = result.log_to_run()
         console.print(f"logged {', '.join(logged)} to run {result.run_id}", highlight=False)
-
-
-class CompareFormat(StrEnum):
-    """Output formats of `ml compare`."""
-
-    table = "table"
-    markdown = "markdown"
-    json = "json"
 
 
 @app.command()
@@ -174,7 +170,7 @@ def compare(
         None, "--challenger", help="Challenger run id or model URI."
     ),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG chart (experiment mode)."),
-    fmt: CompareFormat = typer.Option(CompareFormat.table, "--format", "-f", help="Output format."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, markdown or json."),
     lower_is_better: bool = typer.Option(
         False, "--lower-is-better", help="Rank ascending (guessed from the metric name otherwise)."
     ),
@@ -187,6 +183,7 @@ def compare(
     """
     from mltrack import insights
 
+    kind = _choice(fmt, COMPARE_FORMATS, "--format")
     direction = False if lower_is_better else None
     if (champion is None) != (challenger is None):
         raise MltrackError("pass both --champion and --challenger (run ids or model URIs)")
@@ -209,9 +206,9 @@ def compare(
             result.plot(plot)
     if plot is not None and isinstance(result, insights.ModelComparison):
         raise MltrackError("--plot applies to experiment comparisons (EXPERIMENT --metric M)")
-    if fmt is CompareFormat.json:
+    if kind == "json":
         print(json.dumps(result.to_dict(), indent=2, default=str))
-    elif fmt is CompareFormat.markdown:
+    elif kind == "markdown":
         print(result.to_markdown())
     else:
         result.print_table(console)

@@ -1,0 +1,110 @@
+"""Model cards from real runs: sections present, numbers equal to what MLflow holds."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from mltrack import registry
+from mltrack.cards import interpret_metric, metric_direction, model_card, task_type
+from mltrack.errors import ModelNotFoundError, RunNotFoundError
+
+SECTIONS = [
+    "Overview",
+    "Hyperparameters",
+    "Metrics",
+    "Feature importance",
+    "Insights",
+    "Recommendations",
+    "Usage",
+    "Lineage",
+]
+
+
+def _front_matter(markdown: str) -> dict[str, Any]:
+    match = re.match(r"^---\n(.*?)\n---\n", markdown, re.S)
+    assert match, "the card starts with a YAML front matter"
+    return yaml.safe_load(match.group(1))
+
+
+def test_card_for_registered_version_matches_mlflow(train: Any, experiment: str) -> None:
+    trained = train(max_depth=None)
+    info = registry.save(trained.model, name=experiment, run=trained.run_id, quiet=True)
+    registry.promote(experiment, info.version, to="champion", reason="first model")
+
+    card = model_card(f"models:/{experiment}@champion")
+    held = MlflowClient().get_run(trained.run_id)
+    md = card.markdown
+    for title in SECTIONS:
+        assert f"\n## {title}\n" in md, title
+    front = _front_matter(md)
+    assert front["library_name"] == "sklearn" and front["datasets"] == ["synthetic"]
+    result = front["model-index"][0]["results"][0]
+    assert result["task"]["type"] == "tabular-classification"
+    assert {m["name"]: m["value"] for m in result["metrics"]} == held.data.metrics
+    assert card.data["params"] == held.data.params
+    for name, value in held.data.metrics.items():
+        assert f"| `{name}` | {value:.4g} |" in md or f"| `{name}` | {int(value)} |" in md
+    # importances are the fitted model's, by feature name
+    expected = dict(
+        zip(trained.model.feature_names_in_, trained.model.feature_importances_, strict=True)
+    )
+    assert card.data["feature_importance"] == pytest.approx(expected)
+    assert card.data["registry_uri"] == f"models:/{experiment}/1"
+    assert card.data["aliases"] == ["champion"] and card.data["task"] == "classification"
+    assert "max_depth=None" in md and "synthetic" in md and trained.run_id in md
+    assert f'mlflow.pyfunc.load_model("models:/{experiment}/1")' in md
+    assert '"dataframe_split"' in md  # REST payload from the stored input example
+
+
+def test_card_html_is_standalone_and_logged_to_run(train: Any, tmp_path: Path) -> None:
+    trained = train()
+    card = model_card(trained.run_id)
+    page = card.html
+    assert page.startswith("<!DOCTYPE html>") and "<style>" in page
+    assert "<script" not in page and "http://" not in page.split("<body>")[0]
+    for title in SECTIONS:
+        assert f"<h2>{title}</h2>" in page
+    target = card.save(tmp_path / "card.html")
+    assert target.read_text() == page
+    assert card.save(tmp_path / "card.md").read_text() == card.markdown
+    assert card.log_to_run() == ["model_card.md", "model_card.html"]
+    stored = mlflow.artifacts.load_text(f"runs:/{trained.run_id}/model_card.md")
+    assert stored == card.markdown
+
+
+def test_card_flags_overfitting_and_missing_lineage(train: Any) -> None:
+    trained = train(
+        metrics={"train_accuracy": 1.0, "val_accuracy": 0.71, "val_f1": 0.7}, log_data=False
+    )
+    card = model_card(trained.run_id, feature_importance=False)
+    assert any("Possible overfitting" in note for note in card.data["insights"])
+    assert any("mlflow.log_input" in todo for todo in card.data["recommendations"])
+    assert any("ml save" in todo for todo in card.data["recommendations"])
+    assert "Feature importance" not in card.markdown
+    assert "datasets" not in card.front_matter
+
+
+def test_card_bad_references(tracking_uri: str) -> None:
+    with pytest.raises(RunNotFoundError):
+        model_card("f" * 32)
+    with pytest.raises(ModelNotFoundError):
+        model_card("models:/no-such-model-xyz/1")
+
+
+def test_metric_knowledge() -> None:
+    assert interpret_metric("val_accuracy", 0.97).startswith("Excellent")
+    assert interpret_metric("roc_auc", 0.5).startswith("No better than chance")
+    assert interpret_metric("r2", -0.2).startswith("Worse than predicting the mean")
+    assert interpret_metric("log_loss", 0.9).startswith("No better than guessing")
+    assert "lower is better" in interpret_metric("rmse", 3.2)
+    assert interpret_metric("my_custom", 1.0) == ""
+    assert metric_direction("val_rmse") is False and metric_direction("f1_score") is True
+    assert task_type({"r2": 0.5}) == "regression"
+    assert task_type({}, "GradientBoostingClassifier") == "classification"
