@@ -75,7 +75,9 @@ def _environment_fingerprint(config: EngineConfig) -> str:
     lock = config.root / "uv.lock"
     lock_hash = _sha(lock.read_bytes()) if lock.is_file() else "no-lock"
     py = ".".join(map(str, sys.version_info[:3]))
-    return _sha(f"{ENGINE_VERSION}|{mltrack_version}|{lock_hash}|{py}".encode())
+    # The worker decides what is captured: a change to it changes every output.
+    worker = _sha((Path(__file__).parent / "worker.py").read_bytes())
+    return _sha(f"{ENGINE_VERSION}|{mltrack_version}|{lock_hash}|{py}|{worker}".encode())
 
 
 def _tree_hash(root: Path, dirs: tuple[str, ...]) -> str:

@@ -394,6 +394,7 @@ class Runner:
         log_path = workdir / "output.log"
         started = time.monotonic()
         timed_out = False
+        dump_offset = 0
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
                 argv,
@@ -408,6 +409,8 @@ class Runner:
                 self._active[proc.pid] = proc
             try:
                 timed_out = self._wait(proc, item, started)
+                if timed_out:
+                    dump_offset = _request_stack_dump(proc, log_path)
             finally:
                 _kill_group(proc)
                 with self._lock:
@@ -426,7 +429,15 @@ class Runner:
             },
         )
         return self._collect(
-            item, proc, log_path, out_dir, timed_out, duration, url, experiment, scrub
+            item,
+            proc,
+            log_path,
+            out_dir,
+            dump_offset if timed_out else None,
+            duration,
+            url,
+            experiment,
+            scrub,
         )
 
     def _wait(self, proc: subprocess.Popen[bytes], item: Item, launched: float) -> bool:
@@ -477,13 +488,16 @@ class Runner:
         proc: subprocess.Popen[bytes],
         log_path: Path,
         out_dir: Path,
-        timed_out: bool,
+        dump_offset: int | None,
         duration: float,
         url: str,
         experiment: str,
         scrub: Scrubber,
     ) -> ItemResult:
-        output = scrub(log_path.read_bytes().decode("utf-8", errors="replace"))
+        raw = log_path.read_bytes()
+        timed_out = dump_offset is not None
+        dump = scrub(raw[dump_offset:].decode("utf-8", errors="replace")) if timed_out else ""
+        output = scrub(raw[:dump_offset].decode("utf-8", errors="replace"))
         result = ItemResult(
             id=item.id, key=item.key, ok=True, duration_s=duration, returncode=proc.returncode
         )
@@ -491,7 +505,6 @@ class Runner:
         with contextlib.suppress(OSError, ValueError):
             data = json.loads((out_dir / "result.json").read_text())
         if timed_out:
-            output, dump = _split_fault_dump(output)
             result.ok = False
             result.error = ErrorInfo(
                 "TimeoutError",
@@ -541,19 +554,31 @@ class Runner:
             path.write_text(json.dumps(report.to_json(), indent=2))
 
 
-def _split_fault_dump(output: str) -> tuple[str, str]:
-    index = output.find("Timeout (")
-    if index == -1:
-        return output, ""
-    return output[:index], output[index:]
+def _request_stack_dump(proc: subprocess.Popen[bytes], log_path: Path) -> int:
+    """Ask a timed-out worker where it is stuck (SIGUSR1 -> faulthandler); return the
+    log offset where that dump starts."""
+    offset = log_path.stat().st_size
+    if proc.poll() is not None:
+        return offset
+    with contextlib.suppress(OSError):
+        os.kill(proc.pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 1.0
+    size = offset
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        new_size = log_path.stat().st_size
+        if new_size > offset and new_size == size:
+            break  # the dump was written and has stopped growing
+        size = new_size
+    return offset
 
 
 def _condense_dump(dump: str) -> str:
     """The faulthandler dump without the worker's own frames."""
     lines = ["Still running when killed (most recent call first):"]
-    for line in dump.splitlines()[1:]:
-        if line.startswith("Thread ") or line.startswith("Current thread "):
-            lines.append(line.split(" (", 1)[0] + ":")
+    for line in dump.splitlines():
+        if line.startswith(("Thread ", "Current thread ")):
+            lines.append(line.split(" (", 1)[0].replace("Current thread", "Thread") + ":")
         elif "<frozen runpy>" not in line and "livedocs/worker.py" not in line and line.strip():
             lines.append(line)
     return "\n".join(lines[:25])

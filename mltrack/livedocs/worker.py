@@ -192,19 +192,17 @@ def main() -> None:
     spec = json.loads(Path(sys.argv[1]).read_text())
     out_dir = Path(spec["out_dir"])
     signal.signal(signal.SIGTERM, _terminate)
+    # At the timeout the parent sends SIGUSR1 first: we print where every thread is.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     _preimport(spec.get("preimport", []))
     if spec.get("server_url"):
         _wait_for_server(spec["server_url"], spec.get("server_wait_s", 90.0))
         if spec.get("experiment"):
             _create_experiment(spec["server_url"], spec["experiment"])
-    # Just before the parent kills us at the timeout, dump where every thread is.
-    margin = min(1.0, spec["timeout_s"] * 0.1)
-    faulthandler.dump_traceback_later(max(spec["timeout_s"] - margin, 0.1), exit=False)
     if spec["kind"] == "notebook":
         result = _run_notebook(spec, out_dir)
     else:
         result = _run_script(spec, out_dir)
-    faulthandler.cancel_dump_traceback_later()
     (out_dir / "result.json").write_text(json.dumps(result))
     # A normal exit runs the example's atexit hooks (MLflow ends dangling runs there).
     sys.exit(0 if result["ok"] else 1)

@@ -1,0 +1,268 @@
+"""Integration tests: real `mkdocs build` runs in throwaway projects, real MLflow servers.
+
+Each project is tiny; the slow parts are the server start (one per cold build) and
+`import mlflow` in the workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+SECRET = "sk-livedocs-" + uuid.uuid4().hex[:12]
+
+MKDOCS_YML = """\
+site_name: livedocs test
+plugins:
+  - livedocs:
+      reference: false
+  - mkdocs-jupyter:
+      include: ["*.ipynb"]
+      execute: false
+markdown_extensions:
+  - admonition
+  - pymdownx.superfences
+  - pymdownx.tabbed:
+      alternate_style: true
+"""
+
+OK_PY = """\
+import os
+
+import matplotlib.pyplot as plt
+import mlflow
+
+with mlflow.start_run(run_name="demo-run"):
+    mlflow.log_param("alpha", 0.5)
+    mlflow.log_metric("score", 0.875)
+print("\\x1b[32mgreen text\\x1b[0m")
+print("key is", os.environ["LIVEDOCS_TEST_API_KEY"])
+plt.plot([1, 2, 3], [3, 1, 2])
+"""
+
+BAD_PY = """\
+def promote():
+    aliases = {}
+    return aliases["champion"]
+promote()
+"""
+
+HANG_PY = """\
+# livedocs: timeout=2
+import time
+print("before the hang", flush=True)
+time.sleep(60)
+"""
+
+NOTEBOOK = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "c1",
+            "metadata": {},
+            "outputs": [],
+            "source": ["print('answer', 6 * 7)"],
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+
+
+def directive(path: str) -> str:
+    return f"```livedocs\nfile: {path}\n```\n\n"
+
+
+def make_project(root: Path, examples: dict[str, str], page: str) -> Path:
+    (root / "docs").mkdir(parents=True)
+    (root / "examples").mkdir()
+    (root / "mkdocs.yml").write_text(MKDOCS_YML)
+    for name, source in examples.items():
+        (root / "examples" / name).write_text(source)
+    (root / "docs" / "index.md").write_text(page)
+    return root
+
+
+def build_env(tmp: Path, tag: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    tmp.mkdir(exist_ok=True)
+    env.update(
+        {
+            "NO_MKDOCS_2_WARNING": "1",
+            "TMPDIR": str(tmp),
+            "LIVEDOCS_TEST_TAG": tag,
+            "LIVEDOCS_TEST_API_KEY": SECRET,
+        }
+    )
+    return env
+
+
+def mkdocs(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def telemetry(root: Path) -> dict:
+    return json.loads((root / ".cache/livedocs/last-build.json").read_text())
+
+
+def tagged_processes(tag: str) -> list[int]:
+    needle = f"LIVEDOCS_TEST_TAG={tag}".encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+def leftovers(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.iterdir() if p.name.startswith("mltrack-"))
+
+
+def site_contains(site: Path, needle: bytes) -> list[str]:
+    return [str(p) for p in site.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_build_renders_output_caches_and_reexecutes_only_changes(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        {"ok.py": OK_PY, "second.py": "print('second example')\n", "bad.py": BAD_PY},
+        "# Home\n\n"
+        + directive("examples/ok.py")
+        + directive("examples/second.py")
+        + directive("examples/bad.py"),
+    )
+    (root / "notebooks").mkdir()
+    (root / "notebooks" / "tiny.ipynb").write_text(json.dumps(NOTEBOOK))
+    tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
+    env = build_env(tmp, tag)
+
+    # 1. cold, non-strict: outputs rendered, the failure shown in the page.
+    cold = mkdocs(root, env)
+    assert cold.returncode == 0, cold.stderr
+    html = (root / "site/index.html").read_text()
+    assert '<span class="ansi-fg-green">green text</span>' in html
+    assert "demo-run" in html and "alpha=0.5" in html and "score=0.875" in html
+    assert '<img src="data:image/png;base64,' in html
+    assert 'class="tabbed-set' in html and ">Code</label>" in html and ">Output</label>" in html
+    assert "docs/index.md:11 -&gt; examples/bad.py:3: KeyError: &#x27;champion&#x27;" in html
+    assert "answer 42" in (root / "site/notebooks/tiny/index.html").read_text()
+    assert "executing 4 item(s)" in cold.stderr and "[4/4]" in cold.stderr
+    first = telemetry(root)
+    assert first["server_started"] is True and first["failed"] == 1
+    # the secret was printed by the example, but never reaches the site or the cache
+    assert "key is [redacted]" in html
+    assert site_contains(root / "site", SECRET.encode()) == []
+    assert site_contains(root / ".cache", SECRET.encode()) == []
+    assert leftovers(tmp) == [] and tagged_processes(tag) == []
+
+    # 2. warm: nothing runs, no server starts, the page still shows the output.
+    (root / "docs/index.md").write_text(
+        "# Home\n\n" + directive("examples/ok.py") + directive("examples/second.py")
+    )
+    (root / "examples/bad.py").unlink()
+    started = time.monotonic()
+    warm = mkdocs(root, env)
+    warm_s = time.monotonic() - started
+    assert warm.returncode == 0, warm.stderr
+    second = telemetry(root)
+    assert second["server_started"] is False and second["executed"] == 0
+    assert all(item["cached"] for item in second["items"])
+    assert "throwaway MLflow server" not in warm.stderr
+    assert "demo-run" in (root / "site/index.html").read_text()
+    assert warm_s < 60
+
+    # 3. one example changed: only it runs again.
+    (root / "examples/second.py").write_text("print('changed example')\n")
+    changed = mkdocs(root, env, "--strict")
+    assert changed.returncode == 0, changed.stderr
+    third = telemetry(root)
+    assert [i["id"] for i in third["items"] if not i["cached"]] == ["examples/second.py"]
+    assert "changed example" in (root / "site/index.html").read_text()
+    assert leftovers(tmp) == [] and tagged_processes(tag) == []
+
+
+def test_strict_build_fails_with_location_timeout_and_unreferenced(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        {"bad.py": BAD_PY, "hang.py": HANG_PY, "orphan.py": "print('nobody embeds me')\n"},
+        directive("examples/bad.py") + directive("examples/hang.py"),
+    )
+    tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
+    started = time.monotonic()
+    result = mkdocs(root, build_env(tmp, tag), "--strict")
+    elapsed = time.monotonic() - started
+    assert result.returncode != 0
+    err = result.stderr
+    assert "docs/index.md:1 -> examples/bad.py:3: KeyError: 'champion'" in err
+    assert 'File "examples/bad.py", line 4, in <module>' in err  # traceback tail
+    assert "docs/index.md:5 -> examples/hang.py:4: TimeoutError: killed after 2 s" in err
+    assert "examples/orphan.py: example is not embedded by any page" in err
+    assert elapsed < 55, "the hanging example was not killed at its 2 s timeout"
+    assert not (root / "site/index.html").exists() or "FAILED" not in err
+    assert leftovers(tmp) == [] and tagged_processes(tag) == []
+
+
+def test_sigint_during_build_leaves_no_process_or_temp_dir(tmp_path: Path) -> None:
+    slow = "# livedocs: timeout=100\nimport time\nprint('working', flush=True)\ntime.sleep(90)\n"
+    root = make_project(
+        tmp_path / "proj",
+        {"slow.py": slow, "slow2.py": slow},
+        directive("examples/slow.py") + directive("examples/slow2.py"),
+    )
+    tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
+    log = tmp_path / "build.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mkdocs", "build"],
+            cwd=root,
+            env=build_env(tmp, tag),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "server ready" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the build never started its server"
+            time.sleep(0.2)
+        time.sleep(1.0)  # the workers are now running the examples
+        assert len(tagged_processes(tag)) >= 3  # server + two workers (+ mkdocs itself)
+        assert leftovers(tmp) != []
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0
+    deadline = time.monotonic() + 10
+    while tagged_processes(tag) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert tagged_processes(tag) == [], log.read_text()
+    assert leftovers(tmp) == []
