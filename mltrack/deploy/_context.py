@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from mltrack.errors import DeployError
-from mltrack.serve.model import ModelRef
+from mltrack.serve.model import ModelRef, write_ref_file
 
 __all__ = ["BuildContext", "prepare_context", "run_tool", "tool_available"]
 
@@ -51,7 +51,8 @@ def pin_requirements(lines: list[str]) -> list[str]:
     and ``mltrack`` itself is dropped because the context carries its source.
     """
     pinned: list[str] = []
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    names: set[str] = set()
     for raw in lines:
         line = raw.split("#", 1)[0].strip()
         if not line or line.startswith("-"):
@@ -60,16 +61,18 @@ def pin_requirements(lines: list[str]) -> list[str]:
         if match is None:
             pinned.append(line)
             continue
-        name, extras, spec = match[1], match[2] or "", match[3].strip()
+        name, extras, rest = match[1], match[2] or "", match[3].strip()
+        spec, _, marker = (part.strip() for part in rest.partition(";"))
         key = name.lower().replace("_", "-")
-        if key == "mltrack" or key in seen:
+        if key == "mltrack" or (key, marker) in seen:
             continue
-        seen.add(key)
-        if not spec.startswith("==") and (version := _installed(name)):
+        seen.add((key, marker))
+        names.add(key)
+        if not spec.startswith("==") and not marker and (version := _installed(name)):
             spec = f"=={version}"
-        pinned.append(f"{name}{extras}{spec}")
+        pinned.append(f"{name}{extras}{spec}" + (f"; {marker}" if marker else ""))
     for name in SERVER_REQUIREMENTS:
-        if name not in seen and (version := _installed(name)):
+        if name not in names and (version := _installed(name)):
             pinned.append(f"{name}=={version}")
     return pinned
 
@@ -127,6 +130,7 @@ def prepare_context(ref: ModelRef, root: Path) -> BuildContext:
         root.mkdir(parents=True, exist_ok=True)
         model_dir = root / "model"
         _copy_model(ref, model_dir)
+        write_ref_file(ref, model_dir)
         _copy_package(root / "mltrack")
     except OSError as exc:
         raise DeployError(

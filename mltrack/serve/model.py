@@ -23,6 +23,8 @@ from mltrack.serve.schema import InputSpec, TensorInput
 __all__ = ["LoadedModel", "ModelRef", "load_model", "resolve_model", "to_jsonable"]
 
 CHAMPION_ALIAS = "champion"
+#: Written next to ``MLmodel`` in build contexts: the registry identity of the copy.
+REF_FILE = "mltrack_ref.json"
 _NAME_RE = re.compile(r"^(?P<name>[^@/:]+?)(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))?$")
 
 
@@ -105,7 +107,7 @@ def resolve_model(name_or_uri: str) -> ModelRef:
         raise ModelNotFoundError("empty model reference; pass a model name or a models:/ URI")
     path = Path(ref).expanduser()
     if (path / "MLmodel").is_file():
-        return ModelRef(str(path.resolve()))
+        return _local_ref(path)
     if ref.startswith("models:/"):
         match = _NAME_RE.match(ref[len("models:/") :])
         if match is None:
@@ -125,6 +127,25 @@ def resolve_model(name_or_uri: str) -> ModelRef:
     if match is None:
         raise ModelNotFoundError(f"'{ref}' is neither a model name nor a model URI")
     return _registered(match["name"], match["alias"], match["version"])
+
+
+def _local_ref(path: Path) -> ModelRef:
+    """A model directory; its registry identity comes from ``REF_FILE`` when shipped."""
+    name = version = alias = None
+    marker = path / REF_FILE
+    if marker.is_file():
+        try:
+            data = json.loads(marker.read_text())
+            name, version, alias = data.get("name"), data.get("version"), data.get("alias")
+        except ValueError:
+            pass
+    return ModelRef(str(path.resolve()), name, version, alias)
+
+
+def write_ref_file(ref: ModelRef, model_dir: Path) -> None:
+    """Record where a copied model came from, so a server of the copy can say so."""
+    data = {"name": ref.name, "version": ref.version, "alias": ref.alias, "source": ref.uri}
+    (model_dir / REF_FILE).write_text(json.dumps(data, indent=2) + "\n")
 
 
 @dataclass
