@@ -536,6 +536,11 @@ def register(
 
     _check_name(name)
     mlflow_client = client()
+    tags = dict(tags or {})
+    if f"{TAG_PREFIX}flavor" not in tags:
+        flavor = _flavor_of(model_uri)
+        if flavor:
+            tags[f"{TAG_PREFIX}flavor"] = flavor
     # MLflow prints two INFO lines per registration; mltrack prints one.
     registry_logger = logging.getLogger("mlflow.store.model_registry.abstract_store")
     level = registry_logger.level
@@ -561,6 +566,18 @@ def register(
     if not quiet:
         print(f"Registered {info.uri} ({info.flavor or 'model'}, run {info.run_id})")
     return info
+
+
+def _flavor_of(model_uri: str) -> str | None:
+    """The main flavor recorded in a logged model's MLmodel file (None when unreadable)."""
+    import mlflow.models
+
+    try:
+        flavors = mlflow.models.get_model_info(model_uri).flavors
+    except Exception:  # registration reports a missing model with a clearer message
+        return None
+    named = [f for f in flavors if f != "python_function"]
+    return named[0] if named else ("pyfunc" if flavors else None)
 
 
 def logged_model_of_run(run_id: str) -> str:
@@ -768,7 +785,7 @@ def list_versions(name: str) -> list[ModelVersionInfo]:
     runs = _runs_by_id(mlflow_client, [v.run_id for v in versions if v.run_id])
     infos = [
         dataclasses.replace(
-            _version_info(v, runs), aliases=tuple(sorted(alias_map.get(v.version, [])))
+            _version_info(v, runs), aliases=tuple(sorted(alias_map.get(str(v.version), [])))
         )
         for v in versions
     ]
