@@ -196,6 +196,10 @@ class Settings(_Section):
         None,
         description="Restrict autologging to these frameworks (e.g. `[sklearn]`); all detected when unset.",
     )
+    autolog_log_models: bool = Field(
+        False,
+        description="Let autologging also log a model at every `fit` (slow when there are many fits); `mltrack.save()` logs the model you pick.",
+    )
     log_git: bool = Field(
         True, description="Record commit, branch, dirty flag and remote as run tags."
     )

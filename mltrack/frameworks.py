@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Iterable
 
 __all__ = ["FRAMEWORKS", "detect_frameworks", "enable_autolog"]
@@ -34,11 +35,12 @@ def detect_frameworks() -> list[str]:
     return [name for name in FRAMEWORKS if name in sys.modules]
 
 
-def enable_autolog(only: Iterable[str] | None = None) -> list[str]:
+def enable_autolog(only: Iterable[str] | None = None, log_models: bool = False) -> list[str]:
     """Enable MLflow autologging for detected frameworks not enabled yet.
 
     Args:
         only: restrict to these framework names (``Settings.autolog_frameworks``).
+        log_models: also log a model artifact at every fit (``Settings.autolog_log_models``).
 
     Returns:
         The frameworks for which autologging is on after the call.
@@ -55,9 +57,15 @@ def enable_autolog(only: Iterable[str] | None = None) -> list[str]:
     for name in detect_frameworks():
         if name in _enabled or (wanted is not None and name not in wanted):
             continue
+        if name == "sklearn":
+            # MLflow 3.17's sklearn autolog still passes `y_pred` to metrics that scikit-learn
+            # 1.9 renamed; the warning is upstream noise on every fit, not the user's concern.
+            warnings.filterwarnings(
+                "ignore", message=r"`y_pred` was renamed", category=FutureWarning
+            )
         try:
             flavor = importlib.import_module(FRAMEWORKS[name])
-            flavor.autolog(silent=True)
+            flavor.autolog(silent=True, log_models=log_models)
         except Exception as exc:  # an autolog failure must never stop training
             _log.warning("mltrack: could not enable %s autologging: %s", name, exc)
             continue

@@ -304,10 +304,14 @@ def _start(
         except _OfflineParent:
             pass
         except Exception as exc:
-            from mltrack.transport import ServerUnreachable
+            from mltrack.transport import ServerUnreachable, access_error
 
             if isinstance(exc, MltrackError):
                 raise
+            target = experiment or _env_experiment() or "Default"
+            denied = access_error(exc, uri, f"use experiment {target!r}")
+            if denied is not None:
+                raise denied from None
             if logger.transport.is_reachable():
                 raise MltrackError(f"could not start a run on {uri}: {exc}") from None
             logger.mark_offline(str(ServerUnreachable(f"{uri}: {exc}")))
@@ -436,7 +440,7 @@ def run(
     if autolog if autolog is not None else settings.autolog:
         from mltrack.frameworks import enable_autolog
 
-        enable_autolog(settings.autolog_frameworks)
+        enable_autolog(settings.autolog_frameworks, log_models=settings.autolog_log_models)
     token = _current.set(handle)
     try:
         if params:
@@ -656,12 +660,23 @@ def get_run(run_id: str) -> RunInfo:
     except MlflowException as exc:
         if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
             raise RunNotFoundError(f"no run with id {run_id!r}; list runs with `ml runs`") from None
+        from mltrack.transport import access_error
+
+        denied = access_error(exc, client.tracking_uri, f"read run {run_id}")
+        if denied is not None:
+            raise denied from None
         raise
     return _to_run_info(run_obj, _model_uri_for(client, run_obj))
 
 
-def get_last_run(experiment: str | None = None) -> RunInfo:
+def get_last_run(experiment: str | None = None, include_nested: bool = False) -> RunInfo:
     """The most recently started run of ``experiment`` (default: the configured one).
+
+    Args:
+        experiment: experiment name; default: ``experiment`` in settings, then
+            ``MLFLOW_EXPERIMENT_NAME``, then all experiments.
+        include_nested: also consider child runs (by default the last *top-level* run is
+            returned, e.g. the sweep rather than its last trial).
 
     Raises:
         RunNotFoundError: the experiment has no runs (or does not exist).
@@ -682,7 +697,9 @@ def get_last_run(experiment: str | None = None) -> RunInfo:
         ids = [exp.experiment_id]
     else:
         ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=1)
+    runs = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=200)
+    if not include_nested:
+        runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags] or runs
     if not runs:
         raise RunNotFoundError(f"no runs yet in {name or 'any experiment'}; track one with @track")
     return _to_run_info(runs[0], _model_uri_for(client, runs[0]))

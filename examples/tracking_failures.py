@@ -1,0 +1,21 @@
+"""A failing function: the run is marked FAILED with the error, and the error re-raised."""
+
+import mltrack
+
+
+@mltrack.track
+def train(learning_rate: float) -> float:
+    if learning_rate <= 0:
+        raise ValueError(f"learning_rate must be positive, got {learning_rate}")
+    return 0.9
+
+
+try:
+    train(learning_rate=-1)
+except ValueError as error:
+    print("caught:", error)
+
+run = mltrack.get_last_run()
+print("status:", run.status)
+print("error type:", run.tags["mltrack.error.type"])
+print("error message:", run.tags["mltrack.error.message"])
