@@ -10,6 +10,7 @@ the fix.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "BudgetExceeded",
     "ConfigError",
     "DeployError",
@@ -101,4 +102,15 @@ class LiveDocsError(MltrackError, RuntimeError):
 
     The message has the form ``page:line -> file:line: ExceptionType: message`` followed by
     the failing source line and the traceback tail.
+    """
+
+
+class AccessDeniedError(TrackingServerError, PermissionError):
+    """The tracking server refused the credentials (401) or the permission (403).
+
+    401: the username/password (``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``)
+    or the token (``MLFLOW_TRACKING_TOKEN``) is wrong or missing; check them with
+    ``ml server --check URL``. 403: the user is known but lacks the permission on that
+    experiment (reading needs READ, logging runs needs EDIT); ask the experiment's owner
+    or an admin to grant it (``ml server grant USER EXPERIMENT EDIT``).
     """

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from mltrack.config import LoggingSettings, load_settings
-from mltrack.errors import MltrackError
+from mltrack.errors import MltrackError, TrackingServerError
 from mltrack.spool import LOCAL_RUN_PREFIX, ReplayResult, Spool, SpoolBatch
 from mltrack.transport import BatchRejected, ServerUnreachable, TrackingTransport
 
@@ -211,7 +211,7 @@ class BufferedLogger:
             return
         try:
             self.replay()
-        except ServerUnreachable as exc:
+        except (ServerUnreachable, TrackingServerError) as exc:  # 401/403 too: keep spooling
             self._go_offline(str(exc))
 
     def replay(self) -> ReplayResult:

@@ -13,15 +13,23 @@ seconds, not MLflow's default minutes of back-off. Other stores (sqlite, files) 
 
 from __future__ import annotations
 
+import os
 import time
 import urllib.error
 import urllib.request
 from typing import Any
 
-from mltrack.errors import MltrackError, TrackingServerError
+from mltrack.errors import AccessDeniedError, MltrackError, TrackingServerError
 from mltrack.spool import SpoolBatch
 
-__all__ = ["BatchRejected", "ServerUnreachable", "TrackingTransport", "is_http_uri"]
+__all__ = [
+    "BatchRejected",
+    "ServerUnreachable",
+    "TrackingTransport",
+    "access_denied",
+    "access_error",
+    "is_http_uri",
+]
 
 _MAX_PARAMS_TAGS = 100  # MLflow's per-request limit for params + tags
 _MAX_METRICS = 1000
@@ -84,10 +92,7 @@ class TrackingTransport:
         if status >= 500 or status == 429:
             raise ServerUnreachable(f"{self.tracking_uri} answered {status}: {message}")
         if status in (401, 403):
-            raise TrackingServerError(
-                f"{self.tracking_uri} refused access ({status}): {message}. Check "
-                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)."
-            )
+            raise access_denied(self.tracking_uri, status, "log metrics to this run")
         raise BatchRejected(f"{endpoint} rejected ({status}): {message}")
 
     def is_reachable(self) -> bool:
@@ -183,6 +188,50 @@ class TrackingTransport:
             self.client.set_terminated(run_id, status=status, end_time=end_time)
         except Exception as exc:
             raise ServerUnreachable(f"could not end run {run_id}: {_short(exc)}") from None
+
+
+def _who() -> str:
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if user:
+        return f"user {user!r}"
+    return "the token" if os.environ.get("MLFLOW_TRACKING_TOKEN") else "anonymous requests"
+
+
+def access_denied(uri: str, status: int, action: str) -> AccessDeniedError:
+    """The one-line error for a 401/403 answer; never includes a secret."""
+    if status == 401:
+        if not (
+            os.environ.get("MLFLOW_TRACKING_USERNAME") or os.environ.get("MLFLOW_TRACKING_TOKEN")
+        ):
+            return AccessDeniedError(
+                f"{uri} requires authentication (401): set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            )
+        return AccessDeniedError(
+            f"{uri} rejected the credentials of {_who()} (401): wrong username or password; "
+            "check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+        )
+    return AccessDeniedError(
+        f"{uri} denied {_who()} permission to {action} (403 PERMISSION_DENIED); reading needs "
+        "READ, logging runs needs EDIT: ask the experiment's owner or an admin to grant it"
+    )
+
+
+def access_error(exc: BaseException, uri: str, action: str) -> AccessDeniedError | None:
+    """Translate MLflow's 401/403 exceptions into :class:`AccessDeniedError` (else None)."""
+    code = str(getattr(exc, "error_code", "") or "")
+    status = 0
+    getter = getattr(exc, "get_http_status_code", None)
+    if callable(getter):
+        try:
+            status = int(getter())
+        except (TypeError, ValueError):
+            status = 0
+    if code == "PERMISSION_DENIED" or status == 403:
+        return access_denied(uri, 403, action)
+    if code in ("UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED") or status == 401:
+        return access_denied(uri, 401, action)
+    return None
 
 
 def _json_float(value: float) -> float | str:

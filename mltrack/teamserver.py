@@ -1,0 +1,1018 @@
+"""A team MLflow tracking server: PostgreSQL (or sqlite), proxied artifacts, basic auth.
+
+``ml server`` stands on MLflow's own production setup rather than a home-made one: the
+same FastAPI/uvicorn app ``mlflow server`` runs, the same environment contract
+(``_MLFLOW_SERVER_*`` variables), MLflow's ``basic-auth`` app for users and
+per-experiment permissions, and ``mlflow db upgrade`` for schema migrations. What mltrack
+adds is the glue a team needs around it:
+
+* one validated :class:`TeamServerConfig` (backend URI, artifact store, auth, bind address);
+* a *prepare* step that creates or checks the database schema and bootstraps the admin
+  user **once**, before any worker starts, so several workers never race on migrations
+  and a bad URI or a missing admin password is one clear error instead of crashing workers;
+* a generated auth config (``basic_auth.ini``) and a stable Flask secret key kept in the
+  server's state directory, readable by its owner only;
+* :func:`check_server`: health, authentication and a write/read round trip against any
+  running server; :func:`migrate`: a timestamped backup of a sqlite database, then
+  ``mlflow db upgrade``;
+* credentials never leave the process environment: every URI that is shown is passed
+  through :func:`redact_uri` first.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
+
+__all__ = [
+    "AUTH_APP",
+    "PERMISSIONS",
+    "CheckResult",
+    "MigrationResult",
+    "TeamServer",
+    "TeamServerConfig",
+    "check_server",
+    "client_instructions",
+    "create_user",
+    "grant_permission",
+    "migrate",
+    "redact_uri",
+    "start_team_server",
+    "team_server",
+]
+
+AUTH_APP = "mlflow.server.auth:create_app"
+PLAIN_APP = "mlflow.server.fastapi_app:app"
+_SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+_REMOTE_ARTIFACT_SCHEMES = ("s3", "gs", "wasbs", "hdfs", "sftp", "ftp", "abfss", "oss")
+_CHECK_EXPERIMENT = "mltrack-server-check"
+
+
+# --------------------------------------------------------------------------- helpers
+def redact_uri(uri: str) -> str:
+    """Hide the password in a URI: ``postgresql://bob:***@db/mlflow``."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _scheme(uri: str) -> str:
+    return uri.split(":", 1)[0].split("+", 1)[0].lower() if ":" in uri else ""
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The file of a ``sqlite:///path`` URI (None for in-memory or non-sqlite URIs)."""
+    if _scheme(uri) != "sqlite":
+        return None
+    path = uri.split(":///", 1)[1] if ":///" in uri else ""
+    if not path or path == ":memory:":
+        return None
+    return Path(path)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host if host not in ("0.0.0.0", "") else "127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- config
+@dataclass
+class TeamServerConfig:
+    """Everything ``ml server`` needs to start MLflow for a team.
+
+    Attributes:
+        backend: SQLAlchemy URI of the tracking and registry database, e.g.
+            ``postgresql://mlflow:PASSWORD@db:5432/mlflow`` or ``sqlite:///mlflow.db``.
+        artifacts: where artifacts are stored: a directory or an object-store URI
+            (``s3://bucket/path``). With ``serve_artifacts`` clients upload through the
+            server (``mlflow-artifacts:/``) and need no storage credentials.
+        serve_artifacts: proxy artifact uploads/downloads through the tracking server.
+        auth: enable MLflow's ``basic-auth`` app (users, per-experiment permissions).
+        auth_db: SQLAlchemy URI of the users/permissions database; default: a sqlite file
+            in ``state_dir`` (or the backend database when it is PostgreSQL).
+        default_permission: what users get on experiments they were not granted anything
+            on: ``READ`` (MLflow's default), ``EDIT``, ``MANAGE`` or ``NO_PERMISSIONS``.
+        host: bind address; ``127.0.0.1`` keeps the server private to this machine,
+            ``0.0.0.0`` exposes it to the network (put TLS in front of it).
+        port: TCP port; 0 picks a free one.
+        workers: uvicorn worker processes.
+        state_dir: directory for the generated auth config, secret key and log.
+    """
+
+    backend: str = "sqlite:///mlflow.db"
+    artifacts: str = "./mlartifacts"
+    serve_artifacts: bool = True
+    auth: bool = False
+    auth_db: str | None = None
+    default_permission: str = "READ"
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = 2
+    state_dir: Path = field(default_factory=lambda: Path(".mltrack") / "server")
+
+    def validate(self) -> None:
+        """Check the values before anything starts.
+
+        Raises:
+            ConfigError: a value is invalid; the message names it and the fix.
+        """
+        scheme = _scheme(self.backend)
+        if scheme not in _SQL_SCHEMES:
+            raise ConfigError(
+                f"--backend {redact_uri(self.backend)!r} is not a database URI; use "
+                "postgresql://USER:PASSWORD@HOST:5432/DB or sqlite:///mlflow.db"
+            )
+        if scheme == "postgresql":
+            self.backend = _postgres_driver(self.backend)
+            if self.auth_db:
+                self.auth_db = _postgres_driver(self.auth_db)
+        if scheme == "mysql":
+            _require_module("pymysql", "MySQL", "pymysql")
+        if self.auth_db is not None and _scheme(self.auth_db) not in _SQL_SCHEMES:
+            raise ConfigError(f"--auth-db {redact_uri(self.auth_db)!r} is not a database URI")
+        art_scheme = _scheme(self.artifacts) if "://" in self.artifacts else ""
+        if art_scheme and art_scheme not in (*_REMOTE_ARTIFACT_SCHEMES, "file"):
+            raise ConfigError(
+                f"--artifacts {self.artifacts!r}: unsupported scheme {art_scheme!r}; use a "
+                f"directory or one of {', '.join(_REMOTE_ARTIFACT_SCHEMES)}"
+            )
+        if self.auth:
+            _require_module("flask_wtf", "basic-auth app's CSRF", "flask-wtf")
+        if self.default_permission not in ("READ", "EDIT", "MANAGE", "NO_PERMISSIONS"):
+            raise ConfigError(
+                f"default permission {self.default_permission!r} is invalid; use READ, EDIT, "
+                "MANAGE or NO_PERMISSIONS"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"--port {self.port} is out of range; use 1-65535 (0 = any free)")
+        if self.workers < 1:
+            raise ConfigError(f"--workers {self.workers} must be at least 1")
+
+    @property
+    def artifacts_location(self) -> str:
+        """The artifact store as MLflow expects it (absolute path for local directories)."""
+        if "://" in self.artifacts:
+            return self.artifacts
+        return str(Path(self.artifacts).expanduser().resolve())
+
+    @property
+    def resolved_auth_db(self) -> str:
+        if self.auth_db:
+            return self.auth_db
+        if _scheme(self.backend) == "postgresql":
+            return self.backend  # auth tables have their own alembic version table
+        return f"sqlite:///{(self.state_dir / 'basic_auth.db').resolve()}"
+
+    def describe(self) -> dict[str, str]:
+        """A credential-free summary for printing."""
+        artifacts = self.artifacts_location
+        mode = "proxied by the server" if self.serve_artifacts else "clients write directly"
+        return {
+            "backend": redact_uri(self.backend),
+            "artifacts": f"{redact_uri(artifacts)} ({mode})",
+            "auth": (
+                f"basic-auth, default permission {self.default_permission}, users in "
+                f"{redact_uri(self.resolved_auth_db)}"
+                if self.auth
+                else "off (anyone who can reach the port can read and write)"
+            ),
+            "workers": str(self.workers),
+        }
+
+
+def _postgres_driver(uri: str) -> str:
+    """Pick an installed driver for a plain ``postgresql://`` URI.
+
+    SQLAlchemy 2.1 maps ``postgresql://`` to psycopg 3; when only psycopg2 is installed
+    (the ``psycopg2-binary`` wheel) the URI is pointed at it instead.
+    """
+    from importlib.util import find_spec
+
+    if not uri.startswith("postgresql://"):
+        return uri
+    if find_spec("psycopg") is not None:
+        return uri
+    if find_spec("psycopg2") is not None:
+        return "postgresql+psycopg2://" + uri[len("postgresql://") :]
+    raise ConfigError(
+        "no PostgreSQL driver is installed; `uv add psycopg2-binary` (or `pip install "
+        "psycopg2-binary`)"
+    )
+
+
+def _require_module(module: str, what: str, package: str) -> None:
+    from importlib.util import find_spec
+
+    if find_spec(module) is None:
+        raise ConfigError(
+            f"the {what} driver is not installed; `uv add {package}` (or `pip install {package}`)"
+        )
+
+
+# --------------------------------------------------------------------------- environment
+def _secret_key(state_dir: Path) -> str:
+    """MLFLOW_FLASK_SERVER_SECRET_KEY, or one generated once and kept in ``state_dir``."""
+    if os.environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        return os.environ["MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    path = state_dir / "secret_key"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def _write_auth_ini(config: TeamServerConfig) -> Path:
+    """MLflow's basic_auth.ini with our database and default permission (no password)."""
+    path = config.state_dir / "basic_auth.ini"
+    admin = os.environ.get("MLFLOW_AUTH_ADMIN_USERNAME") or "admin"
+    text = (
+        "[mlflow]\n"
+        f"default_permission = {config.default_permission}\n"
+        f"database_uri = {config.resolved_auth_db.replace('%', '%%')}\n"
+        f"admin_username = {admin}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        # Without a cache every request pays a PBKDF2 hash (~0.1 s of CPU): a team logging
+        # metrics from many processes needs it. A changed password is honoured by every
+        # worker after at most this many seconds.
+        "auth_cache_ttl_seconds = 30\n"
+    )
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    return path
+
+
+def server_env(config: TeamServerConfig) -> dict[str, str]:
+    """The environment of the server processes (MLflow's ``mlflow server`` contract)."""
+    env = dict(os.environ)
+    # A server inherits nothing from the client side of the caller's environment.
+    for key in (
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+        "MLFLOW_EXPERIMENT_NAME",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_TOKEN",
+    ):
+        env.pop(key, None)
+    artifacts = config.artifacts_location
+    env.update(
+        {
+            "_MLFLOW_SERVER_FILE_STORE": config.backend,
+            "_MLFLOW_SERVER_REGISTRY_STORE": config.backend,
+            "_MLFLOW_SGI_NAME": "uvicorn",
+            # Background jobs (GenAI judges) need extra services; a tracking server does not.
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    if config.serve_artifacts:
+        env["_MLFLOW_SERVER_SERVE_ARTIFACTS"] = "true"
+        env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = "mlflow-artifacts:/"
+        env["_MLFLOW_SERVER_ARTIFACT_DESTINATION"] = artifacts
+    else:
+        env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = artifacts
+    if config.auth:
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(_write_auth_ini(config).resolve())
+        env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = _secret_key(config.state_dir)
+    return env
+
+
+# --------------------------------------------------------------------------- prepare
+_PREPARE_CODE = """
+import os, sys
+try:
+    from mlflow.server.handlers import initialize_backend_stores
+    initialize_backend_stores(
+        os.environ["_MLFLOW_SERVER_FILE_STORE"],
+        os.environ["_MLFLOW_SERVER_REGISTRY_STORE"],
+        os.environ["_MLFLOW_SERVER_ARTIFACT_ROOT"],
+    )
+    if os.environ.get("MLFLOW_AUTH_CONFIG_PATH"):
+        from mlflow.server.auth import bootstrap_admin_user
+        bootstrap_admin_user()
+except Exception as exc:
+    lines = [l for l in str(exc).strip().splitlines() if l.strip()]
+    print(type(exc).__name__ + ": " + (lines[0] if lines else ""), file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def prepare(config: TeamServerConfig, env: dict[str, str]) -> None:
+    """Create/verify the schema and bootstrap the admin user, once, before any worker.
+
+    Raises:
+        ServerStartError: the database cannot be reached or initialised, or the admin
+            password is missing (message without credentials).
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _PREPARE_CODE],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=600,
+        cwd=config.state_dir,
+        check=False,
+    )
+    if done.returncode != 0:
+        reason = _scrub((done.stderr.strip().splitlines() or ["unknown error"])[-1], config, env)
+        hint = ""
+        if "admin" in reason.lower() and "password" in reason.lower():
+            hint = "; set MLFLOW_AUTH_ADMIN_PASSWORD for the first start with --auth"
+        elif "OperationalError" in reason or "connect" in reason.lower():
+            hint = "; check the --backend host, port, database name and credentials"
+        raise ServerStartError(
+            f"could not prepare {redact_uri(config.backend)}: {reason[:400]}{hint}"
+        )
+
+
+def _password(uri: str) -> str | None:
+    try:
+        return urllib.parse.urlsplit(uri).password
+    except ValueError:
+        return None
+
+
+def _scrub(text: str, config: TeamServerConfig, env: dict[str, str]) -> str:
+    """Remove every secret we know of from a message that came from a child process."""
+    for uri in (config.backend, config.auth_db or ""):
+        password = _password(uri) if uri else None
+        if password:
+            text = text.replace(urllib.parse.unquote(password), "***").replace(password, "***")
+    for key in ("MLFLOW_AUTH_ADMIN_PASSWORD", "MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        value = env.get(key)
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+# --------------------------------------------------------------------------- server
+@dataclass
+class TeamServer:
+    """A running team server started by :func:`start_team_server`.
+
+    Attributes:
+        url: base URL clients use as ``MLFLOW_TRACKING_URI``.
+        config: what it was started with.
+        process: the uvicorn supervisor (leader of its own process group).
+        startup_s: seconds from launch to the first healthy answer (after prepare).
+    """
+
+    url: str
+    config: TeamServerConfig
+    process: subprocess.Popen[bytes]
+    env: dict[str, str] = field(repr=False)
+    startup_s: float = 0.0
+    _owned_state: bool = field(default=False, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.config.state_dir / "server.log"
+
+    def log_tail(self, chars: int = 2000) -> str:
+        with contextlib.suppress(OSError):
+            return _scrub(self.log_path.read_text(errors="replace")[-chars:], self.config, self.env)
+        return ""
+
+    def stop(self) -> None:
+        """Stop every server process; remove the state directory if it was temporary."""
+        if self._stopped:
+            return
+        self._stopped = True
+        _kill_group(self.process)
+        if self._owned_state:
+            shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and database (no prepare step)."""
+        _kill_group(self.process)
+        self.process = _launch(self.config, self.env)
+        self.startup_s = _wait_healthy(self)
+        self._stopped = False
+
+    def __enter__(self) -> TeamServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def _launch(config: TeamServerConfig, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--host",
+        config.host,
+        "--port",
+        str(config.port),
+        "--workers",
+        str(config.workers),
+        "--log-level",
+        "warning",
+    ]
+    if config.auth:
+        cmd += ["--factory", AUTH_APP]
+    else:
+        cmd.append(PLAIN_APP)
+    log = open(config.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=config.state_dir,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+
+
+def _local_url(config: TeamServerConfig) -> str:
+    host = "127.0.0.1" if config.host in ("0.0.0.0", "", "::") else config.host
+    return f"http://{host}:{config.port}"
+
+
+def _wait_healthy(server: TeamServer, timeout: float = 120.0) -> float:
+    start = time.monotonic()
+    while True:
+        if server.process.poll() is not None:
+            raise ServerStartError(
+                f"the server exited with code {server.process.returncode}\n"
+                f"--- server log ---\n{server.log_tail()}"
+            )
+        try:
+            with urllib.request.urlopen(server.url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return time.monotonic() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        if time.monotonic() - start > timeout:
+            raise ServerStartError(
+                f"{server.url}/health did not answer within {timeout:.0f} s\n"
+                f"--- server log ---\n{server.log_tail()}"
+            )
+        time.sleep(0.1)
+
+
+def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer:
+    """Validate, prepare and start a team server; return when it answers ``/health``.
+
+    Args:
+        config: the server settings. A ``state_dir`` that does not exist yet is created;
+            if it is None-like (empty path) a temporary one is used and removed on stop.
+        wait: wait for ``/health`` before returning.
+
+    Raises:
+        ConfigError: invalid settings.
+        ServerStartError: the port is taken, the database cannot be prepared, or the
+            server did not become healthy (the message holds the log tail).
+    """
+    config.validate()
+    owned = False
+    if not str(config.state_dir) or str(config.state_dir) == ".":
+        config.state_dir = Path(tempfile.mkdtemp(prefix="mltrack-teamserver-"))
+        owned = True
+    config.state_dir = Path(config.state_dir).expanduser().resolve()
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        config.state_dir.chmod(0o700)  # holds the secret key and maybe the users database
+        if config.port == 0:
+            config.port = _free_port(config.host)
+        elif _port_in_use(config.host, config.port):
+            raise ServerStartError(
+                f"port {config.port} on {config.host} is already in use; pick another with --port"
+            )
+        if "://" not in config.artifacts:
+            Path(config.artifacts_location).mkdir(parents=True, exist_ok=True)
+        sqlite_file = _sqlite_path(config.backend)
+        if sqlite_file is not None:
+            sqlite_file = sqlite_file.expanduser().resolve()
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            if not sqlite_file.exists():
+                # A migrated empty schema, copied: seconds instead of every migration.
+                from mltrack.localserver import template_db
+
+                shutil.copyfile(template_db(), sqlite_file)
+            config.backend = f"sqlite:///{sqlite_file}"
+        env = server_env(config)
+        prepare(config, env)
+        if config.auth:
+            env["_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED"] = "true"  # done once above, not per worker
+        proc = _launch(config, env)
+    except BaseException:
+        if owned:
+            shutil.rmtree(config.state_dir, ignore_errors=True)
+        raise
+    server = TeamServer(_local_url(config), config, proc, env, _owned_state=owned)
+    if wait:
+        try:
+            server.startup_s = _wait_healthy(server)
+        except BaseException:
+            server.stop()
+            raise
+    return server
+
+
+@contextlib.contextmanager
+def team_server(config: TeamServerConfig) -> Iterator[TeamServer]:
+    """Context manager form of :func:`start_team_server`; always stops the server."""
+    server = start_team_server(config)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def client_instructions(config: TeamServerConfig, public_url: str | None = None) -> list[str]:
+    """Shell lines a team member runs to use the server (no secrets in them)."""
+    url = public_url or (
+        f"http://{socket.gethostname()}:{config.port}"
+        if config.host in ("0.0.0.0", "", "::")
+        else _local_url(config)
+    )
+    lines = [f"export MLFLOW_TRACKING_URI={url}"]
+    if config.auth:
+        lines += [
+            "export MLFLOW_TRACKING_USERNAME=<your user>",
+            "export MLFLOW_TRACKING_PASSWORD=<your password>   # or a secret manager",
+        ]
+    lines.append("ml doctor            # checks reachability and credentials")
+    lines.append(f"ml server --check {url}")
+    return lines
+
+
+# --------------------------------------------------------------------------- check
+@dataclass
+class CheckResult:
+    """One line of ``ml server --check``."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def _auth_header(username: str | None, password: str | None, token: str | None) -> dict[str, str]:
+    if username and password is not None:
+        raw = base64.b64encode(f"{username}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {raw}"}
+    if token:
+        return {"Authorization": f"Bearer {token}"}
+    return {}
+
+
+def _request(
+    url: str,
+    method: str,
+    headers: dict[str, str],
+    body: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, Any], str]:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            text = resp.read().decode(errors="replace")
+            status = int(resp.status)
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode(errors="replace")
+        status = int(exc.code)
+    try:
+        payload = json.loads(text) if text.strip().startswith("{") else {}
+    except ValueError:
+        payload = {}
+    return status, payload, text
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return (lines[0] if lines else "")[:200]
+
+
+def check_server(
+    url: str,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    timeout: float = 10.0,
+) -> list[CheckResult]:
+    """Verify a running server: health, authentication, a write/read round trip.
+
+    Credentials default to ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (or
+    ``MLFLOW_TRACKING_TOKEN``). The round trip creates a run in the experiment
+    ``mltrack-server-check``, logs a metric, reads it back and deletes the run.
+
+    Raises:
+        TrackingServerError: the server is unreachable, or refuses the credentials (the
+            message says which, on one line, without the password).
+    """
+    base = url.rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise ConfigError(f"{url!r} is not a server URL; use http://HOST:PORT")
+    username = username if username is not None else os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = password if password is not None else os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = token if token is not None else os.environ.get("MLFLOW_TRACKING_TOKEN")
+    headers = _auth_header(username, password, token)
+    results: list[CheckResult] = []
+
+    started = time.monotonic()
+    try:
+        status, _, text = _request(base + "/health", "GET", {}, timeout=timeout)
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingServerError(
+            f"{base} is unreachable ({reason}); is the server running and the URL right?"
+        ) from None
+    if status != 200:
+        raise TrackingServerError(f"{base}/health answered {status}: {_first_line(text)}")
+    results.append(CheckResult("health", True, f"/health OK in {time.monotonic() - started:.2f} s"))
+    results.append(_check_auth(base, headers, username, timeout))
+    results.append(_round_trip(base, headers, timeout))
+    return results
+
+
+def _check_auth(
+    base: str, headers: dict[str, str], username: str | None, timeout: float
+) -> CheckResult:
+    status, payload, text = _request(
+        base + "/api/2.0/mlflow/users/current", "GET", headers, timeout=timeout
+    )
+    if status == 200:
+        user = payload.get("user", {})
+        role = "admin" if user.get("is_admin") else "user"
+        return CheckResult(
+            "auth", True, f"basic auth on; signed in as {user.get('username')!r} ({role})"
+        )
+    if status == 401:
+        if not headers:
+            raise TrackingServerError(
+                f"{base} requires authentication: set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            )
+        who = f"user {username!r}" if username else "the token"
+        raise TrackingServerError(
+            f"{base} rejected the credentials of {who} (401): wrong username or password; "
+            "check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
+        )
+    if status == 404:
+        detail = "no auth app on the server (anyone who can reach it can read and write)"
+        if headers:
+            detail += "; the credentials you set are ignored"
+        return CheckResult("auth", True, detail)
+    return CheckResult("auth", False, f"/users/current answered {status}: {_first_line(text)}")
+
+
+def _round_trip(base: str, headers: dict[str, str], timeout: float) -> CheckResult:
+    api = base + "/api/2.0/mlflow"
+    started = time.monotonic()
+    status, payload, text = _request(
+        f"{api}/experiments/get-by-name?experiment_name={_CHECK_EXPERIMENT}",
+        "GET",
+        headers,
+        timeout=timeout,
+    )
+    if status == 200:
+        experiment_id = payload["experiment"]["experiment_id"]
+    elif status == 404:
+        status, payload, text = _request(
+            f"{api}/experiments/create", "POST", headers, {"name": _CHECK_EXPERIMENT}, timeout
+        )
+        if status != 200:
+            return _write_failure("create experiment", status, text)
+        experiment_id = payload["experiment_id"]
+    else:
+        return _write_failure("read experiment", status, text)
+    status, payload, text = _request(
+        f"{api}/runs/create",
+        "POST",
+        headers,
+        {"experiment_id": experiment_id, "run_name": "check", "start_time": _now_ms()},
+        timeout,
+    )
+    if status != 200:
+        return _write_failure("create run", status, text)
+    run_id = payload["run"]["info"]["run_id"]
+    probe = float(uuid.uuid4().int % 1_000_000)
+    try:
+        status, _, text = _request(
+            f"{api}/runs/log-batch",
+            "POST",
+            headers,
+            {
+                "run_id": run_id,
+                "metrics": [{"key": "probe", "value": probe, "timestamp": _now_ms(), "step": 0}],
+            },
+            timeout,
+        )
+        if status != 200:
+            return _write_failure("log metric", status, text)
+        status, payload, text = _request(
+            f"{api}/runs/get?run_id={run_id}", "GET", headers, None, timeout
+        )
+        if status != 200:
+            return _write_failure("read run", status, text)
+        metrics = {m["key"]: m["value"] for m in payload["run"]["data"].get("metrics", [])}
+        if metrics.get("probe") != probe:
+            return CheckResult(
+                "round trip", False, f"wrote probe={probe}, read {metrics.get('probe')}"
+            )
+    finally:
+        _request(f"{api}/runs/delete", "POST", headers, {"run_id": run_id}, timeout)
+    return CheckResult(
+        "round trip",
+        True,
+        f"created a run, logged and read back a metric in {time.monotonic() - started:.2f} s",
+    )
+
+
+def _write_failure(step: str, status: int, text: str) -> CheckResult:
+    if status == 403:
+        return CheckResult(
+            "round trip",
+            False,
+            f"{step}: permission denied (403); the user may read but not write here; an "
+            "admin can grant EDIT on the experiment",
+        )
+    return CheckResult("round trip", False, f"{step} answered {status}: {_first_line(text)}")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# --------------------------------------------------------------------------- migrate
+@dataclass
+class MigrationResult:
+    """What :func:`migrate` did."""
+
+    backend: str
+    backup: Path | None
+    revision_before: str | None
+    revision_after: str | None
+
+
+_REVISION_CODE = """
+import os, sqlalchemy
+from alembic.migration import MigrationContext
+engine = sqlalchemy.create_engine(os.environ["MLTRACK_MIGRATE_URL"])
+with engine.connect() as conn:
+    print(MigrationContext.configure(conn).get_current_revision() or "")
+"""
+
+_UPGRADE_CODE = """
+import os, sys
+from mlflow.db import upgrade
+try:
+    upgrade.callback(os.environ["MLTRACK_MIGRATE_URL"])   # `mlflow db upgrade URL`
+except Exception as exc:
+    lines = [l for l in str(exc).strip().splitlines() if l.strip()]
+    print(type(exc).__name__ + ": " + (lines[0] if lines else ""), file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def _run_with_url(code: str, url: str) -> subprocess.CompletedProcess[str]:
+    # The URL (maybe with a password) travels in the environment, never on a command line.
+    env = {**os.environ, "MLTRACK_MIGRATE_URL": url, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def schema_revision(backend: str) -> str | None:
+    """The alembic revision a tracking database is at (None when it has no schema)."""
+    done = _run_with_url(_REVISION_CODE, backend)
+    if done.returncode != 0:
+        reason = _first_line(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "")
+        raise TrackingServerError(f"cannot read the schema of {redact_uri(backend)}: {reason}")
+    return done.stdout.strip() or None
+
+
+def backup_sqlite(path: Path, backup_dir: Path | None = None) -> Path:
+    """Copy a sqlite database consistently (sqlite's backup API) to a timestamped file."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target_dir = backup_dir or path.parent
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / f"{path.name}.backup-{stamp}"
+    counter = 1
+    while target.exists():
+        target = target_dir / f"{path.name}.backup-{stamp}-{counter}"
+        counter += 1
+    src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return target
+
+
+def migrate(backend: str, backup_dir: Path | None = None, backup: bool = True) -> MigrationResult:
+    """Upgrade a tracking database to this MLflow's schema (``mlflow db upgrade``).
+
+    For sqlite a consistent, timestamped copy is written first (next to the database or in
+    ``backup_dir``). For server databases (PostgreSQL, MySQL) take a backup with your
+    database tools (``pg_dump``) before; mltrack cannot do it without their credentials.
+
+    Raises:
+        ConfigError: the URI is not a database URI or the sqlite file does not exist.
+        TrackingServerError: the upgrade failed (the backup, if any, is named).
+    """
+    if _scheme(backend) not in _SQL_SCHEMES:
+        raise ConfigError(
+            f"--backend {redact_uri(backend)!r} is not a database URI; e.g. sqlite:///mlflow.db "
+            "or postgresql://USER:PASSWORD@HOST:5432/DB"
+        )
+    copy: Path | None = None
+    sqlite_file = _sqlite_path(backend)
+    if sqlite_file is not None:
+        if not sqlite_file.is_file():
+            raise ConfigError(f"no sqlite database at {sqlite_file}; check the --backend path")
+        if backup:
+            copy = backup_sqlite(sqlite_file, backup_dir)
+    before = schema_revision(backend)
+    done = _run_with_url(_UPGRADE_CODE, backend)
+    if done.returncode != 0:
+        reason = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        password = urllib.parse.urlsplit(backend).password
+        if password:
+            reason = reason.replace(password, "***")
+        saved = f"; the backup is {copy}" if copy else ""
+        raise TrackingServerError(
+            f"migration of {redact_uri(backend)} failed: {reason[:300]}{saved}"
+        )
+    return MigrationResult(redact_uri(backend), copy, before, schema_revision(backend))
+
+
+# --------------------------------------------------------------------------- users
+PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
+
+
+def _auth_call(
+    url: str,
+    username: str,
+    password: str,
+    path: str,
+    method: str,
+    body: dict[str, Any] | None,
+    action: str,
+) -> dict[str, Any]:
+    headers = _auth_header(username, password, None)
+    try:
+        status, payload, text = _request(url.rstrip("/") + path, method, headers, body)
+    except (urllib.error.URLError, OSError) as exc:
+        raise TrackingServerError(f"{url} is unreachable ({getattr(exc, 'reason', exc)})") from None
+    if status == 200:
+        return payload
+    if status == 401:
+        raise _denied(url, username, 401, action)
+    if status == 403:
+        raise _denied(url, username, 403, action)
+    if status == 404 and "users" in path:
+        raise TrackingServerError(f"{url} has no auth app: start it with `ml server --auth`")
+    message = payload.get("message") or _first_line(text)
+    raise TrackingServerError(f"{action} failed ({status}): {message}")
+
+
+def _denied(url: str, username: str, status: int, action: str) -> TrackingServerError:
+    from mltrack.errors import AccessDeniedError
+
+    if status == 401:
+        return AccessDeniedError(
+            f"{url} rejected the credentials of user {username!r} (401): wrong username or password"
+        )
+    return AccessDeniedError(
+        f"{url} denied user {username!r} permission to {action} (403); only admins and the "
+        "resource's MANAGE holders may do this"
+    )
+
+
+def create_user(
+    url: str, username: str, password: str, admin_user: str, admin_password: str
+) -> None:
+    """Create a basic-auth user (as an admin). Raises TrackingServerError on refusal."""
+    _auth_call(
+        url,
+        admin_user,
+        admin_password,
+        "/api/2.0/mlflow/users/create",
+        "POST",
+        {"username": username, "password": password},
+        f"create user {username!r}",
+    )
+
+
+def grant_permission(
+    url: str,
+    granter: str,
+    granter_password: str,
+    username: str,
+    experiment: str,
+    permission: str,
+) -> None:
+    """Give ``username`` a permission on an experiment (by name), as its owner or an admin.
+
+    Args:
+        url: the tracking server.
+        granter: a user with MANAGE on the experiment (its creator has it) or an admin.
+        granter_password: that user's password.
+        username: who receives the permission.
+        experiment: experiment name.
+        permission: READ, USE, EDIT, MANAGE or NO_PERMISSIONS.
+    """
+    permission = permission.upper()
+    if permission not in PERMISSIONS:
+        raise ConfigError(
+            f"permission {permission!r} is invalid; use one of {', '.join(PERMISSIONS)}"
+        )
+    quoted = urllib.parse.quote(experiment)
+    found = _auth_call(
+        url,
+        granter,
+        granter_password,
+        f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={quoted}",
+        "GET",
+        None,
+        f"read experiment {experiment!r}",
+    )
+    _auth_call(
+        url,
+        granter,
+        granter_password,
+        "/api/3.0/mlflow/users/permissions/grant",
+        "POST",
+        {
+            "username": username,
+            "resource_type": "experiment",
+            "resource_id": found["experiment"]["experiment_id"],
+            "permission": permission,
+        },
+        f"grant {permission} on experiment {experiment!r}",
+    )

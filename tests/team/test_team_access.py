@@ -1,0 +1,131 @@
+"""Access control on the PostgreSQL-backed team server (MLflow basic-auth, real users)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.postgres
+
+import mltrack
+from mltrack.errors import AccessDeniedError, TrackingServerError
+from mltrack.teamserver import check_server, create_user, grant_permission
+
+ADMIN = "admin"
+
+
+def _reset_clients() -> None:
+    """Each person is a new process in real life: drop mltrack's per-URI logger."""
+    import mltrack.logging as mlog
+
+    for logger in list(mlog._loggers.values()):
+        logger.close(timeout=5)
+    mlog._loggers.clear()
+
+
+@pytest.fixture()
+def people(pg_team: Any, as_user) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Two fresh users with random passwords (created by the admin)."""
+    suffix = uuid.uuid4().hex[:6]
+    users = {f"alice-{suffix}": uuid.uuid4().hex, f"bob-{suffix}": uuid.uuid4().hex}
+    for name, password in users.items():
+        create_user(pg_team.url, name, password, ADMIN, pg_team.admin_password)
+    yield users
+    _reset_clients()
+
+
+def test_user_cannot_read_or_write_another_users_experiment(
+    pg_team: Any, people: dict[str, str], as_user
+) -> None:  # type: ignore[no-untyped-def]
+    alice, bob = list(people)
+    experiment = f"alice-private-{uuid.uuid4().hex[:6]}"
+
+    as_user(pg_team.url, alice, people[alice])
+    with mltrack.run("alice-train", experiment=experiment, log_git=False, autolog=False) as run:
+        mltrack.log_metric("acc", 0.91)
+    assert mltrack.get_run(run.id).metrics["acc"] == pytest.approx(0.91)
+    _reset_clients()
+
+    as_user(pg_team.url, bob, people[bob])
+    with pytest.raises(AccessDeniedError) as read_err:
+        mltrack.get_run(run.id)
+    message = str(read_err.value)
+    assert "403" in message and bob in message and "permission" in message.lower()
+    assert people[bob] not in message and "\n" not in message
+
+    with (
+        pytest.raises(AccessDeniedError) as write_err,
+        mltrack.run("bob-sneaks-in", experiment=experiment, log_git=False, autolog=False),
+    ):
+        pass
+    assert experiment in str(write_err.value) and "403" in str(write_err.value)
+
+    # After the owner grants READ, bob can read the run, but still not write to it.
+    _reset_clients()
+    grant_permission(pg_team.url, alice, people[alice], bob, experiment, "READ")
+    as_user(pg_team.url, bob, people[bob])
+    assert mltrack.get_run(run.id).metrics["acc"] == pytest.approx(0.91)
+    with (
+        pytest.raises(AccessDeniedError),
+        mltrack.run("bob-still-cannot-write", experiment=experiment, log_git=False),
+    ):
+        pass
+
+
+def test_wrong_password_is_a_clear_error(pg_team: Any, people: dict[str, str], as_user) -> None:  # type: ignore[no-untyped-def]
+    alice = next(iter(people))
+    wrong = "not-" + people[alice]
+    as_user(pg_team.url, alice, wrong)
+    with (
+        pytest.raises(AccessDeniedError) as err,
+        mltrack.run("nope", experiment="whatever", log_git=False, autolog=False),
+    ):
+        pass
+    assert "401" in str(err.value) and wrong not in str(err.value)
+
+    with pytest.raises(TrackingServerError, match="rejected the credentials"):
+        check_server(pg_team.url, alice, wrong)
+
+
+def test_cli_check_wrong_password_exits_2_without_traceback_or_secret(
+    pg_team: Any, people: dict[str, str]
+) -> None:
+    alice = next(iter(people))
+    wrong = "wrong-" + uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_USERNAME": alice,
+        "MLFLOW_TRACKING_PASSWORD": wrong,
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrack", "server", "--check", pg_team.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output
+    assert "rejected the credentials" in output and alice in output
+    assert wrong not in output
+
+    env["MLFLOW_TRACKING_PASSWORD"] = people[alice]
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrack", "server", "--check", pg_team.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "round trip" in output and f"signed in as '{alice}'" in output
+    assert people[alice] not in output
