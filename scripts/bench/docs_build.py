@@ -1,0 +1,167 @@
+"""Benchmark the live docs build (issue 4): 20 generated examples, side by side.
+
+Measures, in one run and one throwaway project:
+
+* ``plain``: ``mkdocs build`` of the same pages with the livedocs plugin disabled;
+* ``cold``: a build with an empty cache (one server, parallel workers);
+* ``warm``: the same build again (everything cached: no server, nothing runs);
+* ``serial``: the 20 examples run one after another with ``python example.py`` against
+  an already running server (the time a naive build would spend executing);
+* ``server_start``: one throwaway server start.
+
+Goals (from the issue): warm <= 1.3 x plain; cold <= server start + (serial / cores) x 1.2.
+Prints one JSON object as the last line of stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mltrack.localserver import start_server
+
+N_EXAMPLES = 20
+
+EXAMPLE = '''\
+"""Generated benchmark example {i}."""
+
+import mlflow
+
+with mlflow.start_run(run_name="bench-{i}"):
+    mlflow.log_param("i", {i})
+    for step in range(5):
+        mlflow.log_metric("loss", 1.0 / (step + 1 + {i}), step=step)
+print("example {i} done")
+'''
+
+MKDOCS_YML = """\
+site_name: docs build benchmark
+theme:
+  name: material
+  font: false
+plugins:
+  - search
+  - livedocs:
+      reference: false
+      enabled: {enabled}
+markdown_extensions:
+  - admonition
+  - pymdownx.superfences
+  - pymdownx.tabbed:
+      alternate_style: true
+"""
+
+
+def make_project(root: Path) -> None:
+    (root / "examples").mkdir(parents=True)
+    (root / "docs").mkdir()
+    for i in range(N_EXAMPLES):
+        (root / "examples" / f"example_{i:02d}.py").write_text(EXAMPLE.format(i=i))
+        page = f"# Example {i}\n\n```livedocs\nfile: examples/example_{i:02d}.py\n```\n"
+        (root / "docs" / f"page_{i:02d}.md").write_text(page)
+    (root / "docs" / "index.md").write_text("# Benchmark\n\nTwenty generated examples.\n")
+
+
+def env() -> dict[str, str]:
+    out = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    out["NO_MKDOCS_2_WARNING"] = "1"
+    return out
+
+
+def build(root: Path, enabled: bool) -> float:
+    (root / "mkdocs.yml").write_text(MKDOCS_YML.format(enabled=str(enabled).lower()))
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict"],
+        cwd=root,
+        env=env(),
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.monotonic() - start
+    if result.returncode != 0:
+        raise SystemExit(f"mkdocs build failed:\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def serial(root: Path) -> tuple[float, float]:
+    """Run every example with a fresh interpreter against one server; (server start, total)."""
+    server = start_server()
+    try:
+        run_env = {**env(), "MLFLOW_TRACKING_URI": server.url}
+        start = time.monotonic()
+        for i in range(N_EXAMPLES):
+            workdir = Path(tempfile.mkdtemp(prefix="mltrack-bench-", dir=root))
+            script = root / "examples" / f"example_{i:02d}.py"
+            run_env["MLFLOW_EXPERIMENT_NAME"] = f"serial-{i}"
+            subprocess.run(
+                [sys.executable, str(script)],
+                cwd=workdir,
+                env=run_env,
+                check=True,
+                capture_output=True,
+            )
+            shutil.rmtree(workdir, ignore_errors=True)
+        return server.startup_s, time.monotonic() - start
+    finally:
+        server.stop()
+
+
+def main() -> None:
+    cores = os.cpu_count() or 1
+    root = Path(tempfile.mkdtemp(prefix="mltrack-bench-docs-"))
+    try:
+        make_project(root)
+        build(root, enabled=False)  # warm the imports and the template database
+        plain_s = min(build(root, enabled=False) for _ in range(2))
+        cold_s = build(root, enabled=True)
+        telemetry = json.loads((root / ".cache/livedocs/last-build.json").read_text())
+        warm_s = min(build(root, enabled=True) for _ in range(2))
+        server_s, serial_s = serial(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    cold_budget = server_s + (serial_s / cores) * 1.2
+    print(
+        json.dumps(
+            {
+                "bench": "docs_build",
+                "machine": {"cores": cores, "python": platform.python_version()},
+                "results": [
+                    {
+                        "name": "warm_vs_plain",
+                        "value": round(warm_s / plain_s, 3),
+                        "unit": "x",
+                        "goal": "<= 1.3",
+                    },
+                    {
+                        "name": "cold_vs_budget",
+                        "value": round(cold_s / cold_budget, 3),
+                        "unit": "x",
+                        "goal": "<= 1",
+                    },
+                ],
+                "raw": {
+                    "examples": N_EXAMPLES,
+                    "plain_s": round(plain_s, 2),
+                    "warm_s": round(warm_s, 2),
+                    "cold_s": round(cold_s, 2),
+                    "serial_s": round(serial_s, 2),
+                    "server_start_s": round(server_s, 2),
+                    "cold_budget_s": round(cold_budget, 2),
+                    "cold_server_start_s": telemetry["server_start_s"],
+                    "jobs": telemetry["jobs"],
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
