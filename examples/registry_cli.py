@@ -2,18 +2,19 @@
 
 A run logs a model with plain MLflow; `ml save NAME --run RUN_ID` registers it, `ml models
 NAME` lists the versions with their metrics and aliases, and `ml promote` moves an alias.
-(The script calls the CLI itself so the commands see the run it creates.)
+(The script runs the commands itself, so they see the run it creates.)
 """
 # livedocs: timeout=180
 
-import subprocess
-import sys
+import contextlib
+import io
 
 import mlflow
 from sklearn.datasets import load_iris
 from sklearn.tree import DecisionTreeClassifier
 
 import mltrack
+from mltrack.cli import app
 
 X, y = load_iris(return_X_y=True, as_frame=True)
 with mltrack.run("iris-tree", params={"max_depth": 3}, autolog=False) as run:
@@ -29,17 +30,13 @@ with mltrack.run("iris-tree", params={"max_depth": 3}, autolog=False) as run:
 
 
 def ml(*args: str) -> str:
-    """Run `ml ARGS` and return what it printed."""
+    """Run `ml ARGS` (the same app the `ml` command runs) and return what it printed."""
     print(f"$ ml {' '.join(args)}")
-    out = subprocess.run(
-        [sys.executable, "-m", "mltrack", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**__import__("os").environ, "COLUMNS": "100"},
-    ).stdout
-    print(out)
-    return out
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        app(list(args))  # a user error would exit with code 2 and stop the script
+    print(buffer.getvalue())
+    return buffer.getvalue()
 
 
 uri = ml("save", "iris-tree", "--run", run.id).strip()
