@@ -646,23 +646,26 @@ def _usage(g: dict[str, Any]) -> _Section:
     if uri is None:
         return _Section("Usage", ["No model was logged in this run, so there is nothing to load."])
     payload = g["serving_example"] or {"dataframe_split": {"columns": ["..."], "data": [["..."]]}}
-    body = json.dumps(payload)
+    body = json.dumps(payload).replace("'", "'\\''")  # safe inside single quotes
     python = (
         "import mlflow\n\n"
         f'model = mlflow.pyfunc.load_model("{uri}")\n'
         "predictions = model.predict(data)  # a pandas DataFrame shaped like the input example\n"
     )
     rest = (
-        f'mlflow models serve -m "{uri}" --port 5000 --env-manager local\n\n'
-        "curl -X POST http://127.0.0.1:5000/invocations \\\n"
+        f'ml ship "{uri}" --local    # serves on http://127.0.0.1:8080\n\n'
+        "curl -X POST http://127.0.0.1:8080/predict \\\n"
+        '  -H "Authorization: Bearer $MLTRACK_API_TOKEN" \\\n'
         "  -H 'Content-Type: application/json' \\\n"
         f"  -d '{body}'\n"
     )
     blocks: list[Any] = [
         "Load it in Python:",
         _Code("python", python),
-        "Serve it over REST and call it (MLflow scoring protocol):",
+        "Serve it over REST and call it (the body is the stored input example):",
         _Code("bash", rest),
+        f"MLflow's own server takes the same body on `/invocations`: "
+        f"`mlflow models serve -m {uri} --env-manager local`.",
         f"Registry URI: `{uri}`.",
     ]
     return _Section("Usage", blocks)

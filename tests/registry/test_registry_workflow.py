@@ -122,3 +122,26 @@ def test_register_logged_model_of_run_and_latest(train: Any, experiment: str) ->
         mlflow.log_metric("x", 1.0)
     with pytest.raises(ModelNotFoundError, match="logged no model"):
         registry.logged_model_of_run(bare.info.run_id)
+
+
+def test_flavor_detection_never_imports_frameworks() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from sklearn.linear_model import Ridge\n"
+        "from mltrack.registry import detect_flavor\n"
+        "assert detect_flavor(Ridge()) == 'sklearn'\n"
+        "print(sorted(m for m in ('torch', 'xgboost', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_save_accepts_an_already_logged_model_uri(train: Any, experiment: str) -> None:
+    trained = train()
+    uri = registry.logged_model_of_run(trained.run_id)
+    info = registry.save(uri, name=experiment, quiet=True)
+    assert info.run_id == trained.run_id and info.flavor == "sklearn"  # read from MLmodel
+    assert registry.get_version(experiment, "1").model_id == uri.split("/")[-1]
