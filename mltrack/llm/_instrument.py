@@ -1,0 +1,496 @@
+"""Hooks into MLflow tracing and the vendor clients (installed once per process).
+
+* ``mlflow.openai.autolog`` and ``mlflow.anthropic.autolog`` create the LLM spans (sync,
+  async, OpenAI streaming, Responses API);
+* Anthropic streaming, which MLflow's autolog does not record, gets a span from here:
+  ``messages.create(stream=True)`` and ``messages.stream(...)``, sync and async;
+* an MLflow span processor (:func:`mlflow.tracing.configure`) runs as each LLM span ends:
+  it prices the call (:mod:`mltrack.llm._pricing`), stores the cost on the span as
+  ``mlflow.llm.cost`` (so the server keeps that value), redacts prompts when asked and
+  hands the call to the active :class:`~mltrack.llm.LLMTracker` scopes;
+* a thin gate around each client method checks the budgets *before* the request is sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from mltrack.llm._pricing import (
+    PRICE_SOURCE_UNKNOWN,
+    NoUsageWarning,
+    UnknownModelPriceWarning,
+    compute_cost,
+    emit_warnings,
+    unknown_model_message,
+    use_bundled_catalog,
+    warn_once,
+)
+
+if TYPE_CHECKING:
+    from mlflow.entities.span import LiveSpan
+
+    from mltrack.config import Settings
+
+__all__ = ["ensure_instrumented"]
+
+_lock = threading.Lock()
+_installed = False
+_default_settings: Settings | None = None
+
+REDACTED = "[redacted]"
+_TEXT_KEYS = frozenset(
+    {"content", "text", "input", "instructions", "system", "prompt", "output_text", "delta"}
+)
+_SECRET_ATTRIBUTES = ("extra_headers", "api_key", "default_headers")
+
+
+def ensure_instrumented(settings: Settings) -> None:
+    """Install the hooks once per process (cheap when already installed)."""
+    global _installed, _default_settings
+    if _installed:
+        return
+    with _lock:
+        if _installed:
+            return
+        _default_settings = settings
+        use_bundled_catalog(settings.llm.remote_price_catalog)
+        import mlflow
+        from mlflow.tracing.config import get_config
+
+        current = list(get_config().span_processors)
+        if _process_span not in current:
+            mlflow.tracing.configure(span_processors=[*current, _process_span])
+        _instrument_openai()
+        _instrument_anthropic()
+        _installed = True
+
+
+# --------------------------------------------------------------------------- span processor
+
+
+def _provider_of(span: LiveSpan) -> str:
+    from mlflow.tracing.constant import SpanAttributeKey
+
+    provider = span.get_attribute(SpanAttributeKey.MODEL_PROVIDER)
+    if provider:
+        return str(provider)
+    message_format = span.get_attribute(SpanAttributeKey.MESSAGE_FORMAT)
+    return str(message_format) if message_format else "unknown"
+
+
+def _redact(value: Any, under_text_key: bool = False) -> Any:
+    """Replace prompt/response text in a JSON-like value, keeping its structure."""
+    if isinstance(value, dict):
+        return {k: _redact(v, k in _TEXT_KEYS) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact(v, under_text_key) for v in value]
+    if isinstance(value, str) and under_text_key:
+        return REDACTED
+    return value
+
+
+def _redact_span(span: LiveSpan) -> None:
+    span.set_inputs(_redact(span.inputs, True))
+    span.set_outputs(_redact(span.outputs, True))
+    for key in ("instructions", "system", "prompt"):
+        if span.get_attribute(key) is not None:
+            span.set_attribute(key, REDACTED)
+    # Streaming spans carry one event per chunk, with the text in it.
+    events = getattr(span._span, "_events", None)
+    if events is not None:
+        with contextlib.suppress(Exception):  # OTel internals changed: keep the call going
+            events.clear()
+
+
+def _process_span(span: LiveSpan) -> None:
+    """MLflow span processor: price, redact and record each LLM span as it ends."""
+    from mlflow.entities import SpanType
+    from mlflow.tracing.constant import SpanAttributeKey
+
+    if span.span_type not in (SpanType.CHAT_MODEL, SpanType.LLM):
+        return
+    for key in _SECRET_ATTRIBUTES:
+        if span.get_attribute(key) is not None:
+            span.set_attribute(key, REDACTED)
+    from mltrack.llm._tracker import LLMCall, active_scopes, record_call
+
+    scopes = active_scopes()
+    settings = scopes[-1].tracker.settings if scopes else _default_settings
+    if settings is None:
+        return
+    model = span.get_attribute(SpanAttributeKey.MODEL)
+    usage = span.get_attribute(SpanAttributeKey.CHAT_USAGE)
+    provider = _provider_of(span)
+    if settings.llm.redact_prompts or (scopes and scopes[-1].tracker.redact_prompts):
+        _redact_span(span)
+    if not usage:
+        source = "no-usage"
+        cost_total = None
+        if model:
+            warn_once(
+                "no-usage",
+                str(model),
+                f"mltrack: the response of LLM model '{model}' reported no token usage, so its "
+                "tokens and cost are unknown; for OpenAI streams pass "
+                "stream_options={'include_usage': True}",
+                NoUsageWarning,
+            )
+    else:
+        hint = span.get_attribute(SpanAttributeKey.MODEL_PROVIDER)
+        result = compute_cost(model, usage, hint, settings.llm.prices)
+        # Stored on the span, so the MLflow server keeps this value instead of pricing the
+        # span again. An unknown price is marked by mltrack.llm.price_source only: the
+        # server rejects a trace holding a null mlflow.llm.cost.
+        if result.cost is not None and SpanAttributeKey.LLM_COST not in span._span.attributes:
+            span.set_attribute(SpanAttributeKey.LLM_COST, result.cost)
+        cost_total = result.total
+        source = result.source
+        if source == PRICE_SOURCE_UNKNOWN:
+            warn_once(
+                "unknown-model", str(model), unknown_model_message(str(model)),
+                UnknownModelPriceWarning,
+            )  # fmt: skip
+    span.set_attribute("mltrack.llm.price_source", source)
+    usage = usage or {}
+    call = LLMCall(
+        model=str(model) if model else "unknown",
+        provider=provider,
+        input_tokens=int(usage.get("input_tokens") or 0),
+        output_tokens=int(usage.get("output_tokens") or 0),
+        cached_input_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        cost_usd=cost_total,
+        price_source=source,
+        latency_ms=(time.time_ns() - span.start_time_ns) / 1e6,
+        start_time=span.start_time_ns / 1e9,
+        trace_id=span.trace_id,
+        span_id=span.span_id,
+    )
+    record_call(scopes, call)
+
+
+# --------------------------------------------------------------------------- budget gate
+
+
+def _gate_sync(previous: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(previous)
+    def gated(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from mltrack.llm._tracker import check_budgets
+
+        check_budgets()
+        try:
+            return previous(self, *args, **kwargs)
+        finally:
+            emit_warnings()
+
+    gated.__mltrack_gate__ = True  # type: ignore[attr-defined]
+    return gated
+
+
+def _gate_async(previous: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(previous)
+    async def gated(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from mltrack.llm._tracker import check_budgets
+
+        check_budgets()
+        try:
+            return await previous(self, *args, **kwargs)
+        finally:
+            emit_warnings()
+
+    gated.__mltrack_gate__ = True  # type: ignore[attr-defined]
+    return gated
+
+
+def _install_gate(cls: type, name: str, wrapper: Callable[..., Any] | None = None) -> None:
+    previous = cls.__dict__.get(name)
+    if previous is None or getattr(previous, "__mltrack_gate__", False):
+        return
+    if wrapper is None:
+        wrapper = (
+            _gate_async(previous) if inspect.iscoroutinefunction(previous) else _gate_sync(previous)
+        )
+    setattr(cls, name, wrapper)
+
+
+def _instrument_openai() -> None:
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        return
+    import mlflow
+
+    mlflow.openai.autolog(silent=True)  # type: ignore[attr-defined]
+    from openai.resources.chat.completions import AsyncCompletions, Completions
+
+    targets: list[tuple[type, str]] = [(Completions, "create"), (AsyncCompletions, "create")]
+    try:
+        from openai.resources.responses import AsyncResponses, Responses
+
+        targets += [(Responses, "create"), (AsyncResponses, "create")]
+    except ImportError:  # pragma: no cover - openai < 1.66
+        pass
+    for cls, name in targets:
+        _install_gate(cls, name)
+
+
+# --------------------------------------------------------------------------- anthropic streams
+
+
+class _AnthropicStreamSpan:
+    """Collects usage from Anthropic stream events and ends one LLM span at the end."""
+
+    def __init__(self, inputs: dict[str, Any]) -> None:
+        import mlflow
+        from mlflow.entities import SpanType
+        from mlflow.tracing.constant import SpanAttributeKey
+
+        self.span = mlflow.start_span_no_context(
+            name="Messages.stream",
+            span_type=SpanType.CHAT_MODEL,
+            parent_span=mlflow.get_current_active_span(),
+            inputs=inputs,
+            attributes={
+                SpanAttributeKey.MESSAGE_FORMAT: "anthropic",
+                SpanAttributeKey.MODEL_PROVIDER: "anthropic",
+            },
+        )
+        if isinstance(inputs.get("model"), str):
+            self.span.set_attribute(SpanAttributeKey.MODEL, inputs["model"])
+        self.usage: dict[str, int] = {}
+        self.text: list[str] = []
+        self.message: dict[str, Any] = {}
+        self.done = False
+
+    def observe(self, event: Any) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            message = event.message
+            self.message = {"id": message.id, "model": message.model, "role": "assistant"}
+            self._take_usage(message.usage)
+        elif kind == "message_delta":
+            self._take_usage(event.usage)
+            self.message["stop_reason"] = getattr(event.delta, "stop_reason", None)
+        elif kind == "content_block_delta" and getattr(event.delta, "type", "") == "text_delta":
+            self.text.append(event.delta.text)
+
+    def _take_usage(self, usage: Any) -> None:
+        for key in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ):
+            value = getattr(usage, key, None)
+            if value is not None:
+                self.usage[key] = int(value)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        from mlflow.entities.span_event import SpanEvent
+        from mlflow.entities.span_status import SpanStatusCode
+        from mlflow.tracing.constant import SpanAttributeKey
+
+        if self.message.get("model"):
+            self.span.set_attribute(SpanAttributeKey.MODEL, self.message["model"])
+        if self.usage:
+            self.span.set_attribute(SpanAttributeKey.CHAT_USAGE, _anthropic_usage(self.usage))
+        outputs = {**self.message, "content": [{"type": "text", "text": "".join(self.text)}]}
+        if error is not None:
+            self.span.add_event(SpanEvent.from_exception(error))  # type: ignore[arg-type]
+            self.span.end(outputs=outputs, status=SpanStatusCode.ERROR)
+        else:
+            self.span.end(outputs=outputs)
+
+
+def _anthropic_usage(raw: dict[str, int]) -> dict[str, int]:
+    """MLflow's usage layout; like MLflow, input tokens include the cache tokens."""
+    cached = raw.get("cache_read_input_tokens")
+    created = raw.get("cache_creation_input_tokens")
+    extra = (cached or 0) + (created or 0)
+    usage = {
+        "input_tokens": raw.get("input_tokens", 0) + extra,
+        "output_tokens": raw.get("output_tokens", 0),
+    }
+    usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+    if cached is not None:
+        usage["cache_read_input_tokens"] = cached
+    if created is not None:
+        usage["cache_creation_input_tokens"] = created
+    return usage
+
+
+def _watch_sync_stream(stream: Any, tracker: _AnthropicStreamSpan) -> Any:
+    source: Iterator[Any] = stream._iterator
+
+    def watched() -> Iterator[Any]:
+        try:
+            for event in source:
+                tracker.observe(event)
+                yield event
+        except BaseException as exc:
+            tracker.finish(exc)
+            raise
+        tracker.finish()
+
+    stream._iterator = watched()
+    original_close = stream.close
+
+    def close() -> None:
+        original_close()
+        tracker.finish()  # closed before the end: record what was seen
+
+    stream.close = close
+    return stream
+
+
+def _watch_async_stream(stream: Any, tracker: _AnthropicStreamSpan) -> Any:
+    source: AsyncIterator[Any] = stream._iterator
+
+    async def watched() -> AsyncIterator[Any]:
+        try:
+            async for event in source:
+                tracker.observe(event)
+                yield event
+        except BaseException as exc:
+            tracker.finish(exc)
+            raise
+        tracker.finish()
+
+    stream._iterator = watched()
+    original_close = stream.close
+
+    async def close() -> None:
+        await original_close()
+        tracker.finish()
+
+    stream.close = close
+    return stream
+
+
+def _stream_inputs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v for k, v in kwargs.items() if k not in ("extra_headers", "extra_query", "extra_body")
+    }
+
+
+def _instrument_anthropic() -> None:
+    try:
+        from anthropic.resources.messages import AsyncMessages, Messages
+    except ImportError:
+        return
+    import mlflow
+    from mlflow.utils import gorilla
+
+    mlflow.anthropic.autolog(silent=True)  # type: ignore[attr-defined]
+    raw_create = gorilla.get_original_attribute(Messages, "create")
+    raw_acreate = gorilla.get_original_attribute(AsyncMessages, "create")
+    traced_create = Messages.__dict__["create"]
+    traced_acreate = AsyncMessages.__dict__["create"]
+
+    @functools.wraps(raw_create)
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from mltrack.llm._tracker import check_budgets
+
+        check_budgets()
+        if not kwargs.get("stream"):
+            try:
+                return traced_create(self, *args, **kwargs)
+            finally:
+                emit_warnings()
+        tracker = _AnthropicStreamSpan(_stream_inputs(kwargs))
+        try:
+            stream = raw_create(self, *args, **kwargs)
+        except BaseException as exc:
+            tracker.finish(exc)
+            raise
+        return _watch_sync_stream(stream, tracker)
+
+    @functools.wraps(raw_acreate)
+    async def acreate(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from mltrack.llm._tracker import check_budgets
+
+        check_budgets()
+        if not kwargs.get("stream"):
+            try:
+                return await traced_acreate(self, *args, **kwargs)
+            finally:
+                emit_warnings()
+        tracker = _AnthropicStreamSpan(_stream_inputs(kwargs))
+        try:
+            stream = await raw_acreate(self, *args, **kwargs)
+        except BaseException as exc:
+            tracker.finish(exc)
+            raise
+        return _watch_async_stream(stream, tracker)
+
+    create.__mltrack_gate__ = True  # type: ignore[attr-defined]
+    acreate.__mltrack_gate__ = True  # type: ignore[attr-defined]
+    _install_gate(Messages, "create", create)
+    _install_gate(AsyncMessages, "create", acreate)
+    _install_gate(Messages, "stream", _stream_helper(Messages.__dict__["stream"], is_async=False))
+    _install_gate(
+        AsyncMessages, "stream", _stream_helper(AsyncMessages.__dict__["stream"], is_async=True)
+    )
+
+
+def _stream_helper(original: Callable[..., Any], is_async: bool) -> Callable[..., Any]:
+    """Wrap ``messages.stream(...)``: the request is made when its manager is entered."""
+
+    @functools.wraps(original)
+    def stream(self: Any, *args: Any, **kwargs: Any) -> Any:
+        manager = original(self, *args, **kwargs)
+        inputs = _stream_inputs(kwargs)
+        attr = (
+            "_AsyncMessageStreamManager__api_request"
+            if is_async
+            else "_MessageStreamManager__api_request"
+        )
+        request = getattr(manager, attr, None)
+        if request is None:  # pragma: no cover - anthropic internals changed; stay usable
+            return manager
+        if is_async:
+
+            async def arequest() -> Any:
+                from mltrack.llm._tracker import check_budgets
+
+                try:
+                    check_budgets()
+                except BaseException:
+                    request.close()  # the coroutine will never be awaited
+                    raise
+                tracker = _AnthropicStreamSpan(inputs)
+                try:
+                    raw = await request
+                except BaseException as exc:
+                    tracker.finish(exc)
+                    raise
+                return _watch_async_stream(raw, tracker)
+
+            setattr(manager, attr, arequest())
+        else:
+
+            def srequest() -> Any:
+                from mltrack.llm._tracker import check_budgets
+
+                check_budgets()
+                tracker = _AnthropicStreamSpan(inputs)
+                try:
+                    raw = request()
+                except BaseException as exc:
+                    tracker.finish(exc)
+                    raise
+                return _watch_sync_stream(raw, tracker)
+
+            setattr(manager, attr, srequest)
+        return manager
+
+    stream.__mltrack_gate__ = True  # type: ignore[attr-defined]
+    return stream
