@@ -20,7 +20,7 @@ import yaml
 from mltrack.errors import DeployError
 from mltrack.serve.model import ModelRef, write_ref_file
 
-__all__ = ["BuildContext", "prepare_context", "run_tool", "tool_available"]
+__all__ = ["BuildContext", "dump_yaml", "prepare_context", "run_tool", "tool_available"]
 
 #: What the generated server needs besides the model's own requirements.
 SERVER_REQUIREMENTS = ("fastapi", "uvicorn", "pydantic", "pyyaml")
@@ -141,6 +141,18 @@ def prepare_context(ref: ModelRef, root: Path) -> BuildContext:
     requirements = pin_requirements(lines)
     (root / "requirements.txt").write_text("\n".join(requirements) + "\n")
     return BuildContext(root, model_dir, requirements, _python_version(model_dir))
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Writes repeated dicts out in full: no ``&id001`` anchors in generated manifests."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def dump_yaml(data: object, header: str) -> str:
+    """YAML text for a generated file, with a ``# header`` comment line first."""
+    return f"# {header}\n" + yaml.dump(data, Dumper=_PlainDumper, sort_keys=False)
 
 
 def tool_available(name: str) -> bool:

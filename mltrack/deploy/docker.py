@@ -29,7 +29,7 @@ from mltrack.serve import create_app
 
 app = create_app(os.environ.get("MLTRACK_MODEL_DIR", str(Path(__file__).resolve().parent / "model")))
 '''
-DOCKERIGNORE = "**/__pycache__\n**/*.pyc\n.git\n*.md\n"
+DOCKERIGNORE = "**/__pycache__\n**/*.pyc\n.git\n"
 
 
 def default_image(ref: ModelRef) -> str:

@@ -99,6 +99,9 @@ def start_local(
     port = port or free_port()
     token = (token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)) if auth else None
     child_env = {**os.environ, **(env or {}), "PYTHONWARNINGS": "ignore"}
+    if "MLFLOW_TRACKING_URI" not in child_env and "mlflow" in sys.modules:
+        # The server must see the store this process uses, also one set in code.
+        child_env["MLFLOW_TRACKING_URI"] = sys.modules["mlflow"].get_tracking_uri()
     if token:
         child_env[TOKEN_ENV] = token
     cmd = [sys.executable, "-m", "mltrack.serve", uri, "--host", "127.0.0.1", "--port", str(port)]

@@ -53,8 +53,15 @@ class ModelRef:
 
 
 def _client() -> Any:
+    """A client on the store mltrack resolves (env/config, else the project's local store)."""
     from mlflow import MlflowClient
 
+    try:
+        from mltrack.tracking import setup_tracking
+    except ImportError:  # a trimmed copy of mltrack (build contexts): MLflow's own default
+        pass
+    else:
+        setup_tracking()
     return MlflowClient()
 
 

@@ -37,7 +37,7 @@ def test_modal_app_file_compiles(modal_dir: Path) -> None:
     compile(tree, "modal_app.py", "exec")
     functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
     assert functions == ["serve"]
-    assert "gpu='T4'" in source and "max_containers=3" in source
+    assert 'gpu="T4"' in source and "max_containers=3" in source
 
 
 def test_modal_app_imports_with_the_modal_package(modal_dir: Path, deploy_model) -> None:
