@@ -321,6 +321,14 @@ def server_env(config: TeamServerConfig) -> dict[str, str]:
 _PREPARE_CODE = """
 import os, sys
 try:
+    # One quick connection first: MLflow itself retries a dead database for minutes.
+    import sqlalchemy
+    uri = os.environ["_MLFLOW_SERVER_FILE_STORE"]
+    args = {"connect_timeout": 10} if uri.startswith("postgresql") else {}
+    engine = sqlalchemy.create_engine(uri, connect_args=args)
+    with engine.connect():
+        pass
+    engine.dispose()
     from mlflow.server.handlers import initialize_backend_stores
     initialize_backend_stores(
         os.environ["_MLFLOW_SERVER_FILE_STORE"],
@@ -511,6 +519,18 @@ def _wait_healthy(server: TeamServer, timeout: float = 120.0) -> float:
         time.sleep(0.1)
 
 
+def _require_admin_password_on_first_start(config: TeamServerConfig) -> None:
+    # Known before any import when the users database is a sqlite file not created yet;
+    # otherwise MLflow's bootstrap says it (one line, via prepare).
+    users_db = _sqlite_path(config.resolved_auth_db) if config.auth else None
+    if users_db is not None and not users_db.exists():
+        if not os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
+            raise ConfigError(
+                "first start with --auth: set MLFLOW_AUTH_ADMIN_PASSWORD (and optionally "
+                "MLFLOW_AUTH_ADMIN_USERNAME, default 'admin') to create the admin user"
+            )
+
+
 def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer:
     """Validate, prepare and start a team server; return when it answers ``/health``.
 
@@ -551,6 +571,7 @@ def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer
 
                 shutil.copyfile(template_db(), sqlite_file)
             config.backend = f"sqlite:///{sqlite_file}"
+        _require_admin_password_on_first_start(config)
         env = server_env(config)
         prepare(config, env)
         if config.auth:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.postgres
-
 import mltrack
 from mltrack.errors import AccessDeniedError, TrackingServerError
 from mltrack.teamserver import check_server, create_user, grant_permission
+
+pytestmark = pytest.mark.postgres
 
 ADMIN = "admin"
 

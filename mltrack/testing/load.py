@@ -1,0 +1,191 @@
+"""Concurrent metric writers for the team-server reliability tests and benchmark.
+
+Each writer is a separate process (``python -m mltrack.testing.load``) that logs
+``--values`` metric values through mltrack's buffered logger (queue, background
+``log_batch``, disk spool while the server is down, replay) into one run, waits until
+every value reached the server, and prints one JSON line with its run name and timings.
+
+Values are unique per writer and step (``writer * 1e6 + step + 0.25``), so the receiving
+database can be checked for "every value exactly once" with a count and a checksum:
+:func:`expected_checksum`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["WriterResult", "collect", "expected_checksum", "run_writers", "value"]
+
+METRIC_KEY = "load"
+
+
+def value(writer: int, step: int) -> float:
+    """The value writer ``writer`` logs at ``step`` (exact in binary floating point)."""
+    return writer * 1_000_000 + step + 0.25
+
+
+def expected_checksum(writer: int, n: int) -> float:
+    """Sum of every value one writer logs."""
+    return sum(value(writer, step) for step in range(n))
+
+
+@dataclass
+class WriterResult:
+    """What one writer process reported."""
+
+    writer: int
+    run_name: str
+    run_id: str
+    started: float  # epoch seconds when logging began
+    delivered: float  # epoch seconds when the server had every value
+    returncode: int
+    output: str
+
+
+def _main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--writer", type=int, required=True)
+    parser.add_argument("--values", type=int, default=2000)
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--run-name", required=True)
+    parser.add_argument("--chunk", type=int, default=0, help="sleep --pause after each chunk")
+    parser.add_argument("--pause", type=float, default=0.0)
+    parser.add_argument("--deliver-timeout", type=float, default=120.0)
+    args = parser.parse_args(argv)
+
+    import mltrack
+    from mltrack.logging import get_logger
+
+    with mltrack.run(args.run_name, experiment=args.experiment, log_git=False, autolog=False) as r:
+        logger = get_logger(r.tracking_uri)
+        started = time.time()
+        for step in range(args.values):
+            mltrack.log_metric(METRIC_KEY, value(args.writer, step), step=step)
+            if args.chunk and (step + 1) % args.chunk == 0 and args.pause:
+                time.sleep(args.pause)  # paces the load so a restart lands in its middle
+        _wait_delivered(logger, args.deliver_timeout)
+    # The run's end may itself have been spooled if the server was down at that moment.
+    _wait_delivered(logger, args.deliver_timeout)
+    delivered = time.time()
+    print(json.dumps({"run_id": r.id, "started": started, "delivered": delivered}), flush=True)
+    return 0
+
+
+def _wait_delivered(logger: object, timeout: float) -> None:
+    from mltrack.logging import BufferedLogger
+
+    assert isinstance(logger, BufferedLogger)
+    deadline = time.monotonic() + timeout
+    while True:
+        if logger.flush(timeout=5) and logger.spool.is_empty():
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"not delivered after {timeout:.0f} s: {logger.spool.pending_values()} values "
+                f"spooled, last error: {logger.last_error}"
+            )
+        time.sleep(0.2)
+
+
+def run_writers(
+    count: int,
+    values: int,
+    experiment: str,
+    env: Mapping[str, str],
+    workdir: Path,
+    chunk: int = 0,
+    pause: float = 0.0,
+    timeout: float = 240.0,
+) -> tuple[list[subprocess.Popen[str]], list[str]]:
+    """Start ``count`` writer processes (each in its own working directory); do not wait.
+
+    Returns:
+        The processes and their run names (writer ``i`` logs into run ``names[i]``).
+    """
+    procs = []
+    names = []
+    for writer in range(count):
+        cwd = workdir / f"writer-{writer}"
+        cwd.mkdir(parents=True, exist_ok=True)
+        name = f"writer-{writer}"
+        cmd = [
+            sys.executable,
+            "-m",
+            "mltrack.testing.load",
+            "--writer",
+            str(writer),
+            "--values",
+            str(values),
+            "--experiment",
+            experiment,
+            "--run-name",
+            name,
+            "--chunk",
+            str(chunk),
+            "--pause",
+            str(pause),
+            "--deliver-timeout",
+            str(timeout),
+        ]
+        procs.append(
+            subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        )
+        names.append(name)
+    return procs, names
+
+
+def collect(
+    procs: list[subprocess.Popen[str]], names: list[str], timeout: float = 300.0
+) -> list[WriterResult]:
+    """Wait for every writer (killing all of them if one hangs) and parse their reports."""
+    deadline = time.monotonic() + timeout
+    results = []
+    try:
+        for writer, (proc, name) in enumerate(zip(procs, names, strict=True)):
+            remaining = max(1.0, deadline - time.monotonic())
+            output, _ = proc.communicate(timeout=remaining)
+            report: dict[str, float | str] = {}
+            for line in reversed(output.strip().splitlines()):
+                if line.startswith("{"):
+                    report = json.loads(line)
+                    break
+            results.append(
+                WriterResult(
+                    writer=writer,
+                    run_name=name,
+                    run_id=str(report.get("run_id", "")),
+                    started=float(report.get("started", 0.0)),
+                    delivered=float(report.get("delivered", 0.0)),
+                    returncode=int(proc.returncode),
+                    output=output[-2000:],
+                )
+            )
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)  # the writer and anything it started
+                proc.wait()
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(_main())

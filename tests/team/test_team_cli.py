@@ -1,0 +1,209 @@
+"""``ml server`` as a user runs it: a real server process, its output, its errors, migrate."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from mltrack.teamserver import TeamServerConfig, redact_uri
+
+ML = [sys.executable, "-m", "mltrack"]
+
+
+def _ml(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 120):  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [*ML, *args],
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_redact_uri_hides_only_the_password() -> None:
+    assert (
+        redact_uri("postgresql://bob:s3cr%40t@db:5432/mlflow")
+        == "postgresql://bob:***@db:5432/mlflow"
+    )
+    assert redact_uri("sqlite:///x.db") == "sqlite:///x.db"
+    assert redact_uri("postgresql://bob@db/mlflow") == "postgresql://bob@db/mlflow"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--backend", "mongodb://x"], "is not a database URI"),
+        (["--artifacts", "ftpx://bucket"], "unsupported scheme"),
+        (["--default-permission", "ROOT"], "default permission 'ROOT' is invalid"),
+        (["--workers", "0"], "--workers 0 must be at least 1"),
+    ],
+)
+def test_bad_options_are_one_line_errors(args: list[str], expected: str, tmp_path: Path) -> None:
+    done = _ml("server", *args, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
+
+
+def test_password_in_backend_uri_never_printed(tmp_path: Path) -> None:
+    secret = "pw-" + uuid.uuid4().hex
+    uri = f"postgresql://mlflow:{secret}@127.0.0.1:1/mlflow"  # nothing listens on port 1
+    done = _ml("server", "--port", "0", env={"MLFLOW_BACKEND_STORE_URI": uri}, cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "could not prepare postgresql" in output and "mlflow:***@127.0.0.1:1" in output
+    assert secret not in output and "Traceback" not in output
+
+
+def test_auth_without_admin_password_is_a_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_AUTH_ADMIN")}
+    done = subprocess.run(
+        [*ML, "server", "--auth", "--port", "0", "--backend", f"sqlite:///{tmp_path}/m.db"],
+        env={**env, "NO_COLOR": "1"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_ml_server_sqlite_auth_serves_checks_and_stops_cleanly(tmp_path: Path) -> None:
+    admin_password = "Adm1n-" + uuid.uuid4().hex
+    env = {
+        **os.environ,
+        "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    proc = subprocess.Popen(
+        [*ML, "server", "--auth", "--port", "0", "--workers", "1", "--artifacts", "art"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 150
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops the server" in line:
+                break
+        banner = "".join(lines)
+        match = re.search(r"mltrack team server (http://127\.0\.0\.1:\d+)", banner)
+        assert match, banner
+        url = match.group(1)
+        assert f"export MLFLOW_TRACKING_URI={url}" in banner
+        assert "MLFLOW_TRACKING_USERNAME" in banner and "basic-auth" in banner
+        assert admin_password not in banner
+
+        ok = _ml(
+            "server",
+            "--check",
+            url,
+            env={"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": admin_password},
+        )
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "signed in as 'admin' (admin)" in ok.stdout and "round trip" in ok.stdout
+
+        anonymous = _ml(
+            "server",
+            "--check",
+            url,
+            env={"MLFLOW_TRACKING_USERNAME": "", "MLFLOW_TRACKING_PASSWORD": ""},
+        )
+        assert anonymous.returncode == 2 and "requires authentication" in anonymous.stderr
+
+        # Secrets generated for the server are private to its owner.
+        state = tmp_path / ".mltrack" / "server"
+        assert (state / "secret_key").stat().st_mode & 0o077 == 0
+        assert (state / "basic_auth.ini").stat().st_mode & 0o077 == 0
+        assert admin_password not in (state / "basic_auth.ini").read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130
+    # The uvicorn workers went with it: nothing listens on the port any more.
+    assert not _listening(int(url.rsplit(":", 1)[1]))
+    log = (tmp_path / ".mltrack" / "server" / "server.log").read_text(errors="replace")
+    assert admin_password not in log
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _revision(db: Path) -> str:
+    with sqlite3.connect(db) as conn:
+        return str(conn.execute("SELECT version_num FROM alembic_version").fetchone()[0])
+
+
+@pytest.mark.slow
+def test_migrate_backs_up_sqlite_then_upgrades_an_old_schema(tmp_path: Path) -> None:
+    from mltrack.localserver import template_db
+
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(template_db().read_bytes())
+    head = _revision(db)
+    # Take the database one migration back with MLflow's own alembic scripts.
+    code = (
+        "import sys\n"
+        "from alembic import command\n"
+        "from mlflow.store.db.utils import _get_alembic_config\n"
+        "command.downgrade(_get_alembic_config(sys.argv[1]), '-1')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, f"sqlite:///{db}"], capture_output=True, text=True, timeout=180
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    old = _revision(db)
+    assert old != head
+
+    result = _ml("server", "migrate", "--backend", f"sqlite:///{db}", cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{old} -> {head}" in result.stdout
+    assert _revision(db) == head
+    (backup,) = tmp_path.glob("mlflow.db.backup-*")
+    assert re.fullmatch(r"mlflow\.db\.backup-\d{8}T\d{6}Z", backup.name)
+    assert _revision(backup) == old  # the copy is the database as it was before
+
+    again = _ml("server", "migrate", "--backend", f"sqlite:///{db}", "--no-backup", cwd=tmp_path)
+    assert again.returncode == 0 and "already at" in again.stdout
+
+
+def test_migrate_missing_sqlite_file_is_a_clear_error(tmp_path: Path) -> None:
+    done = _ml("server", "migrate", "--backend", f"sqlite:///{tmp_path}/nope.db")
+    assert done.returncode == 2
+    assert "no sqlite database at" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_config_describe_has_no_secret() -> None:
+    config = TeamServerConfig(backend="postgresql://u:topsecret@db/mlflow", auth=True)
+    assert "topsecret" not in str(config.describe())
