@@ -1,8 +1,8 @@
+# livedocs: timeout=180
 """`ml ship NAME --to TARGET`: the same from the command line.
 
 `--dry-run` writes the artifacts without running docker, modal, sam or kubectl.
 """
-# livedocs: timeout=180
 
 import subprocess
 import sys

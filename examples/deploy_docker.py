@@ -1,10 +1,10 @@
+# livedocs: timeout=180
 """Ship to Docker: a self-contained build context with a multi-stage Dockerfile.
 
 `mltrack.ship(..., to="docker")` writes the model, mltrack's server and pinned
 requirements next to a Dockerfile (non-root user, HEALTHCHECK). Without `dry_run` it also
 builds the image when a Docker daemon answers; otherwise it prints the exact commands.
 """
-# livedocs: timeout=180
 
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression

@@ -1,9 +1,9 @@
+# livedocs: timeout=180
 """Ship to Kubernetes: Deployment + Service + HorizontalPodAutoscaler, or KServe.
 
 The manifests use the Docker target's image (its build context is written alongside);
 probes hit `/health` and `/ready`, and the bearer token comes from a Secret.
 """
-# livedocs: timeout=180
 
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression

@@ -1,9 +1,9 @@
+# livedocs: timeout=180
 """Ship to AWS Lambda: container image, handler and SAM template; invoke it locally.
 
 The generated `handler.py` wraps the same predict logic as the HTTP server. Here it is
 imported and called with an API Gateway HTTP API (payload v2) event, as Lambda would.
 """
-# livedocs: timeout=180
 
 import importlib.util
 import json
@@ -28,9 +28,8 @@ result = mltrack.ship(
 print(result.summary())
 print((result.output_dir / "template.yaml").read_text())
 
-os.environ["MLTRACK_API_TOKEN"] = (
-    "demo-token-for-this-example"  # from the ApiToken parameter in AWS
-)
+# In AWS the token comes from the template's ApiToken parameter.
+os.environ["MLTRACK_API_TOKEN"] = "demo-token-for-this-example"
 spec = importlib.util.spec_from_file_location("handler", result.output_dir / "handler.py")
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)  # loads the model, like the Lambda init phase

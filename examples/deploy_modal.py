@@ -1,9 +1,9 @@
+# livedocs: timeout=180
 """Ship to Modal: a generated app file with GPU and autoscaling settings.
 
 `modal deploy modal_app.py` runs it; mltrack runs that for you when the `modal` client is
 installed and authenticated (otherwise, as here, it prints the command).
 """
-# livedocs: timeout=180
 
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression

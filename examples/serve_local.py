@@ -1,10 +1,10 @@
+# livedocs: timeout=180
 """Serve the champion of a registered model and call it over HTTP.
 
 A model is trained, saved and promoted to `champion`; `start_local` runs the same server
 as `ml ship NAME --local` in a background process (on a free port, with a bearer token)
 and stops it at the end. The calls show the input formats and what a wrong request gets.
 """
-# livedocs: timeout=180
 
 import httpx
 from sklearn.datasets import load_iris

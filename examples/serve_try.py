@@ -1,9 +1,9 @@
+# livedocs: timeout=180
 """`ml try`: send the model's input example (or your own JSON) and see the prediction.
 
 With a model name, `ml try` loads the model in-process (no server); with a URL it calls a
 running server. Both print the prediction and the latency.
 """
-# livedocs: timeout=180
 
 import json
 import subprocess

@@ -182,7 +182,7 @@ class _Gate:
             message = self._check_auth(headers)
             if message is not None:
                 return 401, {"error": message}, [(b"www-authenticate", b'Bearer realm="mltrack"')]
-        if self.limiter is not None and not public:
+        if self.limiter is not None and path.startswith("/predict"):  # never probes or scrapes
             key = headers.get(b"authorization", b"").decode("latin-1") or str(
                 (scope.get("client") or ("?",))[0]
             )
