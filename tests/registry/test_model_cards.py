@@ -91,6 +91,18 @@ def test_card_flags_overfitting_and_missing_lineage(train: Any) -> None:
     assert "datasets" not in card.front_matter
 
 
+def test_card_lineage_names_the_parent_run(experiment: str) -> None:
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name="sweep") as parent:
+        with mlflow.start_run(run_name="trial", nested=True) as child:
+            mlflow.log_metrics({"r2": 0.8, "rmse": 1.5})
+    card = model_card(child.info.run_id)
+    assert card.data["parent_run_id"] == parent.info.run_id
+    assert f"| Parent run | `{parent.info.run_id}` (sweep) |" in card.markdown
+    assert card.data["task"] == "regression" and card.front_matter["library_name"] == "mlflow"
+    assert "No model was logged" in card.markdown
+
+
 def test_card_bad_references(tracking_uri: str) -> None:
     with pytest.raises(RunNotFoundError):
         model_card("f" * 32)
