@@ -535,17 +535,20 @@ def track(
                 if metrics:
                     handle.log_metrics(metrics)
 
+        def open_run(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return run(
+                run_name,
+                experiment=experiment,
+                params=arguments(args, kwargs),
+                tags=tags,
+                nested=nested,
+            )
+
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with run(
-                    run_name,
-                    experiment=experiment,
-                    params=arguments(args, kwargs),
-                    tags=tags,
-                    nested=nested,
-                ) as handle:
+                with open_run(args, kwargs) as handle:
                     result = await fn(*args, **kwargs)
                     record(handle, result)
                     return result
@@ -554,13 +557,7 @@ def track(
 
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with run(
-                run_name,
-                experiment=experiment,
-                params=arguments(args, kwargs),
-                tags=tags,
-                nested=nested,
-            ) as handle:
+            with open_run(args, kwargs) as handle:
                 result = fn(*args, **kwargs)
                 record(handle, result)
                 return result
@@ -669,6 +666,25 @@ def get_run(run_id: str) -> RunInfo:
     return _to_run_info(run_obj, _model_uri_for(client, run_obj))
 
 
+def resolve_experiments(
+    client: Any, experiment: str | None, settings: Settings | None = None
+) -> dict[str, str]:
+    """Map id -> name of the experiment to look in: the named one, else the configured one
+    (``experiment`` setting, then ``MLFLOW_EXPERIMENT_NAME``), else all experiments.
+
+    Raises:
+        RunNotFoundError: a name was given or configured but no such experiment exists.
+    """
+    settings = settings or load_settings()
+    name = experiment or settings.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if not name:
+        return {e.experiment_id: e.name for e in client.search_experiments()}
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        raise RunNotFoundError(f"no experiment named {name!r}; see `ml runs` for all experiments")
+    return {found.experiment_id: found.name}
+
+
 def get_last_run(experiment: str | None = None, include_nested: bool = False) -> RunInfo:
     """The most recently started run of ``experiment`` (default: the configured one).
 
@@ -689,17 +705,13 @@ def get_last_run(experiment: str | None = None, include_nested: bool = False) ->
 
     flush()
     client = MlflowClient()
-    name = experiment or settings.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
-    if name:
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise RunNotFoundError(f"no experiment named {name!r}; list runs with `ml runs`")
-        ids = [exp.experiment_id]
-    else:
-        ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(ids, order_by=["attributes.start_time DESC"], max_results=200)
+    experiments = resolve_experiments(client, experiment, settings)
+    runs = client.search_runs(
+        list(experiments), order_by=["attributes.start_time DESC"], max_results=200
+    )
     if not include_nested:
         runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags] or runs
     if not runs:
-        raise RunNotFoundError(f"no runs yet in {name or 'any experiment'}; track one with @track")
+        where = ", ".join(experiments.values()) or "any experiment"
+        raise RunNotFoundError(f"no runs yet in {where}; track one with @track")
     return _to_run_info(runs[0], _model_uri_for(client, runs[0]))

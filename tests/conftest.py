@@ -27,7 +27,9 @@ def mlflow_server() -> Iterator[ThrowawayServer]:
 
 
 @pytest.fixture()
-def tracking_uri(mlflow_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
+def tracking_uri(
+    mlflow_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[str]:
     """Point MLflow and mltrack at the session server, from a clean project directory.
 
     Each test gets its own working directory (so no `.mltrack.yml` leaks in) and a
@@ -47,7 +49,9 @@ def tracking_uri(mlflow_server: ThrowawayServer, monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.fixture()
-def experiment(tracking_uri: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def experiment(
+    tracking_uri: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """A unique experiment name for this test, set as the default for mltrack."""
     import uuid
 

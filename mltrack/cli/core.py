@@ -269,20 +269,11 @@ def runs(
 
     from mlflow import MlflowClient
 
-    from mltrack.config import load_settings
-    from mltrack.tracking import setup_tracking
+    from mltrack.tracking import resolve_experiments, setup_tracking
 
-    settings = load_settings()
-    setup_tracking(settings)
+    setup_tracking()
     client = MlflowClient()
-    name = experiment or settings.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")
-    if name:
-        exp = client.get_experiment_by_name(name)
-        if exp is None:
-            raise MltrackError(f"no experiment named {name!r}; see `ml runs` for all experiments")
-        experiments = {exp.experiment_id: exp.name}
-    else:
-        experiments = {e.experiment_id: e.name for e in client.search_experiments()}
+    experiments = resolve_experiments(client, experiment)
     found = client.search_runs(
         list(experiments), order_by=["attributes.start_time DESC"], max_results=limit
     )

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from mlflow import MlflowClient
+
+from tests._helpers import run_ml
 
 
 def ml(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mltrack", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-        timeout=180,
-    )
+    return run_ml(*args, cwd=cwd, env=env)
 
 
 def test_help_and_version(tmp_path: Path) -> None:

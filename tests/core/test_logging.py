@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -14,21 +13,13 @@ from mlflow import MlflowClient
 import mltrack
 from mltrack.localserver import _kill_group, free_port, start_server
 from mltrack.logging import get_logger
+from tests._helpers import run_ml
 
 
 def _ml(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "mltrack", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd,
-        timeout=120,
-    )
+    return run_ml(*args, cwd=cwd, env=env)
 
 
 def test_10k_values_arrive_in_batches(experiment: str) -> None:

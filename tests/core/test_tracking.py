@@ -119,9 +119,11 @@ def test_async_function_is_tracked(experiment: str) -> None:
 
 
 def test_bad_params_are_sanitised_with_one_warning(experiment: str) -> None:
-    with pytest.warns(UserWarning, match="truncated"):
-        with mltrack.run("params", params={"long": "x" * 7000, "bad key!": 1}) as run:
-            pass
+    with (
+        pytest.warns(UserWarning, match="truncated"),
+        mltrack.run("params", params={"long": "x" * 7000, "bad key!": 1}) as run,
+    ):
+        pass
     params = MlflowClient().get_run(run.id).data.params
     assert len(params["long"]) == 6000 and params["long"].endswith("...")
     assert params["bad key_"] == "1"

@@ -1,0 +1,22 @@
+"""Helpers shared by test modules (import as ``from tests._helpers import ...``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_ml(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``ml`` entry point (``python -m mltrack``) and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "mltrack", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=180,
+    )
