@@ -21,6 +21,7 @@ bootstrap:
 install: bootstrap
 	@$(UV) sync --python $(PYTHON)
 	@$(RUN) python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mltrack)" >/dev/null
+	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; else echo "npm not found: the accessibility test (axe-core) will be skipped" >&2; fi
 
 chromium:
 	@bash scripts/ensure_chromium.sh
