@@ -93,9 +93,11 @@ def test_card_flags_overfitting_and_missing_lineage(train: Any) -> None:
 
 def test_card_lineage_names_the_parent_run(experiment: str) -> None:
     mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name="sweep") as parent:
-        with mlflow.start_run(run_name="trial", nested=True) as child:
-            mlflow.log_metrics({"r2": 0.8, "rmse": 1.5})
+    with (
+        mlflow.start_run(run_name="sweep") as parent,
+        mlflow.start_run(run_name="trial", nested=True) as child,
+    ):
+        mlflow.log_metrics({"r2": 0.8, "rmse": 1.5})
     card = model_card(child.info.run_id)
     assert card.data["parent_run_id"] == parent.info.run_id
     assert f"| Parent run | `{parent.info.run_id}` (sweep) |" in card.markdown
