@@ -179,6 +179,11 @@ class DocsSettings(_Section):
         description="In strict builds (`mkdocs build --strict`, `ml docs check`) an example "
         "that no page embeds is an error, not only a warning.",
     )
+    warm_pool: bool = Field(
+        True,
+        description="Fork example workers from a process that imported mlflow once, instead "
+        "of starting a fresh interpreter per example (much faster cold builds).",
+    )
 
 
 class Settings(_Section):

@@ -41,6 +41,7 @@ def config_from_settings(root: Path, **overrides: object) -> EngineConfig:
         "kernel_name": docs.kernel_name,
         "redact_patterns": tuple(docs.redact_env_patterns),
         "strict_unreferenced": docs.strict_unreferenced,
+        "warm_pool": docs.warm_pool,
         "use_cache": not no_cache_requested(),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})

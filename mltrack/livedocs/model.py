@@ -30,6 +30,7 @@ class EngineConfig:
         redact_patterns: env var name fragments whose values are redacted.
         cli_sources: package directories whose Python files key the CLI captures.
         strict_unreferenced: in strict mode an unreferenced example is an error.
+        warm_pool: fork script workers from a process that imported mlflow once.
     """
 
     root: Path
@@ -44,6 +45,7 @@ class EngineConfig:
     redact_patterns: tuple[str, ...] = ("TOKEN", "KEY", "SECRET", "PASSWORD")
     cli_sources: tuple[str, ...] = ("mltrack",)
     strict_unreferenced: bool = True
+    warm_pool: bool = True
 
     @property
     def cache_path(self) -> Path:

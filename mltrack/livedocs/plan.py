@@ -219,7 +219,7 @@ def _add_directive(config: EngineConfig, plan: Plan, directive: Directive) -> No
                 f"{config.notebooks_dir}/ instead of embedding it"
             )
             return
-        item = plan.items.get(rel)  # type: ignore[assignment]
+        item = plan.items.get(rel)
         if item is None:
             try:
                 item = _make_file_item(config, rel, directive.where)

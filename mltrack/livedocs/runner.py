@@ -225,6 +225,7 @@ class Runner:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._server_ready_at: float | None = None
+        self._pool: _Pool | None = None
 
     # -- public -----------------------------------------------------------------------
 
@@ -282,6 +283,9 @@ class Runner:
         phases = [[i for i in misses if i.kind != "cli"], [i for i in misses if i.kind == "cli"]]
         done = 0
         try:
+            modules = pool_modules(self.config, phases[0])
+            if self.config.warm_pool and modules and len(phases[0]) > 1:
+                self._pool = _Pool(modules, self._base_environment(marker))
             with _terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
                 try:
                     # Workers start importing right away; they wait for the server's health.
@@ -320,6 +324,9 @@ class Runner:
         finally:
             self._cancel.set()
             self._kill_active()
+            if self._pool is not None:
+                self._pool.stop()
+                self._pool = None
             _kill_marked(marker)
             if server is not None:
                 server.stop()
@@ -350,16 +357,12 @@ class Runner:
         for proc in procs:
             _kill_group(proc, grace_s=1.0)
 
-    def _environment(self, item: Item, url: str, marker: str, experiment: str) -> dict[str, str]:
+    def _base_environment(self, marker: str) -> dict[str, str]:
         env = dict(os.environ)
         for name in ("MLTRACK_NO_CACHE", "MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID"):
             env.pop(name, None)
         env.update(
             {
-                "MLFLOW_TRACKING_URI": url,
-                "MLFLOW_EXPERIMENT_NAME": experiment,
-                "MLTRACK_EXPERIMENT": experiment,
-                "MLTRACK_ITEM_ID": item.id,
                 MARKER_ENV: marker,
                 "PYTHONUNBUFFERED": "1",
                 # The page shows a table of the runs; MLflow's "View run at" lines are noise.
@@ -369,12 +372,23 @@ class Runner:
                 "FORCE_COLOR": "1",
                 "COLUMNS": "100",
                 "TERM": "xterm-256color",
+                "MPLBACKEND": "Agg",
+            }
+        )
+        return env
+
+    def _environment(self, item: Item, url: str, marker: str, experiment: str) -> dict[str, str]:
+        env = self._base_environment(marker)
+        env.update(
+            {
+                "MLFLOW_TRACKING_URI": url,
+                "MLFLOW_EXPERIMENT_NAME": experiment,
+                "MLTRACK_EXPERIMENT": experiment,
+                "MLTRACK_ITEM_ID": item.id,
             }
         )
         if item.kind == "notebook":
             env.pop("MPLBACKEND", None)  # ipykernel picks its inline backend
-        else:
-            env["MPLBACKEND"] = "Agg"
         return env
 
     def _run_item(
@@ -396,15 +410,19 @@ class Runner:
         timed_out = False
         dump_offset = 0
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            proc: Any
+            if self._pool is not None and item.kind == "script":
+                proc = self._pool.spawn(Path(argv[-1]), cwd, env, log_path)
+            else:
+                proc = subprocess.Popen(
+                    argv,
+                    cwd=cwd,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
             with self._lock:
                 self._active[proc.pid] = proc
             try:
@@ -537,8 +555,8 @@ class Runner:
                 tail=scrub(err.get("tail", "")),
             )
         result.output = output
-        result.figures = [_load_figure(f) for f in data.get("figures", [])]
-        result.figures = [f for f in result.figures if f is not None]
+        figures = [_load_figure(f) for f in data.get("figures", [])]
+        result.figures = [f for f in figures if f is not None]
         executed = out_dir / "executed.ipynb"
         if executed.is_file():
             _scrub_notebook(executed, scrub)
@@ -552,6 +570,121 @@ class Runner:
         with contextlib.suppress(OSError):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(report.to_json(), indent=2))
+
+
+#: Heavy modules the warm pool imports once when an example imports them.
+POOL_MODULES = ("mlflow", "numpy", "pandas", "sklearn", "matplotlib", "mltrack")
+_TOP_IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+
+
+class _ForkedProcess:
+    """A worker forked by the pool; quacks like ``Popen`` for waiting and killing."""
+
+    def __init__(self, pool: _Pool, pid: int):
+        self.pool = pool
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self.pool.exit_code(self.pid)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.05)
+        assert self.returncode is not None
+        return self.returncode
+
+
+class _Pool:
+    """Client of ``python -m mltrack.livedocs.worker --pool``: forks pre-imported workers."""
+
+    def __init__(self, modules: list[str], env: dict[str, str]):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mltrack.livedocs.worker", "--pool", ",".join(modules)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._pids: dict[int, int] = {}
+        self._exits: dict[int, int] = {}
+        self._ready = False
+        self._dead = False
+        self._next = 0
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with contextlib.suppress(ValueError):
+                message = json.loads(raw)
+                with self._changed:
+                    if "ready" in message:
+                        self._ready = True
+                    elif "exit" in message:
+                        self._exits[message["exit"]] = message["code"]
+                    else:
+                        self._pids[message["id"]] = message["pid"]
+                    self._changed.notify_all()
+        with self._changed:
+            self._dead = True
+            self._changed.notify_all()
+
+    def exit_code(self, pid: int) -> int | None:
+        with self._lock:
+            if pid in self._exits:
+                return self._exits[pid]
+            if self._dead:
+                return -signal.SIGKILL  # the pool died; its children were killed with it
+        return None
+
+    def spawn(self, spec: Path, cwd: Path, env: dict[str, str], log: Path) -> _ForkedProcess:
+        """Fork a worker for one item (blocks until the pool has finished importing)."""
+        with self._changed:
+            request_id = self._next
+            self._next += 1
+            line = json.dumps(
+                {"id": request_id, "spec": str(spec), "cwd": str(cwd), "env": env, "log": str(log)}
+            )
+            assert self.proc.stdin is not None
+            try:
+                self.proc.stdin.write(line.encode() + b"\n")
+                self.proc.stdin.flush()
+            except OSError:
+                raise LiveDocsError(
+                    "the livedocs worker pool died; run with a fresh build"
+                ) from None
+            while request_id not in self._pids:
+                if self._dead:
+                    raise LiveDocsError("the livedocs worker pool died; run with a fresh build")
+                self._changed.wait(0.5)
+            return _ForkedProcess(self, self._pids.pop(request_id))
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        _kill_group(self.proc, grace_s=0.5)
+
+
+def pool_modules(config: EngineConfig, items: list[Item]) -> list[str]:
+    """Heavy modules the scripts import (only those are worth pre-importing)."""
+    found: set[str] = set()
+    for item in items:
+        if item.kind == "script" and item.path:
+            source = (config.root / item.path).read_text(errors="replace")
+            found.update(_TOP_IMPORT.findall(source))
+    modules = [m for m in POOL_MODULES if m in found]
+    return ["matplotlib.pyplot" if m == "matplotlib" else m for m in modules]
 
 
 def _request_stack_dump(proc: subprocess.Popen[bytes], log_path: Path) -> int:

@@ -188,8 +188,8 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
-def main() -> None:
-    spec = json.loads(Path(sys.argv[1]).read_text())
+def run_spec(spec: dict[str, Any]) -> int:
+    """Execute one item described by ``spec``; write ``result.json``; return the exit code."""
     out_dir = Path(spec["out_dir"])
     signal.signal(signal.SIGTERM, _terminate)
     # At the timeout the parent sends SIGUSR1 first: we print where every thread is.
@@ -204,8 +204,94 @@ def main() -> None:
     else:
         result = _run_script(spec, out_dir)
     (out_dir / "result.json").write_text(json.dumps(result))
+    return 0 if result["ok"] else 1
+
+
+# -- warm pool ---------------------------------------------------------------------------
+#
+# `python -m mltrack.livedocs.worker --pool MODULES` imports the heavy modules once, then
+# forks one child per request read from stdin. Each child starts its own session, takes
+# the item's environment, working directory and log file, and runs it exactly like a
+# fresh worker would, so 20 small examples cost one `import mlflow` instead of 20.
+# The pool process never starts a thread (fork-safety); it polls stdin and reaps children.
+
+
+def _child(request: dict[str, Any]) -> None:
+    os.setsid()
+    log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    code = 1
+    try:
+        code = run_spec(json.loads(Path(request["spec"]).read_text()))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - reported through the log
+        traceback.print_exc()
+    finally:
+        import atexit
+
+        with contextlib.suppress(BaseException):
+            atexit._run_exitfuncs()  # MLflow ends dangling runs and flushes here
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _reply(message: dict[str, Any]) -> None:
+    sys.__stdout__.write(json.dumps(message) + "\n")  # type: ignore[union-attr]
+    sys.__stdout__.flush()  # type: ignore[union-attr]
+
+
+def pool(modules: list[str]) -> None:
+    """Serve fork requests (JSON lines on stdin) until stdin closes."""
+    import select
+
+    _preimport(modules)
+    _reply({"ready": True})
+    children: set[int] = set()
+    buffer = b""
+    stdin = sys.stdin.buffer.fileno()
+    open_ = True
+    while open_ or children:
+        readable, _, _ = select.select([stdin] if open_ else [], [], [], 0.05)
+        if readable:
+            chunk = os.read(stdin, 65536)
+            if not chunk:
+                open_ = False
+            buffer += chunk
+            while b"\n" in buffer:
+                line, buffer = buffer.split(b"\n", 1)
+                request = json.loads(line)
+                pid = os.fork()
+                if pid == 0:
+                    _child(request)
+                children.add(pid)
+                _reply({"id": request["id"], "pid": pid})
+        for pid in list(children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.discard(pid)
+                _reply({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+        if not open_ and not children:
+            break
+
+
+def main() -> None:
+    if sys.argv[1] == "--pool":
+        pool([m for m in sys.argv[2].split(",") if m])
+        return
+    code = run_spec(json.loads(Path(sys.argv[1]).read_text()))
     # A normal exit runs the example's atexit hooks (MLflow ends dangling runs there).
-    sys.exit(0 if result["ok"] else 1)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
