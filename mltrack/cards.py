@@ -352,18 +352,38 @@ def _mlmodel(artifact_uri: str) -> dict[str, Any]:
         return {}
 
 
+def _load_sklearn(logged: Any, mlmodel: dict[str, Any]) -> Any:
+    """Load a scikit-learn model, downloading only its model file when it is skops."""
+    import tempfile
+
+    import mlflow.artifacts
+
+    conf = (mlmodel.get("flavors") or {}).get("sklearn") or {}
+    filename = conf.get("pickled_model")
+    if conf.get("serialization_format") == "skops" and filename:
+        import skops.io
+
+        with tempfile.TemporaryDirectory(prefix="mltrack-card-") as tmp:
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=f"{logged.artifact_location}/{filename}", dst_path=tmp
+            )
+            # Same trust list MLflow itself applies when it loads this model.
+            return skops.io.load(local, trusted=conf.get("skops_trusted_types"))
+    import mlflow.sklearn
+
+    return mlflow.sklearn.load_model(logged.model_uri)
+
+
 def _feature_importance(
-    model_uri: str, flavor: str | None, names: list[str]
+    logged: Any, mlmodel: dict[str, Any], flavor: str | None, names: list[str]
 ) -> tuple[list[tuple[str, float]] | None, str | None]:
     """Top features by importance and the model class, for scikit-learn models."""
     if flavor != "sklearn":
         return None, None
     try:
-        import mlflow.sklearn
-
         from mltrack.registry import describe_model_class
 
-        model = mlflow.sklearn.load_model(model_uri)
+        model = _load_sklearn(logged, mlmodel)
     except Exception:  # the card must not fail because the model cannot be loaded here
         return None, None
     return _importances(model, names), describe_model_class(model)
@@ -462,7 +482,7 @@ def _gather(ref: str, with_feature_importance: bool) -> dict[str, Any]:
     inputs = json.loads(signature["inputs"]) if signature.get("inputs") else []
     input_names = [str(c.get("name", f"x{i}")) for i, c in enumerate(inputs)]
     importance, model_class = (
-        _feature_importance(logged.model_uri, flavor, input_names)
+        _feature_importance(logged, mlmodel, flavor, input_names)
         if with_feature_importance and logged is not None
         else (None, None)
     )
