@@ -1,1 +1,69 @@
-"""`ml` commands for llm (registered on import)."""
+"""`ml llm report`: cost, tokens and latency of LLM calls, from MLflow traces.
+
+MLflow is imported inside the command so that ``ml --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import typer
+
+from mltrack.cli._app import app, console
+
+__all__ = ["llm_app", "report"]
+
+llm_app = typer.Typer(
+    help="LLM usage: cost, tokens and latency recorded by @track_llm (or any MLflow trace).",
+    no_args_is_help=True,
+)
+app.add_typer(llm_app, name="llm")
+
+
+class ReportFormat(StrEnum):
+    """Output formats of ``ml llm report``."""
+
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class GroupBy(StrEnum):
+    """Grouping of ``ml llm report`` rows."""
+
+    model = "model"
+    provider = "provider"
+    day = "day"
+
+
+@llm_app.command()
+def report(
+    experiment: str | None = typer.Argument(
+        None,
+        help="Experiment name; default: `experiment` in .mltrack.yml, then "
+        "MLFLOW_EXPERIMENT_NAME, else every experiment.",
+    ),
+    output_format: ReportFormat = typer.Option(
+        ReportFormat.table, "--format", "-f", help="table, json or markdown."
+    ),
+    by: GroupBy = typer.Option(
+        GroupBy.model, "--by", help="Group rows by model, provider or day (UTC)."
+    ),
+    max_traces: int = typer.Option(
+        10_000, "--max-traces", min=1, help="Most recent traces to read."
+    ),
+) -> None:
+    """Cost, tokens and p50 latency of the LLM calls in EXPERIMENT's traces.
+
+    Calls without a known price are counted as unpriced, never as $0.
+    """
+    from mltrack.llm.report import llm_report, render_table
+
+    result = llm_report(experiment, by=by.value, max_traces=max_traces)
+    if output_format is ReportFormat.json:
+        # plain print: JSON must not be wrapped or highlighted
+        typer.echo(result.to_json())
+    elif output_format is ReportFormat.markdown:
+        typer.echo(result.to_markdown())
+    else:
+        console.print(render_table(result))

@@ -54,21 +54,28 @@ def ensure_instrumented(settings: Settings) -> None:
     """Install the hooks once per process (cheap when already installed)."""
     global _installed, _default_settings
     if _installed:
+        ensure_processor()
         return
     with _lock:
         if _installed:
             return
         _default_settings = settings
         use_bundled_catalog(settings.llm.remote_price_catalog)
-        import mlflow
-        from mlflow.tracing.config import get_config
-
-        current = list(get_config().span_processors)
-        if _process_span not in current:
-            mlflow.tracing.configure(span_processors=[*current, _process_span])
+        ensure_processor()
         _instrument_openai()
         _instrument_anthropic()
         _installed = True
+
+
+def ensure_processor() -> None:
+    """(Re-)register the span processor: ``mlflow.set_tracking_uri`` resets MLflow's list."""
+    from mlflow.tracing.config import get_config
+
+    current = get_config().span_processors
+    if _process_span not in current:
+        import mlflow
+
+        mlflow.tracing.configure(span_processors=[*current, _process_span])
 
 
 # --------------------------------------------------------------------------- span processor
@@ -183,6 +190,7 @@ def _gate_sync(previous: Callable[..., Any]) -> Callable[..., Any]:
         from mltrack.llm._tracker import check_budgets
 
         check_budgets()
+        ensure_processor()
         try:
             return previous(self, *args, **kwargs)
         finally:
@@ -198,6 +206,7 @@ def _gate_async(previous: Callable[..., Any]) -> Callable[..., Any]:
         from mltrack.llm._tracker import check_budgets
 
         check_budgets()
+        ensure_processor()
         try:
             return await previous(self, *args, **kwargs)
         finally:
@@ -400,6 +409,7 @@ def _instrument_anthropic() -> None:
         from mltrack.llm._tracker import check_budgets
 
         check_budgets()
+        ensure_processor()
         if not kwargs.get("stream"):
             try:
                 return traced_create(self, *args, **kwargs)
@@ -418,6 +428,7 @@ def _instrument_anthropic() -> None:
         from mltrack.llm._tracker import check_budgets
 
         check_budgets()
+        ensure_processor()
         if not kwargs.get("stream"):
             try:
                 return await traced_acreate(self, *args, **kwargs)

@@ -78,6 +78,12 @@ def warn_once(kind: str, key: str, message: str, category: type[Warning]) -> Non
         _pending.append((message, category))
 
 
+def queue_warning(message: str, category: type[Warning]) -> None:
+    """Queue a warning for :func:`emit_warnings` (see :func:`warn_once` for why)."""
+    with _warned_lock:
+        _pending.append((message, category))
+
+
 def emit_warnings(stacklevel: int = 2) -> None:
     """Emit the queued warnings, attributed to the caller's caller by default."""
     if not _pending:

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mltrack.errors import BudgetExceeded
+from mltrack.llm._pricing import queue_warning
 
 if TYPE_CHECKING:
     from mltrack.config import Settings
@@ -215,13 +216,11 @@ class LLMTracker:
         ):
             return
         self._warned_threshold = True
-        import warnings
-
-        warnings.warn(
+        # Queued: this runs inside MLflow's autolog patch, which would swallow a warning.
+        queue_warning(
             f"mltrack: LLM budget '{self.name}' is {spent / budget:.0%} spent "
             f"(${spent:.6f} of ${budget:.6f})",
             BudgetWarning,
-            stacklevel=2,
         )
 
     def check_budget(self) -> None:
@@ -408,8 +407,9 @@ class _Activation:
         active = mlflow.active_run()
         if active is not None:
             self.run_id = active.info.run_id
-        elif self.start_run:
+        else:
             _use_configured_experiment(self.tracker.settings)
+        if active is None and self.start_run:
             run = mlflow.start_run(
                 run_name=self.tracker.name, tags={"mltrack.llm.scope": self.tracker.name}
             )
@@ -473,16 +473,21 @@ def _setup_tracking(settings: Settings) -> None:
     _tracking_ready = True
 
 
+_experiment_ids: dict[str, str] = {}
+
+
 def _use_configured_experiment(settings: Settings) -> None:
-    """Honour ``experiment`` from the settings unless MLflow was told otherwise."""
-    import os
-
+    """Make ``experiment`` from the settings the active one, as ``mltrack.run`` does."""
     import mlflow
+    from mlflow.tracking import fluent
 
-    if settings.experiment and not (
-        os.environ.get("MLFLOW_EXPERIMENT_NAME") or os.environ.get("MLFLOW_EXPERIMENT_ID")
-    ):
-        mlflow.set_experiment(settings.experiment)
+    name = settings.experiment
+    if not name:
+        return
+    known = _experiment_ids.get(name)
+    if known is not None and fluent._active_experiment_id == known:
+        return  # already active: skip the server round trip
+    _experiment_ids[name] = mlflow.set_experiment(name).experiment_id
 
 
 # --------------------------------------------------------------------------- public API

@@ -1,0 +1,408 @@
+"""@track_llm against a real MLflow server and the real openai/anthropic clients.
+
+The clients talk to mltrack's fake vendor server (the only fake: vendor APIs cannot be
+reached here). Expected tokens come from what that server answered; expected costs from
+MLflow's own catalog computation, called here directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from mltrack.testing import FakeLLMServer, count_tokens, fake_reply
+
+SECRET = "sk-mltrack-test-" + uuid.uuid4().hex
+
+
+@pytest.fixture(scope="module")
+def fake_llm() -> Iterator[FakeLLMServer]:
+    with FakeLLMServer(cached_input_tokens=2) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _flush_traces(tracking_uri: str) -> Iterator[None]:
+    """Export pending traces before the fixture points MLflow elsewhere."""
+    import mlflow
+
+    yield
+    mlflow.flush_trace_async_logging()
+
+
+@pytest.fixture()
+def clients(fake_llm: FakeLLMServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    import anthropic
+    import openai
+
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    fake_llm.reset()
+    return {
+        "openai": openai.OpenAI(base_url=fake_llm.openai_base_url),
+        "aopenai": openai.AsyncOpenAI(base_url=fake_llm.openai_base_url),
+        "anthropic": anthropic.Anthropic(base_url=fake_llm.anthropic_base_url),
+        "aanthropic": anthropic.AsyncAnthropic(base_url=fake_llm.anthropic_base_url),
+    }
+
+
+def _catalog_cost(model: str, usage: dict[str, int], provider: str | None) -> dict[str, float]:
+    from mlflow.tracing.utils import calculate_cost_by_model_and_token_usage
+
+    cost = calculate_cost_by_model_and_token_usage(model, usage, provider)
+    assert cost is not None, f"{model} should be in MLflow's bundled catalog"
+    return cost
+
+
+def _mlflow_usage(call: dict[str, Any]) -> dict[str, int]:
+    """What MLflow records for a fake-server answer (input tokens include cached ones)."""
+    return {
+        "input_tokens": call["input_tokens"],
+        "output_tokens": call["output_tokens"],
+        "total_tokens": call["input_tokens"] + call["output_tokens"],
+        "cache_read_input_tokens": call["cached_input_tokens"],
+    }
+
+
+def _llm_spans(experiment: str) -> list[Any]:
+    import mlflow
+
+    mlflow.flush_trace_async_logging()
+    exp = mlflow.get_experiment_by_name(experiment)
+    traces = mlflow.MlflowClient().search_traces(locations=[exp.experiment_id])
+    return [s for t in traces for s in t.data.spans if s.span_type == "CHAT_MODEL"]
+
+
+def _messages(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def test_sync_openai_tokens_and_cost_match_mlflow_catalog(
+    experiment: str, clients: dict, fake_llm: FakeLLMServer
+) -> None:
+    import mlflow
+    from mlflow.utils.providers import cost_per_token
+
+    from mltrack.llm import track_llm
+
+    @track_llm
+    def ask(question: str) -> str:
+        reply = clients["openai"].chat.completions.create(
+            model="gpt-4o-mini", messages=_messages(question)
+        )
+        return reply.choices[0].message.content
+
+    answer = ask("what does mlflow track")
+    served = fake_llm.calls()
+    assert len(served) == 1 and answer == served[0]["reply"]
+    tracker = ask.llm_tracker()
+    (call,) = tracker.calls
+    assert (call.model, call.provider) == ("gpt-4o-mini", "openai")
+    assert (call.input_tokens, call.output_tokens, call.cached_input_tokens) == (
+        served[0]["input_tokens"], served[0]["output_tokens"], served[0]["cached_input_tokens"],
+    )  # fmt: skip
+    usage = _mlflow_usage(served[0])
+    expected = _catalog_cost("gpt-4o-mini", usage, None)
+    assert call.cost_usd == expected["total_cost"] and call.price_source == "mlflow-catalog"
+    # and the catalog itself, priced independently of the span machinery
+    in_cost, out_cost = cost_per_token(
+        "gpt-4o-mini", usage["input_tokens"], usage["output_tokens"],
+        cache_read_input_tokens=usage["cache_read_input_tokens"],
+    )  # fmt: skip
+    assert call.cost_usd == in_cost + out_cost
+
+    # the decorator started a run: its metrics hold the same totals
+    run = mlflow.search_runs(experiment_names=[experiment], output_format="list")[0]
+    metrics = run.data.metrics
+    assert run.info.run_name == "ask" and run.info.status == "FINISHED"
+    assert metrics["llm.cost_usd"] == expected["total_cost"]
+    assert metrics["llm.tokens.input"] == served[0]["input_tokens"]
+    assert metrics["llm.tokens.output"] == served[0]["output_tokens"]
+    assert metrics["llm.calls"] == 1
+    assert metrics["llm.latency_p50_ms"] == pytest.approx(call.latency_ms)
+    assert metrics["llm.by_model.gpt-4o-mini.cost_usd"] == expected["total_cost"]
+    assert metrics["llm.by_provider.openai.calls"] == 1
+    assert run.data.tags["mltrack.llm.cost_status"] == "complete"
+
+    # the span stored by the server carries the same cost and usage
+    (span,) = _llm_spans(experiment)
+    assert span.get_attribute("mlflow.llm.cost") == expected
+    assert span.get_attribute("mlflow.chat.tokenUsage")["input_tokens"] == served[0]["input_tokens"]
+    assert span.get_attribute("mlflow.llm.model") == "gpt-4o-mini"
+
+
+def test_async_streaming_and_anthropic_inside_one_run(
+    experiment: str, clients: dict, fake_llm: FakeLLMServer
+) -> None:
+    import mlflow
+
+    from mltrack.llm import track_llm
+
+    oa, aoa, an, aan = (
+        clients["openai"],
+        clients["aopenai"],
+        clients["anthropic"],
+        clients["aanthropic"],
+    )
+
+    async def async_calls() -> None:
+        await aoa.chat.completions.create(model="gpt-4o", messages=_messages("async openai"))
+        stream = await aan.messages.create(
+            model="claude-sonnet-4-6",
+            max_tokens=64,
+            messages=_messages("async anthropic stream"),
+            stream=True,
+        )
+        async for _ in stream:
+            pass
+        await aan.messages.create(
+            model="claude-haiku-4-5", max_tokens=64, messages=_messages("async anthropic")
+        )
+
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name="outer") as run, track_llm(name="mixed") as tracker:
+        chunks = oa.chat.completions.create(
+            model="gpt-4o-mini", messages=_messages("stream please"), stream=True,
+            stream_options={"include_usage": True},
+        )  # fmt: skip
+        streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+        for _ in oa.responses.create(model="gpt-4.1", input="responses stream", stream=True):
+            pass
+        oa.responses.create(model="gpt-4.1-mini", input="responses sync")
+        an.messages.create(
+            model="claude-haiku-4-5", max_tokens=64, messages=_messages("anthropic sync")
+        )
+        with an.messages.stream(
+            model="claude-haiku-4-5", max_tokens=64, messages=_messages("helper")
+        ) as s:
+            helper_text = "".join(s.text_stream)
+        asyncio.run(async_calls())
+
+    served = fake_llm.calls()
+    assert streamed == served[0]["reply"] and helper_text == served[4]["reply"]
+    assert [c.model for c in tracker.calls] == [c["model"] for c in served]
+    for call, answer in zip(tracker.calls, served, strict=True):
+        assert (call.input_tokens, call.output_tokens) == (
+            answer["input_tokens"],
+            answer["output_tokens"],
+        )
+        hint = "anthropic" if answer["api"] == "messages" else None
+        assert call.provider == ("anthropic" if hint else "openai")
+        assert call.cost_usd == _catalog_cost(call.model, _mlflow_usage(answer), hint)["total_cost"]
+    total = sum(c.cost_usd for c in tracker.calls)
+    assert tracker.cost_usd == pytest.approx(total, rel=1e-12) and tracker.cost_complete
+
+    metrics = mlflow.get_run(run.info.run_id).data.metrics
+    assert metrics["llm.calls"] == len(served) == 8
+    assert metrics["llm.cost_usd"] == pytest.approx(total, rel=1e-12)
+    assert metrics["llm.tokens.input"] == sum(c["input_tokens"] for c in served)
+    assert metrics["llm.by_provider.anthropic.calls"] == 4
+    assert mlflow.get_run(run.info.run_id).info.run_name == "outer"  # aggregated, no new run
+
+    spans = {s.span_id: s for s in _llm_spans(experiment)}
+    for call in tracker.calls:
+        stored = spans[call.span_id].get_attribute("mlflow.llm.cost")
+        assert stored["total_cost"] == call.cost_usd
+
+
+def test_budget_warns_once_then_raises_before_the_next_call(
+    tracking_uri: str, experiment: str, clients: dict, fake_llm: FakeLLMServer
+) -> None:
+    from mltrack.errors import BudgetExceeded
+    from mltrack.llm import BudgetWarning, track_llm
+
+    reply_tokens = count_tokens(fake_reply("gpt-4o-mini", "budget"))
+    usage = _mlflow_usage(
+        {"input_tokens": 1, "output_tokens": reply_tokens, "cached_input_tokens": 1}
+    )
+    unit = _catalog_cost("gpt-4o-mini", usage, None)["total_cost"]
+    # warn_at 0.5 fires on the 2nd call (80%); the 3rd goes through (2 < 2.5); the 4th is refused
+    budget = 2.5 * unit
+
+    @track_llm(budget_usd=budget, warn_at=0.5)
+    def ask() -> None:
+        clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages("budget"))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            ask()
+    budget_warnings = [w for w in caught if issubclass(w.category, BudgetWarning)]
+    assert len(budget_warnings) == 1 and "'ask'" in str(budget_warnings[0].message)
+    assert len(fake_llm.calls()) == 3
+    with pytest.raises(BudgetExceeded, match="budget 'ask' is spent"):
+        ask()
+    assert len(fake_llm.calls()) == 3, "the 4th request must not be sent"
+    assert ask.llm_tracker().cost_usd == pytest.approx(3 * unit)
+
+    # warn mode: the call goes through, with one warning
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with track_llm(budget_usd=0.0, on_budget_exceeded="warn", start_run=False) as tracker:
+            clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages("x"))
+            clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages("y"))
+    assert len(tracker.calls) == 2 and len(fake_llm.calls()) == 5
+    assert len([w for w in caught if issubclass(w.category, BudgetWarning)]) == 1
+
+
+def test_unknown_model_warns_once_and_records_unknown_cost(
+    experiment: str, clients: dict, fake_llm: FakeLLMServer
+) -> None:
+    import mlflow
+
+    from mltrack.llm import UnknownModelPriceWarning, track_llm
+
+    model = "acme-private-" + uuid.uuid4().hex[:6]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with track_llm(name="unknown") as tracker:
+            for _ in range(2):
+                clients["openai"].chat.completions.create(model=model, messages=_messages("hi"))
+    unknown = [w for w in caught if issubclass(w.category, UnknownModelPriceWarning)]
+    assert len(unknown) == 1
+    text = str(unknown[0].message)
+    assert model in text and "llm:" in text and "prices" in text and "\n" not in text
+    assert [c.cost_usd for c in tracker.calls] == [None, None]
+    assert not tracker.cost_complete and tracker.unpriced_calls == 2
+    assert tracker.summary()["cost_usd"] is None
+    run = mlflow.search_runs(experiment_names=[experiment], output_format="list")[0]
+    assert "llm.cost_usd" not in run.data.metrics, "an unknown cost must not be logged as 0"
+    assert run.data.metrics["llm.calls_unpriced"] == 2
+    assert run.data.tags["mltrack.llm.cost_status"].startswith("partial")
+    spans = _llm_spans(experiment)
+    assert len(spans) == 2
+    assert all(s.get_attribute("mltrack.llm.price_source") == "unknown" for s in spans)
+    assert all(s.get_attribute("mlflow.llm.cost") is None for s in spans)
+
+
+def test_price_override_from_config(
+    experiment: str, clients: dict, fake_llm: FakeLLMServer, tmp_path: Any
+) -> None:
+    from mltrack.llm import track_llm
+
+    model = "ft:gpt-4o-mini:acme:" + uuid.uuid4().hex[:6]
+    (tmp_path / ".mltrack.yml").write_text(
+        f"llm:\n  prices:\n    '{model}': {{input_per_million: 2.0, output_per_million: 8.0, cached_input_per_million: 1.0}}\n"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # no unknown-model warning
+        with track_llm(name="override", start_run=False) as tracker:
+            clients["openai"].chat.completions.create(
+                model=model, messages=_messages("one two three")
+            )
+    served = fake_llm.calls()[0]
+    (call,) = tracker.calls
+    cached = served["cached_input_tokens"]
+    expected = (
+        (served["input_tokens"] - cached) * 2.0 + cached * 1.0 + served["output_tokens"] * 8.0
+    ) / 1e6
+    assert call.price_source == "mltrack-config"
+    assert call.cost_usd == pytest.approx(expected, rel=1e-12)
+    (span,) = _llm_spans(experiment)
+    assert span.get_attribute("mlflow.llm.cost")["total_cost"] == pytest.approx(expected)
+
+
+def test_redaction_and_api_key_never_recorded(
+    experiment: str, clients: dict, fake_llm: FakeLLMServer
+) -> None:
+    import mlflow
+
+    from mltrack.llm import track_llm
+
+    prompt = "confidential-" + uuid.uuid4().hex
+    with track_llm(name="redacted", redact_prompts=True):
+        clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages(prompt))
+        clients["anthropic"].messages.create(
+            model="claude-haiku-4-5", max_tokens=32, system=prompt, messages=_messages(prompt)
+        )
+    assert all(c["api_key_sent"] for c in fake_llm.calls())  # the key was really used
+    mlflow.flush_trace_async_logging()
+    exp = mlflow.get_experiment_by_name(experiment)
+    (trace,) = mlflow.MlflowClient().search_traces(locations=[exp.experiment_id])
+    dumped = trace.to_json()
+    assert prompt not in dumped, "prompt text must be redacted"
+    assert SECRET not in dumped, "the API key must never reach a trace"
+    assert "[redacted]" in dumped
+    llm_spans = [s for s in trace.data.spans if s.span_type == "CHAT_MODEL"]
+    assert len(llm_spans) == 2 and all(s.get_attribute("mlflow.llm.cost") for s in llm_spans)
+
+
+def test_cli_report_json_markdown_and_errors(
+    experiment: str, clients: dict, fake_llm: FakeLLMServer
+) -> None:
+    import subprocess
+    import sys
+
+    from typer.testing import CliRunner
+
+    from mltrack.cli import app
+    from mltrack.llm import track_llm
+
+    with track_llm(name="report") as tracker:
+        clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages("a b c"))
+        clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages("d e"))
+        clients["anthropic"].messages.create(
+            model="claude-haiku-4-5", max_tokens=16, messages=_messages("f")
+        )
+    import mlflow
+
+    mlflow.flush_trace_async_logging()
+    runner = CliRunner()
+    result = runner.invoke(app, ["llm", "report", experiment, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert SECRET not in result.output
+    rows = {r["key"]: r for r in report["rows"]}
+    assert set(rows) == {"gpt-4o-mini", "claude-haiku-4-5"}
+    assert rows["gpt-4o-mini"]["calls"] == 2
+    by_model = tracker.summary()["by_model"]
+    for model, row in rows.items():
+        assert row["cost_usd"] == pytest.approx(by_model[model]["cost_usd"], rel=1e-12)
+        assert row["tokens_input"] == by_model[model]["tokens_input"]
+        assert row["tokens_output"] == by_model[model]["tokens_output"]
+    assert report["total"]["cost_usd"] == pytest.approx(tracker.cost_usd, rel=1e-12)
+    assert report["traces"] == 1
+
+    result = runner.invoke(
+        app, ["llm", "report", experiment, "--by", "provider", "--format", "markdown"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].startswith("| provider |") and any(
+        line.startswith("| anthropic | 1 |") for line in lines
+    )
+    assert lines[-1].startswith("| **total** | **3** |")
+
+    # the installed CLI: unknown experiment -> one line on stderr, exit code 2, no traceback
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrack", "llm", "report", "no-such-experiment-" + uuid.uuid4().hex[:6]],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "no experiment named" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_fake_server_subprocess_mode_leaves_no_process() -> None:
+    import os
+
+    import openai
+
+    server = FakeLLMServer(in_process=False).start()
+    pid = server._process.pid  # type: ignore[union-attr]
+    try:
+        client = openai.OpenAI(base_url=server.openai_base_url, api_key="x")
+        reply = client.chat.completions.create(model="gpt-4o-mini", messages=_messages("ping pong"))
+        assert reply.choices[0].message.content == "Reply from gpt-4o-mini: ping pong"
+        assert reply.usage is not None and reply.usage.prompt_tokens == 2
+        assert server.calls()[0]["model"] == "gpt-4o-mini"
+    finally:
+        server.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
