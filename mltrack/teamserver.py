@@ -57,6 +57,7 @@ __all__ = [
     "client_instructions",
     "create_user",
     "grant_permission",
+    "kubernetes_manifests",
     "migrate",
     "redact_uri",
     "start_team_server",
@@ -1037,3 +1038,126 @@ def grant_permission(
         },
         f"grant {permission} on experiment {experiment!r}",
     )
+
+
+# --------------------------------------------------------------------------- kubernetes
+def kubernetes_manifests(
+    *,
+    name: str = "mlflow",
+    namespace: str = "mlflow",
+    image: str = "ghcr.io/mlflow/mlflow:v3.17.0",
+    artifacts: str = "s3://CHANGE-ME/mlflow-artifacts",
+    replicas: int = 2,
+    workers: int = 2,
+    auth: bool = True,
+) -> str:
+    """Kubernetes manifests (Deployment + Service) for the tracking server, as YAML.
+
+    The server runs MLflow's own ``mlflow server`` (the image needs ``psycopg2-binary``,
+    ``boto3`` for S3 and ``Flask-WTF`` for auth on top of MLflow). No secret value is in
+    the output: the database URI, the admin password, the Flask secret key and the auth
+    config (whose ``database_uri`` holds a password) come from Secrets you create with
+    ``kubectl create secret`` (see the Team setup guide). Replicas are stateless; they
+    share the database and the Flask secret key.
+
+    Args:
+        name: base name of the objects (and the ``app`` label).
+        namespace: namespace the objects go to.
+        image: container image with MLflow 3.17 and the drivers above.
+        artifacts: artifact store the server proxies (``--artifacts-destination``).
+        replicas: server pods.
+        workers: uvicorn workers per pod.
+        auth: run the ``basic-auth`` app.
+
+    Returns:
+        Multi-document YAML text, ready for ``kubectl apply -f -``.
+    """
+    import yaml
+
+    labels = {"app": name}
+    args = [
+        "server",
+        "--backend-store-uri",
+        "$(MLFLOW_BACKEND_STORE_URI)",
+        "--artifacts-destination",
+        artifacts,
+        "--serve-artifacts",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "5000",
+        "--workers",
+        str(workers),
+    ]
+    env: list[dict[str, Any]] = [
+        _secret_env("MLFLOW_BACKEND_STORE_URI", f"{name}-db", "uri"),
+        {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
+    ]
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    if auth:
+        args += ["--app-name", "basic-auth"]
+        env += [
+            _secret_env("MLFLOW_AUTH_ADMIN_PASSWORD", f"{name}-auth", "admin-password"),
+            _secret_env("MLFLOW_FLASK_SERVER_SECRET_KEY", f"{name}-auth", "flask-secret-key"),
+            {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow-auth/basic_auth.ini"},
+        ]
+        volumes.append({"name": "auth-config", "secret": {"secretName": f"{name}-auth-config"}})
+        mounts.append({"name": "auth-config", "mountPath": "/etc/mlflow-auth", "readOnly": True})
+    container: dict[str, Any] = {
+        "name": "mlflow",
+        "image": image,
+        "command": ["mlflow"],
+        "args": args,
+        "ports": [{"name": "http", "containerPort": 5000}],
+        "env": env,
+        # Object-store credentials (AWS_ACCESS_KEY_ID, ...) when the Secret exists.
+        "envFrom": [{"secretRef": {"name": f"{name}-artifacts", "optional": True}}],
+        "readinessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "periodSeconds": 5,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/health", "port": "http"},
+            "initialDelaySeconds": 30,
+            "periodSeconds": 10,
+        },
+        "resources": {
+            "requests": {"cpu": "500m", "memory": "1Gi"},
+            "limits": {"memory": "2Gi"},
+        },
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "allowPrivilegeEscalation": False,
+        },
+    }
+    if mounts:
+        container["volumeMounts"] = mounts
+    pod_spec: dict[str, Any] = {"containers": [container]}
+    if volumes:
+        pod_spec["volumes"] = volumes
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": dict(labels)},
+            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        "spec": {
+            "selector": dict(labels),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        },
+    }
+    return yaml.safe_dump_all([deployment, service], sort_keys=False)
+
+
+def _secret_env(var: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": var, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
