@@ -44,6 +44,8 @@ __all__ = ["LiveDocsPlugin", "LiveDocsPluginConfig"]
 
 log = logging.getLogger("mkdocs.plugins.livedocs")
 
+_ENGINES: dict[Path, LiveDocsEngine] = {}
+
 
 class LiveDocsPluginConfig(Config):
     """Options of the ``livedocs`` plugin in ``mkdocs.yml`` (settings win when unset)."""
@@ -68,6 +70,7 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
         self.fragments: dict[str, dict[str, str]] = {}
         self.page_errors: dict[str, str] = {}
         self.generated: dict[str, list[str]] = {}
+        self.notebook_sources: dict[str, str] = {}
         self._mkdocs_config: MkDocsConfig | None = None
 
     # -- setup --------------------------------------------------------------------------
@@ -90,9 +93,12 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             )
         except MltrackError as exc:
             raise PluginError(f"livedocs: {exc}") from None
-        if self.engine is None or self.engine.config != engine_config:
-            # Kept across `mkdocs serve` rebuilds: unchanged failing items are not re-run.
-            self.engine = LiveDocsEngine(engine_config)
+        # `mkdocs serve` creates new plugin instances on every rebuild; the engine outlives
+        # them so that an unchanged failing item is not re-run on each save.
+        engine = _ENGINES.get(root)
+        if engine is None or engine.config != engine_config:
+            engine = _ENGINES[root] = LiveDocsEngine(engine_config)
+        self.engine = engine
         return config
 
     @property
@@ -144,6 +150,7 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
                 continue
             rel = os.path.relpath(item.path, self.engine.config.notebooks_dir)
             uri = f"{self.config.notebooks_dest}/{rel}".replace(os.sep, "/")
+            self.notebook_sources[uri] = item.path
             result = self.report.results.get(item.id)
             source = root / item.path
             if result is not None and result.ok and result.notebook:
@@ -233,6 +240,7 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
     ) -> str:
         if self.engine is None or not self.config.enabled:
             return markdown
+        self._fix_edit_url(page, config)
         name = f"{self.engine.config.docs_dir}/{page.file.src_uri}"
         try:
             rendered = self.engine.render_page(name, markdown, self.plan, self.report)
@@ -243,6 +251,16 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             return markdown
         self.fragments[page.file.src_uri] = rendered.fragments
         return rendered.markdown
+
+    def _fix_edit_url(self, page: Page, config: MkDocsConfig) -> None:
+        """Generated pages have no source to edit; notebooks are edited under notebooks/."""
+        uri = page.file.src_uri
+        if any(uri in uris for uris in self.generated.values()):
+            page.edit_url = None
+        elif uri in self.notebook_sources and config.repo_url and page.edit_url:
+            edit_uri = config.edit_uri or ""
+            base = config.repo_url.rstrip("/") + "/" + edit_uri.split("docs/")[0].strip("/")
+            page.edit_url = f"{base}/{self.notebook_sources[uri]}"
 
     def on_page_content(self, html: str, *, page: Page, config: MkDocsConfig, files: Files) -> str:
         fragments = self.fragments.pop(page.file.src_uri, None)

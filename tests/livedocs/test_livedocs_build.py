@@ -267,3 +267,59 @@ def test_sigint_during_build_leaves_no_process_or_temp_dir(tmp_path: Path) -> No
         time.sleep(0.2)
     assert tagged_processes(tag) == [], log.read_text()
     assert leftovers(tmp) == []
+
+
+def test_serve_shows_error_keeps_running_and_reruns_only_the_changed_item(tmp_path: Path) -> None:
+    import urllib.request
+
+    from mltrack.localserver import free_port
+
+    root = make_project(
+        tmp_path / "proj",
+        {"bad.py": BAD_PY, "fine.py": "print('fine output')\n"},
+        directive("examples/bad.py") + directive("examples/fine.py"),
+    )
+    tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
+    port = free_port()
+    log = tmp_path / "serve.log"
+
+    def page() -> str:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as resp:
+                return resp.read().decode()
+        except OSError:
+            return ""
+
+    def wait_for(predicate, what: str, timeout: float = 120) -> None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"{what}:\n{log.read_text()[-3000:]}"
+            time.sleep(0.3)
+
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mkdocs", "serve", "-a", f"127.0.0.1:{port}"],
+            cwd=root,
+            env=build_env(tmp, tag),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "fine output" in page(), "the first build was not served")
+        html = page()
+        assert "examples/bad.py:3: KeyError: &#x27;champion&#x27;" in html
+        assert 'class="admonition failure livedocs-error"' in html
+        (root / "examples/bad.py").write_text("print('repaired output')\n")
+        wait_for(lambda: "repaired output" in page(), "the fixed example was not re-run")
+        assert "livedocs-error" not in page()
+        assert log.read_text().count("executing 1 item(s)") == 1  # fine.py stayed cached
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    deadline = time.monotonic() + 10
+    while tagged_processes(tag) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert tagged_processes(tag) == [] and leftovers(tmp) == []
