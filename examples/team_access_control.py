@@ -1,0 +1,68 @@
+"""Access control: users, per-experiment permissions, and the errors mltrack raises.
+
+Starts a throwaway team server with MLflow's basic-auth app (sqlite, so it runs anywhere),
+where users get nothing on experiments they were not granted (``NO_PERMISSIONS``).
+Alice creates an experiment (she becomes its manager), Bob is refused until she grants
+him READ. Runs standalone: ``uv run python examples/team_access_control.py``.
+"""
+# livedocs: timeout=300
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+import mltrack
+from mltrack.errors import AccessDeniedError
+from mltrack.logging import flush
+from mltrack.teamserver import TeamServerConfig, create_user, grant_permission, team_server
+
+os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin_pw = secrets.token_urlsafe(16)
+passwords = {"alice": secrets.token_urlsafe(12), "bob": secrets.token_urlsafe(12)}
+root = Path(tempfile.mkdtemp(prefix="team-acl-"))
+config = TeamServerConfig(
+    backend=f"sqlite:///{root}/mlflow.db",
+    artifacts=str(root / "artifacts"),
+    auth=True,
+    default_permission="NO_PERMISSIONS",
+    port=0,
+    workers=1,
+    state_dir=root / "state",
+)
+
+
+def sign_in(user: str) -> None:
+    """What each person puts in their shell (or CI secrets)."""
+    os.environ["MLFLOW_TRACKING_USERNAME"] = user
+    os.environ["MLFLOW_TRACKING_PASSWORD"] = passwords[user]
+    import mltrack.logging
+
+    flush()
+    mltrack.logging._loggers.clear()  # one process plays several people here
+
+
+with team_server(config) as server:
+    os.environ["MLFLOW_TRACKING_URI"] = server.url
+    for user, password in passwords.items():
+        create_user(server.url, user, password, "admin", admin_pw)
+    print(f"server {server.url}: users alice and bob created by the admin")
+
+    sign_in("alice")
+    with mltrack.run("baseline", experiment="alice-churn", log_git=False) as run:
+        mltrack.log_metric("auc", 0.87)
+    print(f"alice logged run {run.id[:8]} in 'alice-churn'")
+
+    sign_in("bob")
+    try:
+        mltrack.get_run(run.id)
+    except AccessDeniedError as err:
+        print(f"bob reads it  -> {type(err).__name__}: {err}")
+    try:
+        with mltrack.run("sneaky", experiment="alice-churn", log_git=False):
+            pass
+    except AccessDeniedError as err:
+        print(f"bob writes it -> {type(err).__name__}: {err}")
+
+    grant_permission(server.url, "alice", passwords["alice"], "bob", "alice-churn", "READ")
+    print("alice grants bob READ on 'alice-churn'")
+    print(f"bob reads it  -> auc = {mltrack.get_run(run.id).metrics['auc']}")
