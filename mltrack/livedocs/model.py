@@ -154,6 +154,9 @@ class ItemResult:
         returncode: exit status of the process.
         cached: ``True`` when this result came from the cache in this build.
         notebook: path of the executed notebook copy (notebooks only).
+        deps: project files the item imported or read (path -> sha256), found by tracing;
+            a cached result is stale when one of them changed.
+        peak_rss_mb: peak resident memory of the item's process.
     """
 
     id: str
@@ -167,6 +170,8 @@ class ItemResult:
     returncode: int | None = None
     cached: bool = False
     notebook: str | None = None
+    deps: dict[str, str] = field(default_factory=dict)
+    peak_rss_mb: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -187,4 +192,6 @@ class ItemResult:
             duration_s=data.get("duration_s", 0.0),
             returncode=data.get("returncode"),
             notebook=data.get("notebook"),
+            deps=data.get("deps", {}),
+            peak_rss_mb=data.get("peak_rss_mb"),
         )

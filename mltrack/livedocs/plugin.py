@@ -121,6 +121,9 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
         }
         self.plan = self.engine.plan(pages)
         self.report = self.engine.execute(self.plan)
+        self.engine.runner.cache.prune(keep={item.key for item in self.plan.items.values()})
+        if self.config.reference:
+            self._add_build_report(files, config)
         self._add_notebooks(files, config)
         self._report_problems()
         return files
@@ -138,6 +141,15 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             )
             folder = uri.rsplit("/", 1)[0]
             self.generated.setdefault(folder, []).append(uri)
+
+    def _add_build_report(self, files: Files, config: MkDocsConfig) -> None:
+        from mltrack.livedocs.reference import build_report_page
+
+        uri = "reference/build-report.md"
+        if files.get_file_from_path(uri) is None:
+            content = build_report_page(self.report.to_json())
+            files.append(File.generated(config, uri, content=content))
+            self.generated.setdefault("reference", []).append(uri)
 
     def _add_notebooks(self, files: Files, config: MkDocsConfig) -> None:
         assert self.engine is not None

@@ -48,6 +48,8 @@ __all__ = ["BuildReport", "Runner", "StderrProgress", "format_failure"]
 
 #: Marker variable set in every worker's environment; used to find stragglers.
 MARKER_ENV = "LIVEDOCS_BUILD_MARKER"
+#: The worker runs as a plain script: it imports only the standard library before the item.
+WORKER = str(Path(__file__).with_name("worker.py"))
 #: What readers see instead of the throwaway server's random port.
 PUBLIC_SERVER_URL = "http://localhost:5000"
 _IMPORT_HINT = re.compile(r"^\s*(?:import|from)\s+(mlflow|mltrack)\b", re.M)
@@ -95,6 +97,8 @@ class BuildReport:
                     "status": "ok" if r.ok else "failed",
                     "cached": r.cached,
                     "duration_s": round(r.duration_s, 3),
+                    "peak_rss_mb": None if r.peak_rss_mb is None else round(r.peak_rss_mb, 1),
+                    "deps": sorted(r.deps),
                 }
                 for r in self.results.values()
             ],
@@ -226,6 +230,7 @@ class Runner:
         self._cancel = threading.Event()
         self._server_ready_at: float | None = None
         self._pool: _Pool | None = None
+        self._rss: dict[int, float] = {}
 
     # -- public -----------------------------------------------------------------------
 
@@ -244,8 +249,11 @@ class Runner:
         report = BuildReport(jobs=self._jobs())
         misses: list[Item] = []
         use_cache = self.config.use_cache and not force
+        hashes: dict[str, str | None] = {}
         for item in plan.items.values():
             hit = self.cache.load(item.key) if use_cache else None
+            if hit is not None and not self._deps_fresh(hit, hashes):
+                hit = None  # a module it imports or a file it reads has changed
             if hit is None and use_cache and item.key in self._failed:
                 hit = self._failed[item.key]
             if hit is not None:
@@ -257,6 +265,15 @@ class Runner:
         report.wall_s = time.monotonic() - start
         self._write_telemetry(report)
         return report
+
+    def _deps_fresh(self, result: ItemResult, hashes: dict[str, str | None]) -> bool:
+        for rel, digest in result.deps.items():
+            if rel not in hashes:
+                path = self.config.root / rel
+                hashes[rel] = _file_sha(path) if path.is_file() else None
+            if hashes[rel] != digest:
+                return False
+        return True
 
     # -- execution --------------------------------------------------------------------
 
@@ -434,6 +451,7 @@ class Runner:
                 with self._lock:
                     self._active.pop(proc.pid, None)
         duration = time.monotonic() - started
+        peak_rss = self._rss.pop(proc.pid, None)
         if self._cancel.is_set():
             raise _Cancelled(item.id)
         scrub = Scrubber(
@@ -446,7 +464,7 @@ class Runner:
                 str(self.config.root) + os.sep: "",
             },
         )
-        return self._collect(
+        result = self._collect(
             item,
             proc,
             log_path,
@@ -457,6 +475,8 @@ class Runner:
             experiment,
             scrub,
         )
+        result.peak_rss_mb = peak_rss
+        return result
 
     def _wait(self, proc: subprocess.Popen[bytes], item: Item, launched: float) -> bool:
         """Wait for the item; True when it ran past its timeout.
@@ -470,6 +490,9 @@ class Runner:
                 return False
             except subprocess.TimeoutExpired:
                 pass
+            rss = _peak_rss_mb(proc.pid)
+            if rss is not None:
+                self._rss[proc.pid] = max(rss, self._rss.get(proc.pid, 0.0))
             if self._cancel.is_set():
                 return False
             ready = self._server_ready_at
@@ -494,11 +517,12 @@ class Runner:
             "kernel_name": self.config.kernel_name,
             "server_url": url,
             "experiment": env_experiment,
+            "root": str(self.config.root),
             "preimport": sorted(set(_IMPORT_HINT.findall(source))) if item.kind == "script" else [],
         }
         spec_path = out_dir / "spec.json"
         spec_path.write_text(json.dumps(spec))
-        return [sys.executable, "-m", "mltrack.livedocs.worker", str(spec_path)]
+        return [sys.executable, WORKER, str(spec_path)]
 
     def _collect(
         self,
@@ -555,6 +579,11 @@ class Runner:
                 tail=scrub(err.get("tail", "")),
             )
         result.output = output
+        result.deps = {
+            rel: _file_sha(self.config.root / rel)
+            for rel in data.get("deps", [])
+            if (self.config.root / rel).is_file()
+        }
         figures = [_load_figure(f) for f in data.get("figures", [])]
         result.figures = [f for f in figures if f is not None]
         executed = out_dir / "executed.ipynb"
@@ -601,11 +630,11 @@ class _ForkedProcess:
 
 
 class _Pool:
-    """Client of ``python -m mltrack.livedocs.worker --pool``: forks pre-imported workers."""
+    """Client of ``worker.py --pool``: forks pre-imported workers."""
 
     def __init__(self, modules: list[str], env: dict[str, str]):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mltrack.livedocs.worker", "--pool", ",".join(modules)],
+            [sys.executable, WORKER, "--pool", ",".join(modules)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -685,6 +714,24 @@ def pool_modules(config: EngineConfig, items: list[Item]) -> list[str]:
             found.update(_TOP_IMPORT.findall(source))
     modules = [m for m in POOL_MODULES if m in found]
     return ["matplotlib.pyplot" if m == "matplotlib" else m for m in modules]
+
+
+def _file_sha(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    """Peak resident set size of a running process (Linux ``VmHWM``), in MiB."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _request_stack_dump(proc: subprocess.Popen[bytes], log_path: Path) -> int:

@@ -1,4 +1,4 @@
-"""The process that executes one item (run as ``python -m mltrack.livedocs.worker SPEC``).
+"""The process that executes one item (``python .../mltrack/livedocs/worker.py SPEC``).
 
 It runs in its own session (process group) and temp working directory, so the parent
 can kill it and everything it started at the timeout. It writes ``result.json`` into
@@ -19,6 +19,12 @@ import sys
 import traceback
 from pathlib import Path
 from typing import Any
+
+if sys.path and os.path.realpath(sys.path[0]) == os.path.realpath(os.path.dirname(__file__)):
+    sys.path.pop(0)  # run as a script: the engine's modules must not shadow the example's
+
+#: Modules loaded by the worker itself (stdlib only): never dependencies of an example.
+_BASELINE = frozenset(sys.modules)
 
 _IMAGE_SUFFIXES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 
@@ -102,8 +108,48 @@ def _preimport(modules: list[str]) -> None:
             importlib.import_module(name)
 
 
+_SKIP_PARTS = {".venv", "venv", ".git", ".cache", "site", "__pycache__", "node_modules"}
+
+
+def _trace_opens(opened: list[str]) -> None:
+    """Record every file the example opens (an audit hook; it cannot be removed)."""
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open" and args and isinstance(args[0], str | os.PathLike):
+            opened.append(os.fspath(args[0]))
+
+    sys.addaudithook(hook)
+
+
+def _dependencies(root: str, script: str, opened: list[str], cwd: str) -> list[str]:
+    """Project files the example used: imported local modules and files it read."""
+    paths = {
+        getattr(module, "__file__", None)
+        for name, module in list(sys.modules.items())
+        if name not in _BASELINE
+    }
+    paths.update(os.path.join(cwd, p) for p in opened)
+    root_real = os.path.realpath(root)
+    script_real = os.path.realpath(script)
+    found = set()
+    for path in paths:
+        if not path:
+            continue
+        real = os.path.realpath(path)
+        if real == script_real or not real.startswith(root_real + os.sep):
+            continue
+        rel = os.path.relpath(real, root_real)
+        if _SKIP_PARTS.intersection(rel.split(os.sep)) or not os.path.isfile(real):
+            continue
+        found.add(rel)
+    return sorted(found)
+
+
 def _run_script(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     script = spec["path"]
+    opened: list[str] = []
+    if spec.get("root"):
+        _trace_opens(opened)
     cwd = Path.cwd()
     before = {str(p) for p in cwd.rglob("*")}
     sys.argv = [script]
@@ -121,6 +167,8 @@ def _run_script(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     sys.stdout.flush()
     sys.stderr.flush()
     result["figures"] = _save_figures(out_dir, cwd, before)
+    if spec.get("root"):
+        result["deps"] = _dependencies(spec["root"], script, opened, str(cwd))
     return result
 
 
@@ -209,7 +257,7 @@ def run_spec(spec: dict[str, Any]) -> int:
 
 # -- warm pool ---------------------------------------------------------------------------
 #
-# `python -m mltrack.livedocs.worker --pool MODULES` imports the heavy modules once, then
+# `python .../worker.py --pool MODULES` imports the heavy modules once, then
 # forks one child per request read from stdin. Each child starts its own session, takes
 # the item's environment, working directory and log file, and runs it exactly like a
 # fresh worker would, so 20 small examples cost one `import mlflow` instead of 20.

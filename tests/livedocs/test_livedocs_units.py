@@ -124,3 +124,52 @@ def test_fill_fragments_swaps_placeholder_paragraphs() -> None:
     assert fill_fragments(html, {"LIVEDOCSFRAGMENT0123456789abcdef": "<div>x</div>"}) == (
         "<p>before</p>\n<div>x</div>"
     )
+
+
+@pytest.mark.slow
+def test_dependency_aware_cache_reruns_exactly_the_affected_items(tmp_path: Path) -> None:
+    """Local modules an example imports and repo files it reads are part of its cache key."""
+    from mltrack.livedocs.engine import LiveDocsEngine
+
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "examples" / "_shared.py").write_text("VALUE = 1\n")
+    (tmp_path / "data" / "values.txt").write_text("10\n")
+    (tmp_path / "examples" / "uses_module.py").write_text(
+        "import _shared\nprint('value', _shared.VALUE)\n"
+    )
+    (tmp_path / "examples" / "reads_data.py").write_text(
+        "from pathlib import Path\n"
+        "root = Path(__file__).resolve().parent.parent\n"
+        "print('data', (root / 'data' / 'values.txt').read_text().strip())\n"
+    )
+    (tmp_path / "examples" / "plain.py").write_text("print('plain')\n")
+    page = "".join(
+        f"```livedocs\nfile: examples/{name}.py\n```\n\n"
+        for name in ("uses_module", "reads_data", "plain")
+    )
+    engine = LiveDocsEngine(EngineConfig(root=tmp_path, jobs=2), progress=lambda *a: None)
+
+    def run(text: str) -> tuple[list[str], dict[str, str], bool]:
+        report = engine.execute(engine.plan({"docs/index.md": text}))
+        outputs = {k: r.output.strip() for k, r in report.results.items()}
+        return sorted(report.executed), outputs, report.server_started
+
+    executed, outputs, _ = run(page)
+    assert len(executed) == 3
+    assert outputs["examples/uses_module.py"] == "value 1"
+    assert outputs["examples/reads_data.py"] == "data 10"
+    result = engine.runner.cache.load(
+        engine.plan({"docs/index.md": page}).items["examples/uses_module.py"].key
+    )
+    assert result is not None and list(result.deps) == ["examples/_shared.py"]
+
+    (tmp_path / "examples" / "_shared.py").write_text("VALUE = 2\n")
+    (tmp_path / "data" / "values.txt").write_text("20\n")
+    executed, outputs, _ = run(page)
+    assert executed == ["examples/reads_data.py", "examples/uses_module.py"]
+    assert outputs["examples/uses_module.py"] == "value 2"
+    assert outputs["examples/reads_data.py"] == "data 20"
+
+    executed, _, server_started = run("# An edited page\n\n" + page)
+    assert executed == [] and server_started is False
