@@ -1,0 +1,73 @@
+"""What `@mltrack.track` turns into params, metrics, tags and runs.
+
+Each case prints what MLflow stored, read back with `mltrack.get_run`.
+"""
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+
+import mltrack
+
+
+@dataclass
+class Optimizer:
+    name: str = "adam"
+    lr: float = 0.001
+
+
+# Arguments -> params: defaults included, dataclasses/dicts flattened, arrays summarised.
+@mltrack.track
+def fit(data: np.ndarray, optimizer: Optimizer, layers: dict, epochs: int = 3) -> dict:
+    # A returned dict -> metrics (nested dicts flattened, non-numbers ignored).
+    return {"loss": 0.12, "val": {"loss": 0.2, "acc": 0.93}, "note": "not a number"}
+
+
+fit(np.zeros((150, 4)), Optimizer(), {"hidden": 64, "dropout": 0.1})
+run = mltrack.get_last_run()
+print("params: ", run.params)
+print("metrics:", run.metrics)
+
+
+# A returned number -> the metric `result`. Options: run name, tags, no argument logging.
+@mltrack.track(name="score-only", log_args=False, tags={"team": "risk"})
+def score(secret_path: str) -> float:
+    return 0.87
+
+
+score("/data/private.csv")
+run = mltrack.get_last_run()
+print("\nrun name:", run.name, "| params:", run.params, "| metrics:", run.metrics)
+print("tags:    ", {k: v for k, v in run.tags.items() if k == "team" or k.startswith("mltrack.")})
+
+
+# A tracked function called inside another one -> a child run.
+@mltrack.track
+def trial(seed: int) -> float:
+    return 0.8 + seed / 100
+
+
+@mltrack.track
+def sweep() -> dict:
+    return {"best": max(trial(seed) for seed in range(3))}
+
+
+sweep()
+parent = mltrack.get_last_run()
+children = mltrack.get_last_run(include_nested=True)
+print("\nlast top-level run:", parent.name, parent.metrics)
+print(
+    "last run including nested:", children.name, "child of", children.tags["mlflow.parentRunId"][:8]
+)
+
+
+# async functions work the same way.
+@mltrack.track
+async def evaluate(batch_size: int = 32) -> dict:
+    await asyncio.sleep(0.01)
+    return {"latency_ms": 10.0}
+
+
+asyncio.run(evaluate())
+print("\nasync run:", mltrack.get_last_run().name, mltrack.get_last_run().metrics)
