@@ -44,7 +44,7 @@ lint: install
 	@$(RUN) mypy mltrack
 
 bench: install
-	@for f in scripts/bench/*.py; do echo "== $$f"; $(RUN) python $$f || exit 1; done
+	@for f in scripts/bench/*.py; do echo "== $$f"; $(RUN) python -P $$f || exit 1; done
 
 clean:
 	rm -rf site .cache .pytest_cache .mypy_cache .ruff_cache

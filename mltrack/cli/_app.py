@@ -8,6 +8,15 @@ from typing import Any
 
 import click
 import typer
+
+try:  # typer >= 0.24 vendors click: its errors are not click's classes
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _TyperClickException = click.ClickException  # type: ignore[misc,assignment]
+
+_CLICK_ERRORS = (click.ClickException, _TyperClickException)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+_EXITS = (click.exceptions.Exit, typer.Exit)
 from rich.console import Console
 
 from mltrack import __version__
@@ -35,15 +44,15 @@ class MltrackTyper(typer.Typer):
                 raise
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(USER_ERROR_EXIT)
-        except click.exceptions.Abort:
+        except _ABORTS:
             err_console.print("aborted")
             sys.exit(130)
         except KeyboardInterrupt:
             err_console.print("interrupted")
             sys.exit(130)
-        except click.exceptions.Exit as exc:
+        except _EXITS as exc:
             sys.exit(exc.exit_code)
-        except click.ClickException as exc:
+        except _CLICK_ERRORS as exc:
             exc.show()
             sys.exit(exc.exit_code)
         # Outside standalone mode click returns the code of `typer.Exit(n)` instead of exiting.

@@ -7,16 +7,10 @@ one HTTP request per value) so the script stays within a few minutes.
 
 from __future__ import annotations
 
-import sys
+import time
+import tracemalloc
 
-# This file is named logging.py: move its folder behind the stdlib so `import logging`
-# (done by mlflow) still finds the standard module.
-sys.path.append(sys.path.pop(0))
-
-import time  # noqa: E402
-import tracemalloc  # noqa: E402
-
-from _common import emit, result  # noqa: E402
+from _common import emit, result  # before anything that imports stdlib `logging`
 
 N = 10_000
 PER_CALL_SAMPLE = 1_000
@@ -48,7 +42,8 @@ def main() -> None:
         start = time.perf_counter()
         for offset in range(0, N, 1000):
             client.log_batch(
-                run_id, metrics=[Metric("m", float(i), now, i) for i in range(offset, offset + 1000)]
+                run_id,
+                metrics=[Metric("m", float(i), now, i) for i in range(offset, offset + 1000)],
             )
         batch_s = time.perf_counter() - start
 

@@ -15,7 +15,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, median, result  # noqa: E402
 
 ROUNDS = 3
@@ -48,10 +47,18 @@ def time_cli() -> float:
     start = time.perf_counter()
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
-            "--artifacts-destination", str(root / "artifacts"),
-            "--host", "127.0.0.1", "--port", str(port),
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -78,7 +85,10 @@ def main() -> None:
             result("mltrack_start", median(ours), "s", "<= 3"),
             result("speedup_vs_mlflow_server_cli", median(cli) / median(ours), "x", ">= 4"),
         ],
-        {"mltrack_s": [round(t, 2) for t in ours], "mlflow_server_cli_s": [round(t, 2) for t in cli]},
+        {
+            "mltrack_s": [round(t, 2) for t in ours],
+            "mlflow_server_cli_s": [round(t, 2) for t in cli],
+        },
     )
 
 

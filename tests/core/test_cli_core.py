@@ -104,3 +104,12 @@ def test_runs_lists_json(experiment: str, tmp_path: Path) -> None:
     assert rows[0]["id"] == r.id and rows[0]["metrics"] == {"acc": 0.9}
     table = ml("runs", cwd=tmp_path, env={"MLTRACK_EXPERIMENT": experiment})
     assert "listed" in table.stdout and "acc=0.9" in table.stdout
+
+
+def test_bad_option_value_and_unknown_command_exit_2_without_traceback(tmp_path: Path) -> None:
+    bad = ml("runs", "--limit", "abc", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert "Invalid value for '--limit'" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = ml("nosuch", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "No such command 'nosuch'" in unknown.stderr and "Traceback" not in unknown.stderr
