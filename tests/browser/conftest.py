@@ -1,0 +1,133 @@
+"""Fixtures for the site-as-readers-see-it tests.
+
+The site is built ONCE per session with ``mkdocs build --strict`` into a temporary
+directory (never the repository's ``site/``), or taken from ``$MLTRACK_SITE_DIR``. It is
+served by a static HTTP server on 127.0.0.1 and driven with Debian's Chromium through
+Playwright. Without Chromium the tests are skipped (and fail when ``$CI`` is set).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sitekit import ARTIFACTS, CHROMIUM_ARGS, ROOT, SiteServer, build_site, find_chromium, serve
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Everything here needs the built site (and most a browser): `make test-fast` skips it.
+    for item in items:
+        if Path(str(item.path)).resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def missing(reason: str) -> None:
+    """Skip, or fail in CI, where the browser tests cannot run."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    path = find_chromium()
+    if path is None:
+        missing(
+            "Chromium not found at $MLTRACK_CHROMIUM, /usr/bin/chromium or "
+            "/usr/bin/chromium-browser: run `make chromium` (sudo apt-get install chromium)"
+        )
+    assert path is not None
+    return path
+
+
+@pytest.fixture(scope="session")
+def site_dir() -> Iterator[Path]:
+    """The built site: ``$MLTRACK_SITE_DIR`` or one strict build for the whole session."""
+    given = os.environ.get("MLTRACK_SITE_DIR")
+    if given:
+        path = Path(given)
+        if not (path / "index.html").is_file():
+            pytest.fail(f"MLTRACK_SITE_DIR={given} has no index.html: build the site first")
+        yield path
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="mltrack-site-"))
+    try:
+        result = build_site(tmp / "site")
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-40:])
+            pytest.fail(
+                f"`mkdocs build --strict` failed (exit {result.returncode}); "
+                f"the site cannot be tested:\n{tail}",
+                pytrace=False,
+            )
+        yield tmp / "site"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def site(site_dir: Path) -> Iterator[SiteServer]:
+    with serve(site_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def _artifact_name(nodeid: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.split("::", 1)[-1])[:120]
+
+
+@pytest.fixture
+def context(browser: Any, site: SiteServer, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context (own storage) whose pages are screenshot if the test fails."""
+    ctx = browser.new_context(base_url=site.base_url, viewport={"width": 1280, "height": 900})
+    ctx.set_default_timeout(10_000)
+    try:
+        yield ctx
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            for i, page in enumerate(ctx.pages):
+                with contextlib.suppress(Exception):  # a crashed page has nothing to show
+                    page.screenshot(
+                        path=str(ARTIFACTS / f"{_artifact_name(request.node.nodeid)}-{i}.png"),
+                        full_page=True,
+                    )
+        ctx.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    return context.new_page()
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT

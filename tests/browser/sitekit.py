@@ -1,0 +1,327 @@
+"""Build, serve and crawl the docs site the way readers see it (shared by tests and bench).
+
+Used by ``tests/browser/conftest.py`` and ``scripts/bench/site.py``. Nothing here is a
+test: it builds the real site with ``mkdocs build --strict``, serves the output with a
+static HTTP server on ``127.0.0.1`` and loads every page in headless Chromium (Debian's,
+launched by Playwright).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import http.server
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "browser" / "artifacts"
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+# A page heavier than this is flagged (issue 9: "flag pages over 1.5 MB").
+HEAVY_PAGE_BYTES = 1_500_000
+MAX_LOAD_S = 2.0
+
+
+def find_chromium() -> str | None:
+    """Path of the Chromium to drive: ``$MLTRACK_CHROMIUM``, else Debian's, else ``None``."""
+    for candidate in (
+        os.environ.get("MLTRACK_CHROMIUM"),
+        "/usr/bin/chromium",
+        "/usr/bin/chromium-browser",
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def mkdocs_command(*args: str) -> list[str]:
+    """``uv run mkdocs ...`` in this project's environment (or this interpreter's mkdocs)."""
+    uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
+    if os.access(uv, os.X_OK):
+        return [uv, "run", "--project", str(ROOT), "--no-sync", "mkdocs", *args]
+    return [sys.executable, "-m", "mkdocs", *args]
+
+
+def build_site(
+    dest: Path, *, cwd: Path = ROOT, strict: bool = True, timeout_s: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run ``mkdocs build [--strict] -d dest`` in ``cwd``; output captured, never raises."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    args = ["build", "-d", str(dest)] + (["--strict"] if strict else [])
+    return subprocess.run(
+        mkdocs_command(*args),
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a browser closing a keep-alive connection is not worth a traceback
+
+
+@dataclass
+class SiteServer:
+    """A static HTTP server for a built site, on 127.0.0.1 and a free port."""
+
+    site_dir: Path
+    base_url: str = ""
+    _server: _QuietServer | None = None
+    _thread: threading.Thread | None = None
+
+    def start(self) -> SiteServer:
+        handler = functools.partial(_QuietHandler, directory=str(self.site_dir))
+        self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self.base_url = f"http://127.0.0.1:{self._server.server_port}/"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def url(self, path: str = "") -> str:
+        """Absolute URL of a site path such as ``guides/insights/``."""
+        return self.base_url + path.lstrip("/")
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+@contextmanager
+def serve(site_dir: Path) -> Iterator[SiteServer]:
+    """Serve ``site_dir`` for the duration of the block."""
+    server = SiteServer(site_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def page_paths(site_dir: Path) -> list[str]:
+    """URL paths of every HTML page of a built site (``""`` is the home page), sorted."""
+    paths = []
+    for file in sorted(site_dir.rglob("*.html")):
+        rel = file.relative_to(site_dir).as_posix()
+        if rel == "404.html":
+            continue  # served only for missing pages; crawled separately would 200 anyway
+        paths.append(rel[: -len("index.html")] if rel.endswith("index.html") else rel)
+    return paths
+
+
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1", "localhost")
+
+
+@dataclass
+class PageReport:
+    """What loading one page in a fresh browser context did."""
+
+    path: str
+    load_s: float = 0.0
+    bytes: int = 0
+    requests: int = 0
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    failed_requests: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        return (
+            [f"console error: {m}" for m in self.console_errors]
+            + [f"uncaught JavaScript error: {m}" for m in self.page_errors]
+            + [f"failed request: {m}" for m in self.failed_requests]
+            + [f"request leaving the local site (blocked): {m}" for m in self.external_requests]
+        )
+
+
+async def _load_page(
+    browser: Any, base_url: str, path: str, screenshot_dir: Path | None
+) -> PageReport:
+    report = PageReport(path=path)
+    context = await browser.new_context()
+    finished: list[Any] = []
+
+    async def route(route: Any) -> None:
+        # Nothing may be fetched from outside the site (offline readers, privacy): block and
+        # record it, so the crawl behaves the same with or without network access.
+        if is_local(route.request.url):
+            await route.continue_()
+        else:
+            report.external_requests.append(route.request.url)
+            await route.abort("blockedbyclient")
+
+    def on_console(message: Any) -> None:
+        if message.type != "error":
+            return
+        where = (message.location or {}).get("url", "")
+        if "Failed to load resource" in message.text and where and not is_local(where):
+            return  # already reported as an external request
+        report.console_errors.append(f"{message.text} ({where or 'page'})")
+
+    def on_failed(request: Any) -> None:
+        if is_local(request.url):
+            report.failed_requests.append(f"{request.url}: {request.failure}")
+
+    def on_response(response: Any) -> None:
+        if is_local(response.url) and response.status >= 400:
+            report.failed_requests.append(f"{response.url}: HTTP {response.status}")
+
+    await context.route("**/*", route)
+    page = await context.new_page()
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: report.page_errors.append(str(exc)))
+    page.on("requestfailed", on_failed)
+    page.on("response", on_response)
+    page.on("requestfinished", finished.append)
+    try:
+        await page.goto(base_url + path, wait_until="load", timeout=30_000)
+        # A page that keeps polling is measured at its load event anyway.
+        with contextlib.suppress(Exception):
+            await page.wait_for_load_state("networkidle", timeout=5_000)
+        timing = await page.evaluate(
+            "(() => { const n = performance.getEntriesByType('navigation')[0];"
+            " return n ? n.loadEventEnd - n.startTime : null; })()"
+        )
+        report.load_s = round((timing or 0.0) / 1000, 3)
+        report.requests = len(finished)
+        for request in finished:
+            sizes = await request.sizes()
+            report.bytes += sizes["responseBodySize"] + sizes["responseHeadersSize"]
+        if report.problems and screenshot_dir is not None:
+            screenshot_dir.mkdir(parents=True, exist_ok=True)
+            name = "crawl-" + (path.strip("/").replace("/", "__") or "home") + ".png"
+            await page.screenshot(path=str(screenshot_dir / name), full_page=False)
+    finally:
+        await context.close()
+    return report
+
+
+async def _crawl(
+    base_url: str,
+    paths: list[str],
+    concurrency: int,
+    chromium: str,
+    screenshot_dir: Path | None,
+    max_screenshots: int,
+) -> list[PageReport]:
+    from playwright.async_api import async_playwright
+
+    semaphore = asyncio.Semaphore(concurrency)
+    shots = {"left": max_screenshots}
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+
+            async def one(path: str, alone: bool = False) -> PageReport:
+                async with semaphore:
+                    shot_dir = screenshot_dir if shots["left"] > 0 else None
+                    report = await _load_page(browser, base_url, path, shot_dir)
+                    if report.problems and shot_dir is not None:
+                        shots["left"] -= 1
+                    return report
+
+            reports = list(await asyncio.gather(*(one(p) for p in paths)))
+            # Loads measured side by side share 2 CPUs; re-measure a slow page on its own
+            # (best of two) before calling it slow.
+            for i, report in enumerate(reports):
+                if report.load_s > MAX_LOAD_S:
+                    again = [await _load_page(browser, base_url, report.path, None) for _ in "ab"]
+                    reports[i].load_s = min(r.load_s for r in again)
+        finally:
+            await browser.close()
+    return reports
+
+
+def crawl(
+    base_url: str,
+    paths: list[str],
+    *,
+    concurrency: int = 2,
+    chromium: str | None = None,
+    screenshot_dir: Path | None = None,
+    max_screenshots: int = 10,
+) -> list[PageReport]:
+    """Load every page in its own fresh context (cold cache) and report what happened.
+
+    Runs the async Playwright API in a thread of its own, so it can be called while a sync
+    Playwright session (a pytest fixture) is active in the calling thread.
+    """
+    chromium = chromium or find_chromium()
+    if chromium is None:
+        raise RuntimeError("Chromium not found: install it or set MLTRACK_CHROMIUM")
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["reports"] = asyncio.run(
+                _crawl(base_url, paths, concurrency, chromium, screenshot_dir, max_screenshots)
+            )
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name="site-crawl")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["reports"]
+
+
+def summarize(reports: list[PageReport]) -> dict[str, Any]:
+    """p50/max load time and bytes per page, and the pages over the budgets."""
+    loads = [r.load_s for r in reports]
+    sizes = [r.bytes for r in reports]
+    return {
+        "pages": len(reports),
+        "load_p50_s": round(statistics.median(loads), 3),
+        "load_max_s": round(max(loads), 3),
+        "bytes_p50": int(statistics.median(sizes)),
+        "bytes_max": max(sizes),
+        "bytes_total": sum(sizes),
+        "slow_pages": sorted(r.path or "/" for r in reports if r.load_s > MAX_LOAD_S),
+        "heavy_pages": sorted(r.path or "/" for r in reports if r.bytes > HEAVY_PAGE_BYTES),
+        "per_page": {r.path or "/": asdict(r) for r in reports},
+    }
+
+
+def timed(func: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    start = time.perf_counter()
+    value = func(*args, **kwargs)
+    return value, time.perf_counter() - start
