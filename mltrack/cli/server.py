@@ -122,21 +122,23 @@ def _serve(config: object) -> None:
             f"[bold green]mltrack team server[/] {server.url}  "
             f"(ready in {server.startup_s:.1f} s, log: {server.log_path})",
             highlight=False,
+            soft_wrap=True,
         )
         for key, value in config.describe().items():
-            console.print(f"  {key:<10} {value}", highlight=False)
+            console.print(f"  {key:<10} {value}", highlight=False, soft_wrap=True)
         if config.auth:
             admin = os.environ.get("MLFLOW_AUTH_ADMIN_USERNAME") or "admin"
             console.print(
                 f"  admin      {admin!r} (password from MLFLOW_AUTH_ADMIN_PASSWORD at first "
                 "start; add users with `ml server user-add`)",
                 highlight=False,
+                soft_wrap=True,
             )
         if config.host == "127.0.0.1":
             console.print("  [dim]bound to 127.0.0.1: only this machine can connect[/]")
         console.print("[bold]clients connect with:[/]")
         for line in client_instructions(config):
-            console.print(f"  {line}", highlight=False, markup=False)
+            console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
         console.print("[dim]Ctrl-C stops the server[/]")
         code = server.process.wait()
         raise MltrackError(
