@@ -461,11 +461,15 @@ def _setup_tracking(settings: Settings) -> None:
     global _tracking_ready
     if _tracking_ready:
         return
+    import mlflow
+
+    if mlflow.active_run() is not None:
+        # The caller already chose where runs go; switching URIs would orphan their run.
+        _tracking_ready = True
+        return
     try:
         from mltrack.tracking import setup_tracking
     except ImportError:  # pragma: no cover - the core tracking module is missing
-        import mlflow
-
         if settings.tracking_uri:
             mlflow.set_tracking_uri(settings.tracking_uri)
     else:

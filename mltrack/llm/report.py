@@ -93,7 +93,7 @@ class LLMReport:
 def _cost_text(row: ReportRow) -> str:
     if row.cost_usd is None:
         return "unknown" if row.calls else "0"
-    text = f"{row.cost_usd:.6f}"
+    text = f"{row.cost_usd:.8f}"
     return text + (f" (+{row.unpriced_calls} unpriced)" if row.unpriced_calls else "")
 
 
