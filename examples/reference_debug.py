@@ -1,0 +1,26 @@
+"""Debug mode: the same failing command without and with `--debug`.
+
+By default `ml` prints one line and exits with status 2. `--debug` (or `MLTRACK_DEBUG=1`,
+or `debug: true` in `.mltrack.yml`) prints the full traceback instead, for bug reports.
+"""
+
+import os
+import subprocess
+import sys
+
+command = [sys.executable, "-m", "mltrack"]
+failing = ["promote", "no-such-model", "1"]
+
+plain = subprocess.run([*command, *failing], capture_output=True, text=True)
+print("$ ml " + " ".join(failing))
+print(plain.stderr.strip(), f"\n(exit status {plain.returncode})\n")
+
+debug = subprocess.run([*command, "--debug", *failing], capture_output=True, text=True)
+lines = debug.stderr.strip().splitlines()
+print("$ ml --debug " + " ".join(failing))
+print(f"({len(lines)} lines of traceback; the first and the last five)")
+print("\n".join([lines[0], "  ...", *lines[-5:]]), f"\n(exit status {debug.returncode})\n")
+
+env = {**os.environ, "MLTRACK_DEBUG": "1"}
+via_env = subprocess.run([*command, *failing], capture_output=True, text=True, env=env)
+print("with MLTRACK_DEBUG=1:", "traceback" if "Traceback" in via_env.stderr else "one line")
