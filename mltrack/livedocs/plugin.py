@@ -234,7 +234,7 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             elif isinstance(entry, Page) and entry.file.src_uri == index_uri:
                 in_nav = {p.file.src_uri for p in _flatten(items) if isinstance(p, Page)}
                 children: list[Any] = [entry]
-                for uri in sorted(uris):
+                for uri in sorted(uris, key=lambda u: u.removesuffix(".md")):
                     file = files.get_file_from_path(uri)
                     if uri == index_uri or uri in in_nav or file is None or file.page is None:
                         continue

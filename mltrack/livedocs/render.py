@@ -79,11 +79,23 @@ def _format_metric(value: float) -> str:
     return f"{value:.4g}"
 
 
+#: Longer lists (autologged estimators log dozens of params) are cut, with a count.
+_MAX_VALUES = 8
+
+
+def _pairs(values: dict[str, str]) -> str:
+    items = sorted(values.items())
+    text = ", ".join(f"{k}={v}" for k, v in items[:_MAX_VALUES])
+    if len(items) > _MAX_VALUES:
+        text += f", … (+{len(items) - _MAX_VALUES} more)"
+    return text
+
+
 def _runs_html(runs: list[RunSummary]) -> str:
     rows = []
     for run in runs:
-        params = ", ".join(f"{k}={v}" for k, v in sorted(run.params.items()))
-        metrics = ", ".join(f"{k}={_format_metric(v)}" for k, v in sorted(run.metrics.items()))
+        params = _pairs(run.params)
+        metrics = _pairs({k: _format_metric(v) for k, v in run.metrics.items()})
         rows.append(
             "<tr>"
             f"<td>{html.escape(run.name)}</td>"
@@ -138,7 +150,11 @@ def _output_html(item: Item, result: ItemResult) -> str:
 
 
 def render_directive(
-    root: Path, directive: Directive, item: Item | None, result: ItemResult | None
+    root: Path,
+    directive: Directive,
+    item: Item | None,
+    result: ItemResult | None,
+    problem: str | None = None,
 ) -> Rendered:
     """Markdown for one directive: ``Code | Output`` tabs, or one of them.
 
@@ -147,10 +163,11 @@ def render_directive(
         directive: the block being replaced.
         item: the planned item (``None`` if planning failed).
         result: its result (``None`` if it was not executed).
+        problem: why the item could not be planned, shown instead of the output.
     """
     out = Rendered(markdown="")
     if item is None or result is None:
-        text = "this item was not executed (see the build log)"
+        text = problem or "this item was not executed (see the build log)"
         out.markdown = out.placeholder(error_html(text, f"{directive.where}: livedocs"))
         return _finish(out, directive)
     output = out.placeholder(_output_html(item, result))

@@ -387,7 +387,7 @@ class Runner:
                 "PYTHONWARNINGS": "ignore",
                 "PYTHONHASHSEED": "0",
                 "FORCE_COLOR": "1",
-                "COLUMNS": "100",
+                "COLUMNS": "88",
                 "TERM": "xterm-256color",
                 "MPLBACKEND": "Agg",
             }
