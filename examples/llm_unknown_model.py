@@ -5,6 +5,7 @@ import warnings
 from openai import OpenAI
 
 from mltrack import track_llm
+from mltrack.llm import UnknownModelPriceWarning
 from mltrack.testing import FakeLLMServer
 
 with FakeLLMServer() as llm, warnings.catch_warnings(record=True) as caught:
@@ -16,9 +17,10 @@ with FakeLLMServer() as llm, warnings.catch_warnings(record=True) as caught:
                 model="my-local-llama", messages=[{"role": "user", "content": question}]
             )
 
-for warning in caught:
+mine = [w for w in caught if issubclass(w.category, UnknownModelPriceWarning)]
+for warning in mine:
     print(f"{warning.category.__name__}: {warning.message}")
-print(f"warnings: {len(caught)} for {len(usage.calls)} calls")
+print(f"warnings: {len(mine)} for {len(usage.calls)} calls")
 print(f"costs: {[call.cost_usd for call in usage.calls]}")
 print(f"tokens are still counted: input={usage.tokens_input} output={usage.tokens_output}")
 print(f"cost complete: {usage.cost_complete} ({usage.unpriced_calls} unpriced calls)")

@@ -1,0 +1,132 @@
+"""Time added by ``@track_llm`` to one LLM call, against the local fake LLM server.
+
+Goal (issue 6): < 2 ms added at p50 (we also report p99).
+
+Setup: a real throwaway MLflow server; mltrack's fake OpenAI server in a child process
+(so it does not share this interpreter's GIL); the real ``openai`` client.
+
+* ``untracked``: ``client.chat.completions.create(...)`` with MLflow's OpenAI autologging
+  switched off (mltrack loaded, no scope active);
+* ``tracked``: the same call made by a ``@track_llm`` function inside an active MLflow run:
+  a trace (scope span + LLM span), pricing with MLflow's catalog, the budget check and the
+  run's ``llm.*`` metrics (logged asynchronously) — everything a tracked call costs.
+
+Blocks of untracked and tracked calls alternate (autologging switched off and on between
+blocks), so both sides see the same machine load. The ``pristine`` block, before mltrack
+is imported at all, is reported in ``raw`` only.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common  # noqa: E402  (first: takes this folder off sys.path)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import os  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
+
+ROUNDS = int(os.environ.get("LLM_BENCH_ROUNDS", "4"))
+CALLS_PER_BLOCK = int(os.environ.get("LLM_BENCH_CALLS", "150"))
+WARMUP = 30
+
+
+def _time_calls(fn: Callable[[], Any], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        start = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - start) * 1000)
+    return out
+
+
+def main() -> None:
+    from openai import OpenAI
+
+    from mltrack.localserver import start_server
+    from mltrack.testing import FakeLLMServer
+
+    warnings.simplefilter("ignore")
+    server = start_server()
+    try:
+        with FakeLLMServer(in_process=False) as llm:
+            os.environ["MLFLOW_TRACKING_URI"] = server.url
+            client = OpenAI(base_url=llm.openai_base_url, api_key="sk-bench", max_retries=0)
+            messages = [{"role": "user", "content": "How much does this call cost?"}]
+
+            def plain_call() -> Any:
+                return client.chat.completions.create(model="gpt-4o-mini", messages=messages)
+
+            _time_calls(plain_call, WARMUP)
+            pristine = _time_calls(plain_call, CALLS_PER_BLOCK)
+            results = _measure(server.url, plain_call)
+            results["pristine_ms"] = pristine
+            assert len(llm.calls()) == WARMUP * 3 + CALLS_PER_BLOCK * (1 + 2 * ROUNDS)
+    finally:
+        server.stop()
+    _report(results)
+
+
+def _measure(url: str, plain_call: Callable[[], Any]) -> dict[str, list[float]]:
+    import mlflow
+
+    from mltrack.llm import track_llm
+
+    mlflow.set_tracking_uri(url)
+    mlflow.set_experiment("llm-overhead")
+
+    @track_llm(start_run=False)
+    def tracked_call() -> Any:
+        return plain_call()
+
+    untracked: list[float] = []
+    tracked: list[float] = []
+    with mlflow.start_run(run_name="llm-overhead") as run:
+        _time_calls(tracked_call, WARMUP)  # installs the hooks, warms imports and caches
+        mlflow.openai.autolog(disable=True)
+        _time_calls(plain_call, WARMUP)
+        for _ in range(ROUNDS):
+            mlflow.openai.autolog(disable=True, silent=True)
+            untracked += _time_calls(plain_call, CALLS_PER_BLOCK)
+            mlflow.openai.autolog(silent=True)
+            tracked += _time_calls(tracked_call, CALLS_PER_BLOCK)
+        mlflow.flush_trace_async_logging()
+        mlflow.flush_async_logging()
+        metrics = mlflow.get_run(run.info.run_id).data.metrics
+    # sanity: every tracked call was priced and counted in the run
+    assert metrics["llm.calls"] == WARMUP + ROUNDS * CALLS_PER_BLOCK, metrics
+    assert metrics["llm.cost_usd"] > 0
+    return {"untracked_ms": untracked, "tracked_ms": tracked}
+
+
+def _report(r: dict[str, list[float]]) -> None:
+    p = _common.percentile
+    un, tr = r["untracked_ms"], r["tracked_ms"]
+    added_p50 = _common.median(tr) - _common.median(un)
+    added_p99 = p(tr, 99) - p(un, 99)
+    results = [
+        _common.result("added_p50_ms", added_p50, "ms", "<= 2"),
+        _common.result("added_p99_ms", added_p99, "ms"),
+        _common.result("ratio_p50", _common.median(tr) / _common.median(un), "x"),
+    ]
+    raw = {
+        "calls_per_side": len(un),
+        "untracked_p50_ms": round(_common.median(un), 3),
+        "untracked_p99_ms": round(p(un, 99), 3),
+        "tracked_p50_ms": round(_common.median(tr), 3),
+        "tracked_p99_ms": round(p(tr, 99), 3),
+        "pristine_p50_ms": round(_common.median(r["pristine_ms"]), 3),
+        "pristine_p99_ms": round(p(r["pristine_ms"], 99), 3),
+    }
+    print(f"untracked p50 {raw['untracked_p50_ms']} ms, tracked p50 {raw['tracked_p50_ms']} ms")
+    _common.emit("llm_overhead", results, raw)
+
+
+if __name__ == "__main__":
+    main()
