@@ -1,0 +1,59 @@
+"""Hugging Face Transformers: track a pipeline and save it with the transformers flavor.
+
+Needs the `transformers` and `torch` extras; without them the script says so and exits
+cleanly. To stay offline and CPU-sized, the model is a tiny, randomly initialised BERT
+with a word-level tokenizer built in the script: no download. With a real checkpoint,
+replace the two `from_...` blocks with `pipeline("text-classification", model=NAME)`.
+"""
+
+import importlib.util
+import sys
+
+missing = [name for name in ("transformers", "torch") if importlib.util.find_spec(name) is None]
+if missing:
+    print(f"{' and '.join(missing)} not installed: skipping this example.")
+    print('Install the extras to run it: uv add "mltrack[transformers,torch]"')
+    sys.exit(0)
+
+import torch  # noqa: E402 - imported only when installed
+from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
+from transformers import (  # noqa: E402
+    BertConfig,
+    BertForSequenceClassification,
+    PreTrainedTokenizerFast,
+    pipeline,
+)
+
+import mltrack  # noqa: E402
+
+torch.manual_seed(0)
+words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad", "great", "awful", "movie", "plot"]
+backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
+backend.pre_tokenizer = pre_tokenizers.Whitespace()
+tokenizer = PreTrainedTokenizerFast(
+    tokenizer_object=backend,
+    unk_token="[UNK]",
+    pad_token="[PAD]",
+    cls_token="[CLS]",
+    sep_token="[SEP]",
+)
+config = BertConfig(
+    vocab_size=len(words),
+    hidden_size=16,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=32,
+    num_labels=2,
+    id2label={0: "NEGATIVE", 1: "POSITIVE"},
+    label2id={"NEGATIVE": 0, "POSITIVE": 1},
+)
+model = BertForSequenceClassification(config).eval()
+classifier = pipeline("text-classification", model=model, tokenizer=tokenizer, device=-1)
+
+with mltrack.run("tiny-bert", params={"hidden_size": 16, "layers": 1}) as run:
+    predictions = classifier(["good movie", "awful plot"])
+    run.log_metrics({"mean_score": sum(p["score"] for p in predictions) / len(predictions)})
+    version = mltrack.save(classifier, "tiny-bert", input_example=["great movie"], quiet=True)
+
+print("predictions:", predictions)
+print("saved", version, "flavor:", version.flavor)
