@@ -1,4 +1,4 @@
-# livedocs: timeout=180
+# livedocs: timeout=300
 """`ml ship NAME --to TARGET`: the same from the command line.
 
 `--dry-run` writes the artifacts without running docker, modal, sam or kubectl.

@@ -1,4 +1,4 @@
-# livedocs: timeout=180
+# livedocs: timeout=300
 """`ml try`: send the model's input example (or your own JSON) and see the prediction.
 
 With a model name, `ml try` loads the model in-process (no server); with a URL it calls a

@@ -264,61 +264,76 @@ def ui(
     from mltrack.config import load_settings
 
     settings = load_settings()
-    uri = settings.resolved_tracking_uri()
     browser = not no_browser and _can_open_browser()
-    if uri.startswith(("http://", "https://")):
-        console.print(f"the tracking store is a server: {uri}")
+    if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
+        console.print(f"the tracking store is a server: {settings.tracking_uri}")
         if browser:
             import webbrowser
 
-            webbrowser.open(uri)
+            webbrowser.open(settings.tracking_uri)
         return
-    _run_ui(uri, port, browser)
+    from mltrack.tracking import setup_tracking
+
+    uri = setup_tracking(settings)  # creates the project's local store when needed
+    _run_ui(uri, settings.project_root / ".mltrack" / "artifacts", port, browser)
 
 
-def _run_ui(uri: str, port: int, browser: bool) -> None:
+def _ui_env(uri: str, artifacts: Path) -> dict[str, str]:
+    """Environment of MLflow's server app: the store, no job runner, nothing inherited."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env.update(
+        {
+            "_MLFLOW_SERVER_FILE_STORE": uri,
+            "_MLFLOW_SERVER_REGISTRY_STORE": uri,
+            "_MLFLOW_SERVER_ARTIFACT_ROOT": artifacts.as_uri(),
+            "_MLFLOW_SERVER_SERVE_ARTIFACTS": "false",
+            "_MLFLOW_SGI_NAME": "uvicorn",
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            "PYTHONWARNINGS": "ignore",
+        }
+    )
+    return env
+
+
+def _run_ui(uri: str, artifacts: Path, port: int, browser: bool) -> None:
+    """MLflow's server app under one uvicorn worker (what `mlflow ui` runs, minus the
+    CLI start-up and job runner), in its own process group, stopped on exit."""
     import signal
     import subprocess
 
     from mltrack.localserver import wait_healthy
 
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdin=subprocess.DEVNULL)
+    artifacts.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--workers", "1", "--log-level", "warning", "mlflow.server.fastapi_app:app"]
+    proc = subprocess.Popen(
+        cmd, env=_ui_env(uri, artifacts), start_new_session=True, stdin=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         with console.status(f"Starting the MLflow UI for {uri}..."):
-            wait_healthy(url, timeout=120, proc=proc)
+            try:
+                wait_healthy(url, timeout=180, proc=proc)
+            except MltrackError:
+                raise ServerStartError(
+                    f"the MLflow UI did not start on port {port}; is the port taken? try --port"
+                ) from None
         console.print(
-            f"[bold green]MLflow UI[/] {url}  (store: {uri}; Ctrl-C to stop)", highlight=False
+            f"MLflow UI {url}  (store: {uri}; Ctrl-C to stop)", highlight=False, soft_wrap=True
         )
         if browser:
             import webbrowser
 
             webbrowser.open(url)
         proc.wait()
-    except MltrackError:
-        raise ServerStartError(
-            f"the MLflow UI did not start on port {port}; is the port taken? try --port"
-        ) from None
     finally:
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
+            try:
                 proc.wait(timeout=15)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
+            except subprocess.TimeoutExpired:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
             err_console.print("MLflow UI stopped")
