@@ -10,10 +10,12 @@
   function findSchema() {
     var blocks = document.querySelectorAll(".livedocs-output code, pre code");
     for (var i = 0; i < blocks.length; i++) {
-      var text = (blocks[i].textContent || "").trim();
-      if (text.charAt(0) !== "{" || text.indexOf('"openapi"') < 0) continue;
+      var text = blocks[i].textContent || "";
+      // The output may start with log lines: the document starts at `{ "openapi"`.
+      var start = text.search(/\{\s*"openapi"/);
+      if (start < 0) continue;
       try {
-        var schema = JSON.parse(text);
+        var schema = JSON.parse(text.slice(start));
         if (schema.openapi && schema.paths) return schema;
       } catch (err) {
         /* not the document: keep looking */
