@@ -48,6 +48,8 @@ __all__ = ["BuildReport", "Runner", "StderrProgress", "format_failure"]
 
 #: Marker variable set in every worker's environment; used to find stragglers.
 MARKER_ENV = "LIVEDOCS_BUILD_MARKER"
+#: Extra seconds a worker may take to import and reach the server before its item starts.
+_GRACE_S = 60.0
 #: The worker runs as a plain script: it imports only the standard library before the item.
 WORKER = str(Path(__file__).with_name("worker.py"))
 #: What readers see instead of the throwaway server's random port.
@@ -443,7 +445,8 @@ class Runner:
             with self._lock:
                 self._active[proc.pid] = proc
             try:
-                timed_out = self._wait(proc, item, started)
+                flag = out_dir / "started" if item.kind != "cli" else log_path
+                timed_out = self._wait(proc, item, started, flag)
                 if timed_out:
                     dump_offset = _request_stack_dump(proc, log_path)
             finally:
@@ -478,12 +481,14 @@ class Runner:
         result.peak_rss_mb = peak_rss
         return result
 
-    def _wait(self, proc: subprocess.Popen[bytes], item: Item, launched: float) -> bool:
+    def _wait(self, proc: Any, item: Item, launched: float, started_flag: Path) -> bool:
         """Wait for the item; True when it ran past its timeout.
 
-        The clock starts when both the process and the server are up: workers import
-        while the server starts, and that wait is not the example's fault.
+        The clock starts when the worker reports that the item itself starts (after its
+        imports and the wait for the server), so a busy machine does not eat the budget.
+        A worker that never gets there is given the timeout plus a grace period.
         """
+        started_at: float | None = None
         while True:
             try:
                 proc.wait(timeout=0.2)
@@ -495,8 +500,15 @@ class Runner:
                 self._rss[proc.pid] = max(rss, self._rss.get(proc.pid, 0.0))
             if self._cancel.is_set():
                 return False
+            now = time.monotonic()
+            if started_at is None and started_flag.exists():
+                started_at = now
+            if started_at is not None:
+                if now > started_at + item.timeout_s:
+                    return True
+                continue
             ready = self._server_ready_at
-            if ready is not None and time.monotonic() > max(launched, ready) + item.timeout_s:
+            if ready is not None and now > max(launched, ready) + item.timeout_s + _GRACE_S:
                 return True
 
     def _argv(self, item: Item, url: str, out_dir: Path, env_experiment: str) -> list[str]:

@@ -247,6 +247,7 @@ def run_spec(spec: dict[str, Any]) -> int:
         _wait_for_server(spec["server_url"], spec.get("server_wait_s", 90.0))
         if spec.get("experiment"):
             _create_experiment(spec["server_url"], spec["experiment"])
+    (out_dir / "started").touch()  # the parent starts the item's timeout clock now
     if spec["kind"] == "notebook":
         result = _run_notebook(spec, out_dir)
     else:
