@@ -388,7 +388,6 @@ class Runner:
                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
                 "PYTHONWARNINGS": "ignore",
                 "PYTHONHASHSEED": "0",
-                "FORCE_COLOR": "1",
                 "COLUMNS": "88",
                 "TERM": "xterm-256color",
                 "MPLBACKEND": "Agg",
@@ -408,6 +407,10 @@ class Runner:
         )
         if item.kind == "notebook":
             env.pop("MPLBACKEND", None)  # ipykernel picks its inline backend
+        if item.kind == "cli":
+            # Commands print in colour as in a terminal. Scripts do not get this: one that
+            # parses a command's output must see what it sees when run by hand.
+            env["FORCE_COLOR"] = "1"
         return env
 
     def _run_item(
