@@ -343,7 +343,12 @@ def _ensure_experiment(name: str, uri: str, settings: Settings) -> None:
         location = settings.project_root / ".mltrack" / "artifacts" / name
         with contextlib.suppress(Exception):  # lost a creation race: fine
             mlflow.create_experiment(name, artifact_location=location.as_uri())
-    mlflow.set_experiment(name)
+    experiment = mlflow.set_experiment(name)
+    # When another process creates the experiment at the same moment, MLflow's
+    # set_experiment returns it WITHOUT making it active, and the run would land in the
+    # default experiment: activate it by id (it exists now).
+    if mlflow.tracking.fluent._active_experiment_id != experiment.experiment_id:
+        mlflow.set_experiment(experiment_id=experiment.experiment_id)
 
 
 def _end(handle: RunHandle, status: str, error: BaseException | None) -> None:

@@ -157,7 +157,12 @@ class TrackingTransport:
 
     def create_run(self, record: dict[str, Any]) -> str:
         """Create a server run for a spooled ``local-…`` run; returns its id."""
-        experiment_id = self._experiment_id(record.get("experiment_name"))
+        try:
+            experiment_id = self._experiment_id(record.get("experiment_name"))
+        except Exception as exc:  # never let it kill the logger thread: retry later
+            raise ServerUnreachable(
+                f"could not find or create the experiment: {_short(exc)}"
+            ) from None
         tags = dict(record.get("tags") or {})
         if record.get("run_name"):
             tags["mlflow.runName"] = record["run_name"]
@@ -181,7 +186,15 @@ class TrackingTransport:
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
             return str(experiment.experiment_id)
-        return str(self.client.create_experiment(name))
+        try:
+            return str(self.client.create_experiment(name))
+        except Exception:
+            # Another process created it in between (or the server is down: then this
+            # raises too and the replay is retried later).
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
 
     def terminate_run(self, run_id: str, status: str, end_time: int | None) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import typer
@@ -115,6 +116,8 @@ def _serve(config: object) -> None:
 
     assert isinstance(config, TeamServerConfig)
     config.validate()
+    # `systemctl stop`, `docker stop` and Kubernetes send SIGTERM: stop the workers too.
+    signal.signal(signal.SIGTERM, _terminate)
     console.print("[bold]preparing[/] the database and starting MLflow…")
     server = start_team_server(config)
     try:
@@ -146,6 +149,10 @@ def _serve(config: object) -> None:
         )
     finally:
         server.stop()
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _admin_env() -> tuple[str, str, str]:
