@@ -9,6 +9,7 @@ him READ. Runs standalone: ``uv run python examples/team_access_control.py``.
 
 import os
 import secrets
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -41,28 +42,31 @@ def sign_in(user: str) -> None:
     mltrack.logging._loggers.clear()  # one process plays several people here
 
 
-with team_server(config) as server:
-    os.environ["MLFLOW_TRACKING_URI"] = server.url
-    for user, password in passwords.items():
-        create_user(server.url, user, password, "admin", admin_pw)
-    print(f"server {server.url}: users alice and bob created by the admin")
+try:
+    with team_server(config) as server:  # stopped at the end of the block, also on error
+        os.environ["MLFLOW_TRACKING_URI"] = server.url
+        for user, password in passwords.items():
+            create_user(server.url, user, password, "admin", admin_pw)
+        print(f"server {server.url}: users alice and bob created by the admin")
 
-    sign_in("alice")
-    with mltrack.run("baseline", experiment="alice-churn", log_git=False) as run:
-        mltrack.log_metric("auc", 0.87)
-    print(f"alice logged run {run.id[:8]} in 'alice-churn'")
+        sign_in("alice")
+        with mltrack.run("baseline", experiment="alice-churn", log_git=False) as run:
+            mltrack.log_metric("auc", 0.87)
+        print(f"alice logged run {run.id[:8]} in 'alice-churn'")
 
-    sign_in("bob")
-    try:
-        mltrack.get_run(run.id)
-    except AccessDeniedError as err:
-        print(f"bob reads it  -> {type(err).__name__}: {err}")
-    try:
-        with mltrack.run("sneaky", experiment="alice-churn", log_git=False):
-            pass
-    except AccessDeniedError as err:
-        print(f"bob writes it -> {type(err).__name__}: {err}")
+        sign_in("bob")
+        try:
+            mltrack.get_run(run.id)
+        except AccessDeniedError as err:
+            print(f"bob reads it  -> {type(err).__name__}: {err}")
+        try:
+            with mltrack.run("sneaky", experiment="alice-churn", log_git=False):
+                pass
+        except AccessDeniedError as err:
+            print(f"bob writes it -> {type(err).__name__}: {err}")
 
-    grant_permission(server.url, "alice", passwords["alice"], "bob", "alice-churn", "READ")
-    print("alice grants bob READ on 'alice-churn'")
-    print(f"bob reads it  -> auc = {mltrack.get_run(run.id).metrics['auc']}")
+        grant_permission(server.url, "alice", passwords["alice"], "bob", "alice-churn", "READ")
+        print("alice grants bob READ on 'alice-churn'")
+        print(f"bob reads it  -> auc = {mltrack.get_run(run.id).metrics['auc']}")
+finally:
+    shutil.rmtree(root, ignore_errors=True)

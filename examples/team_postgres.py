@@ -16,6 +16,7 @@ Needs the PostgreSQL server binaries (``apt-get install postgresql``). Runs stan
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -101,3 +102,4 @@ with temporary_postgres() as pg:
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -9,6 +9,7 @@ Runs standalone: ``uv run python examples/team_server_sqlite.py``.
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,3 +58,4 @@ try:
 finally:
     server.send_signal(signal.SIGINT)  # what Ctrl-C does: the server and its workers stop
     server.wait(timeout=60)
+    shutil.rmtree(workdir, ignore_errors=True)
