@@ -9,7 +9,6 @@ launched by Playwright).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import http.server
 import os
@@ -170,66 +169,86 @@ class PageReport:
         )
 
 
-async def _load_page(
-    browser: Any, base_url: str, path: str, screenshot_dir: Path | None
-) -> PageReport:
-    report = PageReport(path=path)
-    context = await browser.new_context()
-    finished: list[Any] = []
+class _Worker:
+    """One browser context reused for many pages; each page gets a fresh tab, no cache."""
 
-    async def route(route: Any) -> None:
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.report = PageReport(path="")
+
+    @classmethod
+    async def open(cls, browser: Any) -> _Worker:
+        worker = cls(await browser.new_context())
+        await worker.context.route("**/*", worker._route)
+        return worker
+
+    async def _route(self, route: Any) -> None:
         # Nothing may be fetched from outside the site (offline readers, privacy): block and
         # record it, so the crawl behaves the same with or without network access.
         if is_local(route.request.url):
             await route.continue_()
         else:
-            report.external_requests.append(route.request.url)
+            self.report.external_requests.append(route.request.url)
             await route.abort("blockedbyclient")
 
-    def on_console(message: Any) -> None:
-        if message.type != "error":
-            return
-        where = (message.location or {}).get("url", "")
-        if "Failed to load resource" in message.text and where and not is_local(where):
-            return  # already reported as an external request
-        report.console_errors.append(f"{message.text} ({where or 'page'})")
+    async def load(self, base_url: str, path: str, screenshot_dir: Path | None) -> PageReport:
+        report = self.report = PageReport(path=path)
+        inflight = {"n": 0}
 
-    def on_failed(request: Any) -> None:
-        if is_local(request.url):
-            report.failed_requests.append(f"{request.url}: {request.failure}")
+        def on_console(message: Any) -> None:
+            if message.type != "error":
+                return
+            where = (message.location or {}).get("url", "")
+            if "Failed to load resource" in message.text and where and not is_local(where):
+                return  # already reported as an external request
+            report.console_errors.append(f"{message.text} ({where or 'page'})")
 
-    def on_response(response: Any) -> None:
-        if is_local(response.url) and response.status >= 400:
-            report.failed_requests.append(f"{response.url}: HTTP {response.status}")
+        def on_done(request: Any, failed: bool) -> None:
+            inflight["n"] -= 1
+            if failed and is_local(request.url):
+                report.failed_requests.append(f"{request.url}: {request.failure}")
 
-    await context.route("**/*", route)
-    page = await context.new_page()
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: report.page_errors.append(str(exc)))
-    page.on("requestfailed", on_failed)
-    page.on("response", on_response)
-    page.on("requestfinished", finished.append)
-    try:
-        await page.goto(base_url + path, wait_until="load", timeout=30_000)
-        # A page that keeps polling is measured at its load event anyway.
-        with contextlib.suppress(Exception):
-            await page.wait_for_load_state("networkidle", timeout=5_000)
-        timing = await page.evaluate(
-            "(() => { const n = performance.getEntriesByType('navigation')[0];"
-            " return n ? n.loadEventEnd - n.startTime : null; })()"
-        )
-        report.load_s = round((timing or 0.0) / 1000, 3)
-        report.requests = len(finished)
-        for request in finished:
-            sizes = await request.sizes()
-            report.bytes += sizes["responseBodySize"] + sizes["responseHeadersSize"]
-        if report.problems and screenshot_dir is not None:
-            screenshot_dir.mkdir(parents=True, exist_ok=True)
-            name = "crawl-" + (path.strip("/").replace("/", "__") or "home") + ".png"
-            await page.screenshot(path=str(screenshot_dir / name), full_page=False)
-    finally:
-        await context.close()
-    return report
+        def on_response(response: Any) -> None:
+            report.requests += 1
+            # The static server sends every body uncompressed with its Content-Length.
+            report.bytes += int(response.headers.get("content-length") or 0)
+            if is_local(response.url) and response.status >= 400:
+                report.failed_requests.append(f"{response.url}: HTTP {response.status}")
+
+        page = await self.context.new_page()
+        cdp = await self.context.new_cdp_session(page)
+        await cdp.send("Network.enable")
+        await cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})  # cold every time
+        page.on("console", on_console)
+        page.on("pageerror", lambda exc: report.page_errors.append(str(exc)))
+        page.on("request", lambda _: inflight.__setitem__("n", inflight["n"] + 1))
+        page.on("requestfinished", lambda r: on_done(r, False))
+        page.on("requestfailed", lambda r: on_done(r, True))
+        page.on("response", on_response)
+        try:
+            await page.goto(base_url + path, wait_until="load", timeout=30_000)
+            await _quiet(inflight)
+            timing = await page.evaluate(
+                "(() => { const n = performance.getEntriesByType('navigation')[0];"
+                " return n ? n.loadEventEnd - n.startTime : null; })()"
+            )
+            report.load_s = round((timing or 0.0) / 1000, 3)
+            if report.problems and screenshot_dir is not None:
+                screenshot_dir.mkdir(parents=True, exist_ok=True)
+                name = "crawl-" + (path.strip("/").replace("/", "__") or "home") + ".png"
+                await page.screenshot(path=str(screenshot_dir / name), full_page=False)
+        finally:
+            await page.close()
+        return report
+
+
+async def _quiet(inflight: dict[str, int], quiet_s: float = 0.25, max_s: float = 3.0) -> None:
+    """Wait until no request has been in flight for ``quiet_s`` (what loads after ``load``)."""
+    step, calm, waited = 0.05, 0.0, 0.0
+    while calm < quiet_s and waited < max_s:
+        await asyncio.sleep(step)
+        waited += step
+        calm = calm + step if inflight["n"] <= 0 else 0.0
 
 
 async def _crawl(
@@ -242,31 +261,39 @@ async def _crawl(
 ) -> list[PageReport]:
     from playwright.async_api import async_playwright
 
-    semaphore = asyncio.Semaphore(concurrency)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(paths)):
+        queue.put_nowait(i)
+    reports: list[PageReport | None] = [None] * len(paths)
     shots = {"left": max_screenshots}
 
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
 
-            async def one(path: str, alone: bool = False) -> PageReport:
-                async with semaphore:
+            async def work() -> None:
+                worker = await _Worker.open(browser)
+                while not queue.empty():
+                    i = queue.get_nowait()
                     shot_dir = screenshot_dir if shots["left"] > 0 else None
-                    report = await _load_page(browser, base_url, path, shot_dir)
+                    reports[i] = report = await worker.load(base_url, paths[i], shot_dir)
                     if report.problems and shot_dir is not None:
                         shots["left"] -= 1
-                    return report
+                await worker.context.close()
 
-            reports = list(await asyncio.gather(*(one(p) for p in paths)))
-            # Loads measured side by side share 2 CPUs; re-measure a slow page on its own
+            await asyncio.gather(*(work() for _ in range(max(1, concurrency))))
+            done = [r for r in reports if r is not None]
+            # Loads measured side by side share the CPUs; re-measure a slow page on its own
             # (best of two) before calling it slow.
-            for i, report in enumerate(reports):
+            alone = await _Worker.open(browser)
+            for report in done:
                 if report.load_s > MAX_LOAD_S:
-                    again = [await _load_page(browser, base_url, report.path, None) for _ in "ab"]
-                    reports[i].load_s = min(r.load_s for r in again)
+                    again = [(await alone.load(base_url, report.path, None)).load_s for _ in "ab"]
+                    report.load_s = min(again)
+            await alone.context.close()
         finally:
             await browser.close()
-    return reports
+    return done
 
 
 def crawl(

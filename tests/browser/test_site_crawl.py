@@ -1,0 +1,89 @@
+"""Every page, loaded cold in Chromium: no errors, nothing failing or remote, fast and light."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from sitekit import (
+    ARTIFACTS,
+    HEAVY_PAGE_BYTES,
+    MAX_LOAD_S,
+    PageReport,
+    crawl,
+    page_paths,
+    summarize,
+)
+
+
+@pytest.fixture(scope="module")
+def reports(site, site_dir: Path, chromium_path: str) -> list[PageReport]:
+    paths = page_paths(site_dir)
+    found = crawl(
+        site.base_url, paths, concurrency=2, chromium=chromium_path, screenshot_dir=ARTIFACTS
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    # Kept for diagnosis (gitignored): per-page timings, bytes and problems.
+    (ARTIFACTS / "crawl.json").write_text(json.dumps(summarize(found), indent=1))
+    return found
+
+
+def _grouped(reports: list[PageReport], attr: str) -> str:
+    """One line per distinct problem with the pages it happens on (a site-wide problem
+    would otherwise be repeated once per page)."""
+    pages: dict[str, list[str]] = defaultdict(list)
+    for report in reports:
+        for message in getattr(report, attr):
+            pages[message].append("/" + report.path)
+    return "\n".join(
+        f"{message}\n    on {len(where)} page(s): {', '.join(where[:5])}"
+        + (" ..." if len(where) > 5 else "")
+        for message, where in sorted(pages.items(), key=lambda kv: -len(kv[1]))
+    )
+
+
+def test_crawl_covers_every_page(reports: list[PageReport], site_dir: Path) -> None:
+    assert len(reports) == len(page_paths(site_dir)) >= 10
+    empty = [r.path for r in reports if r.bytes <= 0 or r.requests == 0]
+    assert not empty, f"pages that transferred nothing: {empty}"
+
+
+def test_no_javascript_errors_on_any_page(reports: list[PageReport]) -> None:
+    errors = _grouped(reports, "page_errors")
+    console = _grouped(reports, "console_errors")
+    assert not (errors or console), (
+        f"uncaught JavaScript errors:\n{errors or '-'}\nconsole errors:\n{console or '-'}"
+    )
+
+
+def test_no_failed_requests_on_any_page(reports: list[PageReport]) -> None:
+    failed = _grouped(reports, "failed_requests")
+    assert not failed, f"requests to the site that failed:\n{failed}"
+
+
+def test_nothing_is_fetched_from_outside_the_site(reports: list[PageReport]) -> None:
+    # Offline readers (and CI without network) get a broken page otherwise; it also leaks
+    # every visit to third parties. The crawl blocks these requests and lists them here.
+    external = _grouped(reports, "external_requests")
+    assert not external, f"requests leaving the local site:\n{external}"
+
+
+def test_every_page_loads_within_2_seconds(reports: list[PageReport]) -> None:
+    summary = summarize(reports)
+    slow = [f"/{r.path}: {r.load_s:.2f} s" for r in reports if r.load_s > MAX_LOAD_S]
+    assert all(r.load_s > 0 for r in reports), "a page never reached its load event"
+    assert not slow, (
+        f"pages slower than {MAX_LOAD_S} s to the load event "
+        f"(p50 {summary['load_p50_s']} s): {slow}"
+    )
+
+
+def test_no_page_weighs_over_1_5_mb(reports: list[PageReport]) -> None:
+    heavy = [
+        f"/{r.path}: {r.bytes / 1e6:.2f} MB in {r.requests} requests"
+        for r in reports
+        if r.bytes > HEAVY_PAGE_BYTES
+    ]
+    assert not heavy, f"pages over {HEAVY_PAGE_BYTES / 1e6} MB transferred (cold cache): {heavy}"
