@@ -71,6 +71,27 @@ def _select(plan: object, root: Path, paths: list[Path]) -> None:
     plan.unreferenced = []
 
 
+def _snapshots(engine: object, report: object, update: bool) -> list[str]:
+    """Write snapshots (``update``) or compare with them; return drift messages."""
+    from mltrack.livedocs import snapshots
+    from mltrack.livedocs.engine import LiveDocsEngine
+    from mltrack.livedocs.runner import BuildReport
+
+    assert isinstance(engine, LiveDocsEngine) and isinstance(report, BuildReport)
+    results = sorted(report.results.values(), key=lambda r: r.id)
+    root = engine.config.root
+    if update:
+        for path in snapshots.write(root, results):
+            console.print(f"snapshot written: {path.relative_to(root)}")
+        return []
+    drifts = snapshots.compare(root, results)
+    for item_id, diff in drifts.items():
+        err_console.print(f"[red]snapshot drift:[/] {item_id}", highlight=False)
+        err_console.print(diff, markup=False, highlight=False)
+    hint = "; review the diff and run `ml docs snapshot --update` to accept it"
+    return [f"{item_id}: output differs from its snapshot{hint}" for item_id in drifts]
+
+
 def _run(
     check: bool,
     paths: list[Path],
@@ -81,6 +102,7 @@ def _run(
     jobs: int | None,
     timeout: float | None,
     no_cache: bool,
+    snapshots: str | None = None,
 ) -> None:
     from rich.table import Table
 
@@ -104,6 +126,8 @@ def _run(
             problems.append(message)
         else:
             err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
+    if snapshots is not None:
+        problems += _snapshots(engine, report, update=snapshots == "update")
     for problem in problems:
         err_console.print(f"[red]error:[/] {problem}", highlight=False, soft_wrap=True)
     executed, cached = len(report.executed), sum(r.cached for r in report.results.values())
@@ -161,11 +185,65 @@ def check_cmd(
     jobs: int | None = _JOBS,
     timeout: float | None = _TIMEOUT,
     no_cache: bool = _NO_CACHE,
+    snapshots: bool = typer.Option(
+        False, "--snapshots", help="Also fail when an output drifts from its snapshot."
+    ),
 ) -> None:
     """Like ``run``, but exit with status 1 on any failure or unreferenced example (for CI).
 
+    With ``--snapshots`` the outputs must also match the committed snapshots under
+    ``docs/_snapshots/``; a drift prints a unified diff.
+
     Examples:
         ml docs check
-        ml docs check --jobs 4
+        ml docs check --snapshots --jobs 4
     """
-    _run(True, paths or [], root, docs_dir, examples_dir, notebooks_dir, jobs, timeout, no_cache)
+    mode = "compare" if snapshots else None
+    _run(
+        True,
+        paths or [],
+        root,
+        docs_dir,
+        examples_dir,
+        notebooks_dir,
+        jobs,
+        timeout,
+        no_cache,
+        mode,
+    )
+
+
+@docs_app.command("snapshot")
+def snapshot_cmd(
+    paths: list[Path] | None = _PATHS,
+    update: bool = typer.Option(
+        False, "--update", help="Write the snapshots (default: only show what drifted)."
+    ),
+    root: Path = _ROOT,
+    docs_dir: str = _DOCS,
+    examples_dir: list[str] | None = _EXAMPLES,
+    notebooks_dir: str = _NOTEBOOKS,
+    jobs: int | None = _JOBS,
+    timeout: float | None = _TIMEOUT,
+    no_cache: bool = _NO_CACHE,
+) -> None:
+    """Write normalised outputs to ``docs/_snapshots/`` (run ids, times, paths masked).
+
+    Commit the files: ``ml docs check --snapshots`` then fails when an output drifts.
+
+    Examples:
+        ml docs snapshot --update
+    """
+    mode = "update" if update else "compare"
+    _run(
+        update is False,
+        paths or [],
+        root,
+        docs_dir,
+        examples_dir,
+        notebooks_dir,
+        jobs,
+        timeout,
+        no_cache,
+        mode,
+    )

@@ -323,3 +323,35 @@ def test_serve_shows_error_keeps_running_and_reruns_only_the_changed_item(tmp_pa
     while tagged_processes(tag) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert tagged_processes(tag) == [] and leftovers(tmp) == []
+
+
+def test_ml_docs_snapshots_mask_volatile_values_and_report_drift(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        {
+            "report.py": "import uuid\nprint('run', uuid.uuid4().hex, 'took 1.25 s')\nprint('value 1')\n"
+        },
+        directive("examples/report.py"),
+    )
+    env = build_env(tmp_path / "tmp", uuid.uuid4().hex)
+
+    def ml(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mltrack", "docs", *args, "--root", str(root)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    written = ml("snapshot", "--update")
+    assert written.returncode == 0, written.stderr
+    snapshot = root / "docs/_snapshots/examples__report.py.txt"
+    assert snapshot.read_text() == "run <id> took <duration>\nvalue 1\n"
+    unchanged = ml("check", "--snapshots")  # cached: nothing runs, nothing drifts
+    assert unchanged.returncode == 0, unchanged.stderr
+    (root / "examples/report.py").write_text("print('value 2')\n")
+    drifted = ml("check", "--snapshots")
+    assert drifted.returncode == 1
+    assert "-value 1" in drifted.stderr and "+value 2" in drifted.stderr
+    assert "examples/report.py: output differs from its snapshot" in drifted.stderr
