@@ -680,7 +680,7 @@ def check_server(
 
     Credentials default to ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (or
     ``MLFLOW_TRACKING_TOKEN``). The round trip creates a run in the experiment
-    ``mltrack-server-check``, logs a metric, reads it back and deletes the run.
+    ``mltrack-server-check-<user>``, logs a metric, reads it back and deletes the run.
 
     Raises:
         TrackingServerError: the server is unreachable, or refuses the credentials (the
@@ -707,7 +707,9 @@ def check_server(
         raise TrackingServerError(f"{base}/health answered {status}: {_first_line(text)}")
     results.append(CheckResult("health", True, f"/health OK in {time.monotonic() - started:.2f} s"))
     results.append(_check_auth(base, headers, username, timeout))
-    results.append(_round_trip(base, headers, timeout))
+    # One probe experiment per user: each becomes its manager, nobody needs a grant.
+    experiment = f"{_CHECK_EXPERIMENT}-{username}" if username else _CHECK_EXPERIMENT
+    results.append(_round_trip(base, headers, timeout, experiment))
     return results
 
 
@@ -742,11 +744,11 @@ def _check_auth(
     return CheckResult("auth", False, f"/users/current answered {status}: {_first_line(text)}")
 
 
-def _round_trip(base: str, headers: dict[str, str], timeout: float) -> CheckResult:
+def _round_trip(base: str, headers: dict[str, str], timeout: float, experiment: str) -> CheckResult:
     api = base + "/api/2.0/mlflow"
     started = time.monotonic()
     status, payload, text = _request(
-        f"{api}/experiments/get-by-name?experiment_name={_CHECK_EXPERIMENT}",
+        f"{api}/experiments/get-by-name?experiment_name={urllib.parse.quote(experiment)}",
         "GET",
         headers,
         timeout=timeout,
@@ -755,7 +757,7 @@ def _round_trip(base: str, headers: dict[str, str], timeout: float) -> CheckResu
         experiment_id = payload["experiment"]["experiment_id"]
     elif status == 404:
         status, payload, text = _request(
-            f"{api}/experiments/create", "POST", headers, {"name": _CHECK_EXPERIMENT}, timeout
+            f"{api}/experiments/create", "POST", headers, {"name": experiment}, timeout
         )
         if status != 200:
             return _write_failure("create experiment", status, text)
