@@ -108,6 +108,33 @@ def _copy_model(ref: ModelRef, dest: Path) -> None:
         shutil.copytree(local, dest)
 
 
+def _copy_card(model_dir: Path) -> None:
+    """Ship the model card (when the run has one) as ``model/README.md``."""
+    import json
+
+    from mltrack.serve.model import REF_FILE, find_card
+
+    try:
+        run_id = yaml.safe_load((model_dir / "MLmodel").read_text()).get("run_id")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return
+    card_uri = find_card(run_id)
+    if card_uri is None:
+        return
+    from mlflow.artifacts import download_artifacts
+
+    with tempfile.TemporaryDirectory(prefix="mltrack-card-") as tmp:
+        try:
+            shutil.copyfile(
+                download_artifacts(artifact_uri=card_uri, dst_path=tmp), model_dir / "README.md"
+            )
+        except Exception:  # optional: a missing card never fails a ship
+            return
+    ref = json.loads((model_dir / REF_FILE).read_text())
+    ref["card"] = card_uri
+    (model_dir / REF_FILE).write_text(json.dumps(ref, indent=2) + "\n")
+
+
 def _copy_package(dest: Path) -> None:
     import mltrack
 
@@ -131,6 +158,7 @@ def prepare_context(ref: ModelRef, root: Path) -> BuildContext:
         model_dir = root / "model"
         _copy_model(ref, model_dir)
         write_ref_file(ref, model_dir)
+        _copy_card(model_dir)
         _copy_package(root / "mltrack")
     except OSError as exc:
         raise DeployError(

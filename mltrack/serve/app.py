@@ -426,7 +426,7 @@ def _metadata(model: LoadedModel) -> dict[str, Any]:
     if tracking.startswith("http") and info.get("name") and info.get("version"):
         link = f"{tracking.rstrip('/')}/#/models/{info['name']}/versions/{info['version']}"
     info["model_page"] = link
-    card = model.local_path / "README.md"
+    card = model.local_path / "README.md"  # the model card, copied into build contexts
     info["card"] = card.read_text()[:20_000] if card.is_file() else None
     return info
 

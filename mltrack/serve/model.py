@@ -20,11 +20,13 @@ import pandas as pd
 from mltrack.errors import ModelNotFoundError
 from mltrack.serve.schema import InputSpec, TensorInput
 
-__all__ = ["LoadedModel", "ModelRef", "load_model", "resolve_model", "to_jsonable"]
+__all__ = ["LoadedModel", "ModelRef", "find_card", "load_model", "resolve_model", "to_jsonable"]
 
 CHAMPION_ALIAS = "champion"
 #: Written next to ``MLmodel`` in build contexts: the registry identity of the copy.
 REF_FILE = "mltrack_ref.json"
+#: The model card artifact written by ``mltrack.model_card(...).log_to_run()``.
+CARD_FILE = "model_card.md"
 _NAME_RE = re.compile(r"^(?P<name>[^@/:]+?)(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))?$")
 
 
@@ -244,6 +246,8 @@ def load_model(ref: ModelRef | str, dst_dir: Path | None = None) -> LoadedModel:
         load_seconds=time.perf_counter() - start,
         info=_describe(ref, meta),
     )
+    if not Path(ref.uri).is_dir():
+        loaded.info["card_uri"] = find_card(meta.run_id)
     impl = getattr(pyfunc, "_model_impl", None)  # the flavor's own wrapper
     if spec.kind == "columns" and impl is not None and callable(getattr(impl, "predict", None)):
         loaded._fast_predict = impl.predict
@@ -264,6 +268,17 @@ def _describe(ref: ModelRef, meta: Any) -> dict[str, Any]:
         "created": meta.utc_time_created,
         "signature": _signature_json(signature),
     }
+
+
+def find_card(run_id: str | None) -> str | None:
+    """``runs:/RUN/model_card.md`` when the run has a model card (``mltrack.model_card``)."""
+    if not run_id:
+        return None
+    try:
+        names = {f.path for f in _client().list_artifacts(run_id)}
+    except Exception:  # the card is optional: never fail a load for it
+        return None
+    return f"runs:/{run_id}/{CARD_FILE}" if CARD_FILE in names else None
 
 
 def _signature_json(signature: Any) -> dict[str, Any] | None:

@@ -11,6 +11,8 @@ import pytest
 
 from mltrack.localserver import ThrowawayServer
 
+CARD = "# Deploy test model\n\nLogistic regression on synthetic data.\n"
+
 
 @dataclass
 class DeployModel:
@@ -37,6 +39,7 @@ def deploy_model(mlflow_server: ThrowawayServer) -> Iterator[DeployModel]:
     mlflow.set_experiment(f"deploy-tests-{name}")
     try:
         with mlflow.start_run():
+            mlflow.log_text(CARD, "model_card.md")  # where mltrack.model_card() stores it
             mlflow.sklearn.log_model(
                 model, name="model", input_example=frame.head(2), registered_model_name=name
             )

@@ -96,6 +96,13 @@ def test_app_in_the_context_imports_and_serves_the_model(context: Path, deploy_m
         assert response.status_code == 200, response.text
         assert response.json()["predictions"] == deploy_model.expected
         assert httpx.post(f"{url}/predict", json={"records": deploy_model.rows}).status_code == 401
+        meta = httpx.get(f"{url}/metadata", headers=headers).json()
+        assert (meta["name"], meta["version"], meta["alias"]) == (
+            deploy_model.name,
+            "1",
+            "champion",
+        )
+        assert meta["card"].startswith("# Deploy test model")  # the run's model card, shipped
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
