@@ -55,6 +55,15 @@ def find_chromium() -> str | None:
     return None
 
 
+def missing(reason: str) -> None:
+    """Skip the calling test where it cannot run, or fail it when ``$CI`` is set."""
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
 def mkdocs_command(*args: str) -> list[str]:
     """``uv run mkdocs ...`` in this project's environment (or this interpreter's mkdocs)."""
     uv = shutil.which("uv") or str(Path.home() / ".local" / "bin" / "uv")
