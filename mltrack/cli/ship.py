@@ -51,6 +51,9 @@ def ship(
     timeout: int | None = typer.Option(
         None, "--timeout", help="Request timeout in seconds (lambda, modal)."
     ),
+    cpu: float | None = typer.Option(
+        None, "--cpu", help="CPU cores requested (kubernetes, modal)."
+    ),
     min_replicas: int | None = typer.Option(
         None, "--min-replicas", help="Autoscaling lower bound."
     ),
@@ -76,6 +79,7 @@ def ship(
         "push": push or None,
         "memory_mb": memory,
         "timeout_s": timeout,
+        "cpu": cpu,
         "min_replicas": min_replicas,
         "max_replicas": max_replicas,
         "kserve": kserve or None,
