@@ -10,7 +10,8 @@ The one syntax is a fenced block whose info string is ``livedocs``::
     title: Train a model
     ```
 
-or ``cli: ml --help`` instead of ``file:``. Fences nested in a longer fence (for
+or ``cli: ml --help`` instead of ``file:``. A short snippet can also run in place: a
+```` ```python livedocs ```` block executes its own code like an example. Fences nested in a longer fence (for
 instance a ```` ````markdown ```` block that shows the syntax) are not directives.
 Indented fences (inside admonitions or content tabs) are.
 """
@@ -50,6 +51,11 @@ class Directive:
     @property
     def file(self) -> str | None:
         return self.options.get("file")
+
+    @property
+    def snippet(self) -> str | None:
+        """Source of an executable ```` ```python livedocs ```` block."""
+        return self.options.get("snippet")
 
     @property
     def cli(self) -> str | None:
@@ -138,8 +144,17 @@ def find_directives(page: str, text: str) -> list[Directive]:
         j = i + 1
         while j < len(lines) and not closer.match(lines[j]):
             j += 1
-        is_directive = info.split(" ", 1)[0].strip("{}.") == "livedocs"
-        if is_directive:
+        words = info.replace("{", " ").replace("}", " ").replace(".", " ").split()
+        is_directive = bool(words) and words[0] == "livedocs"
+        if words[:1] == ["python"] and "livedocs" in words[1:]:
+            # An executable snippet: the block's own code runs like an example.
+            if j >= len(lines):
+                raise LiveDocsError(f"{page}:{i + 1}: code block is not closed with {fence}")
+            indent = match.group("indent")
+            body = [ln[len(indent) :] if ln.startswith(indent) else ln for ln in lines[i + 1 : j]]
+            options = {"snippet": "\n".join(body) + "\n"}
+            found.append(Directive(page, i + 1, j + 1, indent, options))
+        elif is_directive:
             if j >= len(lines):
                 raise LiveDocsError(f"{page}:{i + 1}: livedocs block is not closed with {fence}")
             options = _parse_body(page, i + 1, lines[i + 1 : j])

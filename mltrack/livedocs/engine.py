@@ -95,7 +95,9 @@ class LiveDocsEngine:
         out = Rendered(markdown="")
         for directive in reversed(directives):
             item_id = directive.cli and f"cli:{directive.cli}"
-            if not item_id:
+            if directive.snippet is not None:
+                item_id = directive.where
+            elif not item_id:
                 item_id = Path(os.path.normpath(directive.file or "")).as_posix()
             item = plan.items.get(item_id)
             result: ItemResult | None = report.results.get(item_id)

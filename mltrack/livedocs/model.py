@@ -65,6 +65,7 @@ class Item:
         timeout_s: per-item timeout (header ``# livedocs: timeout=N`` overrides the default).
         inputs: files the author declared the item reads (``inputs=a.csv,b.csv``).
         allow_error: a non-zero exit is expected (CLI captures of error messages).
+        page_line: for a snippet, the page line of its opening fence (errors point there).
         key: cache key, filled by the planner.
         refs: directives that embed this item.
     """
@@ -76,6 +77,7 @@ class Item:
     timeout_s: float = 120.0
     inputs: list[str] = field(default_factory=list)
     allow_error: bool = False
+    page_line: int | None = None
     key: str = ""
     refs: list[Directive] = field(default_factory=list)
 
@@ -110,6 +112,7 @@ class ErrorInfo:
         line: line in the item's file (1-based), or ``None``.
         cell: notebook cell number (1-based), or ``None``.
         tail: last lines of the traceback.
+        source: the failing source line, when known.
     """
 
     type: str
@@ -117,6 +120,7 @@ class ErrorInfo:
     line: int | None = None
     cell: int | None = None
     tail: str = ""
+    source: str | None = None
 
 
 @dataclass

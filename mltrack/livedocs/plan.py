@@ -202,9 +202,32 @@ def build_plan(config: EngineConfig, pages: dict[str, str], include_notebooks: b
     return plan
 
 
+def _snippet_item(config: EngineConfig, directive: Directive) -> Item:
+    source = directive.snippet or ""
+    folder = config.cache_path / "snippets"
+    path = folder / f"{_sha(source.encode())[:20]}.py"
+    if not path.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(source)
+        os.replace(partial, path)
+    rel = os.path.relpath(path, config.root)
+    return Item(
+        id=directive.where,
+        kind="script",
+        path=rel,
+        timeout_s=config.timeout_s,
+        page_line=directive.line,
+    )
+
+
 def _add_directive(config: EngineConfig, plan: Plan, directive: Directive) -> None:
     plan.directives.append(directive)
-    if directive.cli:
+    item: Item | None
+    if directive.snippet is not None:
+        item = _snippet_item(config, directive)
+        plan.items[item.id] = item
+    elif directive.cli:
         item_id = f"cli:{directive.cli}"
         item = plan.items.get(item_id)
         if item is None:

@@ -54,6 +54,10 @@ def _indent(text: str, prefix: str) -> str:
 
 
 def _code_block(root: Path, item: Item, directive: Directive) -> str:
+    if directive.snippet is not None:
+        longest = max((len(m) for m in re.findall(r"`+", directive.snippet)), default=0)
+        fence = "`" * max(3, longest + 1)
+        return f"{fence}python\n{directive.snippet.rstrip()}\n{fence}"
     assert item.path is not None
     lines = (root / item.path).read_text(errors="replace").split("\n")
     if lines and lines[-1] == "":

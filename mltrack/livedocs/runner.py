@@ -110,6 +110,13 @@ class BuildReport:
 def format_failure(item: Item, result: ItemResult) -> str:
     """``page:line -> file:line: ExceptionType: message`` plus the traceback tail."""
     error = result.error or ErrorInfo("Error", "failed")
+    if item.page_line is not None:  # a snippet: point at the page line itself
+        page = item.id.rsplit(":", 1)[0]
+        line = item.page_line + (error.line or 1)
+        head = f"{page}:{line}: {error.type}: {error.message}"
+        if error.source is not None:
+            head += f"\n  {line:>4} | {error.source.strip()}"
+        return head + (f"\n{error.tail}" if error.tail else "")
     location = item.path or item.command or item.id
     if error.cell is not None:
         location += f":cell {error.cell}"
@@ -118,6 +125,8 @@ def format_failure(item: Item, result: ItemResult) -> str:
     head = f"{location}: {error.type}: {error.message}"
     if item.where:
         head = f"{item.where} -> {head}"
+    if error.source is not None and error.line is not None:
+        head += f"\n  {error.line:>4} | {error.source.strip()}"
     return head + (f"\n{error.tail}" if error.tail else "")
 
 
@@ -236,12 +245,14 @@ class Runner:
 
     # -- public -----------------------------------------------------------------------
 
-    def run(self, plan: Plan, force: bool = False) -> BuildReport:
+    def run(self, plan: Plan, force: bool = False, server_url: str | None = None) -> BuildReport:
         """Bring every item of ``plan`` up to date and return the results.
 
         Args:
             plan: from :func:`mltrack.livedocs.plan.build_plan`.
             force: ignore cached results (like ``--no-cache``).
+            server_url: use this running tracking server instead of starting one (the
+                pytest plugin shares one per session).
 
         Raises:
             KeyboardInterrupt: Ctrl-C or SIGTERM; everything started was cleaned up first.
@@ -263,10 +274,17 @@ class Runner:
             else:
                 misses.append(item)
         if misses:
-            self._execute(misses, report)
+            self._execute(misses, report, server_url)
         report.wall_s = time.monotonic() - start
         self._write_telemetry(report)
         return report
+
+    def cached(self, item: Item) -> ItemResult | None:
+        """The cached result of ``item`` if it is still valid (dependencies unchanged)."""
+        hit = self.cache.load(item.key) if self.config.use_cache else None
+        if hit is not None and not self._deps_fresh(hit, {}):
+            return None
+        return hit
 
     def _deps_fresh(self, result: ItemResult, hashes: dict[str, str | None]) -> bool:
         for rel, digest in result.deps.items():
@@ -282,7 +300,7 @@ class Runner:
     def _jobs(self) -> int:
         return max(1, self.config.jobs or os.cpu_count() or 1)
 
-    def _execute(self, misses: list[Item], report: BuildReport) -> None:
+    def _execute(self, misses: list[Item], report: BuildReport, server_url: str | None) -> None:
         self._cancel.clear()
         self._server_ready_at = None
         started = time.monotonic()
@@ -292,11 +310,11 @@ class Runner:
         from mltrack.localserver import free_port, start_server
 
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        url = server_url or f"http://127.0.0.1:{port}"
         secrets = secret_values(self.config.redact_patterns)
         total = len(misses)
         self.progress("start", {"total": total, "jobs": report.jobs, "cached": len(report.results)})
-        need_server = any(item.needs_server for item in misses)
+        need_server = server_url is None and any(item.needs_server for item in misses)
         report.server_started = need_server
         # Files first, CLI captures after them (they may read state examples created).
         phases = [[i for i in misses if i.kind != "cli"], [i for i in misses if i.kind == "cli"]]
@@ -592,8 +610,11 @@ class Runner:
                 line=err.get("line"),
                 cell=err.get("cell"),
                 tail=scrub(err.get("tail", "")),
+                source=err.get("source"),
             )
         result.output = output
+        if result.error is not None and result.error.source is None:
+            result.error.source = self._source_line(item, result.error.line)
         result.deps = {
             rel: _file_sha(self.config.root / rel)
             for rel in data.get("deps", [])
@@ -608,6 +629,12 @@ class Runner:
         if not timed_out and item.needs_server:
             result.runs = _run_summaries(url, experiment, scrub)
         return result
+
+    def _source_line(self, item: Item, line: int | None) -> str | None:
+        if item.kind != "script" or item.path is None or line is None:
+            return None
+        lines = (self.config.root / item.path).read_text(errors="replace").splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else None
 
     def _write_telemetry(self, report: BuildReport) -> None:
         path = self.config.cache_path / "last-build.json"

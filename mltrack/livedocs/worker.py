@@ -198,6 +198,10 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         )
         tail = "\n".join(str(exc).strip().splitlines()[-12:])
         line = _notebook_error_line(nb, cell_index)
+        source = None
+        if cell_index is not None and line is not None:
+            cell_lines = str(nb.cells[cell_index].source).splitlines()
+            source = cell_lines[line - 1] if 0 < line <= len(cell_lines) else None
         result = {
             "ok": False,
             "figures": [],
@@ -207,6 +211,7 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 "line": line,
                 "cell": None if cell_index is None else cell_index + 1,
                 "tail": tail,
+                "source": source,
             },
         }
     nbformat.write(nb, out_dir / "executed.ipynb")

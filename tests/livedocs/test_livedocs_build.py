@@ -156,7 +156,8 @@ def test_build_renders_output_caches_and_reexecutes_only_changes(tmp_path: Path)
         "# Home\n\n"
         + directive("examples/ok.py")
         + directive("examples/second.py")
-        + directive("examples/bad.py"),
+        + directive("examples/bad.py")
+        + "```python livedocs\nprint('from a snippet', 6 * 7)\n```\n",
     )
     (root / "notebooks").mkdir()
     (root / "notebooks" / "tiny.ipynb").write_text(json.dumps(NOTEBOOK))
@@ -172,8 +173,9 @@ def test_build_renders_output_caches_and_reexecutes_only_changes(tmp_path: Path)
     assert '<img src="data:image/png;base64,' in html
     assert 'class="tabbed-set' in html and ">Code</label>" in html and ">Output</label>" in html
     assert "docs/index.md:11 -&gt; examples/bad.py:3: KeyError: &#x27;champion&#x27;" in html
+    assert "from a snippet 42" in html
     assert "answer 42" in (root / "site/notebooks/tiny/index.html").read_text()
-    assert "executing 4 item(s)" in cold.stderr and "[4/4]" in cold.stderr
+    assert "executing 5 item(s)" in cold.stderr and "[5/5]" in cold.stderr
     first = telemetry(root)
     assert first["server_started"] is True and first["failed"] == 1
     # the secret was printed by the example, but never reaches the site or the cache
@@ -212,7 +214,9 @@ def test_strict_build_fails_with_location_timeout_and_unreferenced(tmp_path: Pat
     root = make_project(
         tmp_path / "proj",
         {"bad.py": BAD_PY, "hang.py": HANG_PY, "orphan.py": "print('nobody embeds me')\n"},
-        directive("examples/bad.py") + directive("examples/hang.py"),
+        directive("examples/bad.py")
+        + directive("examples/hang.py")
+        + "```python livedocs\nx = 1\nraise ValueError(f'bad snippet {x}')\n```\n",
     )
     tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
     started = time.monotonic()
@@ -222,6 +226,9 @@ def test_strict_build_fails_with_location_timeout_and_unreferenced(tmp_path: Pat
     err = result.stderr
     assert "docs/index.md:1 -> examples/bad.py:3: KeyError: 'champion'" in err
     assert 'File "examples/bad.py", line 4, in <module>' in err  # traceback tail
+    assert '3 | return aliases["champion"]' in err  # the failing source line
+    # an executable snippet points at the page line of the failing statement
+    assert "docs/index.md:11: ValueError: bad snippet 1" in err
     assert "docs/index.md:5 -> examples/hang.py:4: TimeoutError: killed after 2 s" in err
     assert "examples/orphan.py: example is not embedded by any page" in err
     assert elapsed < 55, "the hanging example was not killed at its 2 s timeout"
@@ -355,3 +362,36 @@ def test_ml_docs_snapshots_mask_volatile_values_and_report_drift(tmp_path: Path)
     assert drifted.returncode == 1
     assert "-value 1" in drifted.stderr and "+value 2" in drifted.stderr
     assert "examples/report.py: output differs from its snapshot" in drifted.stderr
+
+
+def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(tmp_path: Path) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        {"fine.py": "print('fine')\n", "bad.py": BAD_PY},
+        directive("examples/fine.py")
+        + directive("examples/bad.py")
+        + "```python livedocs\nprint('snippet', 2 + 2)\n```\n",
+    )
+    env = build_env(tmp_path / "tmp", uuid.uuid4().hex)
+
+    def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "mltrack.livedocs.pytest_plugin", "--livedocs",
+             "-p", "no:cacheprovider", "-rA", *args, "examples", "docs"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )  # fmt: skip
+
+    first = pytest_run()
+    assert first.returncode == 1, first.stdout
+    assert "PASSED examples/fine.py::livedocs" in first.stdout
+    assert "PASSED docs/index.md::line-9" in first.stdout
+    assert "FAILED examples/bad.py::livedocs" in first.stdout
+    assert "docs/index.md:5 -> examples/bad.py:3: KeyError: 'champion'" in first.stdout
+    # -k selects by path; the passing items are cached now, so no server is needed
+    selected = pytest_run("-k", "fine")
+    assert selected.returncode == 0, selected.stdout
+    assert "1 passed, 2 deselected" in selected.stdout

@@ -173,3 +173,12 @@ def test_dependency_aware_cache_reruns_exactly_the_affected_items(tmp_path: Path
 
     executed, _, server_started = run("# An edited page\n\n" + page)
     assert executed == [] and server_started is False
+
+
+def test_executable_snippet_becomes_an_item_of_the_page(tmp_path: Path) -> None:
+    page = "# P\n\n```python livedocs\nprint('hi')\n```\n\n```python\nnot_run()\n```\n"
+    found = find_directives("docs/p.md", page)
+    assert len(found) == 1 and found[0].snippet == "print('hi')\n" and found[0].line == 3
+    plan = build_plan(EngineConfig(root=tmp_path), {"docs/p.md": page})
+    item = plan.items["docs/p.md:3"]
+    assert item.page_line == 3 and (tmp_path / str(item.path)).read_text() == "print('hi')\n"
