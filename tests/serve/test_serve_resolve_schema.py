@@ -108,3 +108,24 @@ def test_model_without_signature_accepts_arrays_and_records() -> None:
     assert isinstance(array, TensorInput) and array.rows == 2
     frame, _ = parse_payload(anything, [{"u": 1}, {"u": 2}])
     assert frame["u"].tolist() == [1, 2]
+
+
+def test_generated_token_is_printed_once_and_required(
+    tracking_uri: str, served_models, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from mltrack.config import ServeSettings
+    from mltrack.serve import create_app
+
+    app = create_app(served_models.table, ServeSettings())  # no MLTRACK_API_TOKEN set
+    printed = capsys.readouterr().err
+    assert printed.count("API token (shown once)") == 1
+    token = printed.strip().rsplit(" ", 1)[1]
+    assert token == app.state.token and len(token) >= 32
+    with TestClient(app) as client:
+        row = {"a": 1.0, "b": 0.0, "c": 1.0, "n": 2}
+        assert client.post("/predict", json=[row]).status_code == 401
+        ok = client.post("/predict", json=[row], headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
+    assert token not in capsys.readouterr().err  # never printed again
