@@ -10,6 +10,7 @@ import anthropic
 import mlflow
 
 from mltrack import track_llm
+from mltrack.llm import flush_metrics
 from mltrack.testing import FakeLLMServer
 
 with FakeLLMServer() as llm, mlflow.start_run(run_name="support-bot") as run:
@@ -38,6 +39,7 @@ with FakeLLMServer() as llm, mlflow.start_run(run_name="support-bot") as run:
     print(triage("My training run crashed"))
     print(asyncio.run(draft("My training run crashed")))
 
+flush_metrics()  # totals of a run you started are sent in the background; send them now
 metrics = mlflow.get_run(run.info.run_id).data.metrics
 for key in ("llm.calls", "llm.tokens.input", "llm.tokens.output", "llm.cost_usd"):
     print(f"{key:18} {metrics[key]:.8g}")

@@ -18,7 +18,14 @@ from mltrack.llm._pricing import (
     UnknownModelPriceWarning,
     compute_cost,
 )
-from mltrack.llm._tracker import BudgetWarning, LLMCall, LLMTracker, run_totals, track_llm
+from mltrack.llm._tracker import (
+    BudgetWarning,
+    LLMCall,
+    LLMTracker,
+    flush_metrics,
+    run_totals,
+    track_llm,
+)
 
 __all__ = [
     "BudgetExceeded",
@@ -29,6 +36,7 @@ __all__ = [
     "NoUsageWarning",
     "UnknownModelPriceWarning",
     "compute_cost",
+    "flush_metrics",
     "run_totals",
     "track_llm",
 ]

@@ -154,7 +154,9 @@ def _process_span(span: LiveSpan) -> None:
         # Stored on the span, so the MLflow server keeps this value instead of pricing the
         # span again. An unknown price is marked by mltrack.llm.price_source only: the
         # server rejects a trace holding a null mlflow.llm.cost.
-        if result.cost is not None and SpanAttributeKey.LLM_COST not in span._span.attributes:
+        if result.cost is not None and SpanAttributeKey.LLM_COST not in (
+            span._span.attributes or {}
+        ):
             span.set_attribute(SpanAttributeKey.LLM_COST, result.cost)
         cost_total = result.total
         source = result.source
@@ -234,7 +236,7 @@ def _instrument_openai() -> None:
         return
     import mlflow
 
-    mlflow.openai.autolog(silent=True)  # type: ignore[attr-defined]
+    mlflow.openai.autolog(silent=True)
     from openai.resources.chat.completions import AsyncCompletions, Completions
 
     targets: list[tuple[type, str]] = [(Completions, "create"), (AsyncCompletions, "create")]
@@ -398,7 +400,7 @@ def _instrument_anthropic() -> None:
     import mlflow
     from mlflow.utils import gorilla
 
-    mlflow.anthropic.autolog(silent=True)  # type: ignore[attr-defined]
+    mlflow.anthropic.autolog(silent=True)
     raw_create = gorilla.get_original_attribute(Messages, "create")
     raw_acreate = gorilla.get_original_attribute(AsyncMessages, "create")
     traced_create = Messages.__dict__["create"]

@@ -25,6 +25,7 @@ __all__ = [
     "LLMTracker",
     "active_scopes",
     "check_budgets",
+    "flush_metrics",
     "record_call",
     "track_llm",
 ]
@@ -366,8 +367,63 @@ def record_call(scopes: tuple[_Scope, ...], call: LLMCall) -> None:
             _RUN_TOTALS.setdefault(run_id, _RunTotals()).add(call)
 
 
+_cost_status: dict[str, str] = {}
+_FLUSH_INTERVAL_S = 1.0
+_flusher: threading.Thread | None = None
+
+
+def flush_metrics() -> None:
+    """Send the ``llm.*`` totals of every run now (they are otherwise sent in the background).
+
+    Inside a run that ``track_llm`` did not start, totals are sent at most once a second
+    and at interpreter exit; call this before reading them back in the same process.
+    """
+    with _runs_lock:
+        dirty = [run_id for run_id, totals in _RUN_TOTALS.items() if totals.dirty]
+    for run_id in dirty:
+        _flush_run_metrics(run_id, synchronous=True)
+
+
+def _flush_all_dirty() -> None:
+    import contextlib
+
+    with contextlib.suppress(Exception):  # server gone or run deleted: best effort
+        flush_metrics()
+
+
+def _flush_loop() -> None:
+    import time
+
+    while True:
+        time.sleep(_FLUSH_INTERVAL_S)
+        _flush_all_dirty()
+
+
+def _ensure_flusher() -> None:
+    """Send run totals from a background thread, at most once a second, and at exit.
+
+    Keeps metric requests off the tracked call's path: a run inside which thousands of
+    calls are made gets a few ``log_batch`` requests, not thousands.
+    """
+    global _flusher
+    if _flusher is not None:
+        return
+    with _runs_lock:
+        if _flusher is not None:
+            return
+        import atexit
+
+        _flusher = threading.Thread(target=_flush_loop, name="mltrack-llm-metrics", daemon=True)
+        _flusher.start()
+        atexit.register(_flush_all_dirty)
+
+
 def _flush_run_metrics(run_id: str, synchronous: bool) -> None:
-    import mlflow
+    """Send the run's ``llm.*`` totals: one ``log_batch``, queued unless ``synchronous``."""
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, RunTag
 
     with _runs_lock:
         totals = _RUN_TOTALS.get(run_id)
@@ -377,10 +433,19 @@ def _flush_run_metrics(run_id: str, synchronous: bool) -> None:
         metrics = totals.metrics()
         step = totals.all.calls
         unpriced = totals.all.unpriced_calls
-    mlflow.log_metrics(metrics, step=step, run_id=run_id, synchronous=synchronous)
+    now = int(time.time() * 1000)
     status = "complete" if unpriced == 0 else f"partial: {unpriced} call(s) without a known price"
-    mlflow.MlflowClient().set_tag(
-        run_id, "mltrack.llm.cost_status", status, synchronous=synchronous
+    tags = []
+    if _cost_status.get(run_id) != status:
+        _cost_status[run_id] = status
+        tags.append(RunTag("mltrack.llm.cost_status", status))
+    # MlflowClient.log_batch, not mlflow.log_metrics: the fluent call fetches the run first,
+    # a synchronous round trip on every tracked call.
+    MlflowClient().log_batch(
+        run_id,
+        metrics=[Metric(key, value, now, step) for key, value in metrics.items()],
+        tags=tags,
+        synchronous=synchronous,
     )
 
 
@@ -443,7 +508,10 @@ class _Activation:
                 self._span_cm.__exit__(*exc_info)
         finally:
             if self.run_id is not None:
-                _flush_run_metrics(self.run_id, synchronous=self._own_run)
+                if self._own_run:  # the run ends now: its totals must be complete
+                    _flush_run_metrics(self.run_id, synchronous=True)
+                else:
+                    _ensure_flusher()
             if self._own_run:
                 status = (
                     "FINISHED"
@@ -603,7 +671,7 @@ def _decorate(func: F, options: _TrackLLM) -> F:
         wrapper = sync_wrapper
 
     wrapper.llm_tracker = tracker
-    return wrapper  # type: ignore[no-any-return]
+    return wrapper
 
 
 @overload
@@ -642,7 +710,9 @@ def track_llm(
     trace, with model, token usage, latency and cost (``mlflow.llm.cost``), and counts
     towards the scope's budget. The run's metrics ``llm.cost_usd``, ``llm.tokens.input``,
     ``llm.tokens.output``, ``llm.calls`` and ``llm.latency_p50_ms`` (plus
-    ``llm.by_model.<model>.*`` and ``llm.by_provider.<provider>.*``) hold the totals.
+    ``llm.by_model.<model>.*`` and ``llm.by_provider.<provider>.*``) hold the totals; in a
+    run that ``track_llm`` did not start they are sent in the background (at most once a
+    second, and at exit; :func:`flush_metrics` sends them now).
 
     Runs: inside an active MLflow run (``mltrack.run``, ``@mltrack.track``,
     ``mlflow.start_run``) the calls add up in that run. Otherwise each decorated call

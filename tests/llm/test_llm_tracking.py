@@ -142,7 +142,7 @@ def test_async_streaming_and_anthropic_inside_one_run(
 ) -> None:
     import mlflow
 
-    from mltrack.llm import track_llm
+    from mltrack.llm import flush_metrics, track_llm
 
     oa, aoa, an, aan = (
         clients["openai"],
@@ -198,6 +198,7 @@ def test_async_streaming_and_anthropic_inside_one_run(
     total = sum(c.cost_usd for c in tracker.calls)
     assert tracker.cost_usd == pytest.approx(total, rel=1e-12) and tracker.cost_complete
 
+    flush_metrics()  # totals of a run we did not start are sent in the background
     metrics = mlflow.get_run(run.info.run_id).data.metrics
     assert metrics["llm.calls"] == len(served) == 8
     assert metrics["llm.cost_usd"] == pytest.approx(total, rel=1e-12)
@@ -209,6 +210,11 @@ def test_async_streaming_and_anthropic_inside_one_run(
     for call in tracker.calls:
         stored = spans[call.span_id].get_attribute("mlflow.llm.cost")
         assert stored["total_cost"] == call.cost_usd
+    # MLflow's own trace-level aggregation agrees with mltrack's total
+    exp = mlflow.get_experiment_by_name(experiment)
+    (trace,) = mlflow.MlflowClient().search_traces(locations=[exp.experiment_id])
+    trace_cost = json.loads(trace.info.request_metadata["mlflow.trace.cost"])
+    assert trace_cost["total_cost"] == pytest.approx(total, rel=1e-9)
 
 
 def test_budget_warns_once_then_raises_before_the_next_call(
