@@ -231,7 +231,9 @@ def test_strict_build_fails_with_location_timeout_and_unreferenced(tmp_path: Pat
     assert "docs/index.md:11: ValueError: bad snippet 1" in err
     assert "docs/index.md:5 -> examples/hang.py:4: TimeoutError: killed after 2 s" in err
     assert "examples/orphan.py: example is not embedded by any page" in err
-    assert elapsed < 55, "the hanging example was not killed at its 2 s timeout"
+    # The TimeoutError above is only reported when the parent killed the item 2 s after it
+    # started; a loose bound on the whole build (server start included, busy machines).
+    assert elapsed < 240
     assert not (root / "site/index.html").exists() or "FAILED" not in err
     assert leftovers(tmp) == [] and tagged_processes(tag) == []
 
