@@ -18,7 +18,6 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # This folder holds a `logging.py` benchmark: keep it behind the stdlib on sys.path.
@@ -62,6 +61,8 @@ def _progress(message: str, started: float) -> None:
 
 
 def main() -> None:
+    from concurrent.futures import ThreadPoolExecutor  # after the sys.path fix (logging)
+
     from mltrack.teamserver import TeamServerConfig, start_team_server
     from mltrack.testing.postgres import load_mlflow_schema, start_postgres
 
