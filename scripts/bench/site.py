@@ -4,7 +4,8 @@ Builds the site once (``mkdocs build`` into a temporary directory; ``--strict`` 
 ``--strict``) or takes ``$MLTRACK_SITE_DIR``, serves it on 127.0.0.1 and loads every
 page in headless Chromium with a cold cache, one page at a time so the timings are not
 shared between pages. Reports the time to the ``load`` event (p50/max, goal < 2 s per
-page) and the bytes each page transfers (flagging pages over 1.5 MB).
+page) and the bytes each page transfers, gzip-compressed as any real host serves them
+(flagging pages over 1.5 MB).
 
     uv run python scripts/bench/site.py [--strict] [--concurrency N]
 """
