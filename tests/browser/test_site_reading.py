@@ -191,3 +191,30 @@ def test_ansi_output_renders_as_coloured_spans(page: Any, site: SiteServer, site
     assert len({c["colour"] for c in colours}) >= 1
     text = page.locator(".livedocs-console").first.inner_text()
     assert "\x1b" not in text and "[0m" not in text, "raw escape codes shown to the reader"
+
+
+def test_copying_a_command_capture_copies_the_command(
+    browser: Any, site: SiteServer, site_dir: Path
+) -> None:
+    # A `cli:` capture shows "$ command" then its output; a reader copies it to run it.
+    pages = _pages_with(site_dir, 'class="livedocs-prompt"')
+    assert pages, "no page shows a captured CLI command"
+    path = next(
+        (p for p in pages if p.startswith("reference/cli/") and p.count("/") >= 3), pages[0]
+    )
+    context = browser.new_context(base_url=site.base_url)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=site.base_url[:-1])
+    try:
+        page = context.new_page()
+        page.goto(site.url(path))
+        console = page.locator(".livedocs-console:has(.livedocs-prompt)").first
+        command = console.locator("code").inner_text().split("\n", 1)[0].removeprefix("$ ")
+        console.hover()
+        console.locator(COPY_BUTTON).first.click()
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied == command.strip(), (
+            f"/{path}: the copy button of a CLI capture copies {copied[:80]!r}... "
+            f"instead of the command {command.strip()!r}"
+        )
+    finally:
+        context.close()
