@@ -12,6 +12,7 @@ import contextlib
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,13 +31,17 @@ from sitekit import (
 )
 
 HERE = Path(__file__).resolve().parent
+BUILD_TIMEOUT_S = 1500
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Everything here needs the built site (and most a browser): `make test-fast` skips it.
+    # The first test that needs the site also pays for the one strict build (executing every
+    # example when the cache is cold), hence a timeout well above the suite's default.
     for item in items:
         if Path(str(item.path)).resolve().is_relative_to(HERE):
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.timeout(BUILD_TIMEOUT_S + 300))
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -70,7 +75,14 @@ def site_dir() -> Iterator[Path]:
         return
     tmp = Path(tempfile.mkdtemp(prefix="mltrack-site-"))
     try:
-        result = build_site(tmp / "site")
+        try:
+            result = build_site(tmp / "site", timeout_s=BUILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"`mkdocs build --strict` did not finish in {BUILD_TIMEOUT_S} s; build the "
+                "site once and pass it as MLTRACK_SITE_DIR=<dir>",
+                pytrace=False,
+            )
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-40:])
             pytest.fail(

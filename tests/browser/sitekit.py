@@ -9,11 +9,13 @@ launched by Playwright).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gzip
 import http.server
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -74,20 +76,50 @@ def mkdocs_command(*args: str) -> list[str]:
 
 
 def build_site(
-    dest: Path, *, cwd: Path = ROOT, strict: bool = True, timeout_s: float = 900
+    dest: Path,
+    *,
+    cwd: Path = ROOT,
+    strict: bool = True,
+    timeout_s: float = 900,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``mkdocs build [--strict] -d dest`` in ``cwd``; output captured, never raises."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    """Run ``mkdocs build [--strict] -d dest`` in ``cwd``; output captured.
+
+    Raises ``subprocess.TimeoutExpired`` after ``timeout_s``. On a timeout, Ctrl-C or any
+    other interruption the build gets SIGTERM first (the livedocs engine then stops its
+    MLflow server and workers), and its whole process group SIGKILL if it lingers.
+    """
+    env = {**(os.environ if env is None else env), "NO_MKDOCS_2_WARNING": "1"}
     args = ["build", "-d", str(dest)] + (["--strict"] if strict else [])
-    return subprocess.run(
-        mkdocs_command(*args),
+    command = mkdocs_command(*args)
+    process = subprocess.Popen(
+        command,
         cwd=cwd,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout_s,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=timeout_s)
+    except BaseException:
+        _stop_group(process)
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _stop_group(process: subprocess.Popen[str], grace_s: float = 30) -> None:
+    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, sig)
+        try:
+            process.communicate(timeout=wait_s)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # stragglers left in the group
 
 
 _COMPRESSIBLE = {".html", ".css", ".js", ".json", ".xml", ".svg", ".txt", ".map", ".ipynb"}

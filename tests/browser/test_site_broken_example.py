@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from sitehtml import livedocs_markup_problems
-from sitekit import mkdocs_command
+from sitekit import build_site
 
 MKDOCS_YML = """\
 site_name: broken-example
@@ -73,18 +73,10 @@ def _project(tmp_path: Path) -> Path:
     return root
 
 
-def _build(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _build(root: Path, dest: Path, strict: bool) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRACK_")}
-    env.update(NO_MKDOCS_2_WARNING="1", MLTRACK_DOCS__JOBS="2")
-    return subprocess.run(
-        mkdocs_command("build", *args),
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    env["MLTRACK_DOCS__JOBS"] = "2"
+    return build_site(dest, cwd=root, strict=strict, timeout_s=600, env=env)
 
 
 @pytest.mark.slow
@@ -93,7 +85,7 @@ def test_broken_example_fails_the_strict_build(tmp_path: Path) -> None:
     fence = PAGE.splitlines().index("file: examples/broken.py")  # 1-based line of the fence
     broken_line = BROKEN.splitlines().index('print(settings["question"])') + 1
 
-    strict = _build(root, "--strict", "-d", str(tmp_path / "strict-site"))
+    strict = _build(root, tmp_path / "strict-site", strict=True)
     log = strict.stdout + strict.stderr
     assert strict.returncode != 0, f"the strict build passed with a broken example:\n{log[-3000:]}"
     where = f"docs/index.md:{fence} -> examples/broken.py:{broken_line}: KeyError: 'question'"
@@ -101,7 +93,7 @@ def test_broken_example_fails_the_strict_build(tmp_path: Path) -> None:
     assert not (tmp_path / "strict-site" / "index.html").exists(), "a failed build wrote a site"
 
     # Without --strict (mkdocs serve / make docs) the page is built and shows the failure.
-    lenient = _build(root, "-d", str(tmp_path / "site"))
+    lenient = _build(root, tmp_path / "site", strict=False)
     assert lenient.returncode == 0, (lenient.stdout + lenient.stderr)[-3000:]
     html = (tmp_path / "site" / "index.html").read_text()
     blocks, problems = livedocs_markup_problems(html)
