@@ -13,6 +13,7 @@ import mlflow
 
 import mltrack
 from mltrack.localserver import free_port, start_server
+from mltrack.logging import get_logger
 
 port = free_port()
 url = f"http://127.0.0.1:{port}"
@@ -30,12 +31,17 @@ def train(epochs: int = 30) -> dict[str, float]:
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     print("training result:", train())
-print("warning:", str(caught[0].message).split(";")[0])
+print("warning:", str(caught[0].message).split(";")[0].replace(url, "<server>"))
+print("values waiting in the spool:", get_logger(url).spool.pending_values())
 
 server = start_server(port=port)
 try:
+    # The training process replays by itself once the server answers; `ml sync` does the
+    # same from any other process (whichever comes first, the data arrives once).
     sync = subprocess.run([sys.executable, "-m", "mltrack", "sync"], capture_output=True, text=True)
-    print(next(line for line in sync.stdout.splitlines() if "sent" in line).split(": ", 1)[1])
+    mltrack.flush()
+    print("ml sync exit code:", sync.returncode)
+    print("values waiting in the spool:", get_logger(url).spool.pending_values())
     run = mlflow.MlflowClient(url).search_runs(
         [mlflow.get_experiment_by_name("offline-demo").experiment_id]
     )[0]
