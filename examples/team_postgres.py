@@ -22,7 +22,15 @@ import subprocess
 import sys
 import tempfile
 
-from mltrack.testing.postgres import temporary_postgres
+from mltrack.errors import ServerStartError
+from mltrack.testing.postgres import find_pg_bin, temporary_postgres
+
+try:
+    find_pg_bin()
+except ServerStartError as missing:
+    # `make docs` on a machine without PostgreSQL still builds; CI installs it and runs this.
+    print(f"skipped: {missing}")
+    sys.exit(0)
 
 workdir = tempfile.mkdtemp(prefix="team-pg-")
 admin_password = secrets.token_urlsafe(16)
