@@ -49,8 +49,8 @@ def ml(*args: str) -> None:
     print(flush=True)
 
 
-ml("train", "train.py", "--name", "forest")
-ml("runs", "--limit", "3")
-ml("save", "iris-forest")
-ml("promote", "iris-forest", "1", "--reason", "first model")
-ml("models", "iris-forest")
+ml("train", "train.py", "--name", "logreg", "--experiment", "iris-demo")
+ml("runs", "--experiment", "iris-demo", "--limit", "3")
+ml("save", "iris-session", "--experiment", "iris-demo")
+ml("promote", "iris-session", "1", "--reason", "first model")
+ml("models", "iris-session")
