@@ -26,8 +26,10 @@ install: bootstrap
 chromium:
 	@bash scripts/ensure_chromium.sh
 
+# The browser tests read the strict build made here (one build, shared with `make build`'s cache).
 test: install chromium
-	@$(RUN) pytest $(PYTEST_ARGS)
+	@$(RUN) mkdocs build --strict --site-dir site
+	@MLTRACK_SITE_DIR="$(CURDIR)/site" $(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: install
 	@$(RUN) pytest -m "not slow and not browser" $(PYTEST_ARGS)
