@@ -101,7 +101,9 @@ def site(site_dir: Path) -> Iterator[SiteServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it is open, which would break `asyncio.run()` in later test packages.
+@pytest.fixture(scope="package")
 def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
