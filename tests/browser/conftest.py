@@ -51,6 +51,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     setattr(item, f"rep_{report.when}", report)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fresh_artifacts() -> None:
+    """Screenshots and reports of this session only (the folder is gitignored)."""
+    if ARTIFACTS.is_dir():
+        for old in ARTIFACTS.iterdir():
+            if old.is_file() and old.suffix in (".png", ".json"):
+                old.unlink()
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = find_chromium()

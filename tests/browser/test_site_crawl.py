@@ -35,7 +35,7 @@ def _grouped(reports: list[PageReport], attr: str) -> str:
     would otherwise be repeated once per page)."""
     pages: dict[str, list[str]] = defaultdict(list)
     for report in reports:
-        for message in getattr(report, attr):
+        for message in dict.fromkeys(getattr(report, attr)):  # once per page
             pages[message].append("/" + report.path)
     return "\n".join(
         f"{message}\n    on {len(where)} page(s): {', '.join(where[:5])}"
