@@ -197,6 +197,14 @@ class TrackingTransport:
             return str(experiment.experiment_id)
 
     def terminate_run(self, run_id: str, status: str, end_time: int | None) -> None:
+        if is_http_uri(self.tracking_uri):
+            # Straight to the REST API: short retries, and no second "View run" line
+            # (MLflow's end_run, called next by mltrack.run(), prints it once).
+            body: dict[str, Any] = {"run_id": run_id, "status": status}
+            if end_time is not None:
+                body["end_time"] = end_time
+            self._post("/api/2.0/mlflow/runs/update", body)
+            return
         try:
             self.client.set_terminated(run_id, status=status, end_time=end_time)
         except Exception as exc:
