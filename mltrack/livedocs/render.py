@@ -118,9 +118,12 @@ def _runs_html(runs: list[RunSummary]) -> str:
 
 def _console_html(text: str, prompt: str | None = None) -> str:
     body = ansi_to_html(text.rstrip("\n"))
+    copy = ""
     if prompt is not None:
         body = f'<span class="livedocs-prompt">$ </span>{html.escape(prompt)}\n' + body
-    return f'<div class="highlight livedocs-console"><pre><code>{body}</code></pre></div>'
+        # Material copies `data-copy` when present: the command, not the captured output.
+        copy = f' data-copy="{html.escape(prompt)}"'
+    return f'<div class="highlight livedocs-console"{copy}><pre><code>{body}</code></pre></div>'
 
 
 def error_html(message: str, title: str) -> str:
