@@ -37,7 +37,15 @@ __all__ = [
 CONFIG_FILENAME = ".mltrack.yml"
 ENV_PREFIX = "MLTRACK_"
 #: Variables that belong to mltrack but are not settings keys (secrets, process plumbing).
-NON_SETTINGS_ENV_VARS = frozenset({"MLTRACK_API_TOKEN", "MLTRACK_NO_CACHE", "MLTRACK_ITEM_ID"})
+NON_SETTINGS_ENV_VARS = frozenset(
+    {
+        "MLTRACK_API_TOKEN",
+        "MLTRACK_NO_CACHE",
+        "MLTRACK_ITEM_ID",
+        "MLTRACK_SITE_DIR",
+        "MLTRACK_CHROMIUM",
+    }
+)
 
 
 class _Section(BaseModel):
@@ -277,6 +285,10 @@ def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, s
         if not name.startswith(ENV_PREFIX) or name in NON_SETTINGS_ENV_VARS:
             continue
         parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if parts[0] not in Settings.model_fields:
+            # Not a settings key: tools and scripts use MLTRACK_* names for their own
+            # plumbing. `ml doctor` lists them (see unknown_env_vars), they never crash a run.
+            continue
         try:
             value = yaml.safe_load(raw) if raw != "" else None
         except yaml.YAMLError:
@@ -290,6 +302,18 @@ def _env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, s
         data["tracking_uri"] = environ["MLFLOW_TRACKING_URI"]
         origins["tracking_uri"] = "MLFLOW_TRACKING_URI"
     return data, origins
+
+
+def unknown_env_vars(environ: dict[str, str] | None = None) -> list[str]:
+    """``MLTRACK_*`` variables that are neither settings nor known plumbing (typos?)."""
+    environ = dict(os.environ if environ is None else environ)
+    return sorted(
+        name
+        for name in environ
+        if name.startswith(ENV_PREFIX)
+        and name not in NON_SETTINGS_ENV_VARS
+        and name[len(ENV_PREFIX) :].lower().split("__")[0] not in Settings.model_fields
+    )
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -53,7 +53,14 @@ def _check_config() -> tuple[Check, object | None]:
         settings = load_settings()
     except ConfigError as exc:
         return Check("config", "fail", str(exc)), None
+    from mltrack.config import unknown_env_vars
+
     where = str(settings.config_path) if settings.config_path else "no .mltrack.yml (defaults)"
+    unknown = unknown_env_vars()
+    if unknown:
+        return Check(
+            "config", "warn", f"{where}; ignored unknown variables: {', '.join(unknown)}"
+        ), settings
     return Check("config", "ok", where), settings
 
 

@@ -110,9 +110,9 @@ def site(site_dir: Path) -> Iterator[SiteServer]:
         yield server
 
 
-# Package scope, not session: Playwright's sync API keeps an asyncio loop running in the
-# main thread while it is open, which would break `asyncio.run()` in later test packages.
-@pytest.fixture(scope="package")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the
+# main thread while it is open, which would break `asyncio.run()` in later tests.
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

@@ -65,3 +65,17 @@ def test_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / ".mltrack.yml").write_text("experiment: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_settings(start=tmp_path, environ={})
+
+
+def test_unknown_top_level_env_vars_are_ignored_and_reported(tmp_path: Path) -> None:
+    from mltrack.config import unknown_env_vars
+
+    env = {"MLTRACK_SITE_DIR": "/tmp/site", "MLTRACK_EXPERIMNT": "typo", "MLTRACK_EXPERIMENT": "ok"}
+    settings = load_settings(start=tmp_path, environ=env)
+    assert settings.experiment == "ok"
+    assert unknown_env_vars(env) == ["MLTRACK_EXPERIMNT"]
+
+
+def test_unknown_key_inside_a_section_env_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="MLTRACK_LLM__BUDGT"):
+        load_settings(start=tmp_path, environ={"MLTRACK_LLM__BUDGT": "1"})
