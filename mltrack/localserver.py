@@ -30,10 +30,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 from mltrack.errors import ServerStartError
 
-__all__ = ["ThrowawayServer", "free_port", "throwaway_server", "wait_healthy"]
+__all__ = ["ThrowawayServer", "free_port", "kill_group", "throwaway_server", "wait_healthy"]
 
 _HEALTH_TIMEOUT_S = 90.0
 
@@ -164,13 +165,13 @@ class ThrowawayServer:
         if self._stopped:
             return
         self._stopped = True
-        _kill_group(self.process)
+        kill_group(self.process)
         if remove:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def restart(self) -> None:
         """Stop and start again on the same port and store (used by resilience tests)."""
-        _kill_group(self.process)
+        kill_group(self.process)
         self.process = _launch(self.root, self.port)
         self.startup_s = wait_healthy(self.url, proc=self.process)
         self._stopped = False
@@ -182,16 +183,23 @@ class ThrowawayServer:
         self.stop()
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def kill_group(proc: subprocess.Popen[Any], grace_s: float = 10) -> None:
+    """Stop a process started with ``start_new_session=True`` and everything it spawned.
+
+    SIGTERM to its process group, SIGKILL to whatever is left after ``grace_s`` seconds;
+    when the leader already exited, its leftover children are killed too.
+    """
     if proc.poll() is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a finished leader
         return
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(OSError):
         os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
 
 

@@ -27,7 +27,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
+from mltrack.localserver import kill_group
 
 __all__ = [
     "AUTH_APP",
@@ -448,16 +448,7 @@ class TeamServer:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    kill_group(proc, grace_s=15)  # several uvicorn workers take longer to drain
 
 
 def _launch(config: TeamServerConfig, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -302,7 +301,6 @@ def _ui_env(uri: str, artifacts: Path) -> dict[str, str]:
 def _run_ui(uri: str, artifacts: Path, port: int, browser: bool) -> None:
     """MLflow's server app under one uvicorn worker (what `mlflow ui` runs, minus the
     CLI start-up and job runner), in its own process group, stopped on exit."""
-    import signal
     import subprocess
 
     from mltrack.localserver import wait_healthy
@@ -332,12 +330,7 @@ def _run_ui(uri: str, artifacts: Path, port: int, browser: bool) -> None:
         proc.wait()
     finally:
         if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+            from mltrack.localserver import kill_group
+
+            kill_group(proc, grace_s=15)
             err_console.print("MLflow UI stopped")

@@ -43,6 +43,7 @@ from mltrack.livedocs.model import (
     RunSummary,
 )
 from mltrack.livedocs.redact import Scrubber, secret_values
+from mltrack.localserver import kill_group
 
 __all__ = ["BuildReport", "Runner", "StderrProgress", "format_failure"]
 
@@ -204,18 +205,7 @@ def _kill_marked(marker: str) -> None:
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
-    if proc.poll() is not None:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a finished leader
-        return
-    with contextlib.suppress(OSError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-    with contextlib.suppress(OSError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
+    kill_group(proc, grace_s=grace_s)
 
 
 def _slug(text: str) -> str:

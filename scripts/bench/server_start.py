@@ -40,7 +40,7 @@ def time_mltrack() -> float:
 
 
 def time_cli() -> float:
-    from mltrack.localserver import _kill_group, free_port, wait_healthy
+    from mltrack.localserver import free_port, kill_group, wait_healthy
 
     root = Path(tempfile.mkdtemp(prefix="bench-cli-"))
     port = free_port()
@@ -69,7 +69,7 @@ def time_cli() -> float:
         _first_api_call(f"http://127.0.0.1:{port}")
         return time.perf_counter() - start
     finally:
-        _kill_group(proc)
+        kill_group(proc)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 import mltrack
-from mltrack.localserver import _kill_group, free_port, start_server
+from mltrack.localserver import free_port, kill_group, start_server
 from mltrack.logging import get_logger
 from tests._helpers import run_ml
 
@@ -59,7 +59,7 @@ def test_server_stopped_mid_run_nothing_lost_after_replay(
                 for i in range(1000):
                     mltrack.log_metric("x", float(i), step=i)
                 assert mltrack.flush(timeout=60)
-                _kill_group(server.process)  # the server dies; its store stays
+                kill_group(server.process)  # the server dies; its store stays
                 for i in range(1000, 3000):
                     mltrack.log_metric("x", float(i), step=i)
                 mltrack.flush(timeout=60)
