@@ -1,7 +1,7 @@
 """pytest plugin: every example, notebook and executable snippet the docs embed is a test.
 
-Enable it with ``pytest -p mltrack.livedocs.pytest_plugin --livedocs examples notebooks
-docs`` (or register the ``pytest11`` entry point ``livedocs``). Items are run by the same
+Installed with mltrack as the ``pytest11`` entry point ``livedocs``; enable it with
+``pytest --livedocs examples notebooks docs``. Items are run by the same
 engine, cache, timeouts and error format as the docs build, so ``make test`` and
 ``make build`` never disagree; ``-k``, ``-x`` and xdist work as usual (each xdist worker
 starts its own throwaway server, only when something is not cached). Test ids are paths:

@@ -378,7 +378,7 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(tmp_path: Path) ->
 
     def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "-p", "mltrack.livedocs.pytest_plugin", "--livedocs",
+            [sys.executable, "-m", "pytest", "--livedocs",  # plugin loads from its entry point
              "-p", "no:cacheprovider", "-rA", *args, "examples", "docs"],
             cwd=root,
             env=env,
