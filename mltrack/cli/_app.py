@@ -8,6 +8,10 @@ from typing import Any
 
 import click
 import typer
+from rich.console import Console
+
+from mltrack import __version__
+from mltrack.errors import MltrackError
 
 try:  # typer >= 0.24 vendors click: its errors are not click's classes
     from typer._click.exceptions import ClickException as _TyperClickException
@@ -17,10 +21,6 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 _CLICK_ERRORS = (click.ClickException, _TyperClickException)
 _ABORTS = (click.exceptions.Abort, typer.Abort)
 _EXITS = (click.exceptions.Exit, typer.Exit)
-from rich.console import Console
-
-from mltrack import __version__
-from mltrack.errors import MltrackError
 
 console = Console()
 err_console = Console(stderr=True)
