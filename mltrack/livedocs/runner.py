@@ -182,9 +182,9 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _processes_with_marker(marker: str) -> list[int]:
-    """PIDs of our processes whose environment carries ``MARKER_ENV=marker``."""
-    needle = f"{MARKER_ENV}={marker}".encode()
+def processes_with_env(name: str, value: str) -> list[int]:
+    """PIDs of other processes whose environment carries ``name=value`` (Linux /proc)."""
+    needle = f"{name}={value}".encode()
     found = []
     for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -196,6 +196,11 @@ def _processes_with_marker(marker: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def _processes_with_marker(marker: str) -> list[int]:
+    """PIDs of our processes whose environment carries ``MARKER_ENV=marker``."""
+    return processes_with_env(MARKER_ENV, marker)
 
 
 def _kill_marked(marker: str) -> None:

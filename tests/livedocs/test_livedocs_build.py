@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from mltrack.livedocs.runner import processes_with_env
+
 pytestmark = pytest.mark.slow
 
 SECRET = "sk-livedocs-" + uuid.uuid4().hex[:12]
@@ -127,18 +129,7 @@ def telemetry(root: Path) -> dict:
 
 
 def tagged_processes(tag: str) -> list[int]:
-    needle = f"LIVEDOCS_TEST_TAG={tag}".encode()
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
+    return processes_with_env("LIVEDOCS_TEST_TAG", tag)
 
 
 def leftovers(tmp: Path) -> list[str]:
