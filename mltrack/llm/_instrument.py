@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import inspect
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -61,10 +63,35 @@ def ensure_instrumented(settings: Settings) -> None:
             return
         _default_settings = settings
         use_bundled_catalog(settings.llm.remote_price_catalog)
+        _mark_absent_probes()
         ensure_processor()
         _instrument_openai()
         _instrument_anthropic()
         _installed = True
+
+
+# Optional modules MLflow tries to import on every LLM span or trace export (litellm for
+# pricing, Databricks/Spark detection, the old OpenAI beta client). A failed import walks
+# sys.path under the import lock on each call: measured ~1 ms per tracked call, as the
+# main thread waits for the export threads' failing imports (scripts/bench/llm_overhead.py).
+_PROBED_OPTIONAL_MODULES = ("litellm", "dbruntime", "pyspark", "openai.resources.beta.chat")
+
+
+def _mark_absent_probes() -> None:
+    """Record the probed modules that are not installed as absent (``sys.modules[name] = None``).
+
+    That is Python's own marker for "this import fails": such imports then raise
+    ``ModuleNotFoundError`` at once instead of searching. Installed modules are untouched.
+    """
+    for name in _PROBED_OPTIONAL_MODULES:
+        if name in sys.modules:
+            continue
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):  # parent package missing or broken
+            spec = None
+        if spec is None:
+            sys.modules[name] = None  # type: ignore[assignment]
 
 
 def ensure_processor() -> None:

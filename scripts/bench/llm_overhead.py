@@ -12,8 +12,12 @@ Setup: a real throwaway MLflow server; mltrack's fake OpenAI server in a child p
   run's ``llm.*`` totals (sent by a background thread) — everything a tracked call costs.
 
 Blocks of untracked and tracked calls alternate (autologging switched off and on between
-blocks), so both sides see the same machine load. The ``pristine`` block, before mltrack
-is imported at all, is reported in ``raw`` only.
+blocks), so both sides see the same machine load.
+
+Before mltrack's LLM hooks are installed, the same alternation measures MLflow's own
+``mlflow.openai.autolog`` (one LLM span per call, no mltrack): ``mlflow_autolog_added_p50_ms``
+is what building on MLflow tracing costs by itself, and ``mltrack_share_p50_ms`` the
+difference that is mltrack's (scope span, pricing, budget gate, run totals).
 """
 
 from __future__ import annotations
@@ -64,13 +68,34 @@ def main() -> None:
                 return client.chat.completions.create(model="gpt-4o-mini", messages=messages)
 
             _time_calls(plain_call, WARMUP)
-            pristine = _time_calls(plain_call, CALLS_PER_BLOCK)
+            pristine = _measure_mlflow_autolog(server.url, plain_call)
             results = _measure(server.url, plain_call)
-            results["pristine_ms"] = pristine
-            assert len(llm.calls()) == WARMUP * 3 + CALLS_PER_BLOCK * (1 + 2 * ROUNDS)
+            results.update(pristine)
+            assert len(llm.calls()) == WARMUP * 4 + CALLS_PER_BLOCK * 4 * ROUNDS
     finally:
         server.stop()
     _report(results)
+
+
+def _measure_mlflow_autolog(url: str, plain_call: Callable[[], Any]) -> dict[str, Any]:
+    """Plain calls vs calls under MLflow's own OpenAI autolog, before mltrack hooks in."""
+    import mlflow
+
+    mlflow.set_tracking_uri(url)
+    mlflow.set_experiment("llm-overhead-mlflow-only")
+    plain: list[float] = []
+    autolog: list[float] = []
+    with mlflow.start_run(run_name="mlflow-autolog-only"):
+        mlflow.openai.autolog(silent=True)
+        _time_calls(plain_call, WARMUP)
+        for _ in range(ROUNDS):
+            mlflow.openai.autolog(disable=True, silent=True)
+            plain += _time_calls(plain_call, CALLS_PER_BLOCK)
+            mlflow.openai.autolog(silent=True)
+            autolog += _time_calls(plain_call, CALLS_PER_BLOCK)
+            mlflow.flush_trace_async_logging()
+    mlflow.openai.autolog(disable=True, silent=True)
+    return {"pristine_ms": plain, "mlflow_autolog_ms": autolog}
 
 
 def _measure(url: str, plain_call: Callable[[], Any]) -> dict[str, Any]:
@@ -117,9 +142,12 @@ def _report(r: dict[str, Any]) -> None:
     un, tr = r["untracked_ms"], r["tracked_ms"]
     added_p50 = _common.median(tr) - _common.median(un)
     added_p99 = p(tr, 99) - p(un, 99)
+    mlflow_added = _common.median(r["mlflow_autolog_ms"]) - _common.median(r["pristine_ms"])
     results = [
         _common.result("added_p50_ms", added_p50, "ms", "<= 2"),
         _common.result("added_p99_ms", added_p99, "ms"),
+        _common.result("mlflow_autolog_added_p50_ms", mlflow_added, "ms"),
+        _common.result("mltrack_share_p50_ms", added_p50 - mlflow_added, "ms"),
         _common.result("ratio_p50", _common.median(tr) / _common.median(un), "x"),
         # CPU time (all threads, trace export included) suffers less from a loaded machine
         _common.result(
@@ -134,6 +162,7 @@ def _report(r: dict[str, Any]) -> None:
         "tracked_p99_ms": round(p(tr, 99), 3),
         "pristine_p50_ms": round(_common.median(r["pristine_ms"]), 3),
         "pristine_p99_ms": round(p(r["pristine_ms"], 99), 3),
+        "mlflow_autolog_p50_ms": round(_common.median(r["mlflow_autolog_ms"]), 3),
         "untracked_cpu_ms_per_call": round(r["cpu_ms_per_call"][0], 3),
         "tracked_cpu_ms_per_call": round(r["cpu_ms_per_call"][1], 3),
         "load_average_1min": round(os.getloadavg()[0], 2),
