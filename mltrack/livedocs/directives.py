@@ -10,7 +10,20 @@ The one syntax is a fenced block whose info string is ``livedocs``::
     title: Train a model
     ```
 
-or ``cli: ml --help`` instead of ``file:``. A short snippet can also run in place: a
+or ``cli: ml --help`` instead of ``file:``. A sample with several forms (Python, CLI, REST)
+is one block of language tabs, each tab an item of its own::
+
+    ```livedocs
+    tabs:
+      Python: examples/registry_promote.py     # a .py path: a file
+      CLI: ml models cancer-screening           # anything else: a `cli:` command
+      REST:                                     # or the long form, with per-tab options
+        file: examples/registry_rest.py
+        show: output
+    ```
+
+It becomes one :class:`Directive` per tab; together their lines cover the block, so each
+renders (and reports errors) on its own. A short snippet can also run in place: a
 ```` ```python livedocs ```` block executes its own code like an example. Fences nested in a longer fence (for
 instance a ```` ````markdown ```` block that shows the syntax) are not directives.
 Indented fences (inside admonitions or content tabs) are.
@@ -27,7 +40,9 @@ __all__ = ["Directive", "find_directives", "parse_line_spec"]
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 _KEYS = {"file", "cli", "show", "lines", "hl_lines", "title", "allow_error"}
-_SHOW = {"code", "output", "both"}
+_SHOW = {"code", "output", "both", "markdown"}
+#: Keys of a ``tabs:`` block itself: defaults for every tab.
+_TAB_DEFAULTS = {"show", "allow_error"}
 
 
 @dataclass
@@ -66,6 +81,11 @@ class Directive:
         return self.options.get("show", "both")
 
     @property
+    def tab(self) -> str | None:
+        """Label of the language tab this directive renders, for one of a ``tabs:`` block."""
+        return self.options.get("tab")
+
+    @property
     def where(self) -> str:
         return f"{self.page}:{self.line}"
 
@@ -84,31 +104,29 @@ def parse_line_spec(spec: str) -> list[int]:
     return sorted(numbers)
 
 
-def _parse_body(page: str, line: int, body: list[str]) -> dict[str, str]:
-    options: dict[str, str] = {}
-    for offset, raw in enumerate(body, start=1):
-        text = raw.strip()
-        if not text or text.startswith("#"):
-            continue
-        where = f"{page}:{line + offset}"
-        if ":" not in text:
-            raise LiveDocsError(f"{where}: expected 'key: value' in a livedocs block, got {text!r}")
-        key, value = (s.strip() for s in text.split(":", 1))
-        if key in ("title", "cli"):
-            value = value.strip()
-            if key == "title" and len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
-                value = value[1:-1]
-        else:
-            value = re.sub(r"\s+#.*$", "", value)  # trailing comment
-        if key not in _KEYS:
-            known = ", ".join(sorted(_KEYS))
-            raise LiveDocsError(f"{where}: unknown livedocs option {key!r}; use one of {known}")
-        options[key] = value
-    where = f"{page}:{line}"
+def _parse_pair(where: str, text: str) -> tuple[str, str]:
+    """One ``key: value`` line (comment-stripped except for ``title``/``cli``)."""
+    if ":" not in text:
+        raise LiveDocsError(f"{where}: expected 'key: value' in a livedocs block, got {text!r}")
+    key, value = (s.strip() for s in text.split(":", 1))
+    if key in ("title", "cli"):
+        if key == "title" and len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+    else:
+        value = re.sub(r"(^|\s+)#.*$", "", value)  # trailing comment
+    if key not in _KEYS:
+        known = ", ".join(sorted(_KEYS | {"tabs"}))
+        raise LiveDocsError(f"{where}: unknown livedocs option {key!r}; use one of {known}")
+    return key, value
+
+
+def _check(where: str, options: dict[str, str]) -> dict[str, str]:
     if ("file" in options) == ("cli" in options):
         raise LiveDocsError(f"{where}: a livedocs block needs exactly one of 'file:' or 'cli:'")
     if options.get("show", "both") not in _SHOW:
-        raise LiveDocsError(f"{where}: show must be code, output or both, got {options['show']!r}")
+        raise LiveDocsError(
+            f"{where}: show must be code, output, both or markdown, got {options['show']!r}"
+        )
     for key in ("lines", "hl_lines"):
         if key in options:
             try:
@@ -118,6 +136,96 @@ def _parse_body(page: str, line: int, body: list[str]) -> dict[str, str]:
                     f"{where}: {key} must be numbers or ranges like '5-30', got {options[key]!r}"
                 ) from None
     return options
+
+
+def _parse_body(page: str, line: int, body: list[str]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for offset, raw in enumerate(body, start=1):
+        text = raw.strip()
+        if not text or text.startswith("#"):
+            continue
+        key, value = _parse_pair(f"{page}:{line + offset}", text)
+        options[key] = value
+    return _check(f"{page}:{line}", options)
+
+
+def _width(raw: str) -> int:
+    return len(raw) - len(raw.lstrip())
+
+
+def _parse_tabs(
+    page: str, line: int, end_line: int, indent: str, body: list[str]
+) -> list[Directive]:
+    """The directives of a ``tabs:`` block, one per tab, whose line spans tile the block.
+
+    ``line``/``end_line`` are the block's fences (1-based); ``body`` the lines between.
+    """
+    defaults: dict[str, str] = {}
+    tabs: list[tuple[int, str, dict[str, str]]] = []  # (page line, label, options)
+    tab_indent: int | None = None
+    in_tabs = False
+    for offset, raw in enumerate(body, start=1):
+        text = raw.strip()
+        where = f"{page}:{line + offset}"
+        if not text or text.startswith("#"):
+            continue
+        width = _width(raw)
+        if width == 0:
+            in_tabs = False
+            head, _, rest = text.partition(":")
+            if head.strip() == "tabs":
+                if rest.strip():
+                    raise LiveDocsError(
+                        f"{where}: 'tabs:' takes one indented 'Label: file or command' line "
+                        "per tab below it, not a value on its own line"
+                    )
+                in_tabs = True
+                continue
+            key, value = _parse_pair(where, text)
+            if key not in _TAB_DEFAULTS:
+                raise LiveDocsError(
+                    f"{where}: {key!r} cannot apply to every tab; put it under the tab it "
+                    "belongs to (long form: 'Label:' then indented 'key: value' lines)"
+                )
+            defaults[key] = value
+            continue
+        if not in_tabs:
+            raise LiveDocsError(f"{where}: unexpected indented line {text!r} in a livedocs block")
+        if tab_indent is None or width <= tab_indent:
+            if tab_indent is not None and width < tab_indent:
+                raise LiveDocsError(f"{where}: tab labels must line up under 'tabs:'")
+            tab_indent = width
+            label, colon, value = text.partition(":")
+            label = label.strip().strip("\"'")
+            if not label or '"' in label or not colon:
+                raise LiveDocsError(
+                    f"{where}: expected 'Label: examples/file.py' or 'Label: ml command' "
+                    f"in tabs:, got {text!r}"
+                )
+            value = value.strip()
+            if value and not value.startswith("#"):
+                value = re.sub(r"\s+#.*$", "", value)
+                key = "file" if value.endswith((".py", ".ipynb")) else "cli"
+                tabs.append((line + offset, label, {key: value}))
+            else:
+                tabs.append((line + offset, label, {}))
+            continue
+        if not tabs:
+            raise LiveDocsError(f"{where}: indented line before the first tab label")
+        key, value = _parse_pair(where, text)  # long form: the tab's own options
+        tabs[-1][2][key] = value
+    if not tabs:
+        raise LiveDocsError(f"{page}:{line}: 'tabs:' lists no tab; add 'Label: file or command'")
+    labels = [label for _, label, _ in tabs]
+    if len(set(labels)) != len(labels):
+        raise LiveDocsError(f"{page}:{line}: tab labels must be unique, got {labels}")
+    found = []
+    for index, (tab_line, label, own) in enumerate(tabs):
+        options = _check(f"{page}:{tab_line}", {**defaults, **own, "tab": label})
+        first = line if index == 0 else tab_line
+        last = end_line if index == len(tabs) - 1 else tabs[index + 1][0] - 1
+        found.append(Directive(page, first, last, indent, options))
+    return found
 
 
 def find_directives(page: str, text: str) -> list[Directive]:
@@ -157,7 +265,12 @@ def find_directives(page: str, text: str) -> list[Directive]:
         elif is_directive:
             if j >= len(lines):
                 raise LiveDocsError(f"{page}:{i + 1}: livedocs block is not closed with {fence}")
-            options = _parse_body(page, i + 1, lines[i + 1 : j])
-            found.append(Directive(page, i + 1, j + 1, match.group("indent"), options))
+            indent = match.group("indent")
+            body = [ln[len(indent) :] if ln.startswith(indent) else ln for ln in lines[i + 1 : j]]
+            if any(re.match(r"^tabs[ \t]*:", ln) for ln in body):
+                found += _parse_tabs(page, i + 1, j + 1, indent, body)
+            else:
+                options = _parse_body(page, i + 1, body)
+                found.append(Directive(page, i + 1, j + 1, indent, options))
         i = j + 1
     return found

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,10 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
         error = self.page_errors.get(page.file.src_uri)
         if error:
             html = error + html
+        source = self.notebook_sources.get(page.file.src_uri)
+        if source is not None:
+            # The whole page is the notebook livedocs executed: mark it like any rendering.
+            html = f'<div class="livedocs" data-livedocs-item="{escape(source)}">{html}</div>'
         return html
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:

@@ -3,6 +3,12 @@
 Output HTML is not passed through Markdown (it would mangle captured text); the
 Markdown gets a placeholder paragraph per fragment, and the site generator swaps the
 placeholder for the fragment once the page is HTML (see :func:`fill_fragments`).
+The exception is ``show: markdown``: there the captured output *is* Markdown and goes
+into the page as such.
+
+Everything a directive renders sits in ``<div class="livedocs" data-livedocs-item="ID">``,
+so a built page tells which code samples the engine produced (the site tests check that
+every one was).
 """
 
 from __future__ import annotations
@@ -13,12 +19,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mltrack.livedocs.ansi import ansi_to_html
+from mltrack.livedocs.ansi import ansi_to_html, strip_ansi
 from mltrack.livedocs.directives import Directive, parse_line_spec
 from mltrack.livedocs.model import Item, ItemResult, RunSummary
 from mltrack.livedocs.runner import format_failure
 
-__all__ = ["Rendered", "error_html", "fill_fragments", "render_directive"]
+__all__ = ["Rendered", "error_html", "fill_fragments", "markdown_output", "render_directive"]
 
 _HEADER_LINE = re.compile(r"^#\s*livedocs:")
 _PLACEHOLDER = re.compile(
@@ -135,14 +141,8 @@ def error_html(message: str, title: str) -> str:
     )
 
 
-def _output_html(item: Item, result: ItemResult) -> str:
+def _media_html(result: ItemResult) -> list[str]:
     parts = []
-    if not result.ok:
-        parts.append(error_html(format_failure(item, result), f"{item.id} failed"))
-    if result.output.strip():
-        parts.append(_console_html(result.output, item.command if item.kind == "cli" else None))
-    elif item.kind == "cli":
-        parts.append(_console_html("", item.command))
     for figure in result.figures:
         parts.append(
             '<figure class="livedocs-figure">'
@@ -151,9 +151,71 @@ def _output_html(item: Item, result: ItemResult) -> str:
         )
     if result.runs:
         parts.append(_runs_html(result.runs))
-    if not parts:
+    return parts
+
+
+def _output_html(item: Item, result: ItemResult, caption: bool = False) -> str:
+    parts = ['<p class="livedocs-caption">Output</p>'] if caption else []
+    if not result.ok:
+        parts.append(error_html(format_failure(item, result), f"{item.id} failed"))
+    if result.output.strip():
+        parts.append(_console_html(result.output, item.command if item.kind == "cli" else None))
+    elif item.kind == "cli":
+        parts.append(_console_html("", item.command))
+    parts += _media_html(result)
+    if len(parts) == int(caption):
         parts.append('<p class="livedocs-empty"><em>No output.</em></p>')
     return '<div class="livedocs-output">' + "".join(parts) + "</div>"
+
+
+_ATX = re.compile(r"^#{1,6}[ \t]+(?P<text>.+?)[ \t#]*$", re.M)
+_FENCED = re.compile(r"^(`{3,}|~{3,}).*?^\1", re.M | re.S)
+
+
+def markdown_output(text: str) -> str:
+    """Captured output prepared for the page's Markdown: colours removed, headings bold.
+
+    A printed ``# Report`` must not become a second page title or an entry in the page's
+    table of contents, so headings become bold lines; fenced code is left alone.
+    """
+    text = strip_ansi(text).rstrip()
+    fenced = [m.span() for m in _FENCED.finditer(text)]
+    heads = [m for m in _ATX.finditer(text) if not any(a <= m.start() < b for a, b in fenced)]
+    for match in reversed(heads):
+        # Blank lines around it: a heading ends a paragraph by itself, a bold line does not.
+        bold = f"\n**{match.group('text')}**\n"
+        text = text[: match.start()] + bold + text[match.end() :]
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
+
+
+def _markdown_body(out: Rendered, item: Item, result: ItemResult) -> str:
+    parts = []
+    if not result.ok:
+        parts.append(out.placeholder(error_html(format_failure(item, result), f"{item.id} failed")))
+    if result.output.strip():
+        parts.append(markdown_output(result.output))
+    media = _media_html(result)
+    if media:
+        parts.append(out.placeholder('<div class="livedocs-output">' + "".join(media) + "</div>"))
+    if not parts:
+        parts.append(out.placeholder('<p class="livedocs-empty"><em>No output.</em></p>'))
+    return "\n\n".join(parts)
+
+
+def _wrap(out: Rendered, item_id: str, markdown: str) -> str:
+    """Mark the engine's rendering: ``<div class="livedocs" data-livedocs-item=...>``."""
+    opening = out.placeholder(
+        f'<div class="livedocs" data-livedocs-item="{html.escape(item_id, quote=True)}">'
+    )
+    return f"{opening}\n\n{markdown}\n\n{out.placeholder('</div>')}"
+
+
+def _item_id(directive: Directive, item: Item | None) -> str:
+    if item is not None:
+        return item.id
+    if directive.cli:
+        return f"cli:{directive.cli}"
+    return directive.file or directive.where
 
 
 def render_directive(
@@ -165,6 +227,9 @@ def render_directive(
 ) -> Rendered:
     """Markdown for one directive: ``Code | Output`` tabs, or one of them.
 
+    A directive from a ``tabs:`` block becomes one language tab (``=== "Python"``)
+    holding its code with the output below it; consecutive tabs form one tab set.
+
     Args:
         root: project root (to read the source for the Code tab).
         directive: the block being replaced.
@@ -173,25 +238,38 @@ def render_directive(
         problem: why the item could not be planned, shown instead of the output.
     """
     out = Rendered(markdown="")
+    body = _body(out, root, directive, item, result, problem)
+    out.markdown = _wrap(out, _item_id(directive, item), body)
+    if directive.tab is not None:
+        out.markdown = f'=== "{directive.tab}"\n\n' + _indent(out.markdown, "    ")
+    return _finish(out, directive)
+
+
+def _body(
+    out: Rendered,
+    root: Path,
+    directive: Directive,
+    item: Item | None,
+    result: ItemResult | None,
+    problem: str | None,
+) -> str:
     if item is None or result is None:
         text = problem or "this item was not executed (see the build log)"
-        out.markdown = out.placeholder(error_html(text, f"{directive.where}: livedocs"))
-        return _finish(out, directive)
-    output = out.placeholder(_output_html(item, result))
+        return out.placeholder(error_html(text, f"{directive.where}: livedocs"))
     show = directive.show
+    if show == "markdown":
+        return _markdown_body(out, item, result)
     if item.kind == "cli" or show == "output":
-        out.markdown = output
-    elif show == "code":
-        out.markdown = _code_block(root, item, directive)
-    else:
-        code = _code_block(root, item, directive)
-        out.markdown = (
-            '=== "Code"\n\n'
-            + _indent(code, "    ")
-            + '\n\n=== "Output"\n\n'
-            + _indent(output, "    ")
-        )
-    return _finish(out, directive)
+        return out.placeholder(_output_html(item, result))
+    code = _code_block(root, item, directive)
+    if show == "code":
+        return code
+    if directive.tab is not None:  # a language tab: no second row of tabs inside it
+        return code + "\n\n" + out.placeholder(_output_html(item, result, caption=True))
+    output = out.placeholder(_output_html(item, result))
+    return (
+        '=== "Code"\n\n' + _indent(code, "    ") + '\n\n=== "Output"\n\n' + _indent(output, "    ")
+    )
 
 
 def _finish(out: Rendered, directive: Directive) -> Rendered:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import markdown
 import pytest
 
 from mltrack.errors import LiveDocsError
 from mltrack.livedocs.ansi import ansi_to_html, strip_ansi
 from mltrack.livedocs.directives import find_directives, parse_line_spec
-from mltrack.livedocs.model import EngineConfig
+from mltrack.livedocs.model import EngineConfig, Item, ItemResult
 from mltrack.livedocs.plan import build_plan, read_header
 from mltrack.livedocs.redact import Scrubber, secret_values
 from mltrack.livedocs.reference import config_page
-from mltrack.livedocs.render import fill_fragments
+from mltrack.livedocs.render import fill_fragments, markdown_output, render_directive
 
 PAGE = """# Title
 
@@ -54,7 +56,7 @@ def test_directives_found_with_options_lines_and_indent() -> None:
     [
         ("file: a.py\ncolour: red", "docs/p.md:4: unknown livedocs option 'colour'"),
         ("show: code", "exactly one of 'file:' or 'cli:'"),
-        ("file: a.py\nshow: all", "show must be code, output or both"),
+        ("file: a.py\nshow: all", "show must be code, output, both or markdown"),
         ("file: a.py\nlines: five", "lines must be numbers or ranges"),
     ],
 )
@@ -182,3 +184,127 @@ def test_executable_snippet_becomes_an_item_of_the_page(tmp_path: Path) -> None:
     plan = build_plan(EngineConfig(root=tmp_path), {"docs/p.md": page})
     item = plan.items["docs/p.md:3"]
     assert item.page_line == 3 and (tmp_path / str(item.path)).read_text() == "print('hi')\n"
+
+
+TABS_PAGE = """# Registry
+
+```livedocs
+tabs:
+  Python: examples/a.py          # a file
+  CLI: ml models demo            # a command
+  REST:
+    file: examples/b.py
+    show: output
+    hl_lines: 2
+allow_error: true
+```
+
+after
+"""
+
+
+def test_tabs_block_is_one_directive_per_tab_tiling_the_block() -> None:
+    found = find_directives("docs/p.md", TABS_PAGE)
+    assert [d.tab for d in found] == ["Python", "CLI", "REST"]
+    assert [d.file or d.cli for d in found] == ["examples/a.py", "ml models demo", "examples/b.py"]
+    # Together the spans cover the fences and every line between, each line once.
+    assert [(d.line, d.end_line) for d in found] == [(3, 5), (6, 6), (7, 12)]
+    assert found[2].show == "output" and found[2].options["hl_lines"] == "2"
+    assert all(d.options["allow_error"] == "true" for d in found)  # block-level default
+    assert found[0].show == "both"
+    assert found[1].where == "docs/p.md:6"  # a bad tab is reported at its own line
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("tabs:\nshow: code", r"docs/p.md:2: 'tabs:' lists no tab"),
+        ("tabs:\n  A: a.py\n  A: b.py", "tab labels must be unique"),
+        ("tabs:\n  A: a.py\nhl_lines: 3", r"docs/p.md:5: 'hl_lines' cannot apply to every tab"),
+        ("tabs:\n  A:\n    show: code", r"docs/p.md:4: a livedocs block needs exactly one of"),
+        ("tabs:\n  A:\n    colour: red", r"docs/p.md:5: unknown livedocs option 'colour'"),
+        ("tabs: a.py", "'tabs:' takes one indented 'Label: file or command' line"),
+    ],
+)
+def test_bad_tabs_blocks_name_page_and_line(body: str, message: str) -> None:
+    with pytest.raises(LiveDocsError, match=message):
+        find_directives("docs/p.md", f"text\n```livedocs\n{body}\n```\n")
+
+
+def _result(item_id: str, output: str) -> ItemResult:
+    return ItemResult(id=item_id, key="k", ok=True, output=output, returncode=0)
+
+
+def test_tabs_render_as_one_tab_set_marked_as_engine_output(tmp_path: Path) -> None:
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "a.py").write_text("print('hello')\n")
+    found = find_directives("docs/p.md", TABS_PAGE)
+    python = Item(id="examples/a.py", kind="script", path="examples/a.py")
+    cli = Item(id="cli:ml models demo", kind="cli", command="ml models demo")
+    first = render_directive(tmp_path, found[0], python, _result(python.id, "hello\n"))
+    second = render_directive(tmp_path, found[1], cli, _result(cli.id, "no models\n"))
+    third = render_directive(tmp_path, found[2], None, None, "docs/p.md:7: no such file")
+    page_md = first.markdown + second.markdown + third.markdown
+    assert [line for line in page_md.split("\n") if line.startswith("===")] == [
+        '=== "Python"',
+        '=== "CLI"',
+        '=== "REST"',
+    ]
+    assert '    ```python title="examples/a.py" linenums="1"' in first.markdown
+    assert '=== "Code"' not in page_md  # no second row of tabs inside a language tab
+    fragments = {**first.fragments, **second.fragments, **third.fragments}
+    page = fill_fragments(
+        "\n".join(f"<p>{t}</p>" for t in re.findall(r"LIVEDOCSFRAGMENT\w{16}", page_md)),
+        fragments,
+    )
+    for item_id in ("examples/a.py", "cli:ml models demo", "examples/b.py"):
+        assert f'<div class="livedocs" data-livedocs-item="{item_id}">' in page
+    assert page.count("<div") == page.count("</div>")
+    assert "hello" in page and "no models" in page and "no such file" in page
+
+
+def test_markdown_output_goes_into_the_page_as_markdown(tmp_path: Path) -> None:
+    directive = find_directives(
+        "docs/p.md", "```livedocs\nfile: examples/r.py\nshow: markdown\n```\n"
+    )[0]
+    item = Item(id="examples/r.py", kind="script", path="examples/r.py")
+    printed = "# Report\n\n\x1b[1m| a | b |\x1b[0m\n|---|---|\n| 1 | 2 |\n\n## Detail\n\n```\n# not a heading\n```\n"
+    rendered = render_directive(tmp_path, directive, item, _result(item.id, printed))
+    assert "**Report**" in rendered.markdown and "**Detail**" in rendered.markdown
+    assert "\n# not a heading\n" in rendered.markdown  # fenced code is left alone
+    assert "| a | b |\n|---|---|\n| 1 | 2 |" in rendered.markdown  # colours removed
+    html = markdown.markdown(rendered.markdown, extensions=["tables", "fenced_code"])
+    html = fill_fragments(html, rendered.fragments)
+    assert "<table>" in html and "<td>1</td>" in html
+    assert html.startswith('<div class="livedocs" data-livedocs-item="examples/r.py">')
+    assert markdown_output("plain text\n") == "plain text"
+
+
+@pytest.mark.slow
+def test_markdown_output_is_executed_and_redacted_like_any_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A script printing a Markdown table with a secret in it: a table, the secret redacted."""
+    from mltrack.livedocs.engine import LiveDocsEngine
+
+    monkeypatch.setenv("REPORT_API_KEY", "sk-live-0123456789")
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "table.py").write_text(
+        "import os\n"
+        "print('# Usage')\n"
+        "print('| key | calls |\\n|---|---:|')\n"
+        "print(f\"| {os.environ['REPORT_API_KEY']} | 3 |\")\n"
+    )
+    page = "# P\n\n```livedocs\nfile: examples/table.py\nshow: markdown\n```\n"
+    engine = LiveDocsEngine(EngineConfig(root=tmp_path, jobs=1), progress=lambda *a: None)
+    plan = engine.plan({"docs/p.md": page})
+    report = engine.execute(plan)
+    assert not report.failures
+    rendered = engine.render_page("docs/p.md", page, plan, report)
+    assert "sk-live-0123456789" not in rendered.markdown
+    assert "**Usage**" in rendered.markdown
+    html = fill_fragments(
+        markdown.markdown(rendered.markdown, extensions=["tables"]), rendered.fragments
+    )
+    assert re.search(r"<td>\[redacted\]</td>\s*<td[^>]*>3</td>", html), html
+    assert '<div class="livedocs" data-livedocs-item="examples/table.py">' in html

@@ -1,0 +1,60 @@
+"""`ml server user-add` and `ml server grant`: an admin adds a user and gives her access.
+
+A throwaway team server with MLflow's basic-auth app (sqlite) stands in for
+`tracking.internal`. The admin's credentials come from the environment, as in a shell
+that loaded them from a vault. `user-add` prompts for the new password twice in a
+terminal; a script hands it over in an environment variable with `--password-env`.
+Runs standalone:
+``uv run python examples/team_server_users.py``.
+"""
+# livedocs: timeout=300
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from mltrack.teamserver import TeamServerConfig, team_server
+
+os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin_password = secrets.token_urlsafe(16)
+root = Path(tempfile.mkdtemp(prefix="team-users-"))
+config = TeamServerConfig(
+    backend=f"sqlite:///{root}/mlflow.db",
+    artifacts=str(root / "artifacts"),
+    auth=True,
+    port=0,
+    workers=1,
+    state_dir=root / "state",
+)
+
+
+def ml(*args: str) -> None:
+    """Run `ml ARGS` as the admin, print the command line and what it printed."""
+    print("$ ml", " ".join(args))
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrack", *args],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"NO_COLOR": "1"},
+    )
+    print((done.stdout + done.stderr).strip(), "\n")
+    done.check_returncode()
+
+
+try:
+    with team_server(config) as server:
+        os.environ["MLFLOW_TRACKING_URI"] = server.url
+        os.environ["MLFLOW_TRACKING_USERNAME"] = "admin"
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = admin_password
+        MlflowClient().create_experiment("churn-model")  # a team experiment
+
+        os.environ["ALICE_PASSWORD"] = secrets.token_urlsafe(12)  # from the vault, too
+        ml("server", "user-add", "alice", "--password-env", "ALICE_PASSWORD")
+        ml("server", "grant", "alice", "churn-model", "EDIT")
+finally:
+    shutil.rmtree(root, ignore_errors=True)
