@@ -9,12 +9,13 @@ export UV_COMPILE_BYTECODE := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --no-sync
 
-.PHONY: help bootstrap install chromium test test-fast docs build lint typecheck bench clean
+.PHONY: help bootstrap install chromium test test-fast docs build docs-deploy lint typecheck bench clean
 
 help:
 	@echo "make docs   - set up, execute all examples/notebooks, serve http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole test suite (unit, integration, browser)"
 	@echo "make build  - strict docs build into site/"
+	@echo "make docs-deploy [VERSION=x.y] [PUSH=1] - publish a docs version with mike (gh-pages)"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - run every benchmark under scripts/bench/"
 
@@ -42,6 +43,13 @@ docs: install
 
 build: install
 	@$(RUN) mkdocs build --strict
+
+# Versioned docs: mike commits VERSION (default: the package version) to the gh-pages
+# branch and points `latest` at it; PUSH=1 also pushes the branch.
+VERSION ?= $(shell $(RUN) python -c "from importlib.metadata import version; print(version('mltrack'))")
+docs-deploy: install
+	@$(RUN) mike deploy --config-file mkdocs.mike.yml --update-aliases $(if $(filter 1,$(PUSH)),--push) $(VERSION) latest
+	@$(RUN) mike set-default --config-file mkdocs.mike.yml $(if $(filter 1,$(PUSH)),--push) latest
 
 lint: install
 	@$(RUN) ruff check mltrack tests scripts examples
