@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import getpass
 import io
 import os
@@ -725,8 +726,10 @@ def _registered_model(mlflow_client: MlflowClient, name: str) -> Any:
             return mlflow_client.get_registered_model(name)
         except MlflowException as exc:
             if _not_found(exc):
-                known = [m.name for m in list_models()][:10]
-                hint = f" (registered: {', '.join(known)})" if known else ""
+                # Close names only: a typo gets its fix, and the message does not change
+                # with whatever else happens to be registered.
+                close = difflib.get_close_matches(name, [m.name for m in list_models()], n=3)
+                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
                 raise ModelNotFoundError(
                     f"no registered model named '{name}'{hint}; list them with `ml models`, "
                     "create one with `ml save NAME`"
