@@ -6,6 +6,7 @@ and adds the totals to the run as `llm.*` metrics. Compute cost is not something
 guesses: the run records its duration, and the script turns that into dollars with the
 hourly price of its machine.
 """
+# livedocs: snapshot_mask==\s\$[0-9.]+
 
 import mlflow
 from openai import OpenAI

@@ -5,6 +5,7 @@ traced LLM calls, not only this one.
 """
 
 # livedocs: timeout=180
+# livedocs: snapshot_mask=(?m)\**[0-9.]+\**\s\|$
 import subprocess
 import sys
 

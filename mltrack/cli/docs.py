@@ -71,20 +71,23 @@ def _select(plan: object, root: Path, paths: list[Path]) -> None:
     plan.unreferenced = []
 
 
-def _snapshots(engine: object, report: object, update: bool) -> list[str]:
+def _snapshots(engine: object, plan: object, report: object, update: bool) -> list[str]:
     """Write snapshots (``update``) or compare with them; return drift messages."""
     from mltrack.livedocs import snapshots
     from mltrack.livedocs.engine import LiveDocsEngine
+    from mltrack.livedocs.model import Plan
     from mltrack.livedocs.runner import BuildReport
 
     assert isinstance(engine, LiveDocsEngine) and isinstance(report, BuildReport)
+    assert isinstance(plan, Plan)
     results = sorted(report.results.values(), key=lambda r: r.id)
     root = engine.config.root
+    masks = snapshots.item_masks(root, plan.items)
     if update:
-        for path in snapshots.write(root, results):
+        for path in snapshots.write(root, results, masks):
             console.print(f"snapshot written: {path.relative_to(root)}")
         return []
-    drifts = snapshots.compare(root, results)
+    drifts = snapshots.compare(root, results, masks)
     for item_id, diff in drifts.items():
         err_console.print(f"[red]snapshot drift:[/] {item_id}", highlight=False)
         err_console.print(diff, markup=False, highlight=False)
@@ -127,7 +130,7 @@ def _run(
         else:
             err_console.print(f"[yellow]warning:[/] {message}", highlight=False)
     if snapshots is not None:
-        problems += _snapshots(engine, report, update=snapshots == "update")
+        problems += _snapshots(engine, plan, report, update=snapshots == "update")
     for problem in problems:
         err_console.print(f"[red]error:[/] {problem}", highlight=False, soft_wrap=True)
     executed, cached = len(report.executed), sum(r.cached for r in report.results.values())

@@ -14,13 +14,13 @@ from mltrack.errors import LiveDocsError
 from mltrack.livedocs.directives import Directive, find_directives
 from mltrack.livedocs.model import EngineConfig, Item, Plan
 
-__all__ = ["ENGINE_VERSION", "build_plan", "read_header"]
+__all__ = ["ENGINE_VERSION", "build_plan", "item_header", "read_header"]
 
 #: Bump when the worker or the stored result format changes: invalidates every cache entry.
 ENGINE_VERSION = "1"
 
 _HEADER = re.compile(r"^#\s*livedocs:\s*(?P<body>.*)$")
-_HEADER_KEYS = {"timeout", "inputs"}
+_HEADER_KEYS = {"timeout", "inputs", "snapshot_mask"}
 
 
 def read_header(path: Path, source: str) -> dict[str, str]:
@@ -59,7 +59,19 @@ def _notebook_header(source: str) -> dict[str, str]:
         out["timeout"] = str(meta["timeout"])
     if "inputs" in meta:
         out["inputs"] = ",".join(meta["inputs"])
+    if "snapshot_mask" in meta:
+        out["snapshot_mask"] = str(meta["snapshot_mask"])
     return out
+
+
+def item_header(root: Path, rel: str) -> dict[str, str]:
+    """The livedocs header of a script (comment lines) or notebook (metadata), or ``{}``."""
+    path = root / rel
+    if path.suffix == ".ipynb":
+        return _notebook_header(path.read_text(errors="replace"))
+    if path.suffix == ".py":
+        return read_header(Path(rel), path.read_text(errors="replace"))
+    return {}
 
 
 def _sha(data: bytes) -> str:
@@ -93,16 +105,12 @@ def _make_file_item(config: EngineConfig, rel: str, where: str) -> Item:
     path = config.root / rel
     if not path.is_file():
         raise LiveDocsError(f"{where}: livedocs file {rel!r} does not exist; check the path")
-    if path.suffix == ".ipynb":
-        kind = "notebook"
-        header = _notebook_header(path.read_text(errors="replace"))
-    elif path.suffix == ".py":
-        kind = "script"
-        header = read_header(Path(rel), path.read_text(errors="replace"))
-    else:
+    if path.suffix not in (".ipynb", ".py"):
         raise LiveDocsError(
             f"{where}: livedocs can run .py scripts and .ipynb notebooks, not {rel!r}"
         )
+    kind = "notebook" if path.suffix == ".ipynb" else "script"
+    header = item_header(config.root, rel)
     item = Item(id=rel, kind=kind, path=rel, timeout_s=config.timeout_s)  # type: ignore[arg-type]
     if "timeout" in header:
         try:

@@ -3,19 +3,36 @@
 ``ml docs snapshot --update`` writes one text file per item; ``ml docs check --snapshots``
 fails when today's output drifts from the committed one and prints a unified diff, so a
 behaviour change of the code shows up as a docs diff in review. Run ids, timestamps,
-durations and temporary paths are masked, because they change on every run.
+durations and temporary paths are masked, because they change on every run; so are
+loopback ports, short run ids, the per-item experiment suffix, MLflow's random run names and
+the values of timing metrics. Table padding is collapsed (a masked value changes column
+widths) and run lines are sorted (runs started together have no stable order). An example
+whose output holds other volatile values declares them with a header line
+``# livedocs: snapshot_mask=REGEX`` (notebooks: ``metadata.livedocs.snapshot_mask``).
 """
 
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mltrack.errors import LiveDocsError
 from mltrack.livedocs.ansi import strip_ansi
-from mltrack.livedocs.model import ItemResult
+from mltrack.livedocs.model import Item, ItemResult
+from mltrack.livedocs.plan import item_header
 
-__all__ = ["SNAPSHOT_DIR", "compare", "normalise", "snapshot_path", "write"]
+__all__ = [
+    "SNAPSHOT_DIR",
+    "compare",
+    "item_masks",
+    "mask",
+    "masks_of",
+    "normalise",
+    "snapshot_path",
+    "write",
+]
 
 SNAPSHOT_DIR = "docs/_snapshots"
 
@@ -29,15 +46,59 @@ _MASKS = [
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|seconds)\b"), "<duration>"),
     (re.compile(r"(/tmp|/var/folders)/[^\s'\"]+"), "<tmp>"),
     (re.compile(r"\b1[6-9]\d{11}\b"), "<timestamp>"),  # epoch milliseconds
+    (re.compile(r"\b(127\.0\.0\.1|localhost):\d{2,5}\b"), r"\1:<port>"),
+    # short run ids as tables print them: 8 hex digits with at least one digit and letter
+    (re.compile(r"\b(?=[0-9a-f]{0,7}[0-9])(?=[0-9a-f]{0,7}[a-f])[0-9a-f]{8}\b"), "<id>"),
+    (re.compile(r"\b(livedocs-[a-z0-9-]+?)-[0-9a-f]{6}\b"), r"\1-<hash>"),  # experiment
+    (re.compile(r"\b\d[\d,]*(\.\d+)?\s?(rows|req|it|calls|values)/s\b"), "<rate>"),
+    (re.compile(r"\b\d{2}:\d{2}:\d{2}\b"), "<time>"),  # a time that a table wrapped
+    # timing values, whatever the notation: key=v, 'key': v, "key": v, prometheus `key v`
+    (
+        re.compile(
+            r"""(['"]?)([\w.]*(?<![a-z])(?:time|latency|ms|seconds|duration|elapsed|per_s)"""
+            r"""(?![a-z])[\w.]*(?:\{[^}]*\})?)\1(\s*[=:]\s*|\s)-?\d[\d.e+-]*"""
+        ),
+        r"\1\2\1\3<timing>",
+    ),
 ]
+_RUN_LINE = "[run "
+_RANDOM_RUN_NAME = re.compile(r"^\[run [a-z]+-[a-z]+-\d{1,4}:")
+_PADDING = re.compile(r"(?<=\S) {2,}")
+_RULE = re.compile(r"([─━═-])\1+")
 
 
-def normalise(result: ItemResult) -> str:
-    """The stable text of a result: output without colours or volatile values, and runs."""
-    text = strip_ansi(result.output)
+def mask(text: str, extra: Sequence[re.Pattern[str]] = ()) -> str:
+    """Mask volatile values in normalised text; applying it twice changes nothing."""
     for pattern, replacement in _MASKS:
         text = pattern.sub(replacement, text)
-    lines = [line.rstrip() for line in text.strip("\n").split("\n")]
+    for pattern in extra:
+        text = pattern.sub("<masked>", text)
+    lines, runs = [], []
+    for line in text.strip("\n").split("\n"):
+        line = _RULE.sub(r"\1", _PADDING.sub(" ", line.rstrip()))
+        if line.startswith(_RUN_LINE):
+            line = _RANDOM_RUN_NAME.sub("[run <random-name>:", line)
+            runs.append(line)
+        else:
+            lines.append(line)
+    return "\n".join([*lines, *sorted(runs)]).strip() + "\n"
+
+
+def masks_of(header_value: str | None, where: str) -> list[re.Pattern[str]]:
+    """Compile a ``snapshot_mask`` header value (one regular expression)."""
+    if not header_value:
+        return []
+    try:
+        return [re.compile(header_value)]
+    except re.error as exc:
+        raise LiveDocsError(
+            f"{where}: snapshot_mask is not a valid regular expression ({exc}); fix the header"
+        ) from None
+
+
+def normalise(result: ItemResult, extra: Sequence[re.Pattern[str]] = ()) -> str:
+    """The stable text of a result: output without colours or volatile values, and runs."""
+    lines = [line.rstrip() for line in strip_ansi(result.output).strip("\n").split("\n")]
     if result.figures:
         lines.append(f"[{len(result.figures)} figure(s)]")
     for run in result.runs:
@@ -46,7 +107,7 @@ def normalise(result: ItemResult) -> str:
         lines.append(f"[run {run.name}: {run.status}; params: {params}; metrics: {metrics}]")
     if not result.ok and result.error is not None:
         lines.append(f"[failed: {result.error.type}: {result.error.message}]")
-    return "\n".join(lines).strip() + "\n"
+    return mask("\n".join(lines), extra)
 
 
 def snapshot_path(root: Path, item_id: str) -> Path:
@@ -55,12 +116,33 @@ def snapshot_path(root: Path, item_id: str) -> Path:
     return root / SNAPSHOT_DIR / f"{name}.txt"
 
 
-def write(root: Path, results: list[ItemResult]) -> list[Path]:
-    """Write (or overwrite) the snapshot of each result; return the files changed."""
+def item_masks(root: Path, items: Mapping[str, Item]) -> dict[str, list[re.Pattern[str]]]:
+    """Item id -> the ``snapshot_mask`` patterns its header declares."""
+    out = {}
+    for item_id, item in items.items():
+        if item.path:
+            value = item_header(root, item.path).get("snapshot_mask")
+            if value:
+                out[item_id] = masks_of(value, item.path)
+    return out
+
+
+_NO_MASKS: Mapping[str, Sequence[re.Pattern[str]]] = {}
+
+
+def write(
+    root: Path,
+    results: list[ItemResult],
+    masks: Mapping[str, Sequence[re.Pattern[str]]] = _NO_MASKS,
+) -> list[Path]:
+    """Write (or overwrite) the snapshot of each result; return the files changed.
+
+    ``masks`` maps an item id to the extra patterns its header declares.
+    """
     changed = []
     for result in results:
         path = snapshot_path(root, result.id)
-        text = normalise(result)
+        text = normalise(result, masks.get(result.id, ()))
         if path.is_file() and path.read_text() == text:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -69,14 +151,18 @@ def write(root: Path, results: list[ItemResult]) -> list[Path]:
     return changed
 
 
-def compare(root: Path, results: list[ItemResult]) -> dict[str, str]:
+def compare(
+    root: Path,
+    results: list[ItemResult],
+    masks: Mapping[str, Sequence[re.Pattern[str]]] = _NO_MASKS,
+) -> dict[str, str]:
     """Item id -> unified diff, for every result that differs from (or lacks) a snapshot."""
     drifts = {}
     for result in results:
         path = snapshot_path(root, result.id)
         rel = path.relative_to(root)
         expected = path.read_text() if path.is_file() else ""
-        actual = normalise(result)
+        actual = normalise(result, masks.get(result.id, ()))
         if expected != actual:
             diff = difflib.unified_diff(
                 expected.splitlines(keepends=True),

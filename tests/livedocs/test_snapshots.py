@@ -1,0 +1,76 @@
+"""Snapshot normalisation: what changes from run to run is masked, nothing else."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mltrack.errors import LiveDocsError
+from mltrack.livedocs.model import Item, ItemResult, RunSummary
+from mltrack.livedocs.snapshots import item_masks, mask, masks_of, normalise
+
+
+def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
+    text = (
+        "server http://127.0.0.1:49503 ready\n"
+        "run a625c083 in livedocs-examples-insights-py-d0821b at 10:53:57\n"
+        "chunks   968,964 rows/s  positive rate 0.564\n"
+        "{'llm.calls': 1.0, 'llm.latency_p50_ms': 4.3, 'timeout': 30}\n"
+        "mltrack_model_load_seconds 0.116505\n"
+        "claude-haiku-4-5 gpt-4o-mini accuracy=0.978\n"
+    )
+    assert mask(text) == (
+        "server http://127.0.0.1:<port> ready\n"
+        "run <id> in livedocs-examples-insights-py-<hash> at <time>\n"
+        "chunks <rate> positive rate 0.564\n"
+        "{'llm.calls': 1.0, 'llm.latency_p50_ms': <timing>, 'timeout': 30}\n"
+        "mltrack_model_load_seconds <timing>\n"
+        "claude-haiku-4-5 gpt-4o-mini accuracy=0.978\n"
+    )
+
+
+def test_mask_is_idempotent_and_ignores_table_padding_and_run_order() -> None:
+    one = (
+        "│ a625c083 │ <duration>    │\n"
+        "[run brawny-dolphin-424: FINISHED; params: C=1; metrics: mean_fit_time=0.06]\n"
+        "[run search: FINISHED; params: ; metrics: score=0.97]\n"
+    )
+    two = (
+        "│ 655e3e39 │ <duration>     │\n"
+        "[run search: FINISHED; params: ; metrics: score=0.97]\n"
+        "[run casual-goat-611: FINISHED; params: C=1; metrics: mean_fit_time=0.01]\n"
+    )
+    assert mask(one) == mask(two)
+    assert mask(mask(one)) == mask(one)
+    assert "score=0.97" in mask(two)  # quality metrics stay: a change of them is a drift
+
+
+def test_normalise_applies_the_items_own_masks() -> None:
+    result = ItemResult(
+        id="examples/cost.py",
+        key="k",
+        ok=True,
+        output="compute: 3.1 s x $0.34/h = $0.000332\n",
+        runs=[RunSummary(name="eval", status="FINISHED", params={}, metrics={"f1": 0.5})],
+    )
+    extra = masks_of(r"=\s\$[0-9.]+", "examples/cost.py")
+    assert normalise(result, extra) == (
+        "compute: <duration> x $0.34/h <masked>\n[run eval: FINISHED; params: ; metrics: f1=0.5]\n"
+    )
+
+
+def test_snapshot_mask_header_is_read_and_validated(tmp_path: Path) -> None:
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples/a.py").write_text('"""Doc."""\n# livedocs: snapshot_mask=p50=\\d+\n')
+    (tmp_path / "examples/b.py").write_text("print(1)\n")
+    items = {
+        rel: Item(id=rel, kind="script", path=rel) for rel in ("examples/a.py", "examples/b.py")
+    }
+    masks = item_masks(tmp_path, items)
+    assert list(masks) == ["examples/a.py"]
+    assert masks["examples/a.py"][0].pattern == r"p50=\d+"
+    with pytest.raises(LiveDocsError, match=r"examples/bad.py: snapshot_mask is not a valid"):
+        masks_of("(unclosed", "examples/bad.py")
+    assert isinstance(masks["examples/a.py"][0], re.Pattern)
