@@ -357,6 +357,42 @@ def test_ml_docs_snapshots_mask_volatile_values_and_report_drift(tmp_path: Path)
     assert "examples/report.py: output differs from its snapshot" in drifted.stderr
 
 
+def _notebook(*cells: str) -> str:
+    nb = json.loads(json.dumps(NOTEBOOK))
+    nb["cells"] = [
+        {**NOTEBOOK["cells"][0], "id": f"c{i}", "source": source}  # type: ignore[dict-item]
+        for i, source in enumerate(cells, start=1)
+    ]
+    return json.dumps(nb)
+
+
+def test_notebook_failure_names_the_cell_and_the_line_in_it(tmp_path: Path) -> None:
+    root = make_project(tmp_path / "proj", {}, "")
+    (root / "notebooks").mkdir()
+    # The error is raised in a function of cell 1, called from line 3 of cell 2: the
+    # location is where the notebook's own cell failed, the source line is shown.
+    (root / "notebooks/promote.ipynb").write_text(
+        _notebook(
+            "def promote(aliases):\n    return aliases['champion']\n",
+            "aliases = {'challenger': 2}\nprint('promoting')\nversion = promote(aliases)\n",
+        )
+    )
+    (root / "docs/index.md").write_text("# Notebooks are pages of their own\n")
+    env = build_env(tmp_path / "tmp", uuid.uuid4().hex)
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrack", "docs", "check", "--root", str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert "error: notebooks/promote.ipynb:cell 2:3: KeyError: 'champion'" in done.stderr, (
+        done.stderr
+    )
+    assert "3 | version = promote(aliases)" in done.stderr
+
+
 def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(tmp_path: Path) -> None:
     root = make_project(
         tmp_path / "proj",
