@@ -711,8 +711,10 @@ def get_last_run(experiment: str | None = None, include_nested: bool = False) ->
     flush()
     client = MlflowClient()
     experiments = resolve_experiments(client, experiment, settings)
-    runs = client.search_runs(
-        list(experiments), order_by=["attributes.start_time DESC"], max_results=200
+    runs = list(
+        client.search_runs(
+            list(experiments), order_by=["attributes.start_time DESC"], max_results=200
+        )
     )
     if not include_nested:
         runs = [r for r in runs if "mlflow.parentRunId" not in r.data.tags] or runs
