@@ -170,15 +170,24 @@ def _output_html(item: Item, result: ItemResult, caption: bool = False) -> str:
 
 _ATX = re.compile(r"^#{1,6}[ \t]+(?P<text>.+?)[ \t#]*$", re.M)
 _FENCED = re.compile(r"^(`{3,}|~{3,}).*?^\1", re.M | re.S)
+# Log records (MLflow's and Python logging's default formats) are not part of a printed
+# report: "2026/11/25 10:43:47 INFO mlflow...: ..." or "WARNING:mlflow...: ...".
+_LOG_LINE = re.compile(
+    r"^(\d{4}[/-]\d{2}[/-]\d{2} \d{2}:\d{2}:\d{2}\S* (DEBUG|INFO|WARNING) |"
+    r"(DEBUG|INFO|WARNING):[\w.]+:).*\n?",
+    re.M,
+)
 
 
 def markdown_output(text: str) -> str:
     """Captured output prepared for the page's Markdown: colours removed, headings bold.
 
     A printed ``# Report`` must not become a second page title or an entry in the page's
-    table of contents, so headings become bold lines; fenced code is left alone.
+    table of contents, so headings become bold lines; fenced code is left alone. Log
+    lines (info and warnings of MLflow or Python logging) are left out: they would read
+    as stray paragraphs of the report; errors stay.
     """
-    text = strip_ansi(text).rstrip()
+    text = _LOG_LINE.sub("", strip_ansi(text)).rstrip()
     fenced = [m.span() for m in _FENCED.finditer(text)]
     heads = [m for m in _ATX.finditer(text) if not any(a <= m.start() < b for a, b in fenced)]
     for match in reversed(heads):

@@ -278,6 +278,13 @@ def test_markdown_output_goes_into_the_page_as_markdown(tmp_path: Path) -> None:
     assert "<table>" in html and "<td>1</td>" in html
     assert html.startswith('<div class="livedocs" data-livedocs-item="examples/r.py">')
     assert markdown_output("plain text\n") == "plain text"
+    logged = (
+        "| a |\n|---|\n| 1 |\n"
+        "2026/11/25 10:43:47 INFO mlflow.tracing.export.async_export_queue: Flushing...\n"
+        "WARNING:mlflow.models:signature missing\n"
+        "ERROR: the report failed\n"
+    )
+    assert markdown_output(logged) == "| a |\n|---|\n| 1 |\nERROR: the report failed"
 
 
 @pytest.mark.slow
