@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import subprocess
 
 from sklearn.datasets import load_iris
@@ -17,6 +18,8 @@ from sklearn.linear_model import LogisticRegression
 import mltrack
 from mltrack.deploy.local import start_local
 
+if shutil.which("curl") is None:
+    raise SystemExit("this example runs curl, which is not installed: apt-get install curl")
 logging.getLogger("mlflow").setLevel(logging.ERROR)  # only the session below is printed
 X, y = load_iris(return_X_y=True, as_frame=True)
 X.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
