@@ -6,7 +6,7 @@ and adds the totals to the run as `llm.*` metrics. Compute cost is not something
 guesses: the run records its duration, and the script turns that into dollars with the
 hourly price of its machine.
 """
-# livedocs: snapshot_mask==\s\$[0-9.]+
+# livedocs: snapshot_mask=(=\s\$|compute\.cost_usd=)[0-9.e-]+
 
 import mlflow
 from openai import OpenAI

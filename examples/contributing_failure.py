@@ -5,6 +5,7 @@ not exist. The check (what CI and `make build` run) stops with the page line, th
 line, the exception, the failing source line and the traceback tail.
 """
 # livedocs: timeout=180
+# livedocs: snapshot_mask=failed\s+│\s+[0-9.]+
 
 import os
 import subprocess

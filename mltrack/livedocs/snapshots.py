@@ -47,8 +47,13 @@ _MASKS = [
     (re.compile(r"(/tmp|/var/folders)/[^\s'\"]+"), "<tmp>"),
     (re.compile(r"\b1[6-9]\d{11}\b"), "<timestamp>"),  # epoch milliseconds
     (re.compile(r"\b(127\.0\.0\.1|localhost):\d{2,5}\b"), r"\1:<port>"),
-    # short run ids as tables print them: 8 hex digits with at least one digit and letter
-    (re.compile(r"\b(?=[0-9a-f]{0,7}[0-9])(?=[0-9a-f]{0,7}[a-f])[0-9a-f]{8}\b"), "<id>"),
+    # short ids (runs, requests, git commits): hex with at least one digit and letter, or
+    # eight digits (a short run id without a letter)
+    (re.compile(r"\b(?=[0-9a-f]{0,39}[0-9])(?=[0-9a-f]{0,39}[a-f])[0-9a-f]{7,40}\b"), "<id>"),
+    (re.compile(r"\b\d{8}\b(?!T)"), "<id>"),
+    (re.compile(r"\b\d{8}T\d{6}Z?\b"), "<time>"),  # compact ISO time in file names
+    (re.compile(r"(?<=\(id )\d+(?=\))"), "<n>"),  # experiment ids follow execution order
+    (re.compile(r'(File "[^"]+", line )\d+'), r"\1<n>"),  # tracebacks: code moves
     (re.compile(r"\b(livedocs-[a-z0-9-]+?)-[0-9a-f]{6}\b"), r"\1-<hash>"),  # experiment
     (re.compile(r"\b\d[\d,]*(\.\d+)?\s?(rows|req|it|calls|values)/s\b"), "<rate>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}\b"), "<time>"),  # a time that a table wrapped

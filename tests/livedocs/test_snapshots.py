@@ -20,6 +20,9 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "{'llm.calls': 1.0, 'llm.latency_p50_ms': 4.3, 'timeout': 30}\n"
         "mltrack_model_load_seconds 0.116505\n"
         "claude-haiku-4-5 gpt-4o-mini accuracy=0.978\n"
+        "| Git commit | `6918975aaadcf48d83d36b8bcada6e3c53660b2b` | request 9e3e948f0c279d14\n"
+        "run 50356620 in experiment (id 25), backup mlflow.db.backup-20261125T110116Z\n"
+        '  File "mltrack/registry.py", line 809, in _model_version\n'
     )
     assert mask(text) == (
         "server http://127.0.0.1:<port> ready\n"
@@ -28,6 +31,9 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "{'llm.calls': 1.0, 'llm.latency_p50_ms': <timing>, 'timeout': 30}\n"
         "mltrack_model_load_seconds <timing>\n"
         "claude-haiku-4-5 gpt-4o-mini accuracy=0.978\n"
+        "| Git commit | `<id>` | request <id>\n"
+        "run <id> in experiment (id <n>), backup mlflow.db.backup-<time>\n"
+        '  File "mltrack/registry.py", line <n>, in _model_version\n'
     )
 
 
