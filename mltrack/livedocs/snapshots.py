@@ -54,6 +54,8 @@ _MASKS = [
     (re.compile(r"\b\d{8}T\d{6}Z?\b"), "<time>"),  # compact ISO time in file names
     (re.compile(r"(?<=\(id )\d+(?=\))"), "<n>"),  # experiment ids follow execution order
     (re.compile(r'(File "[^"]+", line )\d+'), r"\1<n>"),  # tracebacks: code moves
+    # the machine that ran it (run tags): CI and a writer's laptop differ
+    (re.compile(r"""(mltrack\.(?:host|user)['"]?\s*[:=]\s*['"]?)[^'",\s}\]]+"""), r"\1<host>"),
     (re.compile(r"\b(livedocs-[a-z0-9-]+?)-[0-9a-f]{6}\b"), r"\1-<hash>"),  # experiment
     (re.compile(r"\b\d[\d,]*(\.\d+)?\s?(rows|req|it|calls|values)/s\b"), "<rate>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}\b"), "<time>"),  # a time that a table wrapped

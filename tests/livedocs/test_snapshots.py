@@ -23,6 +23,7 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "| Git commit | `6918975aaadcf48d83d36b8bcada6e3c53660b2b` | request 9e3e948f0c279d14\n"
         "run 50356620 in experiment (id 25), backup mlflow.db.backup-20261125T110116Z\n"
         '  File "mltrack/registry.py", line 809, in _model_version\n'
+        "tags: {'mltrack.host': 'vm', 'mltrack.user': 'root', 'team': 'risk'}\n"
     )
     assert mask(text) == (
         "server http://127.0.0.1:<port> ready\n"
@@ -34,6 +35,7 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "| Git commit | `<id>` | request <id>\n"
         "run <id> in experiment (id <n>), backup mlflow.db.backup-<time>\n"
         '  File "mltrack/registry.py", line <n>, in _model_version\n'
+        "tags: {'mltrack.host': '<host>', 'mltrack.user': '<host>', 'team': 'risk'}\n"
     )
 
 
