@@ -17,6 +17,7 @@ import contextlib
 import functools
 import importlib.util
 import inspect
+import os
 import sys
 import threading
 import time
@@ -63,6 +64,11 @@ def ensure_instrumented(settings: Settings) -> None:
             return
         _default_settings = settings
         use_bundled_catalog(settings.llm.remote_price_catalog)
+        # Read by MLflow when its export queue is created (the first trace): each of its
+        # threads competes for the GIL with the traced calls (scripts/bench/llm_overhead.py).
+        os.environ.setdefault(
+            "MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS", str(settings.llm.export_threads)
+        )
         _mark_absent_probes()
         ensure_processor()
         _instrument_openai()

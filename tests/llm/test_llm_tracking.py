@@ -412,3 +412,55 @@ def test_fake_server_subprocess_mode_leaves_no_process() -> None:
         server.stop()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+_EXPORT_PROBE = """
+import os, sys
+import mlflow, openai
+from mltrack import track_llm
+client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-probe")
+@track_llm(start_run=False)
+def ask():
+    return client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+ask()
+mlflow.flush_trace_async_logging()
+traces = mlflow.MlflowClient().search_traces(locations=["0"])
+print(os.environ.get("MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS"), len(traces),
+      sys.modules.get("litellm", "absent") is None)
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, "2"),  # mltrack's default
+        ({"MLTRACK_LLM__EXPORT_THREADS": "3"}, "3"),  # the setting
+        ({"MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS": "5"}, "5"),  # MLflow's own variable wins
+    ],
+)
+def test_trace_export_threads_follow_the_setting(
+    tmp_path: Any, tracking_uri: str, fake_llm: FakeLLMServer, env: dict[str, str], expected: str
+) -> None:
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MLTRACK_", "MLFLOW_ASYNC_TRACE_LOGGING_"))
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _EXPORT_PROBE, fake_llm.openai_base_url],
+        env={**base, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONWARNINGS": "ignore", **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    threads, traces, litellm_marked = done.stdout.split()
+    assert threads == expected and int(traces) >= 1
+    # A module MLflow probes on every span and that is not installed is marked absent once.
+    assert litellm_marked == str(importlib.util.find_spec("litellm") is None)
