@@ -271,38 +271,16 @@ def _start(
     tags: Mapping[str, str],
     settings: Settings,
 ) -> RunHandle:
-    import mlflow
-
     from mltrack.logging import get_logger
 
     uri = setup_tracking(settings)
     logger = get_logger(uri)
     parent = current_run()
     reachable = not logger.offline and logger.transport.is_reachable()
-    if reachable:
+    # A child of a spooled (offline) run is spooled too: replay creates both, in order.
+    if reachable and not (parent is not None and parent.offline):
         try:
-            if experiment:
-                _ensure_experiment(experiment, uri, settings)
-            active = mlflow.active_run()
-            is_nested = nested if nested is not None else active is not None
-            if parent is not None and parent.offline:
-                raise _OfflineParent
-            # Under `ml train`, MLFLOW_RUN_ID names the script's run: plain mlflow calls
-            # resume it, tracked functions become its children.
-            parent_env = os.environ.pop("MLFLOW_RUN_ID", None) if active is None else None
-            try:
-                started = mlflow.start_run(
-                    run_name=name,
-                    nested=is_nested,
-                    tags=dict(tags),
-                    parent_run_id=parent_env,
-                )
-            finally:
-                if parent_env:
-                    os.environ["MLFLOW_RUN_ID"] = parent_env
-            return RunHandle(str(started.info.run_id), name, uri, experiment)
-        except _OfflineParent:
-            pass
+            return _start_online(name, experiment, nested, tags, settings, uri)
         except Exception as exc:
             from mltrack.transport import ServerUnreachable, access_error
 
@@ -315,8 +293,10 @@ def _start(
             if logger.transport.is_reachable():
                 raise MltrackError(f"could not start a run on {uri}: {exc}") from None
             logger.mark_offline(str(ServerUnreachable(f"{uri}: {exc}")))
-    else:
+    elif not reachable:
         logger.mark_offline(f"{uri} did not answer /health")
+    if experiment is None and parent is not None:
+        experiment = parent.experiment  # a nested run belongs to its parent's experiment
     record = {
         "experiment_name": experiment or _env_experiment(),
         "run_name": name,
@@ -328,8 +308,31 @@ def _start(
     return RunHandle(local_id, name, uri, experiment, offline=True)
 
 
-class _OfflineParent(Exception):
-    pass
+def _start_online(
+    name: str,
+    experiment: str | None,
+    nested: bool | None,
+    tags: Mapping[str, str],
+    settings: Settings,
+    uri: str,
+) -> RunHandle:
+    import mlflow
+
+    if experiment:
+        _ensure_experiment(experiment, uri, settings)
+    active = mlflow.active_run()
+    is_nested = nested if nested is not None else active is not None
+    # Under `ml train`, MLFLOW_RUN_ID names the script's run: plain mlflow calls
+    # resume it, tracked functions become its children.
+    parent_env = os.environ.pop("MLFLOW_RUN_ID", None) if active is None else None
+    try:
+        started = mlflow.start_run(
+            run_name=name, nested=is_nested, tags=dict(tags), parent_run_id=parent_env
+        )
+    finally:
+        if parent_env:
+            os.environ["MLFLOW_RUN_ID"] = parent_env
+    return RunHandle(str(started.info.run_id), name, uri, experiment)
 
 
 def _env_experiment() -> str | None:
