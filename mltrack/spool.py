@@ -216,12 +216,15 @@ class Spool:
 
     def _create_pending_runs(self, sender: Sender, result: ReplayResult) -> dict[str, str]:
         id_map: dict[str, str] = {}
-        for path in self.pending_runs():
-            record = json.loads(path.read_text())
+        records = [(path, json.loads(path.read_text())) for path in self.pending_runs()]
+        by_local_id = {record.get("local_id"): record for _, record in records}
+        for path, record in sorted(records, key=lambda pr: _depth(pr[1], by_local_id)):
             if record.get("existing"):
                 continue
             if not record.get("server_id"):
-                record["server_id"] = sender.create_run(record)
+                # A parent spooled before its child was created first: point at its server id.
+                parent = id_map.get(record.get("parent_id") or "", record.get("parent_id"))
+                record["server_id"] = sender.create_run({**record, "parent_id": parent})
                 _atomic_write(path, record)  # before any data: a retry never creates it twice
                 result.runs_created += 1
             id_map[record["local_id"]] = record["server_id"]
@@ -240,6 +243,14 @@ class Spool:
             sender.terminate_run(record["server_id"], record["status"], record.get("end_time"))
             path.unlink()
             result.runs_finished += 1
+
+
+def _depth(record: dict[str, Any], by_local_id: dict[Any, dict[str, Any]]) -> int:
+    """How many spooled ancestors a spooled run has: parents are created before children."""
+    depth, parent = 0, record.get("parent_id")
+    while parent in by_local_id and depth < len(by_local_id):
+        depth, parent = depth + 1, by_local_id[parent].get("parent_id")
+    return depth
 
 
 def spools_under(root: Path) -> Sequence[Spool]:

@@ -100,10 +100,15 @@ def test_run_started_while_unreachable_is_created_by_sync(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
     mlflow.set_tracking_uri(url)
 
+    @mltrack.track
+    def evaluate(split: str = "val") -> dict:
+        return {"f1": 0.75}
+
     @mltrack.track(experiment="offline-exp")
     def train(lr: float = 0.5) -> dict:
         for step in range(50):
             mltrack.log_metric("loss", 1 / (step + 1))
+        evaluate()  # a nested run of a spooled run is spooled too, under its parent
         return {"accuracy": 0.8}
 
     with warnings.catch_warnings(record=True) as caught:
@@ -120,7 +125,11 @@ def test_run_started_while_unreachable_is_created_by_sync(
         mltrack.flush(timeout=60)
         client = MlflowClient(url)
         exp = client.get_experiment_by_name("offline-exp")
-        (run,) = client.search_runs([exp.experiment_id])
+        runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
+        assert sorted(runs) == ["evaluate", "train"]
+        run, child = runs["train"], runs["evaluate"]
+        assert child.data.tags["mlflow.parentRunId"] == run.info.run_id
+        assert child.data.metrics == {"f1": 0.75} and child.info.status == "FINISHED"
         assert run.info.run_name == "train"
         assert run.info.status == "FINISHED"
         assert run.data.params == {"lr": "0.5"}
