@@ -9,7 +9,7 @@ export UV_COMPILE_BYTECODE := 1
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN := $(UV) run --no-sync
 
-.PHONY: help bootstrap install chromium test test-fast docs build docs-deploy lint typecheck bench clean
+.PHONY: help bootstrap install extras chromium test test-fast docs build docs-deploy lint typecheck bench clean
 
 help:
 	@echo "make docs   - set up, execute all examples/notebooks, serve http://127.0.0.1:8000"
@@ -22,10 +22,27 @@ help:
 bootstrap:
 	@bash scripts/bootstrap.sh
 
+# --inexact: keep the PyTorch CPU wheel that `extras` installs outside the lock.
 install: bootstrap
-	@$(UV) sync --python $(PYTHON)
+	@$(UV) sync --inexact --python $(PYTHON) --extra docs-examples
+	@$(MAKE) --no-print-directory extras
 	@$(RUN) python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mltrack)" >/dev/null
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; else echo "npm not found: the accessibility test (axe-core) will be skipped" >&2; fi
+
+# The PyTorch, Keras (torch backend) and Transformers examples need torch. The lock would
+# pull a CUDA build (GBs), so it comes from a local CPU wheel when the machine has one
+# (TORCH_WHEEL=path to use another); without it those examples print their skip message.
+TORCH_WHEEL ?= $(firstword $(wildcard /opt/wheels/torch-*+cpu-cp311-*.whl))
+extras:
+	@if ! $(RUN) python -c "import importlib.util as u, sys; sys.exit(u.find_spec('torch') is None)"; then \
+	  if [ -n "$(TORCH_WHEEL)" ] && [ -f "$(TORCH_WHEEL)" ]; then \
+	    echo "extras: installing PyTorch (CPU) from $(TORCH_WHEEL)"; \
+	    $(UV) pip install --quiet --python "$${UV_PROJECT_ENVIRONMENT:-.venv}/bin/python" "$(TORCH_WHEEL)" \
+	      || echo "extras: could not install $(TORCH_WHEEL): the PyTorch, Keras and Transformers examples will show their skip message" >&2; \
+	  else \
+	    echo "extras: no PyTorch CPU wheel (set TORCH_WHEEL=...): the PyTorch, Keras and Transformers examples will show their skip message" >&2; \
+	  fi; \
+	fi
 
 chromium:
 	@bash scripts/ensure_chromium.sh

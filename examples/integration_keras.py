@@ -1,43 +1,52 @@
-"""TensorFlow / Keras: autologged `fit`, then register the logged model.
+"""Keras 3: autologged `fit`, then save the model with the keras flavor.
 
-Needs the `tensorflow` extra (`uv add "mltrack[tensorflow]"`); without it the script says
-so and exits cleanly. mltrack turns on MLflow's TensorFlow autologging because the script
-imported TensorFlow; `mltrack.save` does not detect Keras models, so the model is logged
-with MLflow's own flavor and its URI is registered with `mltrack.save`.
+Needs the `keras` extra (`uv add "mltrack[keras,torch]"`): Keras 3 here runs on the
+PyTorch backend (`KERAS_BACKEND=torch`), so no TensorFlow is needed; with TensorFlow
+installed the same code runs on its backend. Without Keras or the backend the script says
+so and exits cleanly. mltrack turns on MLflow's Keras autologging because the script
+imported Keras, and `mltrack.save` detects the Keras model.
 """
 
 import importlib.util
+import os
 import sys
 
-if importlib.util.find_spec("tensorflow") is None:
-    print("tensorflow is not installed: skipping this example.")
-    print('Install the extra to run it: uv add "mltrack[tensorflow]"')
+# Keras reads its backend once, at import: choose it before `import keras`.
+os.environ.setdefault("KERAS_BACKEND", "torch")
+backend = os.environ["KERAS_BACKEND"]
+missing = [name for name in ("keras", backend) if importlib.util.find_spec(name) is None]
+if missing:
+    print(f"{' and '.join(missing)} not installed: skipping this example.")
+    print(f'Install the extras to run it: uv add "mltrack[keras,{backend}]"')
     sys.exit(0)
 
-import mlflow
-import numpy as np
-import tensorflow as tf
-from sklearn.datasets import load_iris
+import keras  # noqa: E402 - imported only when installed
+import numpy as np  # noqa: E402
+from sklearn.datasets import load_iris  # noqa: E402
 
-import mltrack
+import mltrack  # noqa: E402
 
-tf.keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(0)
 X, y = load_iris(return_X_y=True)
-X = X.astype("float32")
+X = ((X - X.mean(axis=0)) / X.std(axis=0)).astype("float32")
 
-with mltrack.run("keras-iris", params={"units": 16, "epochs": 20}) as run:
-    model = tf.keras.Sequential(
+with mltrack.run("keras-iris", params={"units": 16}) as run:
+    model = keras.Sequential(
         [
-            tf.keras.Input(shape=(4,)),
-            tf.keras.layers.Dense(16, activation="relu"),
-            tf.keras.layers.Dense(3, activation="softmax"),
+            keras.Input(shape=(4,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
         ]
     )
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(0.02),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     history = model.fit(X, y, epochs=20, batch_size=32, verbose=0)
-    info = mlflow.tensorflow.log_model(model, name="model", input_example=X[:3])
-    version = mltrack.save(info.model_uri, "iris-keras", quiet=True)
+    version = mltrack.save(model, "iris-keras", input_example=X[:3], quiet=True)
 
+print("backend:", keras.backend.backend())
 print("final accuracy:", round(float(np.mean(history.history["accuracy"][-3:])), 3))
-print("registered:", version)
+print("saved", version, "flavor:", version.flavor)
 print("autologged metrics:", sorted(mltrack.get_run(run.id).metrics))

@@ -15,7 +15,10 @@ if missing:
     print('Install the extras to run it: uv add "mltrack[transformers,torch]"')
     sys.exit(0)
 
+import logging  # noqa: E402
+
 import torch  # noqa: E402 - imported only when installed
+import transformers  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 from transformers import (  # noqa: E402
     BertConfig,
@@ -27,6 +30,9 @@ from transformers import (  # noqa: E402
 import mltrack  # noqa: E402
 
 torch.manual_seed(0)
+transformers.logging.disable_progress_bar()
+# A model built in the script has no Hub model card or license: MLflow warns about both.
+logging.getLogger("mlflow.transformers").setLevel(logging.ERROR)
 words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "good", "bad", "great", "awful", "movie", "plot"]
 backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
 backend.pre_tokenizer = pre_tokenizers.Whitespace()

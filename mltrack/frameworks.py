@@ -21,6 +21,7 @@ _log = logging.getLogger("mltrack")
 FRAMEWORKS: dict[str, str] = {
     "sklearn": "mlflow.sklearn",
     "torch": "mlflow.pytorch",
+    "keras": "mlflow.keras",
     "tensorflow": "mlflow.tensorflow",
     "xgboost": "mlflow.xgboost",
     "lightgbm": "mlflow.lightgbm",
@@ -28,6 +29,12 @@ FRAMEWORKS: dict[str, str] = {
 }
 
 _enabled: set[str] = set()
+
+
+def _keras3() -> bool:
+    """Whether the imported ``keras`` is Keras 3 (``mlflow.keras`` supports only that)."""
+    version = str(getattr(sys.modules.get("keras"), "__version__", "0"))
+    return version.split(".", 1)[0].isdigit() and int(version.split(".", 1)[0]) >= 3
 
 
 def detect_frameworks() -> list[str]:
@@ -54,8 +61,18 @@ def enable_autolog(only: Iterable[str] | None = None, log_models: bool = False) 
             f"autolog_frameworks: unknown framework(s) {sorted(unknown)}; "
             f"choose from {sorted(FRAMEWORKS)}"
         )
-    for name in detect_frameworks():
+    detected = detect_frameworks()
+    for name in detected:
         if name in _enabled or (wanted is not None and name not in wanted):
+            continue
+        if name == "keras" and not _keras3():
+            continue  # Keras 2 is tf.keras: MLflow's TensorFlow autologging covers it
+        # TensorFlow >= 2.16 trains through Keras 3: both autologgers would patch the same
+        # `Model.fit` and log every epoch twice; MLflow's Keras one is the one meant for it.
+        keras_covers_tf = (
+            "keras" in detected and _keras3() and (wanted is None or "keras" in wanted)
+        )
+        if name == "tensorflow" and keras_covers_tf:
             continue
         if name == "sklearn":
             # MLflow 3.17's sklearn autolog still passes `y_pred` to metrics that scikit-learn

@@ -4,7 +4,7 @@ MLflow 3 stores a model as a *logged model* (``models:/m-<id>``) attached to the
 produced it, and the registry gives it a name and a version number
 (``models:/NAME/VERSION``). mltrack adds three things on top:
 
-* :func:`save` picks the MLflow flavor from the object (scikit-learn, PyTorch, XGBoost,
+* :func:`save` picks the MLflow flavor from the object (scikit-learn, PyTorch, Keras 3, XGBoost,
   Transformers, ``mlflow.pyfunc.PythonModel``), infers the signature and an input example,
   logs the model into a run and registers a new version, in one call;
 * :func:`promote` moves a registry *alias* (``champion``, ``challenger``; MLflow's stages
@@ -229,7 +229,8 @@ def detect_flavor(model: Any) -> str:
     caller has not imported already.
 
     Returns:
-        One of ``"sklearn"``, ``"pytorch"``, ``"xgboost"``, ``"transformers"``, ``"pyfunc"``.
+        One of ``"sklearn"``, ``"pytorch"``, ``"keras"`` (Keras 3, any backend),
+        ``"xgboost"``, ``"transformers"``, ``"pyfunc"``.
 
     Raises:
         UnsupportedModelError: no flavor fits; wrap the model in a ``PythonModel``.
@@ -241,6 +242,12 @@ def detect_flavor(model: Any) -> str:
         return "xgboost"
     if "transformers" in roots and "transformers" in sys.modules:
         return "transformers"
+    # Keras 3 models on the torch backend are also torch modules: check Keras before torch.
+    if "keras" in roots and "keras" in sys.modules:
+        import keras
+
+        if isinstance(model, keras.Model) and _major(keras.__version__) >= 3:
+            return "keras"
     if "torch" in roots and "torch" in sys.modules:
         import torch
 
@@ -255,8 +262,13 @@ def detect_flavor(model: Any) -> str:
     raise UnsupportedModelError(
         f"cannot save a {type(model).__module__}.{type(model).__qualname__}: no MLflow flavor "
         "fits it; wrap it in an mlflow.pyfunc.PythonModel subclass (scikit-learn, PyTorch, "
-        "XGBoost and Transformers models are detected automatically)"
+        "Keras 3, XGBoost and Transformers models are detected automatically)"
     )
+
+
+def _major(version: str) -> int:
+    head = version.split(".", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def describe_model_class(model: Any) -> str:
@@ -350,17 +362,82 @@ def _log_model(
     elif flavor == "pytorch":
         import mlflow.pytorch
 
+        kwargs["pip_requirements"] = _pinned(mlflow.pytorch.get_default_pip_requirements)
         logger = mlflow.pytorch.log_model
+    elif flavor == "keras":
+        import keras
+        import mlflow.keras
+        from mlflow.utils.requirements_utils import _get_pinned_requirement
+
+        if input_example is not None:
+            # MLflow 3.17's keras flavor writes the example before creating the model folder
+            # (FileNotFoundError): keep the signature the example gives, drop the example.
+            if signature is None:
+                from mlflow.models import infer_signature
+
+                signature = infer_signature(input_example, model.predict(input_example, verbose=0))
+            kwargs.pop("input_example")
+        backend = keras.backend.backend()
+        # The flavor pins only keras; the backend is needed as well to load the model.
+        extra = {"torch": "torch", "tensorflow": "tensorflow", "jax": "jax"}.get(backend)
+        kwargs["pip_requirements"] = _pinned(
+            lambda: [
+                *mlflow.keras.get_default_pip_requirements(),
+                *([_get_pinned_requirement(extra)] if extra else []),
+            ]
+        )
+        logger = mlflow.keras.log_model
     elif flavor == "xgboost":
         import mlflow.xgboost
 
+        kwargs["pip_requirements"] = _pinned(mlflow.xgboost.get_default_pip_requirements)
         logger = mlflow.xgboost.log_model
     else:
         import mlflow.transformers
 
         kwargs["transformers_model"] = model
+        kwargs["pip_requirements"] = _pinned(lambda: _transformers_requirements(model))
         return _with_overrides(mlflow.transformers.log_model, kwargs, signature, pip_requirements)
     return _with_overrides(lambda **kw: logger(model, **kw), kwargs, signature, pip_requirements)
+
+
+def _transformers_requirements(model: Any) -> list[str]:
+    """Pinned requirements of a Transformers pipeline or model: the library and its engine.
+
+    MLflow 3.17's own defaults add ``torchvision`` whenever the engine is PyTorch and fail
+    when it is not installed; here optional companions are pinned only when present.
+    """
+    import importlib.util
+
+    from mlflow.utils.requirements_utils import _get_pinned_requirement
+
+    inner = model.get("model") if isinstance(model, dict) else getattr(model, "model", model)
+    packages = ["transformers"]
+    if "torch" in sys.modules and isinstance(inner, sys.modules["torch"].nn.Module):
+        packages.append("torch")
+        packages += [p for p in ("torchvision", "accelerate") if importlib.util.find_spec(p)]
+    elif "tensorflow" in sys.modules:
+        packages.append("tensorflow")
+    return [_get_pinned_requirement(package) for package in packages]
+
+
+def _pinned(requirements: Any) -> list[str]:
+    """The flavor's pinned default requirements, instead of MLflow's inference.
+
+    Without ``pip_requirements`` MLflow infers them by loading the saved model in a fresh
+    subprocess (about 25 s for a small PyTorch module on 2 cores). The flavor defaults pin
+    the framework installed here; a local version label (``torch==2.13.0+cpu``) is dropped
+    so the requirement installs from PyPI, which MLflow would announce on every save.
+    """
+    import logging
+
+    requirements_log = logging.getLogger("mlflow.utils.requirements_utils")
+    level = requirements_log.level
+    requirements_log.setLevel(logging.ERROR)
+    try:
+        return list(requirements())
+    finally:
+        requirements_log.setLevel(level)
 
 
 def _with_overrides(
@@ -370,7 +447,10 @@ def _with_overrides(
         kwargs["signature"] = signature
     if pip_requirements is not None:
         kwargs["pip_requirements"] = pip_requirements
-    return logger(**kwargs)
+    with warnings.catch_warnings():
+        # MLflow hints that integer class labels cannot hold missing values: expected.
+        warnings.filterwarnings("ignore", message=r"Hint: Inferred schema contains integer")
+        return logger(**kwargs)
 
 
 def run_id_of(run: Any) -> str | None:
@@ -461,7 +541,7 @@ def save(
     """Log ``model`` with the right MLflow flavor and register it as a new version of ``name``.
 
     Args:
-        model: a fitted model object (scikit-learn estimator or pipeline, PyTorch module,
+        model: a fitted model object (scikit-learn estimator or pipeline, PyTorch module, Keras 3 model,
             XGBoost or Transformers model, ``mlflow.pyfunc.PythonModel``), or the URI of a
             model already logged (``models:/m-...``, ``runs:/RUN_ID/model``) to register as is.
         name: registered model name; created on first use.
