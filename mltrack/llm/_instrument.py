@@ -219,13 +219,18 @@ def _process_span(span: LiveSpan) -> None:
 # --------------------------------------------------------------------------- budget gate
 
 
+def _before_request() -> None:
+    """Enforce the active scopes' budgets, and make sure the span processor is registered."""
+    from mltrack.llm._tracker import check_budgets
+
+    check_budgets()
+    ensure_processor()
+
+
 def _gate_sync(previous: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(previous)
     def gated(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from mltrack.llm._tracker import check_budgets
-
-        check_budgets()
-        ensure_processor()
+        _before_request()
         try:
             return previous(self, *args, **kwargs)
         finally:
@@ -238,10 +243,7 @@ def _gate_sync(previous: Callable[..., Any]) -> Callable[..., Any]:
 def _gate_async(previous: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(previous)
     async def gated(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from mltrack.llm._tracker import check_budgets
-
-        check_budgets()
-        ensure_processor()
+        _before_request()
         try:
             return await previous(self, *args, **kwargs)
         finally:
@@ -441,10 +443,7 @@ def _instrument_anthropic() -> None:
 
     @functools.wraps(raw_create)
     def create(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from mltrack.llm._tracker import check_budgets
-
-        check_budgets()
-        ensure_processor()
+        _before_request()
         if not kwargs.get("stream"):
             try:
                 return traced_create(self, *args, **kwargs)
@@ -460,10 +459,7 @@ def _instrument_anthropic() -> None:
 
     @functools.wraps(raw_acreate)
     async def acreate(self: Any, *args: Any, **kwargs: Any) -> Any:
-        from mltrack.llm._tracker import check_budgets
-
-        check_budgets()
-        ensure_processor()
+        _before_request()
         if not kwargs.get("stream"):
             try:
                 return await traced_acreate(self, *args, **kwargs)
