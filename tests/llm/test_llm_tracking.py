@@ -446,11 +446,7 @@ def test_trace_export_threads_follow_the_setting(
     import subprocess
     import sys
 
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MLTRACK_", "MLFLOW_ASYNC_TRACE_LOGGING_"))
-    }
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
     done = subprocess.run(
         [sys.executable, "-c", _EXPORT_PROBE, fake_llm.openai_base_url],
         env={**base, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONWARNINGS": "ignore", **env},
