@@ -39,7 +39,7 @@ def train(hidden: int = 16, lr: float = 0.05, epochs: int = 60) -> dict[str, flo
     accuracy = ((model(X) > 0).float() == y).float().mean().item()
     version = mltrack.save(model, "moons-mlp", input_example=X_np[:3].astype("float32"))
     print("flavor:", version.flavor)
-    return {"accuracy": accuracy, "final_loss": loss.item()}
+    return {"accuracy": round(accuracy, 4), "final_loss": round(loss.item(), 4)}
 
 
 print(train())

@@ -61,5 +61,5 @@ with mltrack.run("tiny-bert", params={"hidden_size": 16, "layers": 1}) as run:
     run.log_metrics({"mean_score": sum(p["score"] for p in predictions) / len(predictions)})
     version = mltrack.save(classifier, "tiny-bert", input_example=["great movie"], quiet=True)
 
-print("predictions:", predictions)
+print("predictions:", [(p["label"], round(p["score"], 4)) for p in predictions])
 print("saved", version, "flavor:", version.flavor)
