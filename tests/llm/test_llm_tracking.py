@@ -433,7 +433,7 @@ print(os.environ.get("MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS"), len(traces),
 @pytest.mark.parametrize(
     ("env", "expected"),
     [
-        ({}, "2"),  # mltrack's default
+        ({}, "1"),  # mltrack's default: one exporter keeps a trace's uploads in order
         ({"MLTRACK_LLM__EXPORT_THREADS": "3"}, "3"),  # the setting
         ({"MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS": "5"}, "5"),  # MLflow's own variable wins
     ],
