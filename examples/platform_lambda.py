@@ -5,6 +5,7 @@ is 10 GB, far above a zip's 250 MB), a handler and a SAM template. The script me
 the build context, times the handler's init phase (the cold start: imports + model load)
 against warm invocations, and adds a `VpcConfig` to the template with plain YAML tools.
 """
+# livedocs: snapshot_mask=(?<=mltrack\s)\s*[0-9.]+\sMB
 
 import importlib.util
 import json

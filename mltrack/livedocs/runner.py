@@ -399,6 +399,10 @@ class Runner:
                 "PYTHONUNBUFFERED": "1",
                 # The page shows a table of the runs; MLflow's "View run at" lines are noise.
                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+                # Progress bars (MLflow's artifact downloads, anything on tqdm) redraw a
+                # terminal line: on a page they are dozens of lines of noise.
+                "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+                "TQDM_DISABLE": "1",
                 "PYTHONWARNINGS": "ignore",
                 "PYTHONHASHSEED": "0",
                 "COLUMNS": "88",

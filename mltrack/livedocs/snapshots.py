@@ -51,6 +51,7 @@ _MASKS = [
     # eight digits (a short run id without a letter)
     (re.compile(r"\b(?=[0-9a-f]{0,39}[0-9])(?=[0-9a-f]{0,39}[a-f])[0-9a-f]{7,40}\b"), "<id>"),
     (re.compile(r"\b\d{8}\b(?!T)"), "<id>"),
+    (re.compile(r"""(git\.commit['"]?[:=\s]\s*['"]?)[0-9a-f]{7,40}\b"""), r"\1<id>"),
     (re.compile(r"\b\d{8}T\d{6}Z?\b"), "<time>"),  # compact ISO time in file names
     (re.compile(r"(?<=\(id )\d+(?=\))"), "<n>"),  # experiment ids follow execution order
     (re.compile(r'(File "[^"]+", line )\d+'), r"\1<n>"),  # tracebacks: code moves

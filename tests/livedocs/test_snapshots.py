@@ -24,6 +24,7 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "run 50356620 in experiment (id 25), backup mlflow.db.backup-20261125T110116Z\n"
         '  File "mltrack/registry.py", line 809, in _model_version\n'
         "tags: {'mltrack.host': 'vm', 'mltrack.user': 'root', 'team': 'risk'}\n"
+        "mlflow.source.git.commit 319143883047\n"
     )
     assert mask(text) == (
         "server http://127.0.0.1:<port> ready\n"
@@ -36,6 +37,7 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "run <id> in experiment (id <n>), backup mlflow.db.backup-<time>\n"
         '  File "mltrack/registry.py", line <n>, in _model_version\n'
         "tags: {'mltrack.host': '<host>', 'mltrack.user': '<host>', 'team': 'risk'}\n"
+        "mlflow.source.git.commit <id>\n"
     )
 
 
