@@ -424,3 +424,8 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(tmp_path: Path) ->
     selected = pytest_run("-k", "fine")
     assert selected.returncode == 0, selected.stdout
     assert "1 passed, 2 deselected" in selected.stdout
+    # xdist: items spread over two workers; the failure reads the same
+    spread = pytest_run("-n", "2")
+    assert spread.returncode == 1, spread.stdout
+    assert "2 passed" in spread.stdout and "1 failed" in spread.stdout
+    assert "docs/index.md:5 -> examples/bad.py:3: KeyError: 'champion'" in spread.stdout
