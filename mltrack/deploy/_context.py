@@ -20,7 +20,14 @@ import yaml
 from mltrack.errors import DeployError
 from mltrack.serve.model import ModelRef, write_ref_file
 
-__all__ = ["BuildContext", "dump_yaml", "prepare_context", "run_tool", "tool_available"]
+__all__ = [
+    "BuildContext",
+    "dump_yaml",
+    "prepare_context",
+    "run_tool",
+    "tool_answers",
+    "tool_available",
+]
 
 #: What the generated server needs besides the model's own requirements.
 SERVER_REQUIREMENTS = ("fastapi", "uvicorn", "pydantic", "pyyaml")
@@ -186,6 +193,17 @@ def dump_yaml(data: object, header: str) -> str:
 def tool_available(name: str) -> bool:
     """True when the executable ``name`` is on PATH."""
     return shutil.which(name) is not None
+
+
+def tool_answers(args: list[str], timeout: float = 20) -> bool:
+    """True when the tool is installed and ``args`` exits 0 in time (a daemon or cluster is up)."""
+    if not tool_available(args[0]):
+        return False
+    try:
+        proc = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
 
 
 def run_tool(args: list[str], cwd: Path, step: str, timeout: float = 1800) -> str:

@@ -10,11 +10,10 @@ exact ``docker build``/``docker run`` commands.
 from __future__ import annotations
 
 import shlex
-import subprocess
 from pathlib import Path
 
 from mltrack.deploy import ShipOptions, ShipResult
-from mltrack.deploy._context import BuildContext, prepare_context, run_tool, tool_available
+from mltrack.deploy._context import BuildContext, prepare_context, run_tool, tool_answers
 from mltrack.serve.model import ModelRef
 
 __all__ = ["TARGET", "DockerTarget", "default_image", "dockerfile", "write_context"]
@@ -87,13 +86,7 @@ def write_context(
 
 def daemon_available() -> bool:
     """True when the ``docker`` client is installed and its daemon answers."""
-    if not tool_available("docker"):
-        return False
-    try:
-        proc = subprocess.run(["docker", "info"], capture_output=True, timeout=15, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
+    return tool_answers(["docker", "info"], timeout=15)
 
 
 class DockerTarget:

@@ -10,12 +10,11 @@ custom predictor container is written instead.
 from __future__ import annotations
 
 import shlex
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from mltrack.deploy import ShipOptions, ShipResult
-from mltrack.deploy._context import dump_yaml, run_tool, tool_available
+from mltrack.deploy._context import dump_yaml, run_tool, tool_answers
 from mltrack.deploy.docker import CONTAINER_PORT, default_image, write_context
 from mltrack.serve.model import ModelRef
 
@@ -157,18 +156,7 @@ def manifests(ref: ModelRef, image: str, options: ShipOptions) -> dict[str, dict
 
 def cluster_reachable() -> bool:
     """True when ``kubectl`` is installed and its current context answers."""
-    if not tool_available("kubectl"):
-        return False
-    try:
-        proc = subprocess.run(
-            ["kubectl", "cluster-info", "--request-timeout=5s"],
-            capture_output=True,
-            timeout=20,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return proc.returncode == 0
+    return tool_answers(["kubectl", "cluster-info", "--request-timeout=5s"])
 
 
 class KubernetesTarget:
