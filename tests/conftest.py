@@ -1,16 +1,65 @@
-"""Shared fixtures: one real MLflow server per test session, on 127.0.0.1."""
+"""Shared fixtures: one real MLflow server per test session, on 127.0.0.1.
+
+Every process the session starts (servers, CLI calls, docs workers, Chromium) inherits a
+session marker in its environment; when the session ends, any of them still alive is an
+orphan: it is listed, killed, and the session fails.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from mltrack.livedocs.runner import processes_with_env
 from mltrack.localserver import ThrowawayServer, start_server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Not MLTRACK_*: tests that strip mltrack's variables from a child's environment keep it.
+SESSION_MARKER = "_MLTRACK_TEST_SESSION"
+os.environ[SESSION_MARKER] = uuid.uuid4().hex
+
+
+def _orphans(grace_s: float) -> list[int]:
+    deadline = time.monotonic() + grace_s
+    while True:
+        pids = processes_with_env(SESSION_MARKER, os.environ[SESSION_MARKER])
+        if not pids or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.5)
+
+
+def _command_line(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:200]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session when a process it started outlived it (and kill that process)."""
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker: the controller checks once for all of them
+    # Servers get this long to finish stopping after their fixtures' teardown.
+    orphans = _orphans(grace_s=float(os.environ.get("_MLTRACK_TEST_ORPHAN_GRACE_S", "15")))
+    if not orphans:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"  pid {pid}: {_command_line(pid)}" for pid in orphans]
+    message = "processes started by the tests outlived them (killed now):\n" + "\n".join(lines)
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    for pid in orphans:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,40 @@
+"""The session guard in conftest.py: a process that outlives the tests fails the session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+LEAKY_TEST = """
+import subprocess
+
+
+def test_forgets_its_server():
+    subprocess.Popen(["sleep", "300"], start_new_session=True)
+"""
+
+
+def test_an_orphan_process_fails_the_session_and_is_killed(tmp_path: Path) -> None:
+    shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
+    (tmp_path / "test_leak.py").write_text(LEAKY_TEST)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_leak.py"],
+        cwd=tmp_path,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            "_MLTRACK_TEST_ORPHAN_GRACE_S": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 passed" in done.stdout  # the test itself passed: the leak failed the session
+    assert "outlived them (killed now)" in done.stdout
+    assert "sleep 300" in done.stdout
+    leftovers = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""
