@@ -31,10 +31,10 @@ FRAMEWORKS: dict[str, str] = {
 _enabled: set[str] = set()
 
 
-def _keras3() -> bool:
+def keras3_imported() -> bool:
     """Whether the imported ``keras`` is Keras 3 (``mlflow.keras`` supports only that)."""
-    version = str(getattr(sys.modules.get("keras"), "__version__", "0"))
-    return version.split(".", 1)[0].isdigit() and int(version.split(".", 1)[0]) >= 3
+    major = str(getattr(sys.modules.get("keras"), "__version__", "0")).split(".", 1)[0]
+    return major.isdigit() and int(major) >= 3
 
 
 def detect_frameworks() -> list[str]:
@@ -62,16 +62,15 @@ def enable_autolog(only: Iterable[str] | None = None, log_models: bool = False) 
             f"choose from {sorted(FRAMEWORKS)}"
         )
     detected = detect_frameworks()
+    keras3 = keras3_imported()
+    # TensorFlow >= 2.16 trains through Keras 3: both autologgers would patch the same
+    # `Model.fit` and log every epoch twice; MLflow's Keras one is the one meant for it.
+    keras_covers_tf = "keras" in detected and keras3 and (wanted is None or "keras" in wanted)
     for name in detected:
         if name in _enabled or (wanted is not None and name not in wanted):
             continue
-        if name == "keras" and not _keras3():
+        if name == "keras" and not keras3:
             continue  # Keras 2 is tf.keras: MLflow's TensorFlow autologging covers it
-        # TensorFlow >= 2.16 trains through Keras 3: both autologgers would patch the same
-        # `Model.fit` and log every epoch twice; MLflow's Keras one is the one meant for it.
-        keras_covers_tf = (
-            "keras" in detected and _keras3() and (wanted is None or "keras" in wanted)
-        )
         if name == "tensorflow" and keras_covers_tf:
             continue
         if name == "sklearn":

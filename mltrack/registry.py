@@ -41,6 +41,7 @@ from mltrack.errors import (
     TrackingServerError,
     UnsupportedModelError,
 )
+from mltrack.frameworks import keras3_imported
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -246,7 +247,7 @@ def detect_flavor(model: Any) -> str:
     if "keras" in roots and "keras" in sys.modules:
         import keras
 
-        if isinstance(model, keras.Model) and _major(keras.__version__) >= 3:
+        if isinstance(model, keras.Model) and keras3_imported():
             return "keras"
     if "torch" in roots and "torch" in sys.modules:
         import torch
@@ -264,11 +265,6 @@ def detect_flavor(model: Any) -> str:
         "fits it; wrap it in an mlflow.pyfunc.PythonModel subclass (scikit-learn, PyTorch, "
         "Keras 3, XGBoost and Transformers models are detected automatically)"
     )
-
-
-def _major(version: str) -> int:
-    head = version.split(".", 1)[0]
-    return int(head) if head.isdigit() else 0
 
 
 def describe_model_class(model: Any) -> str:
