@@ -6,8 +6,10 @@ export UV_PYTHON_DOWNLOADS := never
 # Imports read the .pyc files written at install time: with PYTHONDONTWRITEBYTECODE set (as
 # in CI here) Python would otherwise compile all of mlflow from source in every process.
 export UV_COMPILE_BYTECODE := 1
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
-RUN := $(UV) run --no-sync
+# Deferred (=): on a fresh machine uv only exists once `bootstrap` has run, and pip may put it
+# in the interpreter's bin directory rather than on PATH, so ask the uv package where it is.
+UV = $(shell command -v uv 2>/dev/null || $(PYTHON) -c "import uv; print(uv.find_uv_bin())" 2>/dev/null || echo $(HOME)/.local/bin/uv)
+RUN = $(UV) run --no-sync
 
 .PHONY: help bootstrap install extras chromium test test-fast docs build docs-deploy lint typecheck bench clean
 
@@ -20,7 +22,7 @@ help:
 	@echo "make bench  - run every benchmark under scripts/bench/"
 
 bootstrap:
-	@bash scripts/bootstrap.sh
+	@PYTHON=$(PYTHON) bash scripts/bootstrap.sh
 
 # --inexact: keep the PyTorch CPU wheel that `extras` installs outside the lock.
 install: bootstrap
