@@ -23,11 +23,12 @@ import dataclasses
 import difflib
 import getpass
 import io
+import logging
 import os
 import re
 import sys
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, redirect_stderr
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -425,15 +426,33 @@ def _pinned(requirements: Any) -> list[str]:
     the framework installed here; a local version label (``torch==2.13.0+cpu``) is dropped
     so the requirement installs from PyPI, which MLflow would announce on every save.
     """
-    import logging
-
-    requirements_log = logging.getLogger("mlflow.utils.requirements_utils")
-    level = requirements_log.level
-    requirements_log.setLevel(logging.ERROR)
-    try:
+    with _quiet_logger("mlflow.utils.requirements_utils", logging.ERROR):
         return list(requirements())
+
+
+@contextmanager
+def _quiet_logger(
+    name: str, level: int | None = None, drop: Callable[[logging.LogRecord], bool] | None = None
+) -> Iterator[None]:
+    """Raise logger ``name`` to ``level`` and filter its records with ``drop``, for the duration."""
+    logger = logging.getLogger(name)
+    previous = logger.level
+    if level is not None:
+        logger.setLevel(level)
+    if drop is not None:
+        logger.addFilter(drop)
+    try:
+        yield
     finally:
-        requirements_log.setLevel(level)
+        logger.setLevel(previous)
+        if drop is not None:
+            logger.removeFilter(drop)
+
+
+def _not_pip_version_warning(record: logging.LogRecord) -> bool:
+    # A uv environment has no pip; MLflow then warns on every save that conda.yaml lists
+    # pip unpinned, which changes nothing for the saved model.
+    return not record.getMessage().startswith("Failed to resolve installed pip version")
 
 
 def _with_overrides(
@@ -575,7 +594,11 @@ def save(
     client()
     import mlflow
 
-    with mlflow_errors(f"saving model '{name}'"), _in_run(run, experiment, f"save-{name}"):
+    with (
+        mlflow_errors(f"saving model '{name}'"),
+        _in_run(run, experiment, f"save-{name}"),
+        _quiet_logger("mlflow.utils.environment", drop=_not_pip_version_warning),
+    ):
         info = _log_model(model, flavor, artifact_name, input_example, signature, pip_requirements)
         mlflow.set_tag(f"{TAG_PREFIX}model_class", describe_model_class(model))
     version_tags = {f"{TAG_PREFIX}flavor": flavor, f"{TAG_PREFIX}saved_by": current_user()}
@@ -606,8 +629,6 @@ def register(
     Raises:
         ModelNotFoundError: the URI does not point at a logged model.
     """
-    import logging
-
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -619,26 +640,24 @@ def register(
         if flavor:
             tags[f"{TAG_PREFIX}flavor"] = flavor
     # MLflow prints two INFO lines per registration; mltrack prints one.
-    registry_logger = logging.getLogger("mlflow.store.model_registry.abstract_store")
-    level = registry_logger.level
-    registry_logger.setLevel(logging.WARNING)
-    try:
-        with mlflow_errors(f"registering '{name}'"):
-            try:
-                # MLflow also prints progress lines to stderr; mltrack prints one line.
-                with redirect_stderr(io.StringIO()):
-                    mv = mlflow.register_model(model_uri, name, tags=tags)
-            except MlflowException as exc:
-                if _not_found(exc):
-                    raise ModelNotFoundError(
-                        f"no logged model at '{model_uri}'; log one with mltrack.save(model, "
-                        "name=...) or pass a run that logged a model"
-                    ) from None
-                raise
-            if description:
-                mlflow_client.update_model_version(name, mv.version, description=description)
-    finally:
-        registry_logger.setLevel(level)
+    # MLflow prints two INFO lines per registration; mltrack prints one.
+    with (
+        _quiet_logger("mlflow.store.model_registry.abstract_store", logging.WARNING),
+        mlflow_errors(f"registering '{name}'"),
+    ):
+        try:
+            # MLflow also prints progress lines to stderr; mltrack prints one line.
+            with redirect_stderr(io.StringIO()):
+                mv = mlflow.register_model(model_uri, name, tags=tags)
+        except MlflowException as exc:
+            if _not_found(exc):
+                raise ModelNotFoundError(
+                    f"no logged model at '{model_uri}'; log one with mltrack.save(model, "
+                    "name=...) or pass a run that logged a model"
+                ) from None
+            raise
+        if description:
+            mlflow_client.update_model_version(name, mv.version, description=description)
     info = _version_info(mv, _runs_by_id(mlflow_client, [mv.run_id] if mv.run_id else []))
     if not quiet:
         print(f"Registered {info.uri} ({info.flavor or 'model'}, run {info.run_id})")
