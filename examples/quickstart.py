@@ -1,33 +1,42 @@
-"""Quick start: track a small scikit-learn model with one decorator.
+# livedocs: timeout=180
+"""Quick start: track a sweep, make the best model the champion, serve it and call it.
 
 Run it with ``uv run python examples/quickstart.py``. With ``MLFLOW_TRACKING_URI`` set it
 logs to that server; without it, to mltrack's local store under ``.mltrack/``.
 """
 
-import matplotlib.pyplot as plt
+import httpx
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 
 import mltrack
+from mltrack.deploy.local import start_local
 
-X, y = load_iris(return_X_y=True)
+X, y = load_iris(return_X_y=True, as_frame=True)
 X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+versions = {}
 
 
 @mltrack.track
 def train(C: float = 1.0, max_iter: int = 200) -> dict[str, float]:
     model = LogisticRegression(C=C, max_iter=max_iter).fit(X_train, y_train)
+    versions[C] = mltrack.save(model, "iris-quickstart", input_example=X_test[:2], quiet=True)
     return {"accuracy": model.score(X_test, y_test)}
 
 
+# 1. Track: every call is an MLflow run; its model becomes a registered version.
 scores = {C: train(C=C)["accuracy"] for C in (0.01, 0.1, 1.0)}
 for C, accuracy in scores.items():
-    print(f"C={C:<5} accuracy={accuracy:.3f}")
+    print(f"C={C:<5} accuracy={accuracy:.3f}  {versions[C]}")
 
-plt.figure(figsize=(4, 2.5))
-plt.plot(list(scores), list(scores.values()), marker="o", color="#0d9488")
-plt.xscale("log")
-plt.xlabel("C (inverse regularisation)")
-plt.ylabel("test accuracy")
-plt.title("Accuracy by regularisation")
+# 2. Promote the best version to champion (the CLI: ml promote iris-quickstart N).
+best = max(scores, key=scores.__getitem__)
+mltrack.promote("iris-quickstart", versions[best].version, reason=f"best accuracy (C={best})")
+print(f"champion: {versions[best]}")
+
+# 3. Serve the champion, as `ml ship iris-quickstart --local` does, and ask it about 3 flowers.
+with start_local("iris-quickstart") as server:
+    flowers = {"records": X_test[:3].to_dict("records")}
+    answer = httpx.post(f"{server.url}/predict", json=flowers, headers=server.headers)
+    print(f"served in {server.startup_s:.1f} s; predictions: {answer.json()['predictions']}")
