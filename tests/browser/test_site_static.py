@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from sitehtml import check_links, livedocs_markup_problems, parse_links, site_url_from_config
@@ -60,3 +61,26 @@ def test_livedocs_markup_is_balanced_on_every_page(site_dir: Path) -> None:
             problems.append(f"{rel}: raw ANSI escape codes in the HTML")
     assert total >= 5, f"only {total} livedocs blocks in the whole site"
     assert not problems, "\n".join(problems[:60])
+
+
+_EDIT_LINK = re.compile(r'<a href="([^"]+)"[^>]*rel="edit"')
+
+
+def _edit_links(site_dir: Path, page: str) -> list[str]:
+    return _EDIT_LINK.findall((site_dir / page / "index.html").read_text(errors="replace"))
+
+
+def test_edit_links_point_at_the_source_file_and_only_where_one_exists(
+    site_dir: Path, root: Path
+) -> None:
+    # A hand-written page: its Markdown file, which exists in the repository.
+    [link] = _edit_links(site_dir, "guides/experiment-tracking")
+    assert link.endswith("/edit/main/docs/guides/experiment-tracking.md"), link
+    assert (root / "docs/guides/experiment-tracking.md").is_file()
+    # A notebook page: the notebook under notebooks/, not a docs/ copy.
+    [link] = _edit_links(site_dir, "notebooks/quickstart")
+    assert link.endswith("/edit/main/notebooks/quickstart.ipynb"), link
+    assert (root / "notebooks/quickstart.ipynb").is_file()
+    # Generated pages have no source file to edit: no button.
+    for generated in ("reference/cli/save", "reference/configuration", "reference/api/mltrack"):
+        assert _edit_links(site_dir, generated) == [], f"{generated} has an edit link"
