@@ -25,6 +25,10 @@ if sys.path and os.path.realpath(sys.path[0]) == os.path.realpath(os.path.dirnam
 
 #: Modules loaded by the worker itself (stdlib only): never dependencies of an example.
 _BASELINE = frozenset(sys.modules)
+#: Module name -> the pre-import that loaded it (:func:`_preimport`). The warm pool
+#: pre-imports what *any* example imports; such a module is a dependency of an item only
+#: when the item's own code imports something of the same pre-import.
+_PRELOADED: dict[str, str] = {}
 
 _IMAGE_SUFFIXES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 
@@ -102,10 +106,55 @@ def _preimport(modules: list[str]) -> None:
     import warnings
 
     for name in modules:
+        before = set(sys.modules)
         # A failing import is left for the example itself to report.
         with warnings.catch_warnings(), contextlib.suppress(Exception):
             warnings.simplefilter("ignore")
             importlib.import_module(name)
+        for loaded in sys.modules.keys() - before:
+            _PRELOADED.setdefault(loaded, name)
+
+
+def _record_imports(used: set[str]) -> None:
+    """Record every module name the item's code imports (at any depth, while it runs).
+
+    Modules the worker pre-imported are already in ``sys.modules`` when the item starts,
+    so only the import statements tell whether the item uses them.
+    """
+    import builtins
+    import importlib
+
+    original_import = builtins.__import__
+    original_import_module = importlib.import_module
+
+    def note(name: object) -> None:
+        if isinstance(name, str):
+            parts = name.split(".")
+            used.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+
+    def recording_import(
+        name: str,
+        globals: Any = None,  # noqa: A002 - the signature of builtins.__import__
+        locals: Any = None,  # noqa: A002
+        fromlist: Any = (),
+        level: int = 0,
+    ) -> Any:
+        module = original_import(name, globals, locals, fromlist, level)
+        # With a from-list (or a relative import) the result is the named module itself.
+        full = getattr(module, "__name__", name) if fromlist or level else name
+        note(full)
+        for attr in fromlist or ():
+            if isinstance(attr, str) and attr != "*":
+                used.add(f"{full}.{attr}")
+        return module
+
+    def recording_import_module(name: str, package: str | None = None) -> Any:
+        module = original_import_module(name, package)
+        note(getattr(module, "__name__", name))
+        return module
+
+    builtins.__import__ = recording_import
+    importlib.import_module = recording_import_module
 
 
 _SKIP_PARTS = {".venv", "venv", ".git", ".cache", "site", "__pycache__", "node_modules"}
@@ -121,21 +170,46 @@ def _trace_opens(opened: list[str]) -> None:
     sys.addaudithook(hook)
 
 
-def _dependencies(root: str, script: str, opened: list[str], cwd: str) -> list[str]:
-    """Project files the example used: imported local modules and files it read."""
+_REALPATHS: dict[str, str] = {}
+
+
+def _realpath(path: str) -> str:
+    # Memoised: in a notebook kernel the dependencies are recomputed after cells.
+    real = _REALPATHS.get(path)
+    if real is None:
+        real = _REALPATHS[path] = os.path.realpath(path)
+    return real
+
+
+def _dependencies(
+    root: str, script: str, opened: list[str], cwd: str, used: set[str] | None = None
+) -> list[str]:
+    """Project files the item used: imported local modules and files it read.
+
+    Args:
+        root: project root; only files under it count.
+        script: the item's own file (its content is in the cache key already).
+        opened: paths of files the item opened (audit hook).
+        cwd: directory relative opened paths are resolved against.
+        used: module names the item's code imported (:func:`_record_imports`): a
+            pre-imported module counts only when its pre-import was used. ``None``
+            counts every module loaded after the worker's own.
+    """
+    groups = {_PRELOADED[name] for name in used if name in _PRELOADED} if used is not None else None
     paths = {
         getattr(module, "__file__", None)
         for name, module in list(sys.modules.items())
         if name not in _BASELINE
+        and (groups is None or name not in _PRELOADED or _PRELOADED[name] in groups)
     }
     paths.update(os.path.join(cwd, p) for p in opened)
-    root_real = os.path.realpath(root)
-    script_real = os.path.realpath(script)
+    root_real = _realpath(root)
+    script_real = _realpath(script)
     found = set()
     for path in paths:
-        if not path:
+        if not isinstance(path, str) or not path:
             continue
-        real = os.path.realpath(path)
+        real = _realpath(path)
         if real == script_real or not real.startswith(root_real + os.sep):
             continue
         rel = os.path.relpath(real, root_real)
@@ -148,8 +222,10 @@ def _dependencies(root: str, script: str, opened: list[str], cwd: str) -> list[s
 def _run_script(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     script = spec["path"]
     opened: list[str] = []
+    used: set[str] = set()
     if spec.get("root"):
         _trace_opens(opened)
+        _record_imports(used)
     cwd = Path.cwd()
     before = {str(p) for p in cwd.rglob("*")}
     sys.argv = [script]
@@ -168,8 +244,70 @@ def _run_script(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     sys.stderr.flush()
     result["figures"] = _save_figures(out_dir, cwd, before)
     if spec.get("root"):
-        result["deps"] = _dependencies(spec["root"], script, opened, str(cwd))
+        result["deps"] = _dependencies(spec["root"], script, opened, str(cwd), used)
     return result
+
+
+# -- notebooks ---------------------------------------------------------------------------
+#
+# A notebook runs in a Jupyter kernel, a process of its own. Before its first cell the
+# worker loads this very file into the kernel (a silent execution: no cell, no output, no
+# execution count) and calls `trace_kernel`, which installs the same open/import tracing
+# scripts get and writes the dependencies after every cell. Same mechanism, same filter.
+
+_KERNEL_SETUP = """\
+def __livedocs_setup():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_livedocs_kernel_tracer", {worker!r})
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.trace_kernel({root!r}, {notebook!r}, {target!r})
+__livedocs_setup()
+del __livedocs_setup
+"""
+
+
+def trace_kernel(root: str, notebook: str, target: str) -> None:
+    """Inside a notebook's kernel: record its project dependencies into ``target``.
+
+    The notebook's folder goes first on ``sys.path`` (as when Jupyter runs it there), so
+    it imports the modules next to it like a script does. After every cell the
+    dependencies found so far are written to ``target`` (JSON list of relative paths).
+    """
+    from IPython import get_ipython
+
+    sys.path.insert(0, os.path.dirname(notebook))
+    opened: list[str] = []
+    used: set[str] = set()
+    _trace_opens(opened)
+    _record_imports(used)
+    seen: list[tuple[int, int]] = [(-1, -1)]
+
+    def dump(*_: Any) -> None:
+        if (len(sys.modules), len(opened)) == seen[0]:
+            return  # nothing imported or opened since the last cell
+        deps = _dependencies(root, notebook, opened, os.getcwd(), used)
+        partial = f"{target}.tmp"
+        with open(partial, "w") as fh:
+            json.dump(deps, fh)
+        os.replace(partial, target)
+        seen[0] = (len(sys.modules), len(opened))  # after our own write's open
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("livedocs: trace_kernel runs inside an IPython kernel only")
+    shell.events.register("post_run_cell", dump)
+    dump()
+
+
+async def _silent(client: Any, code: str) -> None:
+    """Run ``code`` in the client's kernel without a cell: nothing shows in the notebook."""
+    msg_id = client.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+    reply = await client.async_wait_for_reply(msg_id)
+    content = (reply or {}).get("content", {})
+    if content.get("status") != "ok":
+        detail = f"{content.get('ename', 'no reply')}: {content.get('evalue', '')}"
+        raise RuntimeError(f"livedocs could not trace the notebook kernel ({detail})")
 
 
 def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -184,6 +322,20 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         timeout=int(spec["timeout_s"]),
         resources={"metadata": {"path": str(Path.cwd())}},
     )
+    deps_file = out_dir / "notebook-deps.json"
+    if spec.get("root"):
+        setup = _KERNEL_SETUP.format(
+            worker=os.path.abspath(__file__),
+            root=spec["root"],
+            notebook=spec["path"],
+            target=str(deps_file),
+        )
+
+        async def start_tracing(**_: Any) -> None:
+            await _silent(client, setup)
+
+        # Runs once the kernel is ready, before the first cell.
+        client.on_notebook_start = start_tracing
     result: dict[str, Any] = {"ok": True, "error": None, "figures": []}
     try:
         client.execute()
@@ -215,6 +367,11 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
             },
         }
     nbformat.write(nb, out_dir / "executed.ipynb")
+    if spec.get("root"):
+        # Written after each cell; missing only if tracing never started (then the
+        # notebook failed above, and failures are not cached).
+        with contextlib.suppress(OSError, ValueError):
+            result["deps"] = json.loads(deps_file.read_text())
     return result
 
 
@@ -234,6 +391,26 @@ def _notebook_error_line(nb: Any, cell_index: int | None) -> int | None:
         if lines:
             return lines[-1] if len(lines) == 1 else lines[0]
     return None
+
+
+def _peak_rss_mb(children: bool) -> float | None:
+    """Peak resident memory of this process, with ``children`` of its reaped children too
+    (a notebook's kernel), in MiB. The parent samples it as well, but misses short items.
+
+    Our own peak is ``VmHWM``: ``ru_maxrss`` would carry the peak of the process that
+    spawned us across ``exec``.
+    """
+    import resource
+
+    own = None
+    with contextlib.suppress(OSError, ValueError, IndexError), open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                own = int(line.split()[1]) / 1024
+    if not children:
+        return own
+    kernel = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+    return max(own or 0.0, kernel) or None
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -257,6 +434,7 @@ def run_spec(spec: dict[str, Any]) -> int:
         result = _run_notebook(spec, out_dir)
     else:
         result = _run_script(spec, out_dir)
+    result["peak_rss_mb"] = _peak_rss_mb(children=spec["kind"] == "notebook")
     (out_dir / "result.json").write_text(json.dumps(result))
     return 0 if result["ok"] else 1
 

@@ -1,0 +1,209 @@
+"""Dependency tracking of notebooks and the warm worker pool.
+
+Real worker processes, real Jupyter kernels and the session's real MLflow server; each
+project is a few files in a temp directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mltrack.livedocs.engine import LiveDocsEngine
+from mltrack.livedocs.model import EngineConfig
+from mltrack.livedocs.runner import WORKER, BuildReport, _Pool
+from mltrack.localserver import ThrowawayServer
+
+pytestmark = pytest.mark.slow
+
+
+def _notebook(*cells: str) -> str:
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "id": f"c{i}",
+                    "metadata": {},
+                    "outputs": [],
+                    "source": source,
+                }
+                for i, source in enumerate(cells, start=1)
+            ],
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+
+
+class Project:
+    """A temp project driven through the engine against the session's MLflow server."""
+
+    def __init__(self, root: Path, server: ThrowawayServer, **config: object):
+        self.root = root
+        self.server = server
+        self.engine = LiveDocsEngine(
+            EngineConfig(root=root, **config),  # type: ignore[arg-type]
+            progress=lambda *a: None,
+        )
+
+    def write(self, rel: str, text: str) -> None:
+        path = self.root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+    def build(self, page: str) -> BuildReport:
+        plan = self.engine.plan({"docs/index.md": page})
+        assert plan.problems == []
+        return self.engine.runner.run(plan, server_url=self.server.url)
+
+
+def test_notebook_reruns_when_a_module_it_imports_changes_and_only_then(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    project = Project(tmp_path, mlflow_server, jobs=1)
+    project.write("notebooks/helper.py", "VALUE = 1\n")
+    project.write("data/values.txt", "10\n")
+    project.write("notebooks/other.py", "UNUSED = 1\n")
+    project.write(
+        "notebooks/uses_helper.ipynb",
+        _notebook(
+            "import helper\nprint('value', helper.VALUE)",
+            f"print('data', open({str(tmp_path / 'data/values.txt')!r}).read().strip())",
+        ),
+    )
+    project.write("notebooks/plain.ipynb", _notebook("print('plain', 6 * 7)"))
+    page = "# Home\n"
+
+    cold = project.build(page)
+    assert sorted(cold.executed) == ["notebooks/plain.ipynb", "notebooks/uses_helper.ipynb"]
+    uses = cold.results["notebooks/uses_helper.ipynb"]
+    assert uses.ok, uses.error
+    # The kernel recorded the module it imported and the repo file it read; not the
+    # sibling module it never imported, nor the notebook itself (its key covers it).
+    assert sorted(uses.deps) == ["data/values.txt", "notebooks/helper.py"]
+    assert cold.results["notebooks/plain.ipynb"].deps == {}
+    # The tracing setup ran silently: same cells, counts from 1, only the cells' output.
+    executed = json.loads(Path(str(uses.notebook)).read_text())
+    assert [c["execution_count"] for c in executed["cells"]] == [1, 2]
+    outputs = [[o.get("text") for o in c["outputs"]] for c in executed["cells"]]
+    assert outputs == [["value 1\n"], ["data 10\n"]]
+
+    project.write("notebooks/helper.py", "VALUE = 2\n")
+    edited = project.build(page)
+    assert edited.executed == ["notebooks/uses_helper.ipynb"]
+    rerun = json.loads(
+        Path(str(edited.results["notebooks/uses_helper.ipynb"].notebook)).read_text()
+    )
+    assert rerun["cells"][0]["outputs"][0]["text"] == "value 2\n"
+
+    project.write("data/values.txt", "20\n")
+    assert project.build(page).executed == ["notebooks/uses_helper.ipynb"]
+
+    project.write("notebooks/other.py", "UNUSED = 2\n")
+    unrelated = project.build("# An edited page\n\nNew text.\n")
+    assert unrelated.executed == [] and unrelated.server_started is False
+
+
+PROBE = """\
+import os
+
+import mlflow
+
+parent = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")
+print("forked by pool:", b"--pool" in parent)
+print("pid", os.getpid(), "pool", os.getppid())
+"""
+
+
+def test_warm_pool_runs_mlflow_items_forked_with_clean_state_and_own_deps(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    project = Project(tmp_path, mlflow_server, jobs=1)  # one at a time: A ends before B
+    project.write("examples/_shared.py", "VALUE = 'shared'\n")
+    project.write(
+        "examples/a_mutates.py",
+        PROBE + "import _shared\nmlflow.livedocs_probe = 'set by A'\nprint(_shared.VALUE)\n",
+    )
+    project.write(
+        "examples/b_reads.py",
+        PROBE + "print('probe', getattr(mlflow, 'livedocs_probe', None))\n",
+    )
+    page = "".join(f"```livedocs\nfile: examples/{n}.py\n```\n\n" for n in ("a_mutates", "b_reads"))
+
+    report = project.build(page)
+    a, b = report.results["examples/a_mutates.py"], report.results["examples/b_reads.py"]
+    assert a.ok and b.ok, (a.error, b.error)
+    assert report.executed == ["examples/a_mutates.py", "examples/b_reads.py"]
+    assert "forked by pool: True" in a.output and "forked by pool: True" in b.output
+    pid_a, pool_a = re.search(r"pid (\d+) pool (\d+)", a.output).groups()  # type: ignore[union-attr]
+    pid_b, pool_b = re.search(r"pid (\d+) pool (\d+)", b.output).groups()  # type: ignore[union-attr]
+    assert pool_a == pool_b and pid_a != pid_b  # two children of the same pool process
+    assert "probe None" in b.output  # A's change to the pre-imported module stayed in A
+    assert sorted(a.deps) == ["examples/_shared.py"] and b.deps == {}
+
+    project.write("examples/_shared.py", "VALUE = 'changed'\n")
+    again = project.build(page)
+    assert again.executed == ["examples/a_mutates.py"]
+    assert "changed" in again.results["examples/a_mutates.py"].output
+
+
+def test_preimported_modules_are_dependencies_only_of_items_that_import_them(
+    tmp_path: Path,
+) -> None:
+    """The pool pre-imports for all items; each item's deps match a fresh process's."""
+    root = tmp_path / "proj"
+    (root / "localpkg").mkdir(parents=True)
+    (root / "localpkg/__init__.py").write_text("from localpkg import sub\n")
+    (root / "localpkg/sub.py").write_text("X = 1\n")
+    (root / "examples").mkdir()
+    (root / "examples/plain.py").write_text("import json\nprint(json.dumps('plain'))\n")
+    (root / "examples/uses.py").write_text("from localpkg.sub import X\nprint('x', X)\n")
+    env = {**os.environ, "PYTHONPATH": str(root)}
+
+    def spec_for(name: str, mode: str) -> tuple[Path, Path, Path]:
+        work = tmp_path / f"{mode}-{name}"
+        (work / "cwd").mkdir(parents=True)
+        (work / "out").mkdir()
+        spec = {
+            "kind": "script",
+            "path": str(root / "examples" / f"{name}.py"),
+            "out_dir": str(work / "out"),
+            "timeout_s": 60,
+            "root": str(root),
+            "preimport": [],
+        }
+        (work / "spec.json").write_text(json.dumps(spec))
+        return work / "spec.json", work / "cwd", work / "out"
+
+    def deps(out: Path) -> list[str]:
+        result = json.loads((out / "result.json").read_text())
+        assert result["ok"], result
+        return list(result["deps"])
+
+    pool = _Pool(["localpkg"], env)
+    try:
+        pooled = {}
+        for name in ("plain", "uses"):
+            spec, cwd, out = spec_for(name, "pool")
+            child = pool.spawn(spec, cwd, env, out / "log")
+            assert child.wait(timeout=60) == 0, (out / "log").read_text()
+            pooled[name] = deps(out)
+    finally:
+        pool.stop()
+    assert pooled["plain"] == []  # localpkg was in the pool's memory, but not imported
+    assert pooled["uses"] == ["localpkg/__init__.py", "localpkg/sub.py"]
+    for name in ("plain", "uses"):
+        spec, cwd, out = spec_for(name, "fresh")
+        subprocess.run([sys.executable, WORKER, str(spec)], cwd=cwd, env=env, check=True)
+        assert deps(out) == pooled[name]
