@@ -309,7 +309,8 @@ def build_report_page(telemetry: dict[str, Any]) -> str:
         "| Item | Seconds |",
         "|---|---|",
     ]
-    for item in sorted(items, key=lambda i: -i["duration_s"])[:5]:
+    slowest = telemetry.get("slowest") or sorted(items, key=lambda i: -i["duration_s"])[:5]
+    for item in slowest:
         lines.append(f"| `{_md_cell(item['id'])}` | {item['duration_s']:.2f} |")
     lines += [
         "",

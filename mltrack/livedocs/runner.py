@@ -94,6 +94,11 @@ class BuildReport:
             "executed": len(self.executed),
             "cached": sum(1 for r in self.results.values() if r.cached),
             "failed": len(self.failures),
+            # Cached items keep the duration of the build that executed them.
+            "slowest": [
+                {"id": r.id, "duration_s": round(r.duration_s, 3), "cached": r.cached}
+                for r in sorted(self.results.values(), key=lambda r: -r.duration_s)[:5]
+            ],
             "items": [
                 {
                     "id": r.id,
@@ -498,7 +503,9 @@ class Runner:
             experiment,
             scrub,
         )
-        result.peak_rss_mb = peak_rss
+        reported = result.peak_rss_mb  # what the worker measured at its end
+        known = [v for v in (peak_rss, reported) if v is not None]
+        result.peak_rss_mb = max(known) if known else None
         return result
 
     def _wait(self, proc: Any, item: Item, launched: float, started_flag: Path) -> bool:
@@ -619,6 +626,8 @@ class Runner:
             for rel in data.get("deps", [])
             if (self.config.root / rel).is_file()
         }
+        if isinstance(data.get("peak_rss_mb"), int | float):
+            result.peak_rss_mb = float(data["peak_rss_mb"])
         figures = [_load_figure(f) for f in data.get("figures", [])]
         result.figures = [f for f in figures if f is not None]
         executed = out_dir / "executed.ipynb"
@@ -637,9 +646,16 @@ class Runner:
 
     def _write_telemetry(self, report: BuildReport) -> None:
         path = self.config.cache_path / "last-build.json"
-        with contextlib.suppress(OSError):
+        # Atomic: pytest-xdist workers finish their builds concurrently, and a reader
+        # (the build report page) must never see half a file.
+        partial = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(report.to_json(), indent=2))
+            partial.write_text(json.dumps(report.to_json(), indent=2))
+            os.replace(partial, path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                partial.unlink()
 
 
 #: Heavy modules the warm pool imports once when an example imports them.

@@ -1,4 +1,4 @@
-"""Dependency tracking of notebooks and the warm worker pool.
+"""Dependency tracking of notebooks, the warm worker pool, and build telemetry.
 
 Real worker processes, real Jupyter kernels and the session's real MLflow server; each
 project is a few files in a temp directory.
@@ -17,6 +17,7 @@ import pytest
 
 from mltrack.livedocs.engine import LiveDocsEngine
 from mltrack.livedocs.model import EngineConfig
+from mltrack.livedocs.reference import build_report_page
 from mltrack.livedocs.runner import WORKER, BuildReport, _Pool
 from mltrack.localserver import ThrowawayServer
 
@@ -207,3 +208,54 @@ def test_preimported_modules_are_dependencies_only_of_items_that_import_them(
         spec, cwd, out = spec_for(name, "fresh")
         subprocess.run([sys.executable, WORKER, str(spec)], cwd=cwd, env=env, check=True)
         assert deps(out) == pooled[name]
+
+
+def test_telemetry_of_a_real_build_and_the_report_page(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    project = Project(tmp_path, mlflow_server, jobs=1)
+    sleeps = {f"sleep{i}": 0.6 * i for i in range(6)}
+    for name, seconds in sleeps.items():
+        project.write(f"examples/{name}.py", f"import time\ntime.sleep({seconds})\n")
+    # ~300 MiB written (not just reserved), so it is resident.
+    project.write("examples/big.py", "block = b'x' * (300 * 2**20)\nprint(len(block))\n")
+    names = [*sleeps, "big"]
+    page = "".join(f"```livedocs\nfile: examples/{n}.py\n```\n\n" for n in names)
+
+    project.build(page)
+    cache = tmp_path / ".cache/livedocs"
+    cold = json.loads((cache / "last-build.json").read_text())
+    assert cold["executed"] == 7 and cold["cached"] == 0 and cold["failed"] == 0
+    items = {i["id"]: i for i in cold["items"]}
+    assert all(i["status"] == "ok" and i["cached"] is False for i in items.values())
+    for name, seconds in sleeps.items():
+        assert seconds <= items[f"examples/{name}.py"]["duration_s"] < seconds + 30
+    rss = {k: v["peak_rss_mb"] for k, v in items.items()}
+    assert rss["examples/big.py"] >= 300
+    assert all(5 < rss[f"examples/{n}.py"] < 200 for n in sleeps), rss
+    slowest = [s["id"] for s in cold["slowest"]]
+    assert slowest == [f"examples/sleep{i}.py" for i in (5, 4, 3, 2, 1)]
+
+    project.write("examples/sleep0.py", "print('now the only one that runs')\n")
+    project.build(page)
+    warm = json.loads((cache / "last-build.json").read_text())
+    assert warm["executed"] == 1 and warm["cached"] == 6
+    cached = {i["id"]: i["cached"] for i in warm["items"]}
+    assert cached.pop("examples/sleep0.py") is False and all(cached.values())
+    # cached items keep the time of the build that ran them
+    assert [s["id"] for s in warm["slowest"]] == slowest
+    assert all(s["cached"] for s in warm["slowest"])
+    assert list(cache.glob("*.tmp")) == []  # the atomic write left no partial file
+
+    page_md = build_report_page(warm)
+    assert "- items: **7** (1 executed, 6 from the cache, 0 failed)" in page_md
+    section = page_md.split("## Slowest items")[1].split("## All items")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == slowest
+    big = items["examples/big.py"]
+    assert (
+        f"| `examples/big.py` | ok | {big['duration_s']:.2f} | {big['peak_rss_mb']:.0f} | hit |"
+        in page_md
+    )
+    rerun = next(line for line in page_md.splitlines() if line.startswith("| `examples/sleep0.py`"))
+    assert rerun.startswith("| `examples/sleep0.py` | ok |") and rerun.endswith("| miss |")
