@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from typing import Any
 
@@ -55,10 +56,109 @@ class MltrackTyper(typer.Typer):
         except _CLICK_ERRORS as exc:
             exc.show()
             sys.exit(exc.exit_code)
+        except Exception as exc:
+            # MLflow's own errors reach the CLI unwrapped from many commands (runs, compare,
+            # promote, registry): the expected ones (401/403, no server) are user errors.
+            message = None if debug_enabled() else server_error_message(exc, _command(self, kwargs))
+            if message is None:
+                raise
+            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            sys.exit(USER_ERROR_EXIT)
         # Outside standalone mode click returns the code of `typer.Exit(n)` instead of exiting.
         if isinstance(result, int) and not isinstance(result, bool):
             sys.exit(result)
         return result
+
+
+def _command(app: typer.Typer, kwargs: dict[str, Any]) -> str:
+    """``ml runs`` / ``ml server grant``: this invocation's command names, no values."""
+    args = kwargs.get("args")
+    words = ["ml"]
+    group: Any = typer.main.get_command(app)
+    for arg in sys.argv[1:] if args is None else list(args):
+        commands = getattr(group, "commands", None)
+        if arg.startswith("-") or not commands or arg not in commands:
+            break
+        words.append(arg)
+        group = commands[arg]
+    return " ".join(words)
+
+
+def _tracking_uri() -> str:
+    from mltrack.teamserver import redact_uri
+
+    mlflow = sys.modules.get("mlflow")
+    uri = mlflow.get_tracking_uri() if mlflow is not None else ""
+    return redact_uri(uri or os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
+
+
+_ENDPOINT = re.compile(r"request to endpoint (/\S+) failed with error code")
+_CAUSES = (
+    (re.compile(r"connection refused", re.I), "connection refused"),
+    (re.compile(r"timed? ?out", re.I), "no answer in time"),
+    (
+        re.compile(r"name or service not known|failed to resolve|nodename nor servname", re.I),
+        "unknown host name",
+    ),
+    (re.compile(r"too many 5\d\d error responses", re.I), "it keeps answering 5xx errors"),
+)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 8:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _connection_failure(exc: BaseException) -> str | None:
+    """Why MLflow's REST client could not reach the server, when ``exc`` says so."""
+    # MLflow wraps requests' errors in a bare MlflowException ("... failed with exception");
+    # requests' own errors are not matched: they also come from model servers and LLM APIs.
+    text = str(exc)
+    if not re.search(r"^API request to \S+ failed with (timeout )?exception", text):
+        return None
+    for pattern, cause in _CAUSES:
+        if pattern.search(text):
+            return cause
+    return "no answer"
+
+
+def server_error_message(exc: BaseException, command: str = "ml") -> str | None:
+    """One line for a tracking-server failure MLflow raised: 401/403 or no connection.
+
+    Returns None for anything else (a bug: the caller shows the traceback). The message
+    holds no password: URIs are redacted and MLflow's own text (which may embed the
+    request URL) is not repeated.
+    """
+    from mltrack.transport import access_denied, access_error
+
+    mlflow_exc = sys.modules.get("mlflow.exceptions")
+    requests_exc = sys.modules.get("requests.exceptions")
+    for link in _chain(exc):
+        if mlflow_exc is not None and isinstance(link, mlflow_exc.MlflowException):
+            endpoint = _ENDPOINT.search(str(link))
+            action = f"run `{command}`" + (
+                f" ({endpoint.group(1).removeprefix('/api/2.0/mlflow/')})" if endpoint else ""
+            )
+            denied = access_error(link, _tracking_uri(), action)
+            if denied is not None:
+                return str(denied)
+            cause = _connection_failure(link)
+            if cause is not None:
+                return (
+                    f"cannot reach the tracking server {_tracking_uri()} ({cause}); is it "
+                    "running and is MLFLOW_TRACKING_URI right? `ml doctor` checks both"
+                )
+        # Proxied artifact downloads raise requests' HTTPError, not MlflowException.
+        if requests_exc is not None and isinstance(link, requests_exc.HTTPError):
+            status = getattr(link.response, "status_code", 0)
+            url = str(getattr(link.response, "url", ""))
+            if status in (401, 403) and "/api/2.0/mlflow" in url:
+                return str(access_denied(_tracking_uri(), status, f"run `{command}` (artifacts)"))
+    return None
 
 
 app = MltrackTyper(
