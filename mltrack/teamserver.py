@@ -53,6 +53,7 @@ __all__ = [
     "MigrationResult",
     "TeamServer",
     "TeamServerConfig",
+    "auth_status",
     "check_server",
     "client_instructions",
     "create_user",
@@ -61,6 +62,7 @@ __all__ = [
     "migrate",
     "redact_uri",
     "start_team_server",
+    "strip_userinfo",
     "team_server",
 ]
 
@@ -704,26 +706,25 @@ def check_server(
     return results
 
 
-def _check_auth(
+def _whoami(
     base: str, headers: dict[str, str], username: str | None, timeout: float
-) -> CheckResult:
+) -> tuple[int, str]:
+    """Ask ``/users/current`` who these credentials are: (HTTP status, one-line detail)."""
     status, payload, text = _request(
         base + "/api/2.0/mlflow/users/current", "GET", headers, timeout=timeout
     )
     if status == 200:
         user = payload.get("user", {})
         role = "admin" if user.get("is_admin") else "user"
-        return CheckResult(
-            "auth", True, f"basic auth on; signed in as {user.get('username')!r} ({role})"
-        )
+        return status, f"basic auth on; signed in as {user.get('username')!r} ({role})"
     if status == 401:
         if not headers:
-            raise TrackingServerError(
-                f"{base} requires authentication: set MLFLOW_TRACKING_USERNAME and "
+            return status, (
+                f"{base} requires authentication (401): set MLFLOW_TRACKING_USERNAME and "
                 "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
             )
         who = f"user {username!r}" if username else "the token"
-        raise TrackingServerError(
+        return status, (
             f"{base} rejected the credentials of {who} (401): wrong username or password; "
             "check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
         )
@@ -731,8 +732,61 @@ def _check_auth(
         detail = "no auth app on the server (anyone who can reach it can read and write)"
         if headers:
             detail += "; the credentials you set are ignored"
-        return CheckResult("auth", True, detail)
-    return CheckResult("auth", False, f"/users/current answered {status}: {_first_line(text)}")
+        return status, detail
+    return status, f"/users/current answered {status}: {_first_line(text)}"
+
+
+def _check_auth(
+    base: str, headers: dict[str, str], username: str | None, timeout: float
+) -> CheckResult:
+    status, detail = _whoami(base, headers, username, timeout)
+    if status == 401:
+        raise TrackingServerError(detail)
+    return CheckResult("auth", status in (200, 404), detail)
+
+
+def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """Split ``http://user:password@host`` into the bare URL, user and password.
+
+    MLflow's client (requests) accepts credentials inside the tracking URI; urllib does not.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    unquote = urllib.parse.unquote
+    password = unquote(parts.password) if parts.password is not None else None
+    return bare, unquote(parts.username or ""), password
+
+
+def auth_status(
+    url: str,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    timeout: float = 5.0,
+) -> CheckResult:
+    """Whom the server at ``url`` takes these credentials for (one cheap request).
+
+    Credentials default to the ``MLFLOW_TRACKING_*`` variables, then to a ``user:password@``
+    part of ``url``, as for MLflow's client. Never raises: a refusal (401) or no answer is
+    a failed :class:`CheckResult` whose detail says why, without the password.
+    """
+    base, url_user, url_password = strip_userinfo(url.rstrip("/"))
+    username = username if username is not None else os.environ.get("MLFLOW_TRACKING_USERNAME")
+    password = password if password is not None else os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    token = token if token is not None else os.environ.get("MLFLOW_TRACKING_TOKEN")
+    if not username and url_user:
+        username, password = url_user, url_password or ""
+    headers = _auth_header(username, password, token)
+    try:
+        status, detail = _whoami(base, headers, username, timeout)
+    except (urllib.error.URLError, OSError) as exc:
+        return CheckResult("auth", False, f"could not ask {base}: {getattr(exc, 'reason', exc)}")
+    return CheckResult("auth", status in (200, 404), detail)
 
 
 def _round_trip(base: str, headers: dict[str, str], timeout: float, experiment: str) -> CheckResult:
