@@ -1,4 +1,5 @@
-"""Fixtures for the team-server tests: a real PostgreSQL and a real MLflow server on it.
+"""Fixtures for the team-server tests: a real PostgreSQL and a real MLflow server on it,
+and a lighter sqlite-backed server with basic auth for the client-side (CLI) tests.
 
 PostgreSQL comes from the Debian ``postgresql`` package (``.ci/run`` installs it). When
 it cannot be started the tests fail with the reason under CI (env ``CI`` set) and are
@@ -7,6 +8,7 @@ skipped with the reason elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mltrack.errors import MltrackError
-from mltrack.teamserver import TeamServer, TeamServerConfig, start_team_server
+from mltrack.teamserver import TeamServer, TeamServerConfig, create_user, start_team_server
 from mltrack.testing.postgres import PostgresCluster, load_mlflow_schema, start_postgres
 
 ADMIN = "admin"
@@ -56,6 +58,20 @@ def postgres() -> Iterator[PostgresCluster]:
         cluster.stop()
 
 
+@contextlib.contextmanager
+def _admin_password(password: str) -> Iterator[None]:
+    """MLFLOW_AUTH_ADMIN_PASSWORD for the auth bootstrap only, restored afterwards."""
+    previous = os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD")
+    os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = password
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_AUTH_ADMIN_PASSWORD", None)
+        else:
+            os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = previous
+
+
 @pytest.fixture(scope="session")
 def pg_team(
     postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory
@@ -63,9 +79,7 @@ def pg_team(
     """``ml server``'s machinery on PostgreSQL: proxied artifacts, basic auth, no default access."""
     root = tmp_path_factory.mktemp("pg-team")
     password = "adm-" + secrets.token_urlsafe(12)
-    previous = os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD")
-    os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = password  # read by the bootstrap only
-    try:
+    with _admin_password(password):
         server = start_team_server(
             TeamServerConfig(
                 backend=postgres.uri,
@@ -77,13 +91,55 @@ def pg_team(
                 state_dir=root / "state",
             )
         )
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_AUTH_ADMIN_PASSWORD", None)
-        else:
-            os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = previous
     try:
         yield PgTeam(server, postgres, password)
+    finally:
+        server.stop()
+
+
+@dataclass
+class AuthTeam:
+    """A sqlite-backed team server with basic auth and users alice and bob (no grants)."""
+
+    server: TeamServer
+    admin_password: str
+    passwords: dict[str, str]
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def env(self, user: str | None, password: str | None = None) -> dict[str, str]:
+        """Client environment for ``user`` (its real password unless one is given)."""
+        return {
+            "MLFLOW_TRACKING_URI": self.url,
+            "MLFLOW_TRACKING_USERNAME": user or "",
+            "MLFLOW_TRACKING_PASSWORD": password or self.passwords.get(user or "", ""),
+        }
+
+
+@pytest.fixture(scope="session")
+def auth_team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthTeam]:
+    """``ml server --auth`` on sqlite (no PostgreSQL needed), nobody may read by default."""
+    root = tmp_path_factory.mktemp("auth-team")
+    admin_password = "adm-" + secrets.token_urlsafe(12)
+    with _admin_password(admin_password):
+        server = start_team_server(
+            TeamServerConfig(
+                backend=f"sqlite:///{root / 'mlflow.db'}",
+                artifacts=str(root / "artifacts"),
+                auth=True,
+                default_permission="NO_PERMISSIONS",
+                port=0,
+                workers=1,
+                state_dir=root / "state",
+            )
+        )
+    try:
+        passwords = {name: f"{name}-" + secrets.token_urlsafe(12) for name in ("alice", "bob")}
+        for name, password in passwords.items():
+            create_user(server.url, name, password, ADMIN, admin_password)
+        yield AuthTeam(server, admin_password, passwords)
     finally:
         server.stop()
 

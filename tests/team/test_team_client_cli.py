@@ -1,0 +1,149 @@
+"""What a team member sees from the `ml` CLI against a server with basic auth.
+
+A real ``ml server --auth`` (sqlite backend, nobody may read by default) with real users;
+every command runs as its own process, as a person would run it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mltrack.teamserver import grant_permission
+
+ML = [sys.executable, "-m", "mltrack"]
+
+
+def _ml(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run `ml` with only this client environment (no inherited MLflow/mltrack settings)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLTRACK_"))}
+    return subprocess.run(
+        [*ML, *args],
+        env={**base, "NO_COLOR": "1", "COLUMNS": "300", **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """Assert the CLI failed as a user error: exit 2, one line on stderr, no traceback."""
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output
+    assert "Traceback" not in output
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+@pytest.fixture()
+def alice_experiment(auth_team: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """An experiment of alice's with one finished run: (experiment name, run name)."""
+    from mlflow import MlflowClient
+
+    for key, value in auth_team.env("alice").items():
+        monkeypatch.setenv(key, value)
+    client = MlflowClient(auth_team.url)
+    name = f"alice-private-{uuid.uuid4().hex[:6]}"
+    experiment_id = client.create_experiment(name)
+    run = client.create_run(experiment_id, run_name="alice-train")
+    client.log_metric(run.info.run_id, "acc", 0.91)
+    client.set_terminated(run.info.run_id)
+    return name, "alice-train"
+
+
+def test_ml_runs_without_permission_is_one_line_naming_the_403(
+    auth_team: Any, alice_experiment: tuple[str, str], tmp_path: Path
+) -> None:
+    experiment, run_name = alice_experiment
+    bob = auth_team.env("bob")
+
+    line = _one_line_error(_ml(bob, "runs", "-e", experiment, cwd=tmp_path))
+    assert "403" in line and "'bob'" in line and "permission" in line
+    assert "`ml runs`" in line and auth_team.url in line
+    assert auth_team.passwords["bob"] not in line
+
+    # --debug shows the traceback (for bug reports): Python's own exit code 1.
+    debug = _ml(bob, "--debug", "runs", "-e", experiment, cwd=tmp_path)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    assert "403" in debug.stderr
+
+    # Once alice grants READ, the same command lists her run.
+    grant_permission(
+        auth_team.url, "alice", auth_team.passwords["alice"], "bob", experiment, "READ"
+    )
+    ok = _ml(bob, "runs", "-e", experiment, "--json", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert run_name in ok.stdout and '"acc": 0.91' in ok.stdout
+
+
+def test_wrong_password_is_one_line_without_the_password(
+    auth_team: Any, alice_experiment: tuple[str, str], tmp_path: Path
+) -> None:
+    experiment, _ = alice_experiment
+    wrong = "wrong-" + uuid.uuid4().hex
+    env = auth_team.env("bob", wrong)
+
+    line = _one_line_error(_ml(env, "runs", "-e", experiment, cwd=tmp_path))
+    assert "401" in line and "rejected the credentials of user 'bob'" in line
+    assert wrong not in line
+
+    # A registry command takes the same path through the CLI's error boundary.
+    line = _one_line_error(_ml(env, "promote", "some-model", "1", cwd=tmp_path))
+    assert "401" in line and wrong not in line
+
+    anonymous = _one_line_error(_ml(auth_team.env(None), "runs", cwd=tmp_path))
+    assert "requires authentication (401)" in anonymous and "MLFLOW_TRACKING_USERNAME" in anonymous
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_unreachable_server_is_one_line_with_the_uri_redacted(tmp_path: Path) -> None:
+    secret = "pw-" + uuid.uuid4().hex
+    env = {
+        "MLFLOW_TRACKING_URI": f"http://bob:{secret}@127.0.0.1:{_free_port()}",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",  # MLflow's default backs off for minutes
+    }
+    line = _one_line_error(_ml(env, "runs", cwd=tmp_path))
+    assert "cannot reach the tracking server" in line and "connection refused" in line
+    assert "bob:***@127.0.0.1" in line and secret not in line
+
+
+def _doctor_auth_line(done: subprocess.CompletedProcess[str]) -> str:
+    (line,) = [row for row in done.stdout.splitlines() if row.startswith("│ auth ")]
+    return line
+
+
+def test_doctor_asks_the_server_who_the_credentials_are(auth_team: Any, tmp_path: Path) -> None:
+    alice = _ml(auth_team.env("alice"), "doctor", cwd=tmp_path)
+    line = _doctor_auth_line(alice)
+    assert "ok" in line and "signed in as 'alice' (user)" in line, alice.stdout
+
+    wrong = "wrong-" + uuid.uuid4().hex
+    refused = _ml(auth_team.env("alice", wrong), "doctor", cwd=tmp_path)
+    line = _doctor_auth_line(refused)
+    assert "FAIL" in line and "401" in line and "rejected the credentials of user 'alice'" in line
+    assert refused.returncode == 1 and "check(s) failed: auth" in refused.stdout
+    assert wrong not in refused.stdout + refused.stderr
+
+    nobody = _ml(auth_team.env(None), "doctor", cwd=tmp_path)
+    assert "requires authentication (401)" in _doctor_auth_line(nobody)
+
+    # Credentials inside the URI work for MLflow's client; doctor uses and hides them.
+    password = auth_team.passwords["bob"]
+    in_uri = auth_team.url.replace("http://", f"http://bob:{password}@")
+    done = _ml({"MLFLOW_TRACKING_URI": in_uri}, "doctor", cwd=tmp_path)
+    assert "signed in as 'bob' (user)" in _doctor_auth_line(done), done.stdout
+    assert "bob:***@127.0.0.1" in done.stdout and password not in done.stdout + done.stderr
