@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mltrack.errors import LiveDocsError
 from mltrack.livedocs.ansi import ansi_to_html, strip_ansi
 from mltrack.livedocs.directives import Directive, parse_line_spec
 from mltrack.livedocs.model import Item, ItemResult, RunSummary
@@ -27,6 +28,10 @@ from mltrack.livedocs.runner import format_failure
 __all__ = ["Rendered", "error_html", "fill_fragments", "markdown_output", "render_directive"]
 
 _HEADER_LINE = re.compile(r"^#\s*livedocs:")
+#: Code annotations, written like footnotes in the example: a ``# (1)!`` marker ends a
+#: code line, and ``# (1)! What that line does.`` lines close the file.
+_MARKER = re.compile(r"#\s*\((?P<number>\d+)\)!\s*$")
+_NOTE = re.compile(r"^#\s*\((?P<number>\d+)\)!\s+(?P<text>\S.*)$")
 _PLACEHOLDER = re.compile(
     r"<p>\s*(LIVEDOCSFRAGMENT[0-9a-f]{16})\s*</p>|(LIVEDOCSFRAGMENT[0-9a-f]{16})"
 )
@@ -68,21 +73,66 @@ def _code_block(root: Path, item: Item, directive: Directive) -> str:
     lines = (root / item.path).read_text(errors="replace").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    lines, notes = _footnotes(lines)
     if "lines" in directive.options:
         wanted = parse_line_spec(directive.options["lines"])
-        first, last = wanted[0], wanted[-1]
+        first, last = wanted[0], min(wanted[-1], len(lines))
     else:
         first, last = 1, len(lines)
         while first <= last and _HEADER_LINE.match(lines[first - 1].strip()):
             first += 1  # the `# livedocs:` header is for the engine, not the reader
-    shown = lines[first - 1 : last]
+    shown, annotations = _annotate(item.path, lines[first - 1 : last], first, notes)
     longest = max((len(m) for m in re.findall(r"`+", "\n".join(shown))), default=0)
     fence = "`" * max(3, longest + 1)
     attrs = [f'title="{directive.options.get("title") or item.path}"', f'linenums="{first}"']
     if "hl_lines" in directive.options:
         relative = [n - first + 1 for n in parse_line_spec(directive.options["hl_lines"])]
         attrs.append(f'hl_lines="{" ".join(str(n) for n in relative if n >= 1)}"')
-    return f"{fence}python {' '.join(attrs)}\n" + "\n".join(shown) + f"\n{fence}"
+    block = f"{fence}python {' '.join(attrs)}\n" + "\n".join(shown) + f"\n{fence}"
+    if annotations:  # Material pairs the `# (N)!` markers with the list right after the block
+        block += "\n\n" + "\n".join(f"{n}. {text}" for n, text in enumerate(annotations, 1))
+    return block
+
+
+def _footnotes(lines: list[str]) -> tuple[list[str], dict[int, str]]:
+    """The file without its closing ``# (N)! note`` lines, and those notes by number."""
+    notes: dict[int, str] = {}
+    end = len(lines)
+    while end > 0:
+        text = lines[end - 1].strip()
+        match = _NOTE.match(text)
+        if match:
+            notes[int(match["number"])] = match["text"].strip()
+        elif text:
+            break
+        end -= 1
+    return (lines[:end], notes) if notes else (lines, {})
+
+
+def _annotate(
+    path: str, shown: list[str], first: int, notes: dict[int, str]
+) -> tuple[list[str], list[str]]:
+    """Material markers for the shown lines, renumbered 1, 2... in order, and their notes.
+
+    Raises:
+        LiveDocsError: a marker has no note at the end of the file.
+    """
+    code: list[str] = []
+    texts: list[str] = []
+    for offset, line in enumerate(shown):
+        match = _MARKER.search(line)
+        if match is None:
+            code.append(line)
+            continue
+        number = int(match["number"])
+        if number not in notes:
+            raise LiveDocsError(
+                f"{path}:{first + offset}: annotation ({number}) has no note; end the file "
+                f"with a line '# ({number})! what this line does'"
+            )
+        texts.append(notes[number])
+        code.append(f"{line[: match.start()]}# ({len(texts)})!")
+    return code, texts
 
 
 def _format_metric(value: float) -> str:
