@@ -141,6 +141,7 @@ def pooled(root: Path) -> float:
                 "server_url": server.url,
                 "experiment": f"pooled-{i}",
                 "preimport": ["mlflow"],
+                "root": str(root),  # dependency tracing on, as in a real build
             }
             (work / "spec.json").write_text(json.dumps(spec))
             item_env = {**env(), "MLFLOW_TRACKING_URI": server.url}
