@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import urllib.parse
 from typing import Any
 
 import click
@@ -92,6 +93,7 @@ def _tracking_uri() -> str:
     return redact_uri(uri or os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
 
 
+_ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts/"
 _ENDPOINT = re.compile(r"request to endpoint (/\S+) failed with error code")
 _CAUSES = (
     (re.compile(r"connection refused", re.I), "connection refused"),
@@ -137,13 +139,12 @@ def server_error_message(exc: BaseException, command: str = "ml") -> str | None:
 
     mlflow_exc = sys.modules.get("mlflow.exceptions")
     requests_exc = sys.modules.get("requests.exceptions")
+    suffix = f" for `{command}`" if command != "ml" else ""
     for link in _chain(exc):
         if mlflow_exc is not None and isinstance(link, mlflow_exc.MlflowException):
             endpoint = _ENDPOINT.search(str(link))
-            action = f"run `{command}`" + (
-                f" ({endpoint.group(1).removeprefix('/api/2.0/mlflow/')})" if endpoint else ""
-            )
-            denied = access_error(link, _tracking_uri(), action)
+            what = endpoint.group(1).removeprefix("/api/2.0/mlflow/") if endpoint else "the API"
+            denied = access_error(link, _tracking_uri(), f"use {what}{suffix}")
             if denied is not None:
                 return str(denied)
             cause = _connection_failure(link)
@@ -152,12 +153,16 @@ def server_error_message(exc: BaseException, command: str = "ml") -> str | None:
                     f"cannot reach the tracking server {_tracking_uri()} ({cause}); is it "
                     "running and is MLFLOW_TRACKING_URI right? `ml doctor` checks both"
                 )
-        # Proxied artifact downloads raise requests' HTTPError, not MlflowException.
+        # Proxied artifact transfers raise requests' HTTPError, not MlflowException.
         if requests_exc is not None and isinstance(link, requests_exc.HTTPError):
             status = getattr(link.response, "status_code", 0)
-            url = str(getattr(link.response, "url", ""))
-            if status in (401, 403) and "/api/2.0/mlflow" in url:
-                return str(access_denied(_tracking_uri(), status, f"run `{command}` (artifacts)"))
+            url = urllib.parse.urlsplit(str(getattr(link.response, "url", "")))
+            if status in (401, 403) and url.path.startswith("/api/2.0/mlflow"):
+                # Downloads name the artifact in ?path=, uploads in the URL path.
+                path = urllib.parse.parse_qs(url.query).get("path", [""])[0] or url.path
+                artifact = path.removeprefix(_ARTIFACTS_API)
+                action = f"access the artifact {artifact}{suffix}"
+                return str(access_denied(_tracking_uri(), status, action))
     return None
 
 

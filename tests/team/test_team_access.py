@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,3 +130,64 @@ def test_cli_check_wrong_password_exits_2_without_traceback_or_secret(
     assert done.returncode == 0, output
     assert "round trip" in output and f"signed in as '{alice}'" in output
     assert people[alice] not in output
+
+
+def test_artifacts_are_proxied_to_the_servers_artifact_root(
+    pg_team: Any, people: dict[str, str], as_user, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    import mlflow
+    import requests
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    from mltrack.cli._app import server_error_message
+
+    alice, bob = list(people)
+    content = f"weights of {uuid.uuid4().hex}\n"
+    as_user(pg_team.url, alice, people[alice])
+    with mltrack.run(
+        "alice-artifacts", experiment=f"alice-art-{uuid.uuid4().hex[:6]}", log_git=False
+    ) as run:
+        mlflow.log_text(content, "model/notes.txt")
+    artifact_uri = mlflow.get_run(run.id).info.artifact_uri
+    # Proxied: the client only knows the server, not where the files are kept.
+    assert artifact_uri.startswith("mlflow-artifacts:/")
+    root = Path(pg_team.server.config.artifacts_location)
+    (stored,) = root.glob(f"*/{run.id}/artifacts/model/notes.txt")
+    assert stored.read_text() == content
+    back = mlflow.artifacts.download_artifacts(
+        run_id=run.id, artifact_path="model/notes.txt", dst_path=str(tmp_path / "alice")
+    )
+    assert Path(back).read_text() == content
+    _reset_clients()
+
+    as_user(pg_team.url, bob, people[bob])
+    sneaky = tmp_path / "sneaky.txt"
+    sneaky.write_text("overwritten")
+    failures: list[BaseException] = []
+    for attempt in (
+        # By run id: MLflow asks for the run first (403 from the tracking API).
+        lambda: mlflow.artifacts.download_artifacts(
+            run_id=run.id, artifact_path="model/notes.txt", dst_path=str(tmp_path / "bob1")
+        ),
+        # Straight at the artifact proxy with the URI: 403 from the artifact API.
+        lambda: mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{artifact_uri}/model/notes.txt", dst_path=str(tmp_path / "bob2")
+        ),
+        # Uploading into alice's run straight through the proxy (an HTTP PUT).
+        lambda: get_artifact_repository(artifact_uri).log_artifact(str(sneaky), "model"),
+    ):
+        with pytest.raises((MlflowException, requests.HTTPError)) as denied:
+            attempt()
+        failures.append(denied.value)
+    for failure in failures:
+        # What `ml` prints for it: one line naming the user and the 403, no password.
+        message = server_error_message(failure)
+        assert message is not None, repr(failure)
+        assert "403" in message and f"user {bob!r}" in message and "permission" in message
+        assert "\n" not in message and people[bob] not in message
+    assert f"{run.id}/artifacts/model/notes.txt" in str(server_error_message(failures[1]))
+    assert f"{run.id}/artifacts/model/sneaky.txt" in str(server_error_message(failures[2]))
+    assert stored.read_text() == content  # bob's upload never landed
+    assert not list(root.glob("**/sneaky.txt"))
+    assert not list(tmp_path.glob("bob*/**/notes.txt"))
