@@ -959,6 +959,8 @@ def migrate(backend: str, backup_dir: Path | None = None, backup: bool = True) -
             f"--backend {redact_uri(backend)!r} is not a database URI; e.g. sqlite:///mlflow.db "
             "or postgresql://USER:PASSWORD@HOST:5432/DB"
         )
+    if _scheme(backend) == "postgresql":
+        backend = _postgres_driver(backend)  # as the server does: psycopg2 when it is all
     copy: Path | None = None
     sqlite_file = _sqlite_path(backend)
     if sqlite_file is not None:

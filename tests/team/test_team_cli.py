@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -207,3 +208,59 @@ def test_migrate_missing_sqlite_file_is_a_clear_error(tmp_path: Path) -> None:
 def test_config_describe_has_no_secret() -> None:
     config = TeamServerConfig(backend="postgresql://u:topsecret@db/mlflow", auth=True)
     assert "topsecret" not in str(config.describe())
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_migrate_upgrades_an_old_postgres_schema_without_printing_the_password(
+    postgres: Any,
+) -> None:
+    from mltrack.teamserver import _postgres_driver
+    from mltrack.testing.postgres import load_mlflow_schema
+
+    database = f"migrate_{uuid.uuid4().hex[:8]}"
+    postgres.create_database(database)
+    load_mlflow_schema(postgres, database)
+    # Trust authentication on loopback ignores the password: it is here to be hidden.
+    secret = "pw-" + uuid.uuid4().hex
+    uri = postgres.uri_for(database).replace(f"{postgres.user}@", f"{postgres.user}:{secret}@")
+    head = _pg_revision(postgres, database)
+    code = (
+        "import os\n"
+        "from alembic import command\n"
+        "from mlflow.store.db.utils import _get_alembic_config\n"
+        "command.downgrade(_get_alembic_config(os.environ['URL']), '-1')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "URL": _postgres_driver(uri)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    old = _pg_revision(postgres, database)
+    assert old != head
+
+    result = _ml("server", "migrate", env={"MLFLOW_BACKEND_STORE_URI": uri}, timeout=300)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert f"{old} -> {head}" in result.stdout and _pg_revision(postgres, database) == head
+    assert f"{postgres.user}:***@127.0.0.1" in output and secret not in output
+    assert "backup" not in result.stdout  # only sqlite files are copied; pg_dump is the user's
+
+    again = _ml("server", "migrate", "--backend", uri)
+    assert again.returncode == 0 and f"already at {head}" in again.stdout
+    assert secret not in again.stdout + again.stderr
+
+
+def _pg_revision(postgres: Any, database: str) -> str:
+    done = postgres.run(
+        "psql",
+        "-At",
+        "-c",
+        "SELECT version_num FROM alembic_version",
+        *postgres._conn_args(database),
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
