@@ -191,3 +191,39 @@ def test_artifacts_are_proxied_to_the_servers_artifact_root(
     assert stored.read_text() == content  # bob's upload never landed
     assert not list(root.glob("**/sneaky.txt"))
     assert not list(tmp_path.glob("bob*/**/notes.txt"))
+
+
+def test_cli_check_as_a_read_only_user_fails_the_round_trip_with_the_403(
+    pg_team: Any, people: dict[str, str], as_user
+) -> None:  # type: ignore[no-untyped-def]
+    from mlflow import MlflowClient
+
+    bob = list(people)[1]
+    # The check writes into "mltrack-server-check-<user>"; here the admin owns it and bob
+    # may only read it.
+    as_user(pg_team.url, ADMIN, pg_team.admin_password)
+    MlflowClient().create_experiment(f"mltrack-server-check-{bob}")
+    grant_permission(
+        pg_team.url, ADMIN, pg_team.admin_password, bob, f"mltrack-server-check-{bob}", "READ"
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_USERNAME": bob,
+        "MLFLOW_TRACKING_PASSWORD": people[bob],
+        "NO_COLOR": "1",
+        "COLUMNS": "250",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrack", "server", "--check", pg_team.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "Traceback" not in output and people[bob] not in output
+    assert f"signed in as {bob!r} (user)" in output
+    (round_trip,) = [line for line in done.stdout.splitlines() if "round trip" in line]
+    assert "FAIL" in round_trip and "create run: permission denied (403)" in round_trip
+    assert "grant EDIT" in round_trip and "server is ready" not in output
