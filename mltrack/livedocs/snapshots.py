@@ -72,7 +72,8 @@ _MASKS = [
 _RUN_LINE = "[run "
 _RANDOM_RUN_NAME = re.compile(r"^\[run [a-z]+-[a-z]+-\d{1,4}:")
 _PADDING = re.compile(r"(?<=\S) {2,}")
-_RULE = re.compile(r"([─━═-])\1+")
+# Table rules of any width are one rule; hyphens only from three on, so `--option` stays.
+_RULE = re.compile(r"([─━═])\1+|-{3,}")
 
 
 def mask(text: str, extra: Sequence[re.Pattern[str]] = ()) -> str:
@@ -83,7 +84,7 @@ def mask(text: str, extra: Sequence[re.Pattern[str]] = ()) -> str:
         text = pattern.sub("<masked>", text)
     lines, runs = [], []
     for line in text.strip("\n").split("\n"):
-        line = _RULE.sub(r"\1", _PADDING.sub(" ", line.rstrip()))
+        line = _RULE.sub(lambda rule: rule[0][0], _PADDING.sub(" ", line.rstrip()))
         if line.startswith(_RUN_LINE):
             line = _RANDOM_RUN_NAME.sub("[run <random-name>:", line)
             runs.append(line)

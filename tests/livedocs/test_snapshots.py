@@ -55,6 +55,11 @@ def test_mask_is_idempotent_and_ignores_table_padding_and_run_order() -> None:
     assert mask(one) == mask(two)
     assert mask(mask(one)) == mask(one)
     assert "score=0.97" in mask(two)  # quality metrics stay: a change of them is a drift
+    # Table rules of any width are one rule; a command's `--option` is not a rule.
+    assert mask("┏━━┳━━━━━━┓ ---\n$ ml try --data x.json -n 2\n") == mask(
+        "┏━┳━━━━━━━━━━━━┓ ------\n$ ml try --data x.json -n 2\n"
+    )
+    assert "ml try --data x.json -n 2" in mask("$ ml try --data x.json -n 2\n")
 
 
 def test_normalise_applies_the_items_own_masks() -> None:
