@@ -614,11 +614,20 @@ class _TrackLLM:
         return _decorate(func, self)
 
 
-def _inputs_of(
-    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> dict[str, Any]:
+def _signature_of(func: Callable[..., Any]) -> inspect.Signature | None:
     try:
-        bound = inspect.signature(func).bind_partial(*args, **kwargs).arguments
+        return inspect.signature(func)
+    except (TypeError, ValueError):  # builtins and some C callables have none
+        return None
+
+
+def _inputs_of(
+    signature: inspect.Signature | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    if signature is None:
+        return {"args": list(args), **kwargs}
+    try:
+        bound = signature.bind_partial(*args, **kwargs).arguments
     except TypeError:
         return {"args": list(args), **kwargs}
     bound.pop("self", None)
@@ -627,6 +636,8 @@ def _inputs_of(
 
 def _decorate(func: F, options: _TrackLLM) -> F:
     name = options.name or func.__name__
+    # Once, not per call: inspect.signature is the costliest step of the wrapper itself.
+    signature = _signature_of(func)
     lock = threading.Lock()
     holder: list[LLMTracker] = []
 
@@ -642,7 +653,7 @@ def _decorate(func: F, options: _TrackLLM) -> F:
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             t = tracker()
-            activation = _Activation(t, options._start_run(t), _inputs_of(func, args, kwargs))
+            activation = _Activation(t, options._start_run(t), _inputs_of(signature, args, kwargs))
             activation.enter()
             try:
                 result = await func(*args, **kwargs)
@@ -658,7 +669,7 @@ def _decorate(func: F, options: _TrackLLM) -> F:
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             t = tracker()
-            activation = _Activation(t, options._start_run(t), _inputs_of(func, args, kwargs))
+            activation = _Activation(t, options._start_run(t), _inputs_of(signature, args, kwargs))
             activation.enter()
             try:
                 result = func(*args, **kwargs)
