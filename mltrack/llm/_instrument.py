@@ -47,6 +47,7 @@ _installed = False
 _default_settings: Settings | None = None
 
 REDACTED = "[redacted]"
+PROVIDER_ATTRIBUTE = "mltrack.llm.provider"
 _TEXT_KEYS = frozenset(
     {"content", "text", "input", "instructions", "system", "prompt", "output_text", "delta"}
 )
@@ -114,12 +115,12 @@ def ensure_processor() -> None:
 # --------------------------------------------------------------------------- span processor
 
 
-def _provider_of(span: LiveSpan) -> str:
+def _provider_of(span: LiveSpan, hint: Any) -> str:
+    """MLflow's ``mlflow.llm.provider`` when set (Anthropic), else the wire format (OpenAI)."""
     from mlflow.tracing.constant import SpanAttributeKey
 
-    provider = span.get_attribute(SpanAttributeKey.MODEL_PROVIDER)
-    if provider:
-        return str(provider)
+    if hint:
+        return str(hint)
     message_format = span.get_attribute(SpanAttributeKey.MESSAGE_FORMAT)
     return str(message_format) if message_format else "unknown"
 
@@ -166,7 +167,12 @@ def _process_span(span: LiveSpan) -> None:
         return
     model = span.get_attribute(SpanAttributeKey.MODEL)
     usage = span.get_attribute(SpanAttributeKey.CHAT_USAGE)
-    provider = _provider_of(span)
+    hint = span.get_attribute(SpanAttributeKey.MODEL_PROVIDER)
+    provider = _provider_of(span, hint)
+    # MLflow's OpenAI spans carry no provider. mltrack's own key, not mlflow.llm.provider:
+    # an OpenAI-compatible endpoint (base_url) may serve another vendor's model, and that
+    # key is a pricing hint on the server.
+    span.set_attribute(PROVIDER_ATTRIBUTE, provider)
     if settings.llm.redact_prompts or (scopes and scopes[-1].tracker.redact_prompts):
         _redact_span(span)
     if not usage:
@@ -182,7 +188,6 @@ def _process_span(span: LiveSpan) -> None:
                 NoUsageWarning,
             )
     else:
-        hint = span.get_attribute(SpanAttributeKey.MODEL_PROVIDER)
         result = compute_cost(model, usage, hint, settings.llm.prices)
         # Stored on the span, so the MLflow server keeps this value instead of pricing the
         # span again. An unknown price is marked by mltrack.llm.price_source only: the

@@ -135,6 +135,11 @@ def test_sync_openai_tokens_and_cost_match_mlflow_catalog(
     assert span.get_attribute("mlflow.llm.cost") == expected
     assert span.get_attribute("mlflow.chat.tokenUsage")["input_tokens"] == served[0]["input_tokens"]
     assert span.get_attribute("mlflow.llm.model") == "gpt-4o-mini"
+    # MLflow's OpenAI spans have no provider: mltrack adds one
+    assert span.get_attribute("mltrack.llm.provider") == "openai"
+    # redaction is off by default: the prompt and the reply are in the trace
+    assert span.inputs["messages"] == _messages("what does mlflow track")
+    assert answer in json.dumps(span.outputs)
 
 
 def test_async_streaming_and_anthropic_inside_one_run(
@@ -210,6 +215,8 @@ def test_async_streaming_and_anthropic_inside_one_run(
     for call in tracker.calls:
         stored = spans[call.span_id].get_attribute("mlflow.llm.cost")
         assert stored["total_cost"] == call.cost_usd
+        # every LLM span (sync, async, streamed, both vendors) names its provider
+        assert spans[call.span_id].get_attribute("mltrack.llm.provider") == call.provider
     # MLflow's own trace-level aggregation agrees with mltrack's total
     exp = mlflow.get_experiment_by_name(experiment)
     (trace,) = mlflow.MlflowClient().search_traces(locations=[exp.experiment_id])
@@ -255,6 +262,80 @@ def test_budget_warns_once_then_raises_before_the_next_call(
             clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages("y"))
     assert len(tracker.calls) == 2 and len(fake_llm.calls()) == 5
     assert len([w for w in caught if issubclass(w.category, BudgetWarning)]) == 1
+
+
+@pytest.mark.parametrize("source", ["file", "env"])
+def test_budget_from_config_raises_without_decorator_argument(
+    source: str,
+    experiment: str,
+    clients: dict,
+    fake_llm: FakeLLMServer,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mltrack.errors import BudgetExceeded
+    from mltrack.llm import track_llm
+
+    # far below the price of one call: the first call is sent, the second refused
+    budget = "0.000001"
+    if source == "file":  # the tracking_uri fixture made tmp_path the working directory
+        (tmp_path / ".mltrack.yml").write_text(f"llm:\n  budget_usd: {budget}\n")
+    else:
+        monkeypatch.setenv("MLTRACK_LLM__BUDGET_USD", budget)
+
+    @track_llm
+    def ask() -> None:
+        clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages("hi"))
+
+    ask()
+    tracker = ask.llm_tracker()
+    assert tracker.budget_usd == float(budget)
+    assert tracker.cost_usd > float(budget)
+    with pytest.raises(BudgetExceeded, match="budget 'ask' is spent"):
+        ask()
+    assert len(fake_llm.calls()) == 1, "the 2nd request must not be sent"
+
+
+def test_async_def_with_async_openai_streaming(
+    experiment: str, clients: dict, fake_llm: FakeLLMServer
+) -> None:
+    import mlflow
+
+    from mltrack.llm import track_llm
+
+    @track_llm
+    async def ask(question: str) -> str:
+        stream = await clients["aopenai"].chat.completions.create(
+            model="gpt-4o-mini", messages=_messages(question), stream=True,
+            stream_options={"include_usage": True},
+        )  # fmt: skip
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    answer = asyncio.run(ask("stream this asynchronously"))
+    (served,) = fake_llm.calls()
+    assert served["stream"] and answer == served["reply"]
+    (call,) = ask.llm_tracker().calls
+    assert (call.model, call.provider) == ("gpt-4o-mini", "openai")
+    assert (call.input_tokens, call.output_tokens) == (
+        served["input_tokens"], served["output_tokens"],
+    )  # fmt: skip
+    expected = _catalog_cost("gpt-4o-mini", _mlflow_usage(served), None)
+    assert call.cost_usd == expected["total_cost"]
+
+    # the coroutine got its own run, closed once it returned
+    run = mlflow.search_runs(experiment_names=[experiment], output_format="list")[0]
+    assert run.info.run_name == "ask" and run.info.status == "FINISHED"
+    assert run.data.metrics["llm.calls"] == 1
+    assert run.data.metrics["llm.cost_usd"] == expected["total_cost"]
+    # one trace: the coroutine's span, holding the streamed LLM span
+    mlflow.flush_trace_async_logging()
+    exp = mlflow.get_experiment_by_name(experiment)
+    (trace,) = mlflow.MlflowClient().search_traces(locations=[exp.experiment_id])
+    root, llm_span = sorted(trace.data.spans, key=lambda s: s.parent_id is not None)
+    assert root.name == "ask" and root.inputs == {"question": "stream this asynchronously"}
+    assert root.outputs == answer
+    assert llm_span.parent_id == root.span_id and llm_span.span_type == "CHAT_MODEL"
+    assert llm_span.get_attribute("mlflow.llm.cost") == expected
 
 
 def test_unknown_model_warns_once_and_records_unknown_cost(
@@ -393,6 +474,68 @@ def test_cli_report_json_markdown_and_errors(
     assert proc.returncode == 2, proc.stderr
     assert "no experiment named" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_cli_report_by_day_and_default_table(
+    experiment: str, clients: dict, fake_llm: FakeLLMServer
+) -> None:
+    import datetime as dt
+    import os
+    import subprocess
+    import sys
+
+    import mlflow
+    from typer.testing import CliRunner
+
+    from mltrack.cli import app
+    from mltrack.llm import track_llm
+
+    day_before = dt.datetime.now(dt.UTC).date().isoformat()
+    with track_llm(name="daily") as tracker:
+        clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages("a b"))
+        clients["anthropic"].messages.create(
+            model="claude-haiku-4-5", max_tokens=16, messages=_messages("c d e")
+        )
+    day_after = dt.datetime.now(dt.UTC).date().isoformat()
+    mlflow.flush_trace_async_logging()
+    runner = CliRunner()
+
+    result = runner.invoke(app, ["llm", "report", experiment, "--by", "day", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["by"] == "day"
+    (row,) = report["rows"]  # both calls were made today (UTC)
+    assert row["key"] in {day_before, day_after}
+    assert row["calls"] == 2 and report["total"]["calls"] == 2
+    assert row["cost_usd"] == pytest.approx(tracker.cost_usd, rel=1e-12)
+    assert report["total"]["cost_usd"] == pytest.approx(tracker.cost_usd, rel=1e-12)
+    assert row["tokens_input"] == tracker.tokens_input == report["total"]["tokens_input"]
+    assert row["tokens_output"] == tracker.tokens_output == report["total"]["tokens_output"]
+
+    # the installed CLI's default output: a table by model, with a total line (wide
+    # enough for rich not to wrap it)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mltrack", "llm", "report", experiment],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert f"LLM usage in '{experiment}' by model (1 traces)" in text
+    lines = [line for line in text.splitlines() if "│" in line]
+    cells = {
+        parts[0]: parts[1:]
+        for parts in ([c.strip() for c in line.strip("│ ").split("│")] for line in lines)
+    }
+    by_model = tracker.summary()["by_model"]
+    for model in ("gpt-4o-mini", "claude-haiku-4-5"):
+        calls, tokens_in, tokens_out, cost, _latency = cells[model]
+        assert (int(calls), int(tokens_in), int(tokens_out)) == (
+            1, by_model[model]["tokens_input"], by_model[model]["tokens_output"],
+        )  # fmt: skip
+        assert float(cost) == pytest.approx(by_model[model]["cost_usd"], abs=1e-8)
+    calls, tokens_in, tokens_out, cost, _latency = cells["total"]
+    assert (int(calls), int(tokens_in)) == (2, tracker.tokens_input)
+    assert float(cost) == pytest.approx(tracker.cost_usd, abs=1e-8)
 
 
 def test_fake_server_subprocess_mode_leaves_no_process() -> None:
