@@ -17,6 +17,7 @@ import contextlib
 import functools
 import importlib.util
 import inspect
+import logging
 import os
 import sys
 import threading
@@ -71,6 +72,7 @@ def ensure_instrumented(settings: Settings) -> None:
             "MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS", str(settings.llm.export_threads)
         )
         _mark_absent_probes()
+        _quiet_exit_flush_notice()
         ensure_processor()
         _instrument_openai()
         _instrument_anthropic()
@@ -99,6 +101,30 @@ def _mark_absent_probes() -> None:
             spec = None
         if spec is None:
             sys.modules[name] = None  # type: ignore[assignment]
+
+
+_EXIT_FLUSH_NOTICE = "Flushing the async trace logging queue before program exit"
+
+
+class _DropExitFlushNotice(logging.Filter):
+    """Drops MLflow's INFO line announcing the trace export flush at interpreter exit."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            record.levelno == logging.INFO and str(record.msg).startswith(_EXIT_FLUSH_NOTICE)
+        )
+
+
+def _quiet_exit_flush_notice() -> None:
+    """Silence the one MLflow log line every traced process prints as it exits.
+
+    MLflow's atexit hook logs it whenever trace export was used, so it ended every script
+    that tracks LLM calls (and the outputs of the docs' examples). The flush itself still
+    runs; warnings and errors of that logger still show.
+    """
+    logger = logging.getLogger("mlflow.tracing.export.async_export_queue")
+    if not any(isinstance(f, _DropExitFlushNotice) for f in logger.filters):
+        logger.addFilter(_DropExitFlushNotice())
 
 
 def ensure_processor() -> None:
