@@ -2,18 +2,41 @@
 
 A framework counts as "in use" when the user's code has imported it (it is in
 ``sys.modules``); mltrack never imports a framework itself. Each framework's
-``mlflow.<flavor>.autolog()`` is enabled at most once per process.
+``mlflow.<flavor>.autolog()`` is called at most once per process (patching a library is
+slow: seconds for scikit-learn).
+
+MLflow's autologging is process-wide, but the ``autolog`` setting is per run: every run
+opened by ``@track`` or ``mltrack.run()`` holds an :func:`autolog_scope`. While a run is
+the innermost one open, only the frameworks its settings allow log (``autolog=False``, on
+the run or in the config, switches off autologging that an earlier run turned on;
+``autolog_frameworks`` keeps only the listed ones); when it ends, the state before it is
+back. Switching off and on is instant: it flips the ``disable`` flag that MLflow's patches
+read at every call, so the libraries are not patched again. Only the frameworks mltrack
+enabled are switched; other MLflow autologging (e.g. ``mlflow.openai``) is left alone.
+Concurrent runs in several threads share the process's autologging: the run opened last
+decides.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import sys
+import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
-__all__ = ["FRAMEWORKS", "detect_frameworks", "enable_autolog"]
+__all__ = [
+    "FRAMEWORKS",
+    "active_autolog",
+    "autolog_scope",
+    "detect_frameworks",
+    "enable_autolog",
+]
 
 _log = logging.getLogger("mltrack")
 
@@ -28,7 +51,24 @@ FRAMEWORKS: dict[str, str] = {
     "transformers": "mlflow.transformers",
 }
 
-_enabled: set[str] = set()
+_enabled: set[str] = set()  # frameworks whose autolog() mltrack has called (patched)
+_off: set[str] = set()  # of those, the ones an open run has switched off
+_log_models: dict[str, bool] = {}  # log_models each framework was enabled with
+_lock = threading.RLock()
+
+
+@dataclass(eq=False)
+class _Scope:
+    """The autolog policy of one open run."""
+
+    enabled: bool
+    only: frozenset[str] | None
+
+    def wants(self, name: str) -> bool:
+        return self.enabled and (self.only is None or name in self.only)
+
+
+_scopes: list[_Scope] = []  # open runs, innermost last
 
 
 def keras3_imported() -> bool:
@@ -42,16 +82,7 @@ def detect_frameworks() -> list[str]:
     return [name for name in FRAMEWORKS if name in sys.modules]
 
 
-def enable_autolog(only: Iterable[str] | None = None, log_models: bool = False) -> list[str]:
-    """Enable MLflow autologging for detected frameworks not enabled yet.
-
-    Args:
-        only: restrict to these framework names (``Settings.autolog_frameworks``).
-        log_models: also log a model artifact at every fit (``Settings.autolog_log_models``).
-
-    Returns:
-        The frameworks for which autologging is on after the call.
-    """
+def _check_names(only: Iterable[str] | None) -> set[str] | None:
     wanted = set(only) if only is not None else None
     unknown = (wanted or set()) - set(FRAMEWORKS)
     if unknown:
@@ -61,29 +92,133 @@ def enable_autolog(only: Iterable[str] | None = None, log_models: bool = False) 
             f"autolog_frameworks: unknown framework(s) {sorted(unknown)}; "
             f"choose from {sorted(FRAMEWORKS)}"
         )
-    detected = detect_frameworks()
-    keras3 = keras3_imported()
-    # TensorFlow >= 2.16 trains through Keras 3: both autologgers would patch the same
-    # `Model.fit` and log every epoch twice; MLflow's Keras one is the one meant for it.
-    keras_covers_tf = "keras" in detected and keras3 and (wanted is None or "keras" in wanted)
-    for name in detected:
-        if name in _enabled or (wanted is not None and name not in wanted):
-            continue
-        if name == "keras" and not keras3:
-            continue  # Keras 2 is tf.keras: MLflow's TensorFlow autologging covers it
-        if name == "tensorflow" and keras_covers_tf:
-            continue
-        if name == "sklearn":
-            # MLflow 3.17's sklearn autolog still passes `y_pred` to metrics that scikit-learn
-            # 1.9 renamed; the warning is upstream noise on every fit, not the user's concern.
-            warnings.filterwarnings(
-                "ignore", message=r"`y_pred` was renamed", category=FutureWarning
-            )
-        try:
-            flavor = importlib.import_module(FRAMEWORKS[name])
-            flavor.autolog(silent=True, log_models=log_models)
-        except Exception as exc:  # an autolog failure must never stop training
-            _log.warning("mltrack: could not enable %s autologging: %s", name, exc)
-            continue
-        _enabled.add(name)
-    return sorted(_enabled)
+    return wanted
+
+
+def active_autolog() -> list[str]:
+    """Frameworks whose autologging mltrack has turned on and no open run switched off."""
+    with _lock:
+        return sorted(_enabled - _off)
+
+
+def enable_autolog(only: Iterable[str] | None = None, log_models: bool = False) -> list[str]:
+    """Enable MLflow autologging for detected frameworks not enabled yet.
+
+    A framework already enabled is not enabled again (its ``autolog()`` is not called a
+    second time), whatever ``log_models`` says.
+
+    Args:
+        only: restrict to these framework names (``Settings.autolog_frameworks``).
+        log_models: also log a model artifact at every fit (``Settings.autolog_log_models``).
+
+    Returns:
+        The frameworks for which autologging is on after the call (see
+        :func:`active_autolog`).
+
+    Raises:
+        ConfigError: ``only`` names a framework mltrack does not know.
+    """
+    wanted = _check_names(only)
+    with _lock:
+        detected = detect_frameworks()
+        keras3 = keras3_imported()
+        # TensorFlow >= 2.16 trains through Keras 3: both autologgers would patch the same
+        # `Model.fit` and log every epoch twice; MLflow's Keras one is the one meant for it.
+        keras_covers_tf = "keras" in detected and keras3 and (wanted is None or "keras" in wanted)
+        for name in detected:
+            if name in _enabled or (wanted is not None and name not in wanted):
+                continue
+            if name == "keras" and not keras3:
+                continue  # Keras 2 is tf.keras: MLflow's TensorFlow autologging covers it
+            if name == "tensorflow" and keras_covers_tf:
+                continue
+            if name == "sklearn":
+                # MLflow 3.17's sklearn autolog still passes `y_pred` to metrics that
+                # scikit-learn 1.9 renamed; the warning is upstream noise on every fit.
+                warnings.filterwarnings(
+                    "ignore", message=r"`y_pred` was renamed", category=FutureWarning
+                )
+            try:
+                flavor = importlib.import_module(FRAMEWORKS[name])
+                flavor.autolog(silent=True, log_models=log_models)
+            except Exception as exc:  # an autolog failure must never stop training
+                _log.warning("mltrack: could not enable %s autologging: %s", name, exc)
+                continue
+            _enabled.add(name)
+            _log_models[name] = log_models
+        return sorted(_enabled - _off)
+
+
+def _mlflow_config(flavor: ModuleType) -> dict[str, Any] | None:
+    """MLflow's stored ``autolog()`` arguments of a flavor (its patches read ``disable``)."""
+    try:
+        from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
+    except ImportError:  # pragma: no cover - MLflow moved it: use the public API instead
+        return None
+    config = AUTOLOGGING_INTEGRATIONS.get(getattr(flavor.autolog, "integration_name", ""))
+    return config if isinstance(config, dict) and "disable" in config else None
+
+
+def _switch(name: str, on: bool) -> None:
+    """Turn an enabled framework's autologging on or off without patching it again."""
+    try:
+        flavor = importlib.import_module(FRAMEWORKS[name])
+        config = _mlflow_config(flavor)
+        if config is not None:
+            config["disable"] = not on
+        elif on:  # pragma: no cover - fallback for another MLflow layout: re-patches
+            flavor.autolog(silent=True, log_models=_log_models.get(name, False))
+        else:  # pragma: no cover
+            flavor.autolog(disable=True, silent=True)
+    except Exception as exc:  # never stop training over autologging
+        _log.warning("mltrack: could not switch %s autologging %s: %s", name, on, exc)
+        return
+    if on:
+        _off.discard(name)
+    else:
+        _off.add(name)
+
+
+def _apply() -> None:
+    """Make every enabled framework follow the innermost open run (all on when none)."""
+    scope = _scopes[-1] if _scopes else None
+    for name in sorted(_enabled):
+        on = scope is None or scope.wants(name)
+        if on != (name not in _off):
+            _switch(name, on)
+
+
+@contextlib.contextmanager
+def autolog_scope(
+    enabled: bool, only: Iterable[str] | None = None, log_models: bool = False
+) -> Iterator[list[str]]:
+    """Autologging policy for the duration of one run.
+
+    ``enabled`` turns on detected frameworks (see :func:`enable_autolog`) and switches off
+    enabled ones that ``only`` leaves out; ``enabled=False`` switches off every framework
+    mltrack enabled. On exit the policy of the enclosing run, or "all on" outside runs,
+    applies again.
+
+    Yields:
+        The frameworks whose autologging is on inside the scope.
+
+    Raises:
+        ConfigError: ``only`` names a framework mltrack does not know.
+    """
+    scope = _Scope(enabled, frozenset(only) if only is not None and enabled else None)
+    with _lock:
+        if enabled:
+            enable_autolog(only, log_models)
+        _scopes.append(scope)
+        _apply()
+        active = sorted(_enabled - _off)
+    try:
+        yield active
+    finally:
+        with _lock:
+            # Runs in other threads may end out of order: remove this one, wherever it is.
+            for index in range(len(_scopes) - 1, -1, -1):
+                if _scopes[index] is scope:
+                    del _scopes[index]
+                    break
+            _apply()

@@ -1,9 +1,10 @@
 """Fast, lossless metric logging.
 
 ``mltrack.log_metric`` puts the value in an in-memory queue and returns at once; a
-background thread sends queued values with ``log_batch`` (up to 1,000 per request,
-MLflow's limit), flushing at least every ``logging.flush_interval_s``, at the end of a
-run and at interpreter exit.
+background thread sends queued values with ``log_batch`` in full batches of
+``logging.batch_size`` (1,000 per request, MLflow's limit). A partial batch goes out when
+its oldest value has waited ``logging.flush_interval_s``, at the end of a run, on
+:func:`flush` and at interpreter exit.
 
 When the tracking server is unreachable the batches go to an on-disk spool
 (:mod:`mltrack.spool`), one warning is printed, and the thread probes the server every
@@ -51,6 +52,7 @@ class BufferedLogger:
         self._offline = False
         self._warned = False
         self._next_probe = 0.0
+        self._oldest = 0.0  # monotonic time the oldest queued value arrived (about)
         self._steps: dict[tuple[str, str], int] = defaultdict(int)
         self.peak_queue = 0
         self.last_error: str | None = None
@@ -78,6 +80,8 @@ class BufferedLogger:
         with self._cond:
             while len(self._queue) >= self.settings.max_queue:
                 self._cond.wait(0.1)
+            if not self._queue:
+                self._oldest = time.monotonic()
             self._queue.append(row)
             self._enqueued += 1
             if len(self._queue) > self.peak_queue:
@@ -126,21 +130,35 @@ class BufferedLogger:
             rows.append(self._queue.popleft())
         return rows
 
+    def _take(self, now: float) -> list[_Row]:
+        """Rows to send now: only full batches, unless asked to flush or a value is due."""
+        size = self.settings.batch_size
+        urgent = self._flush_requested or self._closed
+        due = bool(self._queue) and now - self._oldest >= self.settings.flush_interval_s
+        limit = size * 10 if urgent or due else size * min(len(self._queue) // size, 10)
+        rows = self._drain(limit)
+        if not self._queue:
+            self._flush_requested = False
+        elif due:
+            self._oldest = now  # what is left was queued later: it waits one more interval
+        return rows
+
     def _run(self) -> None:
         interval = self.settings.flush_interval_s
+        size = self.settings.batch_size
         while True:
             with self._cond:
-                if (
-                    not self._queue
-                    and not self._closed
-                    and not self._flush_requested
-                    or len(self._queue) < self.settings.batch_size
-                    and not (self._flush_requested or self._closed)
-                ):
-                    self._cond.wait(interval)
-                rows = self._drain(self.settings.batch_size * 10)
-                if not self._queue:
-                    self._flush_requested = False
+                if not (self._flush_requested or self._closed) and len(self._queue) < size:
+                    # Sleep until a batch is full, a flush is asked for, the oldest queued
+                    # value is due, or (while offline) the server is to be probed again.
+                    now = time.monotonic()
+                    wait = interval
+                    if self._queue:
+                        wait = max(0.0, self._oldest + interval - now)
+                    if self._offline:
+                        wait = min(wait, max(0.0, self._next_probe - now))
+                    self._cond.wait(wait)
+                rows = self._take(time.monotonic())
                 closing = self._closed
             if rows:
                 self._deliver(rows)

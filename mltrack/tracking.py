@@ -422,7 +422,9 @@ def run(
         tags: extra tags.
         nested: force (or forbid) nesting under the active run; default: nest when a run
             is active.
-        autolog: enable framework autologging (default: ``autolog`` in settings).
+        autolog: framework autologging for this run (default: ``autolog`` in settings).
+            ``False`` also switches off, until the run ends, autologging that an earlier
+            run of this process turned on (see :mod:`mltrack.frameworks`).
         log_git: record git state (default: ``log_git`` in settings).
 
     Yields:
@@ -444,26 +446,30 @@ def run(
             all_tags.update(info.as_tags())
     all_tags.update({k: str(v) for k, v in (tags or {}).items()})
     experiment = experiment or settings.experiment
-    handle = _start(name or "run", experiment, nested, all_tags, settings)
-    if autolog if autolog is not None else settings.autolog:
-        from mltrack.frameworks import enable_autolog
+    from mltrack.frameworks import autolog_scope
 
-        enable_autolog(settings.autolog_frameworks, log_models=settings.autolog_log_models)
-    token = _current.set(handle)
-    try:
-        if params:
-            _log_params_and_tags(handle, params, {}, settings)
-        yield handle
-    except KeyboardInterrupt as exc:
-        _end(handle, "KILLED", exc)
-        raise
-    except BaseException as exc:
-        _end(handle, "FAILED", exc)
-        raise
-    else:
-        _end(handle, "FINISHED", None)
-    finally:
-        _current.reset(token)
+    # Entered before the run starts: a bad `autolog_frameworks` fails before any run exists.
+    with autolog_scope(
+        autolog if autolog is not None else settings.autolog,
+        settings.autolog_frameworks,
+        log_models=settings.autolog_log_models,
+    ):
+        handle = _start(name or "run", experiment, nested, all_tags, settings)
+        token = _current.set(handle)
+        try:
+            if params:
+                _log_params_and_tags(handle, params, {}, settings)
+            yield handle
+        except KeyboardInterrupt as exc:
+            _end(handle, "KILLED", exc)
+            raise
+        except BaseException as exc:
+            _end(handle, "FAILED", exc)
+            raise
+        else:
+            _end(handle, "FINISHED", None)
+        finally:
+            _current.reset(token)
 
 
 @overload
@@ -480,6 +486,7 @@ def track(
     log_result: bool = True,
     tags: Mapping[str, Any] | None = None,
     nested: bool | None = None,
+    autolog: bool | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -492,6 +499,7 @@ def track(
     log_result: bool = True,
     tags: Mapping[str, Any] | None = None,
     nested: bool | None = None,
+    autolog: bool | None = None,
 ) -> F | Callable[[F], F]:
     """Track every call of a function as an MLflow run.
 
@@ -507,6 +515,7 @@ def track(
             numeric values as metrics.
         tags: extra tags.
         nested: see :func:`run`.
+        autolog: framework autologging for these runs; see :func:`run`.
 
     Returns:
         The wrapped function; it returns what the original returns.
@@ -550,6 +559,7 @@ def track(
                 params=arguments(args, kwargs),
                 tags=tags,
                 nested=nested,
+                autolog=autolog,
             )
 
         if inspect.iscoroutinefunction(fn):
@@ -593,7 +603,7 @@ class RunInfo:
         metrics: latest value of each metric.
         tags: tags (MLflow's internal ``mlflow.*`` tags included).
         artifact_uri: root of the run's artifacts.
-        model_uri: ``models:/<id>`` of a model logged by the run, if any.
+        model_uri: ``models:/<id>`` of the latest model logged by the run, if any.
     """
 
     id: str
@@ -636,6 +646,7 @@ def _model_uri_for(client: Any, run_obj: Any) -> str | None:
             experiment_ids=[run_obj.info.experiment_id],
             filter_string=f"source_run_id = '{run_obj.info.run_id}'",
             max_results=1,
+            order_by=[{"field_name": "creation_timestamp", "ascending": False}],
         )
     except Exception:
         return None

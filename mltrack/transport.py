@@ -14,9 +14,11 @@ seconds, not MLflow's default minutes of back-off. Other stores (sqlite, files) 
 from __future__ import annotations
 
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from typing import Any
 
 from mltrack.errors import AccessDeniedError, MltrackError, TrackingServerError
@@ -31,8 +33,10 @@ __all__ = [
     "is_http_uri",
 ]
 
-_MAX_PARAMS_TAGS = 100  # MLflow's per-request limit for params + tags
-_MAX_METRICS = 1000
+# MLflow's log-batch limits per request: 1000 metrics, 100 params, 100 tags, 1000 in all.
+_MAX_PARAMS = 100
+_MAX_TAGS = 100
+_MAX_ENTITIES = 1000
 
 
 class ServerUnreachable(TrackingServerError):
@@ -56,6 +60,14 @@ class TrackingTransport:
         self.max_retries = max_retries
         self._client: Any = None
         self._creds: Any = None
+        #: requests made so far by kind (``log-batch``, ``update``), failed ones included
+        #: (HTTP-level retries are not counted): shows what batching saves.
+        self.requests: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+
+    def _count(self, kind: str) -> None:
+        with self._count_lock:
+            self.requests[kind] += 1
 
     # -- plumbing ---------------------------------------------------------------------
     @property
@@ -72,6 +84,7 @@ class TrackingTransport:
 
         if self._creds is None:
             self._creds = get_default_host_creds(self.tracking_uri)
+        self._count(endpoint.rsplit("/", 1)[-1])
         try:
             response = http_request(
                 self._creds,
@@ -108,18 +121,13 @@ class TrackingTransport:
     # -- Sender protocol --------------------------------------------------------------
     def send(self, batch: SpoolBatch) -> None:
         """Log one batch, split to respect MLflow's per-request limits."""
-        metrics = list(batch.metrics)
-        side = [("p", k, v) for k, v in batch.params] + [("t", k, v) for k, v in batch.tags]
-        while metrics or side:
-            chunk_side, side = side[:_MAX_PARAMS_TAGS], side[_MAX_PARAMS_TAGS:]
-            room = _MAX_METRICS - len(chunk_side)
+        metrics, params, tags = list(batch.metrics), list(batch.params), list(batch.tags)
+        while metrics or params or tags:
+            chunk_params, params = params[:_MAX_PARAMS], params[_MAX_PARAMS:]
+            chunk_tags, tags = tags[:_MAX_TAGS], tags[_MAX_TAGS:]
+            room = _MAX_ENTITIES - len(chunk_params) - len(chunk_tags)
             chunk_metrics, metrics = metrics[:room], metrics[room:]
-            self._log_batch(
-                batch.run_id,
-                chunk_metrics,
-                [(k, v) for kind, k, v in chunk_side if kind == "p"],
-                [(k, v) for kind, k, v in chunk_side if kind == "t"],
-            )
+            self._log_batch(batch.run_id, chunk_metrics, chunk_params, chunk_tags)
 
     def _log_batch(
         self,
@@ -144,6 +152,7 @@ class TrackingTransport:
             return
         from mlflow.entities import Metric, Param, RunTag
 
+        self._count("log-batch")
         try:
             self.client.log_batch(
                 run_id,

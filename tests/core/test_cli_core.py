@@ -37,6 +37,18 @@ def test_user_error_is_one_line_exit_2(tracking_uri: str, tmp_path: Path) -> Non
     assert "Traceback" in debug.stderr
 
 
+def test_mltrack_debug_env_shows_the_traceback(tracking_uri: str, tmp_path: Path) -> None:
+    """The same user error as above: one line and exit 2 unless MLTRACK_DEBUG is on."""
+    args = ("runs", "--experiment", "does-not-exist")
+    off = ml(*args, cwd=tmp_path, env={"MLTRACK_DEBUG": "0"})
+    assert off.returncode == 2
+    assert len(off.stderr.strip().splitlines()) == 1 and "Traceback" not in off.stderr
+    debug = ml(*args, cwd=tmp_path, env={"MLTRACK_DEBUG": "1"})
+    assert debug.returncode not in (0, 2)
+    assert "Traceback (most recent call last)" in debug.stderr
+    assert "RunNotFoundError: no experiment named 'does-not-exist'" in debug.stderr
+
+
 def test_bad_config_is_one_line_error(tmp_path: Path) -> None:
     (tmp_path / ".mltrack.yml").write_text("bogus: 1\n")
     out = ml("runs", cwd=tmp_path)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -22,15 +25,111 @@ def _ml(
     return run_ml(*args, cwd=cwd, env=env)
 
 
-def test_10k_values_arrive_in_batches(experiment: str) -> None:
+def test_10k_values_arrive_in_batches(experiment: str, tracking_uri: str) -> None:
+    logger = get_logger(tracking_uri)
+    before = logger.transport.requests["log-batch"]
     with mltrack.run("many") as run:
         for i in range(10_000):
             mltrack.log_metric("v", float(i), step=i)
-    logger = get_logger(run.tracking_uri)
+    assert run.tracking_uri == tracking_uri
+    # Counted by the transport as it sends them: full batches of 1,000, no partial ones.
+    assert logger.transport.requests["log-batch"] - before <= 10
     assert logger.peak_queue >= 1
     history = MlflowClient().get_metric_history(run.id, "v")
     assert len(history) == 10_000
+    assert sorted(m.step for m in history) == list(range(10_000))
     assert sum(m.value for m in history) == sum(range(10_000))
+
+
+def test_a_partial_batch_waits_at_most_the_flush_interval(experiment: str) -> None:
+    with mltrack.run("trickle") as run:
+        mltrack.log_metric("slow", 1.0)
+        deadline = time.monotonic() + 30
+        while not MlflowClient().get_metric_history(run.id, "slow"):
+            assert time.monotonic() < deadline, "a lone value was never sent"
+            time.sleep(0.2)  # flush_interval_s is 1 s by default; no flush was asked for
+
+
+EXIT_SCRIPT = """
+import mlflow
+
+import mltrack
+
+run = mlflow.start_run(run_name="exit-flush")  # ended by MLflow's own exit hook
+print(run.info.run_id, flush=True)
+for i in range(5000):
+    mltrack.log_metric("v", float(i), step=i)
+# No flush, no end of the run: the interpreter exits here.
+"""
+
+
+def test_values_queued_at_exit_are_flushed_once(experiment: str, tmp_path: Path) -> None:
+    script = tmp_path / "exit_flush.py"
+    script.write_text(EXIT_SCRIPT)
+    env = {
+        **os.environ,
+        # 5,000 = 6 full batches of 800 + 200 that only the exit hook sends (nothing is
+        # due for an hour).
+        "MLTRACK_LOGGING__BATCH_SIZE": "800",
+        "MLTRACK_LOGGING__FLUSH_INTERVAL_S": "3600",
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    run_id = done.stdout.split()[0]
+    history = MlflowClient().get_metric_history(run_id, "v")
+    assert len(history) == 5000
+    assert sorted(m.step for m in history) == list(range(5000))
+    assert sum(m.value for m in history) == sum(range(5000))
+    assert list((tmp_path / ".mltrack" / "spool").rglob("*.json")) == []  # nothing spooled
+
+
+def test_batches_respect_mlflow_per_request_limits(experiment: str, tracking_uri: str) -> None:
+    """250 params, 150 tags and 1,500 metrics: more than one log-batch request may hold."""
+    params = {f"p{i:03d}": i for i in range(250)}
+    tags = {f"t{i:03d}": f"tag {i}" for i in range(150)}
+    more_tags = {f"u{i:03d}": f"later {i}" for i in range(150)}
+    metrics = {f"m{i:04d}": i / 2 for i in range(1500)}
+    with mltrack.run("wide", params=params, tags=tags, autolog=False) as run:
+        run.log_metrics(metrics, step=0)
+        run.set_tags(more_tags)
+        run.log_params({f"q{i:03d}": "x" * 10 for i in range(250)})
+    stored = MlflowClient().get_run(run.id).data
+    assert stored.params == {
+        **{k: str(v) for k, v in params.items()},
+        **{f"q{i:03d}": "x" * 10 for i in range(250)},
+    }
+    assert {k: v for k, v in stored.tags.items() if k[0] in "tu" and k[1:].isdigit()} == {
+        **tags,
+        **more_tags,
+    }
+    assert stored.metrics == metrics
+
+    # One batch with all three kinds, as a replay sends it: split into 3 requests of at
+    # most 100 params, 100 tags and 1,000 entities in all.
+    from mltrack.spool import SpoolBatch
+    from mltrack.transport import TrackingTransport
+
+    transport = TrackingTransport(tracking_uri)
+    other = MlflowClient().create_run(MlflowClient().get_run(run.id).info.experiment_id)
+    batch = SpoolBatch(
+        other.info.run_id,
+        metrics=[(k, v, 1000, 3) for k, v in metrics.items()],
+        params=[(k, str(v)) for k, v in params.items()],
+        tags=list(tags.items()),
+    )
+    transport.send(batch)
+    assert transport.requests["log-batch"] == 3
+    data = MlflowClient().get_run(other.info.run_id).data
+    assert data.params == {k: str(v) for k, v in params.items()}
+    assert {k: v for k, v in data.tags.items() if not k.startswith("mlflow.")} == tags
+    assert data.metrics == metrics
 
 
 def test_log_metric_without_run_is_a_clear_error(tracking_uri: str) -> None:
@@ -83,6 +182,52 @@ def test_server_stopped_mid_run_nothing_lost_after_replay(
         again = _ml("sync", env={"MLFLOW_TRACKING_URI": server.url}, cwd=project)
         assert again.returncode == 0 and "nothing to sync" in again.stdout
         assert len(client.get_metric_history(run.id, "x")) == 3000
+    finally:
+        server.stop()
+        mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.slow
+def test_logger_replays_on_its_own_when_the_server_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No `ml sync`: the logger's thread probes the server and replays the spool."""
+    server = start_server(root=tmp_path / "server")
+    try:
+        project = tmp_path / "project"
+        project.mkdir()
+        monkeypatch.chdir(project)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        monkeypatch.setenv("MLTRACK_LOGGING__RETRY_INTERVAL_S", "0.3")
+        monkeypatch.setenv("MLTRACK_LOGGING__FLUSH_INTERVAL_S", "0.1")
+        mlflow.set_tracking_uri(server.url)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with mltrack.run("self-healing", experiment="resilience", autolog=False) as run:
+                for i in range(1000):
+                    mltrack.log_metric("x", float(i), step=i)
+                assert mltrack.flush(timeout=60)
+                kill_group(server.process)  # the server dies; its store stays
+                for i in range(1000, 3000):
+                    mltrack.log_metric("x", float(i), step=i)
+                assert not mltrack.flush(timeout=60)  # spooled, not sent
+        assert len([w for w in caught if "unreachable" in str(w.message)]) == 1
+        logger = get_logger(server.url)
+        assert logger.offline and logger.spool.pending_values() == 2000
+
+        server.restart()
+        deadline = time.monotonic() + 60
+        while not logger.spool.is_empty():
+            assert time.monotonic() < deadline, "the spool was never replayed"
+            time.sleep(0.2)
+        assert not logger.offline
+        assert mltrack.flush(timeout=60)
+        client = MlflowClient(server.url)
+        history = client.get_metric_history(run.id, "x")
+        assert len(history) == 3000
+        assert sorted(m.step for m in history) == list(range(3000))
+        assert sum(m.value for m in history) == sum(range(3000))
+        assert client.get_run(run.id).info.status == "FINISHED"  # the deferred end, too
     finally:
         server.stop()
         mlflow.set_tracking_uri(None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
@@ -191,3 +192,39 @@ def test_default_store_is_embedded_sqlite(tmp_path, monkeypatch) -> None:
     assert run.tracking_uri.startswith("sqlite:///")
     assert mltrack.get_run(run.id).metrics == {"m": 1.0}
     mlflow.set_tracking_uri(None)
+
+
+def test_run_info_has_artifact_and_model_uri(experiment: str, tmp_path) -> None:
+    import mlflow
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    with mltrack.run("plain", autolog=False) as plain:
+        mlflow.log_text("hello", "notes/readme.txt")
+    with mltrack.run("with-model", autolog=False) as run:
+        model = LogisticRegression().fit(X, y)
+        # Fixed requirements: MLflow's inference of them runs a subprocess per model.
+        reqs = ["scikit-learn"]
+        mlflow.sklearn.log_model(
+            LogisticRegression(C=0.1).fit(X, y), name="draft", pip_requirements=reqs
+        )
+        logged = mlflow.sklearn.log_model(model, name="model", pip_requirements=reqs)
+
+    info = mltrack.get_run(run.id)
+    assert info.model_uri == logged.model_uri  # the latest model the run logged
+    loaded = mlflow.pyfunc.load_model(info.model_uri)
+    assert (loaded.predict(X) == model.predict(X)).all()
+    assert mltrack.get_last_run(experiment).model_uri == logged.model_uri
+    assert run.id in info.artifact_uri
+
+    bare = mltrack.get_run(plain.id)
+    assert bare.model_uri is None
+    assert bare.artifact_uri and plain.id in bare.artifact_uri
+    path = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"{bare.artifact_uri}/notes/readme.txt", dst_path=str(tmp_path)
+    )
+    assert Path(path).read_text() == "hello"

@@ -1,0 +1,190 @@
+"""Framework autologging: on by default, the off switches, and per-run control.
+
+The subprocess tests start a fresh interpreter (autologging is process-wide in MLflow)
+that fits a scikit-learn model inside ``@track``; what MLflow's autologging did is read
+back from the real server with ``MlflowClient``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+from sklearn.linear_model import LogisticRegression
+
+import mltrack
+from mltrack import frameworks
+from mltrack.errors import ConfigError
+
+SCRIPT = textwrap.dedent(
+    """
+    import json
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import mltrack
+    from mltrack.frameworks import active_autolog
+    from mltrack.tracking import current_run
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = (X[:, 0] > 0).astype(int)
+    seen = {}
+
+
+    @mltrack.track
+    def fit(C: float = 1.0) -> dict:
+        seen["run_id"] = current_run().id
+        seen["active"] = active_autolog()
+        model = LogisticRegression(C=C).fit(X, y)
+        return {"test_accuracy": float(model.score(X, y))}
+
+
+    fit()
+    print(json.dumps(seen))
+    """
+)
+
+
+def _fit_in_subprocess(
+    cwd: Path, extra_env: dict[str, str], config: str | None = None
+) -> subprocess.Popen[str]:
+    cwd.mkdir(parents=True, exist_ok=True)
+    (cwd / "fit.py").write_text(SCRIPT)
+    if config is not None:
+        (cwd / ".mltrack.yml").write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRACK_AUTOLOG")}
+    return subprocess.Popen(
+        [sys.executable, "fit.py"],
+        cwd=cwd,
+        env={**env, **extra_env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _metrics_of(proc: subprocess.Popen[str]) -> tuple[list[str], dict[str, float]]:
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    seen = json.loads(out.strip().splitlines()[-1])
+    run = MlflowClient().get_run(seen["run_id"])
+    assert run.info.status == "FINISHED"
+    return seen["active"], dict(run.data.metrics)
+
+
+def _autologged(metrics: dict[str, float]) -> list[str]:
+    return sorted(k for k in metrics if k.startswith("training_"))
+
+
+@pytest.mark.slow
+def test_off_switches_in_a_fresh_process(experiment: str, tmp_path: Path) -> None:
+    # Started together: each interpreter pays MLflow's and scikit-learn's import time.
+    procs = {
+        "default": _fit_in_subprocess(tmp_path / "default", {}),
+        "env off": _fit_in_subprocess(tmp_path / "env-off", {"MLTRACK_AUTOLOG": "false"}),
+        "config off": _fit_in_subprocess(tmp_path / "config-off", {}, config="autolog: false\n"),
+        "other framework only": _fit_in_subprocess(
+            tmp_path / "xgboost-only", {"MLTRACK_AUTOLOG_FRAMEWORKS": "[xgboost]"}
+        ),
+    }
+    results = {name: _metrics_of(proc) for name, proc in procs.items()}
+
+    active, metrics = results["default"]
+    assert active == ["sklearn"]
+    assert "training_accuracy_score" in metrics, metrics
+    for name in ("env off", "config off", "other framework only"):
+        active, metrics = results[name]
+        assert active == [], name
+        assert _autologged(metrics) == [], name
+        assert metrics["test_accuracy"] > 0.5, name  # the run itself is fully tracked
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    return X, (X[:, 0] > 0).astype(int)
+
+
+def _fit_in_run(name: str, autolog: bool | None) -> dict[str, float]:
+    X, y = _data()
+
+    @mltrack.track(name=name, autolog=autolog)
+    def fit() -> None:
+        LogisticRegression().fit(X, y)
+
+    fit()
+    return mltrack.get_last_run().metrics
+
+
+def test_per_run_autolog_false_turns_off_what_an_earlier_run_enabled(experiment: str) -> None:
+    from mlflow.utils.autologging_utils import AUTOLOGGING_INTEGRATIONS
+
+    assert "training_accuracy_score" in _fit_in_run("first", autolog=None)
+    assert "sklearn" in frameworks.active_autolog()
+    config = AUTOLOGGING_INTEGRATIONS["sklearn"]
+
+    assert _autologged(_fit_in_run("quiet", autolog=False)) == []
+    assert "sklearn" in frameworks.active_autolog()  # back on once the run ended
+    assert "training_accuracy_score" in _fit_in_run("again", autolog=None)
+
+    # Enabled once: MLflow's sklearn autolog() was not called again (each call stores a
+    # new config and re-patches scikit-learn).
+    assert AUTOLOGGING_INTEGRATIONS["sklearn"] is config
+    assert frameworks.enable_autolog() == frameworks.active_autolog()
+    assert AUTOLOGGING_INTEGRATIONS["sklearn"] is config
+
+
+def test_nested_runs_each_follow_their_own_autolog_setting(experiment: str) -> None:
+    X, y = _data()
+    frameworks.enable_autolog()  # as an earlier run in this process would have
+
+    @mltrack.track
+    def inner() -> None:
+        LogisticRegression().fit(X, y)
+
+    with mltrack.run("outer", autolog=False) as outer:
+        assert "sklearn" not in frameworks.active_autolog()
+        inner()  # autolog on by default: on for the nested run
+        assert "sklearn" not in frameworks.active_autolog()
+        LogisticRegression(C=0.5).fit(X, y)  # back in the outer run: off again
+    client = MlflowClient()
+    child = client.search_runs(
+        [client.get_run(outer.id).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{outer.id}'",
+    )
+    assert len(child) == 1 and "training_accuracy_score" in child[0].data.metrics
+    assert _autologged(client.get_run(outer.id).data.metrics) == []
+    assert "sklearn" in frameworks.active_autolog()
+
+
+def test_autolog_frameworks_limits_a_run_to_the_listed_ones(
+    experiment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frameworks.enable_autolog()
+    monkeypatch.setenv("MLTRACK_AUTOLOG_FRAMEWORKS", "[xgboost]")
+    assert _autologged(_fit_in_run("xgb-only", autolog=None)) == []
+    monkeypatch.setenv("MLTRACK_AUTOLOG_FRAMEWORKS", "[sklearn]")
+    assert "training_accuracy_score" in _fit_in_run("sk-only", autolog=None)
+
+
+def test_unknown_framework_fails_before_a_run_starts(
+    experiment: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLTRACK_AUTOLOG_FRAMEWORKS", "[scikit]")
+    with (
+        pytest.raises(ConfigError, match=r"unknown framework\(s\) \['scikit'\]"),
+        mltrack.run("never"),
+    ):
+        pass
+    assert MlflowClient().get_experiment_by_name(experiment) is None
+    assert mlflow.active_run() is None
