@@ -2,7 +2,8 @@
 
 mltrack never imports a framework itself; it enables ``mlflow.<flavor>.autolog()`` for the
 ones your code imported (sklearn, torch, tensorflow, xgboost, lightgbm, transformers).
-Turn it off with ``autolog: false`` in ``.mltrack.yml`` or ``MLTRACK_AUTOLOG=false``.
+Turn it off everywhere with ``autolog: false`` in ``.mltrack.yml`` or
+``MLTRACK_AUTOLOG=false``, or for some runs only with ``autolog=False``.
 """
 
 from sklearn.datasets import load_diabetes
@@ -29,3 +30,19 @@ autologged = sorted(k for k in run.metrics if k.startswith("training_"))
 print("autologged metrics:", autologged)
 print("our metric: test_r2 =", round(run.metrics["test_r2"], 4))
 print("model logged by autolog:", "yes" if run.model_uri else "no (autolog_log_models: false)")
+
+
+# Off for one function's runs: autologging an earlier run enabled is paused, then restored.
+@mltrack.track(autolog=False)
+def fit_ridge_quietly(alpha: float = 1.0) -> dict[str, float]:
+    model = Ridge(alpha=alpha).fit(X_train, y_train)
+    return {"test_r2": model.score(X_test, y_test)}
+
+
+fit_ridge_quietly(alpha=0.5)
+print("with autolog=False:", sorted(mltrack.get_last_run().metrics))
+fit_ridge(alpha=0.5)
+print(
+    "the next run autologs again:",
+    any(k.startswith("training_") for k in mltrack.get_last_run().metrics),
+)
