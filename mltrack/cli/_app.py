@@ -29,6 +29,17 @@ err_console = Console(stderr=True)
 
 USER_ERROR_EXIT = 2
 
+#: MLflow client settings for the commands a person waits on, unless already set:
+#: MLflow's defaults (7 retries with exponential backoff) take over four minutes to report
+#: a tracking server that is down. Scripts run by ``ml train`` get the user's own values.
+INTERACTIVE_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2"}
+_added_defaults: set[str] = set()
+
+
+def user_environment() -> dict[str, str]:
+    """``os.environ`` without the defaults the CLI set for itself (for user scripts)."""
+    return {key: value for key, value in os.environ.items() if key not in _added_defaults}
+
 
 def debug_enabled() -> bool:
     """True when tracebacks were asked for with ``--debug`` or ``MLTRACK_DEBUG``."""
@@ -197,6 +208,10 @@ def _root(
     """mltrack: MLflow, made pleasant."""
     if debug:
         os.environ["MLTRACK_DEBUG"] = "1"
+    for key, value in INTERACTIVE_HTTP_DEFAULTS.items():
+        if key not in os.environ:
+            os.environ[key] = value
+            _added_defaults.add(key)
 
 
 def main() -> None:

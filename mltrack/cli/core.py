@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mltrack.cli._app import app, console
+from mltrack.cli._app import app, console, user_environment
 from mltrack.errors import ConfigError, MltrackError
 
 
@@ -216,7 +216,7 @@ def train(
     ) as handle:
         if handle.offline:
             console.print("[yellow]tracking server unreachable: the run is spooled[/]")
-        env = {**os.environ, "MLFLOW_TRACKING_URI": handle.tracking_uri}
+        env = {**user_environment(), "MLFLOW_TRACKING_URI": handle.tracking_uri}
         if not handle.offline:
             env["MLFLOW_RUN_ID"] = handle.id
         console.print(f"[bold]run[/] {handle.id}  [dim]{handle.tracking_uri}[/]")

@@ -93,6 +93,25 @@ def test_train_runs_script_under_a_run(experiment: str, tmp_path: Path) -> None:
     assert "epochs" in Path(log).read_text()
 
 
+def test_train_script_gets_the_users_mlflow_settings_not_the_clis(
+    experiment: str, tmp_path: Path
+) -> None:
+    # The CLI lowers MLflow's HTTP retries for itself (a person is waiting); a training
+    # script keeps MLflow's defaults, or whatever the user set.
+    script = tmp_path / "show_env.py"
+    script.write_text(
+        "import os\nprint('retries:', os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES'))\n"
+    )
+    env = {"MLTRACK_EXPERIMENT": experiment}
+    default = ml("train", str(script), cwd=tmp_path, env=env)
+    assert default.returncode == 0, default.stdout + default.stderr
+    assert "retries: None" in default.stdout
+    own = ml(
+        "train", str(script), cwd=tmp_path, env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "9"}
+    )
+    assert "retries: 9" in own.stdout
+
+
 def test_train_failing_script_marks_run_failed(experiment: str, tmp_path: Path) -> None:
     script = tmp_path / "boom.py"
     script.write_text("raise SystemExit(3)\n")
