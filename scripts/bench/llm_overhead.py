@@ -19,6 +19,11 @@ in that process still goes through the patches, disabled or not):
 This process only orchestrates: it runs blocks of calls in the workers in turn (one
 worker busy at a time), so all sides see the same machine load. A worker exports its
 traces after each block, outside the timed calls but inside its CPU time.
+
+Wall-clock figures move with the machine's load (other jobs share its cores); the
+``*_call_path_cpu_*`` figures (CPU time of the calling thread only) do not, and show the
+work each side adds on the call itself. The rest of the added time is the trace export
+in MLflow's background threads, which competes with the call for the GIL and the cores.
 """
 
 from __future__ import annotations
@@ -214,6 +219,7 @@ def _report(
         _common.result("ratio_p50", med(tr) / med(un), "x"),
         # CPU time (all threads, trace export included) suffers less from a loaded machine
         _common.result("added_cpu_ms_per_call", cpu_ms["tracked"] - cpu_ms["untracked"], "ms"),
+        # negative when mltrack's single export thread saves more than mltrack adds
         _common.result("mltrack_share_cpu_ms_per_call", cpu_ms["tracked"] - cpu_ms["mlflow"], "ms"),
         # CPU of the calling thread alone: the work on the call path, whatever the load
         _common.result(
