@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -14,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 import mltrack
-from mltrack.localserver import free_port, kill_group, start_server
+from mltrack.localserver import ThrowawayServer, free_port, kill_group, start_server
 from mltrack.logging import get_logger
 from tests._helpers import run_ml
 
@@ -139,59 +141,25 @@ def test_log_metric_without_run_is_a_clear_error(tracking_uri: str) -> None:
         mltrack.log_metric("x", 1.0)
 
 
-@pytest.mark.slow
-def test_server_stopped_mid_run_nothing_lost_after_replay(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    server = start_server(root=tmp_path / "server")
-    try:
-        project = tmp_path / "project"
-        project.mkdir()
-        monkeypatch.chdir(project)
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
-        monkeypatch.setenv("MLTRACK_LOGGING__RETRY_INTERVAL_S", "0.3")
-        monkeypatch.setenv("MLTRACK_LOGGING__FLUSH_INTERVAL_S", "0.1")
-        mlflow.set_tracking_uri(server.url)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            with mltrack.run("resilient", experiment="resilience", autolog=False) as run:
-                for i in range(1000):
-                    mltrack.log_metric("x", float(i), step=i)
-                assert mltrack.flush(timeout=60)
-                kill_group(server.process)  # the server dies; its store stays
-                for i in range(1000, 3000):
-                    mltrack.log_metric("x", float(i), step=i)
-                mltrack.flush(timeout=60)
-        unreachable = [w for w in caught if "unreachable" in str(w.message)]
-        assert len(unreachable) == 1, [str(w.message) for w in caught]
-        spool = get_logger(server.url).spool
-        assert spool.pending_values() > 0
+@dataclass
+class _Outage:
+    server: ThrowawayServer
+    project: Path
+    run_id: str = ""
+    warnings: list[str] = field(default_factory=list)
 
-        server.restart()
-        result = _ml("sync", env={"MLFLOW_TRACKING_URI": server.url}, cwd=project)
-        assert result.returncode == 0, result.stderr
-        mltrack.flush(timeout=60)
-        client = MlflowClient(server.url)
-        history = client.get_metric_history(run.id, "x")
+    def assert_all_3000_arrived_once(self) -> None:
+        client = MlflowClient(self.server.url)
+        history = client.get_metric_history(self.run_id, "x")
         assert len(history) == 3000
         assert sorted(m.step for m in history) == list(range(3000))
         assert sum(m.value for m in history) == sum(range(3000))
-        assert client.get_run(run.id).info.status == "FINISHED"
-        assert spool.is_empty()
-        # Replaying again changes nothing: no duplicates.
-        again = _ml("sync", env={"MLFLOW_TRACKING_URI": server.url}, cwd=project)
-        assert again.returncode == 0 and "nothing to sync" in again.stdout
-        assert len(client.get_metric_history(run.id, "x")) == 3000
-    finally:
-        server.stop()
-        mlflow.set_tracking_uri(None)
+        assert client.get_run(self.run_id).info.status == "FINISHED"  # the deferred end, too
 
 
-@pytest.mark.slow
-def test_logger_replays_on_its_own_when_the_server_is_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No `ml sync`: the logger's thread probes the server and replays the spool."""
+@pytest.fixture
+def outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Outage]:
+    """A run that logs 1,000 values, loses its server (store kept), then logs 2,000 more."""
     server = start_server(root=tmp_path / "server")
     try:
         project = tmp_path / "project"
@@ -201,9 +169,11 @@ def test_logger_replays_on_its_own_when_the_server_is_back(
         monkeypatch.setenv("MLTRACK_LOGGING__RETRY_INTERVAL_S", "0.3")
         monkeypatch.setenv("MLTRACK_LOGGING__FLUSH_INTERVAL_S", "0.1")
         mlflow.set_tracking_uri(server.url)
+        outage = _Outage(server, project)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            with mltrack.run("self-healing", experiment="resilience", autolog=False) as run:
+            with mltrack.run("resilient", experiment="resilience", autolog=False) as run:
+                outage.run_id = run.id
                 for i in range(1000):
                     mltrack.log_metric("x", float(i), step=i)
                 assert mltrack.flush(timeout=60)
@@ -211,26 +181,47 @@ def test_logger_replays_on_its_own_when_the_server_is_back(
                 for i in range(1000, 3000):
                     mltrack.log_metric("x", float(i), step=i)
                 assert not mltrack.flush(timeout=60)  # spooled, not sent
-        assert len([w for w in caught if "unreachable" in str(w.message)]) == 1
-        logger = get_logger(server.url)
-        assert logger.offline and logger.spool.pending_values() == 2000
-
-        server.restart()
-        deadline = time.monotonic() + 60
-        while not logger.spool.is_empty():
-            assert time.monotonic() < deadline, "the spool was never replayed"
-            time.sleep(0.2)
-        assert not logger.offline
-        assert mltrack.flush(timeout=60)
-        client = MlflowClient(server.url)
-        history = client.get_metric_history(run.id, "x")
-        assert len(history) == 3000
-        assert sorted(m.step for m in history) == list(range(3000))
-        assert sum(m.value for m in history) == sum(range(3000))
-        assert client.get_run(run.id).info.status == "FINISHED"  # the deferred end, too
+        outage.warnings = [str(w.message) for w in caught]
+        yield outage
     finally:
         server.stop()
         mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.slow
+def test_server_stopped_mid_run_nothing_lost_after_replay(outage: _Outage) -> None:
+    assert len([w for w in outage.warnings if "unreachable" in w]) == 1, outage.warnings
+    spool = get_logger(outage.server.url).spool
+    assert spool.pending_values() > 0
+
+    outage.server.restart()
+    env = {"MLFLOW_TRACKING_URI": outage.server.url}
+    result = _ml("sync", env=env, cwd=outage.project)
+    assert result.returncode == 0, result.stderr
+    mltrack.flush(timeout=60)
+    outage.assert_all_3000_arrived_once()
+    assert spool.is_empty()
+    # Replaying again changes nothing: no duplicates.
+    again = _ml("sync", env=env, cwd=outage.project)
+    assert again.returncode == 0 and "nothing to sync" in again.stdout
+    assert len(MlflowClient(outage.server.url).get_metric_history(outage.run_id, "x")) == 3000
+
+
+@pytest.mark.slow
+def test_logger_replays_on_its_own_when_the_server_is_back(outage: _Outage) -> None:
+    """No `ml sync`: the logger's thread probes the server and replays the spool."""
+    assert len([w for w in outage.warnings if "unreachable" in w]) == 1, outage.warnings
+    logger = get_logger(outage.server.url)
+    assert logger.offline and logger.spool.pending_values() == 2000
+
+    outage.server.restart()
+    deadline = time.monotonic() + 60
+    while not logger.spool.is_empty():
+        assert time.monotonic() < deadline, "the spool was never replayed"
+        time.sleep(0.2)
+    assert not logger.offline
+    assert mltrack.flush(timeout=60)
+    outage.assert_all_3000_arrived_once()
 
 
 @pytest.mark.slow
