@@ -72,6 +72,22 @@ def _admin_password(password: str) -> Iterator[None]:
             os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = previous
 
 
+def _start_auth_server(backend: str, root: Path, admin_password: str, workers: int) -> TeamServer:
+    """A team server with basic auth where nobody may do anything until granted."""
+    with _admin_password(admin_password):
+        return start_team_server(
+            TeamServerConfig(
+                backend=backend,
+                artifacts=str(root / "artifacts"),
+                auth=True,
+                default_permission="NO_PERMISSIONS",
+                port=0,
+                workers=workers,
+                state_dir=root / "state",
+            )
+        )
+
+
 @pytest.fixture(scope="session")
 def pg_team(
     postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory
@@ -79,18 +95,7 @@ def pg_team(
     """``ml server``'s machinery on PostgreSQL: proxied artifacts, basic auth, no default access."""
     root = tmp_path_factory.mktemp("pg-team")
     password = "adm-" + secrets.token_urlsafe(12)
-    with _admin_password(password):
-        server = start_team_server(
-            TeamServerConfig(
-                backend=postgres.uri,
-                artifacts=str(root / "artifacts"),
-                auth=True,
-                default_permission="NO_PERMISSIONS",
-                port=0,
-                workers=2,
-                state_dir=root / "state",
-            )
-        )
+    server = _start_auth_server(postgres.uri, root, password, workers=2)
     try:
         yield PgTeam(server, postgres, password)
     finally:
@@ -123,18 +128,7 @@ def auth_team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthTeam]:
     """``ml server --auth`` on sqlite (no PostgreSQL needed), nobody may read by default."""
     root = tmp_path_factory.mktemp("auth-team")
     admin_password = "adm-" + secrets.token_urlsafe(12)
-    with _admin_password(admin_password):
-        server = start_team_server(
-            TeamServerConfig(
-                backend=f"sqlite:///{root / 'mlflow.db'}",
-                artifacts=str(root / "artifacts"),
-                auth=True,
-                default_permission="NO_PERMISSIONS",
-                port=0,
-                workers=1,
-                state_dir=root / "state",
-            )
-        )
+    server = _start_auth_server(f"sqlite:///{root / 'mlflow.db'}", root, admin_password, workers=1)
     try:
         passwords = {name: f"{name}-" + secrets.token_urlsafe(12) for name in ("alice", "bob")}
         for name, password in passwords.items():
