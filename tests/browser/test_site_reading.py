@@ -232,3 +232,20 @@ def test_copying_a_command_capture_copies_the_command(
         )
     finally:
         context.close()
+
+
+def test_code_annotations_open_their_note(page: Any, site: SiteServer, root: Path) -> None:
+    # examples/quickstart.py ends with its notes ('# (N)! ...'); the page shows markers.
+    notes = re.findall(r"^# \(\d+\)! (.+)$", (root / "examples/quickstart.py").read_text(), re.M)
+    assert len(notes) == 3, notes
+    page.goto(site.url("getting-started/quickstart/"))
+    markers = page.locator(".tabbed-block .md-annotation__index")
+    markers.first.wait_for(state="attached")
+    assert markers.count() == 3
+    labels = [markers.nth(i).get_attribute("aria-label") for i in range(3)]
+    assert labels == ["Annotation 1", "Annotation 2", "Annotation 3"]  # readable by AT
+    assert "# (1)!" not in page.locator(".tabbed-block code").first.inner_text()
+    markers.first.click()
+    tooltip = page.locator(".md-annotation .md-tooltip__inner").first
+    tooltip.wait_for(state="visible")
+    assert tooltip.inner_text().strip().startswith(notes[0].split("`")[0].strip())
