@@ -424,6 +424,11 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(tmp_path: Path) ->
     selected = pytest_run("-k", "fine")
     assert selected.returncode == 0, selected.stdout
     assert "1 passed, 2 deselected" in selected.stdout
+    # -x stops at the first failing item, like any test
+    stopped = pytest_run("-x")
+    assert stopped.returncode == 1, stopped.stdout
+    assert "stopping after 1 failures" in stopped.stdout and "1 failed" in stopped.stdout
+    assert "2 passed" not in stopped.stdout
     # xdist: items spread over two workers; the failure reads the same
     spread = pytest_run("-n", "2")
     assert spread.returncode == 1, spread.stdout
