@@ -93,41 +93,38 @@ def test_wrong_password_is_a_clear_error(pg_team: Any, people: dict[str, str], a
         check_server(pg_team.url, alice, wrong)
 
 
+def _server_check(url: str, user: str, password: str) -> tuple[int, str]:
+    """``ml server --check URL`` as ``user``: exit status and everything it printed."""
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_USERNAME": user,
+        "MLFLOW_TRACKING_PASSWORD": password,
+        "NO_COLOR": "1",
+        "COLUMNS": "250",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrack", "server", "--check", url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
 def test_cli_check_wrong_password_exits_2_without_traceback_or_secret(
     pg_team: Any, people: dict[str, str]
 ) -> None:
     alice = next(iter(people))
     wrong = "wrong-" + uuid.uuid4().hex
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_USERNAME": alice,
-        "MLFLOW_TRACKING_PASSWORD": wrong,
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "mltrack", "server", "--check", pg_team.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 2, output
+    returncode, output = _server_check(pg_team.url, alice, wrong)
+    assert returncode == 2, output
     assert "Traceback" not in output
     assert "rejected the credentials" in output and alice in output
     assert wrong not in output
 
-    env["MLFLOW_TRACKING_PASSWORD"] = people[alice]
-    done = subprocess.run(
-        [sys.executable, "-m", "mltrack", "server", "--check", pg_team.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 0, output
+    returncode, output = _server_check(pg_team.url, alice, people[alice])
+    assert returncode == 0, output
     assert "round trip" in output and f"signed in as '{alice}'" in output
     assert people[alice] not in output
 
@@ -206,24 +203,10 @@ def test_cli_check_as_a_read_only_user_fails_the_round_trip_with_the_403(
     grant_permission(
         pg_team.url, ADMIN, pg_team.admin_password, bob, f"mltrack-server-check-{bob}", "READ"
     )
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_USERNAME": bob,
-        "MLFLOW_TRACKING_PASSWORD": people[bob],
-        "NO_COLOR": "1",
-        "COLUMNS": "250",
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "mltrack", "server", "--check", pg_team.url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    output = done.stdout + done.stderr
-    assert done.returncode == 1, output
+    returncode, output = _server_check(pg_team.url, bob, people[bob])
+    assert returncode == 1, output
     assert "Traceback" not in output and people[bob] not in output
     assert f"signed in as {bob!r} (user)" in output
-    (round_trip,) = [line for line in done.stdout.splitlines() if "round trip" in line]
+    (round_trip,) = [line for line in output.splitlines() if "round trip" in line]
     assert "FAIL" in round_trip and "create run: permission denied (403)" in round_trip
     assert "grant EDIT" in round_trip and "server is ready" not in output
