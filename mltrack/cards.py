@@ -371,7 +371,8 @@ def _load_sklearn(logged: Any, mlmodel: dict[str, Any]) -> Any:
             return skops.io.load(local, trusted=conf.get("skops_trusted_types"))
     import mlflow.sklearn
 
-    return mlflow.sklearn.load_model(logged.model_uri)
+    with tempfile.TemporaryDirectory(prefix="mltrack-card-") as tmp:  # loaded into memory
+        return mlflow.sklearn.load_model(logged.model_uri, dst_path=tmp)
 
 
 def _feature_importance(

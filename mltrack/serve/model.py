@@ -7,8 +7,11 @@ MLflow model URI (``models:/…``, ``runs:/…``, ``s3://…``) or a local model
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -208,12 +211,20 @@ def _input_example(local: Path) -> Any:
     return None
 
 
+def _download_dir() -> Path:
+    # MLflow's own default is a mkdtemp() nobody removes: one leftover per server start.
+    path = Path(tempfile.mkdtemp(prefix="mltrack-model-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def load_model(ref: ModelRef | str, dst_dir: Path | None = None) -> LoadedModel:
     """Download (when remote) and load a model as an MLflow pyfunc.
 
     Args:
         ref: a resolved reference or anything :func:`resolve_model` accepts.
-        dst_dir: where to download the artifacts; a temporary directory when omitted.
+        dst_dir: where to download the artifacts; when omitted, a temporary directory that
+            is removed when this process exits (the model may read from it while it serves).
 
     Raises:
         ModelNotFoundError: the artifacts cannot be downloaded or loaded.
@@ -229,8 +240,8 @@ def load_model(ref: ModelRef | str, dst_dir: Path | None = None) -> LoadedModel:
         if Path(ref.uri).is_dir():
             local = Path(ref.uri)
         else:
-            kwargs = {"dst_path": str(dst_dir)} if dst_dir else {}
-            local = Path(download_artifacts(artifact_uri=ref.uri, **kwargs))
+            target = dst_dir or _download_dir()
+            local = Path(download_artifacts(artifact_uri=ref.uri, dst_path=str(target)))
         pyfunc = mlflow.pyfunc.load_model(str(local))
     except (MlflowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -129,3 +130,29 @@ def test_generated_token_is_printed_once_and_required(
         ok = client.post("/predict", json=[row], headers={"Authorization": f"Bearer {token}"})
         assert ok.status_code == 200 and len(ok.json()["predictions"]) == 1
     assert token not in capsys.readouterr().err  # never printed again
+
+
+def test_loading_a_model_leaves_no_temp_dir_behind(
+    tracking_uri: str, served_models, tmp_path
+) -> None:
+    # MLflow downloads a registered model into a mkdtemp() of its own and never removes
+    # it; mltrack's download directory lives as long as the process that serves from it.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    code = (
+        "import sys, tempfile\n"
+        "from mltrack.serve.model import load_model\n"
+        "loaded = load_model(sys.argv[1])\n"
+        "print('loaded from', loaded.local_path)\n"
+        "print('inside tmp:', str(loaded.local_path).startswith(tempfile.gettempdir()))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, served_models.table],
+        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, "TMPDIR": str(scratch)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "inside tmp: True" in done.stdout  # it really downloaded into TMPDIR
+    assert list(scratch.iterdir()) == [], f"left behind: {list(scratch.iterdir())}"
