@@ -662,6 +662,18 @@ def _first_line(text: str) -> str:
     return (lines[0] if lines else "")[:200]
 
 
+def _client_credentials(
+    username: str | None, password: str | None, token: str | None
+) -> tuple[str | None, str | None, str | None]:
+    """Explicit credentials, else MLflow's client variables (``MLFLOW_TRACKING_*``)."""
+    env = os.environ.get
+    return (
+        username if username is not None else env("MLFLOW_TRACKING_USERNAME"),
+        password if password is not None else env("MLFLOW_TRACKING_PASSWORD"),
+        token if token is not None else env("MLFLOW_TRACKING_TOKEN"),
+    )
+
+
 def check_server(
     url: str,
     username: str | None = None,
@@ -682,9 +694,7 @@ def check_server(
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise ConfigError(f"{url!r} is not a server URL; use http://HOST:PORT")
-    username = username if username is not None else os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = password if password is not None else os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    token = token if token is not None else os.environ.get("MLFLOW_TRACKING_TOKEN")
+    username, password, token = _client_credentials(username, password, token)
     headers = _auth_header(username, password, token)
     results: list[CheckResult] = []
 
@@ -776,9 +786,7 @@ def auth_status(
     a failed :class:`CheckResult` whose detail says why, without the password.
     """
     base, url_user, url_password = strip_userinfo(url.rstrip("/"))
-    username = username if username is not None else os.environ.get("MLFLOW_TRACKING_USERNAME")
-    password = password if password is not None else os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    token = token if token is not None else os.environ.get("MLFLOW_TRACKING_TOKEN")
+    username, password, token = _client_credentials(username, password, token)
     if not username and url_user:
         username, password = url_user, url_password or ""
     headers = _auth_header(username, password, token)
