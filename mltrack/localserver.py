@@ -7,10 +7,15 @@ made fast by three choices, measured in ``scripts/bench/server_start.py``:
   ``mlflow server`` CLI (its own import, job-runner checks and four workers);
 * background job execution (huey consumers) is disabled, a throwaway server needs none;
 * the sqlite schema comes from a template database migrated once per MLflow version and
-  copied, instead of running every alembic migration at each start.
+  copied, instead of running every alembic migration at each start;
+* on Linux the server is a fork of the calling process, so the modules the caller has
+  already imported (``mlflow`` itself, ~1.5 s) are not imported a second time; only the
+  server's own modules are. ``MLTRACK_SERVER_START=spawn`` (and other platforms) start a
+  fresh interpreter instead.
 
 The server runs in its own process group so that stopping it (also on Ctrl-C or
 failure) never leaves an orphan behind, and its temporary directory is always removed.
+A forked server also dies with its parent if the parent is killed outright.
 """
 
 from __future__ import annotations
@@ -30,13 +35,35 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from mltrack.errors import ServerStartError
 
-__all__ = ["ThrowawayServer", "free_port", "kill_group", "throwaway_server", "wait_healthy"]
+__all__ = [
+    "ForkedProcess",
+    "ServerProcess",
+    "ThrowawayServer",
+    "free_port",
+    "kill_group",
+    "throwaway_server",
+    "wait_healthy",
+]
 
 _HEALTH_TIMEOUT_S = 90.0
+_START_METHOD_ENV = "MLTRACK_SERVER_START"
+
+
+class ServerProcess(Protocol):
+    """What the starters need of a child process: ``subprocess.Popen`` or a forked one."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 def free_port() -> int:
@@ -58,7 +85,7 @@ def _port_is_free(port: int) -> bool:
 def wait_healthy(
     url: str,
     timeout: float = _HEALTH_TIMEOUT_S,
-    proc: subprocess.Popen[bytes] | None = None,
+    proc: ServerProcess | None = None,
     path: str = "/health",
 ) -> float:
     """Poll ``url + path`` until it answers 200; return the seconds it took.
@@ -142,13 +169,13 @@ class ThrowawayServer:
     Attributes:
         url: base URL, e.g. ``http://127.0.0.1:53011``; use it as ``MLFLOW_TRACKING_URI``.
         root: the temporary directory holding the database, artifacts and the log.
-        process: the uvicorn process (leader of its own process group).
+        process: the server process (leader of its own process group).
         startup_s: seconds from launch to the first healthy answer.
     """
 
     url: str
     root: Path
-    process: subprocess.Popen[bytes]
+    process: ServerProcess
     startup_s: float = 0.0
     _stopped: bool = field(default=False, repr=False)
 
@@ -183,7 +210,7 @@ class ThrowawayServer:
         self.stop()
 
 
-def kill_group(proc: subprocess.Popen[Any], grace_s: float = 10) -> None:
+def kill_group(proc: ServerProcess | subprocess.Popen[Any], grace_s: float = 10) -> None:
     """Stop a process started with ``start_new_session=True`` and everything it spawned.
 
     SIGTERM to its process group, SIGKILL to whatever is left after ``grace_s`` seconds;
@@ -203,8 +230,31 @@ def kill_group(proc: subprocess.Popen[Any], grace_s: float = 10) -> None:
         proc.wait(timeout=10)
 
 
-def _launch(root: Path, port: int) -> subprocess.Popen[bytes]:
-    db_uri = f"sqlite:///{root / 'mlflow.db'}"
+def _launch(root: Path, port: int) -> ServerProcess:
+    env = _server_env(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
+    if _fork_available():
+        return _fork(root, port, env)
+    return _spawn(root, port, env)
+
+
+def _fork_available() -> bool:
+    method = os.environ.get(_START_METHOD_ENV, "").strip().lower() or "fork"
+    if method not in ("fork", "spawn"):
+        raise ServerStartError(
+            f"{_START_METHOD_ENV}={method!r} is not a start method; use 'fork' or 'spawn'"
+        )
+    if method == "spawn" or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False  # the child could not run its own event loop in this thread
+
+
+def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
     cmd = [
         sys.executable,
         "-m",
@@ -223,7 +273,7 @@ def _launch(root: Path, port: int) -> subprocess.Popen[bytes]:
     try:
         return subprocess.Popen(
             cmd,
-            env=_server_env(db_uri, root / "artifacts"),
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -232,6 +282,130 @@ def _launch(root: Path, port: int) -> subprocess.Popen[bytes]:
         )
     finally:
         log.close()
+
+
+class ForkedProcess:
+    """A forked child, with the part of ``subprocess.Popen``'s interface the starters use."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._returncode: int | None = None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._returncode
+
+    def poll(self) -> int | None:
+        if self._returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere
+                self._returncode = -1
+                return self._returncode
+            if pid:
+                self._returncode = os.waitstatus_to_exitcode(status)
+        return self._returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
+            time.sleep(0.02)
+        assert self._returncode is not None
+        return self._returncode
+
+
+def _fork(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
+    import threading
+    import warnings
+
+    log_fd = os.open(root / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    # PR_SET_PDEATHSIG fires when the forking *thread* ends: only use it from the main one.
+    parent = os.getpid() if threading.current_thread() is threading.main_thread() else None
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()  # or the child would write the parent's buffered output again
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "multi-threaded fork"
+        pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            _serve_in_child(root, port, env, log_fd, parent)
+            code = 0
+        except BaseException:
+            with contextlib.suppress(Exception):
+                import traceback
+
+                traceback.print_exc()
+        finally:
+            os._exit(code)  # never run the parent's atexit handlers or finalizers
+    os.close(log_fd)
+    return ForkedProcess(pid)
+
+
+def _serve_in_child(
+    root: Path, port: int, env: dict[str, str], log_fd: int, parent: int | None
+) -> None:
+    """Body of a forked server: detach from the parent's state, then run uvicorn."""
+    os.setsid()
+    if parent is not None:
+        _set_parent_death_signal(parent)
+    _release_inherited_fds(keep=log_fd)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    # The parent's streams may be pytest's in-memory captures; write to the log instead.
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    os.chdir(root)
+    os.environ.clear()
+    os.environ.update(env)
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    logging.root.handlers.clear()  # e.g. pytest's capture handlers
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
+    import uvicorn
+    from mlflow.server.fastapi_app import app
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, workers=1, log_level="warning")
+    uvicorn.Server(config).run()
+
+
+def _release_inherited_fds(keep: int) -> None:
+    """Point every inherited descriptor but ``keep`` at /dev/null.
+
+    A forked child holds copies of the parent's sockets; a listening one would keep its
+    port bound (and swallow connections) after the parent closed it. The numbers stay
+    taken, so a parent's object that closes its descriptor later cannot close ours.
+    """
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = []
+    for fd in fds:
+        if fd in (keep, devnull) or fd == 1 or fd == 2:
+            continue
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _set_parent_death_signal(parent: int) -> None:
+    """Ask Linux to SIGTERM this process when its parent dies (even by SIGKILL)."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the call
+            os._exit(0)
 
 
 def start_server(root: Path | None = None, port: int | None = None) -> ThrowawayServer:
@@ -248,16 +422,23 @@ def start_server(root: Path | None = None, port: int | None = None) -> Throwaway
     Raises:
         ServerStartError: the server did not become healthy; the log tail is included.
     """
-    root = Path(root) if root else Path(tempfile.mkdtemp(prefix="mltrack-server-"))
-    (root / "artifacts").mkdir(parents=True, exist_ok=True)
-    db = root / "mlflow.db"
-    if not db.exists():
-        shutil.copyfile(template_db(), db)
     if port is not None and not _port_is_free(port):
         raise ServerStartError(f"port {port} on 127.0.0.1 is already in use; pick another port")
+    _fork_available()  # a bad MLTRACK_SERVER_START fails before anything is created
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = _launch(root, port)
+    own_root = root is None
+    root = Path(root) if root else Path(tempfile.mkdtemp(prefix="mltrack-server-"))
+    try:
+        (root / "artifacts").mkdir(parents=True, exist_ok=True)
+        db = root / "mlflow.db"
+        if not db.exists():
+            shutil.copyfile(template_db(), db)
+        proc = _launch(root, port)
+    except BaseException:
+        if own_root:
+            shutil.rmtree(root, ignore_errors=True)
+        raise
     server = ThrowawayServer(url=url, root=root, process=proc)
     try:
         server.startup_s = wait_healthy(url, proc=proc)

@@ -26,10 +26,23 @@ SESSION_MARKER = "_MLTRACK_TEST_SESSION"
 os.environ[SESSION_MARKER] = uuid.uuid4().hex
 
 
+def _live_children() -> list[int]:
+    """Our descendants that still run (forked servers carry no session marker)."""
+    import psutil
+
+    alive = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child.pid)
+    return alive
+
+
 def _orphans(grace_s: float) -> list[int]:
     deadline = time.monotonic() + grace_s
     while True:
         pids = processes_with_env(SESSION_MARKER, os.environ[SESSION_MARKER])
+        pids = sorted(set(pids) | set(_live_children()))
         if not pids or time.monotonic() > deadline:
             return pids
         time.sleep(0.5)
@@ -43,6 +56,7 @@ def _command_line(pid: int) -> str:
     return raw.replace(b"\0", b" ").decode(errors="replace").strip()[:200]
 
 
+@pytest.hookimpl(trylast=True)  # after plugins that stop their own servers
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session when a process it started outlived it (and kill that process)."""
     if hasattr(session.config, "workerinput"):

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 from mltrack.errors import ServerStartError
-from mltrack.localserver import ThrowawayServer, free_port, start_server
+from mltrack.localserver import (
+    ForkedProcess,
+    ThrowawayServer,
+    free_port,
+    start_server,
+    throwaway_server,
+)
 
 
 def test_session_server_is_healthy_and_accepts_writes(mlflow_server: ThrowawayServer) -> None:
@@ -40,3 +54,84 @@ def test_port_in_use_is_a_clear_error(mlflow_server: ThrowawayServer, tmp_path) 
     with pytest.raises(ServerStartError, match="already in use"):
         start_server(root=tmp_path / "s", port=mlflow_server.port)
     assert free_port() != mlflow_server.port
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.slow
+def test_forked_server_releases_the_parents_listening_sockets(tmp_path: Path) -> None:
+    """The fork must not keep a socket the caller owns open (its port would stay taken)."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    server = start_server(root=tmp_path / "srv")
+    try:
+        assert isinstance(server.process, ForkedProcess)
+        listener.close()
+        again = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        again.bind(("127.0.0.1", port))  # EADDRINUSE if the server still held it
+        again.listen()
+        again.close()
+        with urllib.request.urlopen(server.url + "/health") as resp:
+            assert resp.status == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+def test_forked_server_dies_with_a_parent_killed_outright(tmp_path: Path) -> None:
+    code = (
+        "import os, sys, time\n"
+        "from mltrack.localserver import start_server\n"
+        "server = start_server(root=sys.argv[1])\n"
+        "print(server.process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "srv")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert parent.stdout is not None
+        server_pid = int(parent.stdout.readline())
+        assert _pid_alive(server_pid)
+        parent.kill()  # SIGKILL: no finalizer of the parent runs
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 20
+        while _pid_alive(server_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _pid_alive(server_pid), "the forked server outlived its killed parent"
+    finally:
+        parent.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server_pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_spawn_start_method_still_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLTRACK_SERVER_START", "spawn")
+    with throwaway_server() as server:
+        assert isinstance(server.process, subprocess.Popen)
+        with urllib.request.urlopen(server.url + "/health") as resp:
+            assert resp.status == 200
+    assert not server.root.exists()
+
+
+def test_unknown_start_method_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MLTRACK_SERVER_START", "thread")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    tempfile.tempdir = None  # re-read TMPDIR
+    try:
+        with pytest.raises(ServerStartError, match="START='thread'.*'fork' or 'spawn'"):
+            start_server()
+    finally:
+        tempfile.tempdir = None
+    assert list(tmp_path.iterdir()) == []  # no temp dir left behind
