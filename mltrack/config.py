@@ -129,6 +129,18 @@ class LLMSettings(_Section):
         "for sustained rates above ~50 traced calls per second. "
         "`MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS`, when set, wins.",
     )
+    export_batch_spans: int = Field(
+        64,
+        ge=1,
+        le=4096,
+        description="Spans MLflow's background exporter collects before it uploads them "
+        "(MLflow's default is 5): one upload per ~30 tracked calls instead of one per ~2, "
+        "which halves the time a call loses to the export (p50 added: ~1.2 ms instead of "
+        "~2.5 ms, scripts/bench/llm_overhead.py) and its CPU. Spans still leave at least "
+        "every 5 s (`MLFLOW_ASYNC_TRACE_LOGGING_MAX_INTERVAL_MILLIS`), at "
+        "`mlflow.flush_trace_async_logging()` and at exit. "
+        "`MLFLOW_ASYNC_TRACE_LOGGING_MAX_SPAN_BATCH_SIZE`, when set, wins.",
+    )
 
 
 class PromotionSettings(_Section):

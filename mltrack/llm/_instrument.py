@@ -71,6 +71,11 @@ def ensure_instrumented(settings: Settings) -> None:
         os.environ.setdefault(
             "MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS", str(settings.llm.export_threads)
         )
+        # Also read when the export is set up: spans per upload (MLflow's 5 meant an upload,
+        # and a burst of background work, every ~2 tracked calls).
+        os.environ.setdefault(
+            "MLFLOW_ASYNC_TRACE_LOGGING_MAX_SPAN_BATCH_SIZE", str(settings.llm.export_batch_spans)
+        )
         _mark_absent_probes()
         _quiet_exit_flush_notice()
         ensure_processor()

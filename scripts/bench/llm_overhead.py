@@ -13,7 +13,8 @@ in that process still goes through the patches, disabled or not):
   a trace (scope span + LLM span), pricing with MLflow's catalog, the budget check and the
   run's ``llm.*`` totals (sent by a background thread) — everything a tracked call costs;
 * ``mlflow``: the same call under MLflow's own ``mlflow.openai.autolog`` (one LLM span per
-  call, MLflow's defaults, no mltrack): ``mlflow_autolog_added_p50_ms`` is what MLflow
+  call, MLflow's defaults, no mltrack: its exporter uploads every 5 spans where mltrack's
+  uploads every 64, ``llm.export_batch_spans``): ``mlflow_autolog_added_p50_ms`` is what MLflow
   tracing costs by itself, ``mltrack_share_p50_ms`` what mltrack adds on top of it.
 
 This process only orchestrates: it runs blocks of calls in the workers in turn (one

@@ -568,21 +568,39 @@ def ask():
 ask()
 mlflow.flush_trace_async_logging()
 traces = mlflow.MlflowClient().search_traces(locations=["0"])
+from mlflow.tracing.processor.base_mlflow import _batch_processor_registry
+# what the running exporter really uses (OpenTelemetry's BatchSpanProcessor internals)
+sizes = {p._batch_delegate._batch_processor._max_export_batch_size
+         for p in _batch_processor_registry if p._batch_delegate is not None}
 print(os.environ.get("MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS"), len(traces),
-      sys.modules.get("litellm", "absent") is None)
+      sys.modules.get("litellm", "absent") is None, ",".join(map(str, sorted(sizes))))
 """
 
 
 @pytest.mark.parametrize(
-    ("env", "expected"),
+    ("env", "expected", "batch"),
     [
-        ({}, "1"),  # mltrack's default: one exporter keeps a trace's uploads in order
-        ({"MLTRACK_LLM__EXPORT_THREADS": "3"}, "3"),  # the setting
-        ({"MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS": "5"}, "5"),  # MLflow's own variable wins
+        # mltrack's defaults: one exporter keeps a trace's uploads in order; 64-span uploads
+        ({}, "1", "64"),
+        ({"MLTRACK_LLM__EXPORT_THREADS": "3", "MLTRACK_LLM__EXPORT_BATCH_SPANS": "16"}, "3", "16"),
+        # MLflow's own variables win
+        (
+            {
+                "MLFLOW_ASYNC_TRACE_LOGGING_MAX_WORKERS": "5",
+                "MLFLOW_ASYNC_TRACE_LOGGING_MAX_SPAN_BATCH_SIZE": "7",
+            },
+            "5",
+            "7",
+        ),
     ],
 )
 def test_trace_export_threads_follow_the_setting(
-    tmp_path: Any, tracking_uri: str, fake_llm: FakeLLMServer, env: dict[str, str], expected: str
+    tmp_path: Any,
+    tracking_uri: str,
+    fake_llm: FakeLLMServer,
+    env: dict[str, str],
+    expected: str,
+    batch: str,
 ) -> None:
     import importlib.util
     import os
@@ -599,8 +617,9 @@ def test_trace_export_threads_follow_the_setting(
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    threads, traces, litellm_marked = done.stdout.split()
+    threads, traces, litellm_marked, batch_sizes = done.stdout.split()
     assert threads == expected and int(traces) >= 1
+    assert batch_sizes == batch  # the exporter running in that process uses it
     # MLflow's exit-time notice is silenced (it ended every traced script's output)
     assert "Flushing the async trace logging queue" not in done.stderr
     # A module MLflow probes on every span and that is not installed is marked absent once.
