@@ -45,6 +45,7 @@ from typing import Any
 
 from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
 from mltrack.localserver import kill_group
+from mltrack.transport import strip_userinfo
 
 __all__ = [
     "AUTH_APP",
@@ -753,23 +754,6 @@ def _check_auth(
     if status == 401:
         raise TrackingServerError(detail)
     return CheckResult("auth", status in (200, 404), detail)
-
-
-def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """Split ``http://user:password@host`` into the bare URL, user and password.
-
-    MLflow's client (requests) accepts credentials inside the tracking URI; urllib does not.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None, None
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
-    unquote = urllib.parse.unquote
-    password = unquote(parts.password) if parts.password is not None else None
-    return bare, unquote(parts.username or ""), password
 
 
 def auth_status(

@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from typing import Any
@@ -112,8 +113,11 @@ class TrackingTransport:
         """Quick health probe (2 s); always True for non-HTTP stores."""
         if not is_http_uri(self.tracking_uri):
             return True
+        # urllib refuses user:password@ in a URL (MLflow's client accepts it); /health
+        # needs no credentials.
+        bare = strip_userinfo(self.tracking_uri)[0]
         try:
-            with urllib.request.urlopen(self.tracking_uri.rstrip("/") + "/health", timeout=2) as r:
+            with urllib.request.urlopen(bare.rstrip("/") + "/health", timeout=2) as r:
                 return bool(r.status == 200)
         except (urllib.error.URLError, OSError, ValueError):
             return False
@@ -220,6 +224,23 @@ class TrackingTransport:
             raise ServerUnreachable(f"could not end run {run_id}: {_short(exc)}") from None
 
 
+def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """Split ``http://user:password@host`` into the bare URL, user and password.
+
+    MLflow's client (requests) accepts credentials inside the tracking URI; urllib does not.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
+    unquote = urllib.parse.unquote
+    password = unquote(parts.password) if parts.password is not None else None
+    return bare, unquote(parts.username or ""), password
+
+
 def _who() -> str:
     user = os.environ.get("MLFLOW_TRACKING_USERNAME")
     if user:
@@ -240,6 +261,14 @@ def access_denied(uri: str, status: int, action: str) -> AccessDeniedError:
         return AccessDeniedError(
             f"{uri} rejected the credentials of {_who()} (401): wrong username or password; "
             "check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+        )
+    if any(
+        word in action for word in ("registered-models/", "model-versions/", "registered model")
+    ):
+        return AccessDeniedError(
+            f"{uri} denied {_who()} permission to {action} (403 PERMISSION_DENIED); reading "
+            "needs READ, new versions and aliases need EDIT: ask the registered model's owner "
+            "or an admin to grant it"
         )
     return AccessDeniedError(
         f"{uri} denied {_who()} permission to {action} (403 PERMISSION_DENIED); reading needs "

@@ -66,7 +66,7 @@ def _check_config() -> tuple[Check, object | None]:
 
 def _check_tracking(settings: object | None) -> list[Check]:
     from mltrack.config import Settings
-    from mltrack.teamserver import redact_uri, strip_userinfo
+    from mltrack.teamserver import redact_uri
     from mltrack.transport import TrackingTransport, is_http_uri
 
     if not isinstance(settings, Settings):
@@ -76,7 +76,7 @@ def _check_tracking(settings: object | None) -> list[Check]:
     if not is_http_uri(uri):
         return [Check("tracking", "ok", f"{shown} (embedded store, no server needed)")]
     # MLflow's client takes user:password@ in the URI; the urllib probe does not.
-    reachable = TrackingTransport(strip_userinfo(uri)[0]).is_reachable()
+    reachable = TrackingTransport(uri).is_reachable()
     checks = [
         Check(
             "tracking",

@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 import mltrack
 from mltrack.localserver import ThrowawayServer, free_port, kill_group, start_server
 from mltrack.logging import get_logger
+from mltrack.transport import TrackingTransport
 from tests._helpers import run_ml
 
 
@@ -275,3 +276,10 @@ def test_run_started_while_unreachable_is_created_by_sync(
     finally:
         server.stop()
         mlflow.set_tracking_uri(None)
+
+
+def test_reachability_probe_accepts_credentials_in_the_uri(mlflow_server: ThrowawayServer) -> None:
+    """MLflow's client takes ``http://user:password@host``; the health probe must too."""
+    host = mlflow_server.url.removeprefix("http://")
+    assert TrackingTransport(f"http://bob:s3cret@{host}").is_reachable()
+    assert not TrackingTransport(f"http://bob:s3cret@127.0.0.1:{free_port()}").is_reachable()

@@ -105,6 +105,22 @@ def test_wrong_password_is_one_line_without_the_password(
     assert "requires authentication (401)" in anonymous and "MLFLOW_TRACKING_USERNAME" in anonymous
 
 
+def test_registered_model_without_permission_names_the_models_owner(
+    auth_team: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    for key, value in auth_team.env("alice").items():
+        monkeypatch.setenv(key, value)
+    model = f"alice-model-{uuid.uuid4().hex[:6]}"
+    MlflowClient(auth_team.url).create_registered_model(model)
+
+    line = _one_line_error(_ml(auth_team.env("bob"), "models", model, cwd=tmp_path))
+    assert "403" in line and "'bob'" in line and "registered model's owner" in line
+    assert "experiment" not in line
+    assert auth_team.passwords["bob"] not in line
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
