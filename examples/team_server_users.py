@@ -2,7 +2,8 @@
 
 A throwaway team server with MLflow's basic-auth app (sqlite) stands in for
 `tracking.internal`. The admin's credentials come from the environment, as in a shell
-that loaded them from a vault. `user-add` prompts for the new password twice in a
+that loaded them from a vault. Alice gets EDIT on the team's experiment and on its
+registered model (`--model`). `user-add` prompts for the new password twice in a
 terminal; a script hands it over in an environment variable with `--password-env`.
 Runs standalone:
 ``uv run python examples/team_server_users.py``.
@@ -52,9 +53,11 @@ try:
         os.environ["MLFLOW_TRACKING_USERNAME"] = "admin"
         os.environ["MLFLOW_TRACKING_PASSWORD"] = admin_password
         MlflowClient().create_experiment("churn-model")  # a team experiment
+        MlflowClient().create_registered_model("churn")  # and its registered model
 
         os.environ["ALICE_PASSWORD"] = secrets.token_urlsafe(12)  # from the vault, too
         ml("server", "user-add", "alice", "--password-env", "ALICE_PASSWORD")
         ml("server", "grant", "alice", "churn-model", "EDIT")
+        ml("server", "grant", "alice", "churn", "EDIT", "--model")  # new versions, aliases
 finally:
     shutil.rmtree(root, ignore_errors=True)

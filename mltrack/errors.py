@@ -111,6 +111,7 @@ class AccessDeniedError(TrackingServerError, PermissionError):
     401: the username/password (``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD``)
     or the token (``MLFLOW_TRACKING_TOKEN``) is wrong or missing; check them with
     ``ml server --check URL``. 403: the user is known but lacks the permission on that
-    experiment (reading needs READ, logging runs needs EDIT); ask the experiment's owner
-    or an admin to grant it (``ml server grant USER EXPERIMENT EDIT``).
+    experiment or registered model (reading needs READ, logging runs or adding versions
+    needs EDIT); ask its owner or an admin to grant it
+    (``ml server grant USER EXPERIMENT EDIT``, ``--model`` for a registered model).
     """

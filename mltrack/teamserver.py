@@ -1037,34 +1037,53 @@ def grant_permission(
     granter: str,
     granter_password: str,
     username: str,
-    experiment: str,
+    name: str,
     permission: str,
+    *,
+    model: bool = False,
 ) -> None:
-    """Give ``username`` a permission on an experiment (by name), as its owner or an admin.
+    """Give ``username`` a permission on an experiment or a registered model (by name).
 
     Args:
         url: the tracking server.
-        granter: a user with MANAGE on the experiment (its creator has it) or an admin.
+        granter: a user with MANAGE on the resource (its creator has it) or an admin.
         granter_password: that user's password.
         username: who receives the permission.
-        experiment: experiment name.
+        name: experiment name, or registered model name with ``model=True``.
         permission: READ, USE, EDIT, MANAGE or NO_PERMISSIONS.
+        model: ``name`` is a registered model, not an experiment.
     """
     permission = permission.upper()
     if permission not in PERMISSIONS:
         raise ConfigError(
             f"permission {permission!r} is invalid; use one of {', '.join(PERMISSIONS)}"
         )
-    quoted = urllib.parse.quote(experiment)
-    found = _auth_call(
-        url,
-        granter,
-        granter_password,
-        f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={quoted}",
-        "GET",
-        None,
-        f"read experiment {experiment!r}",
-    )
+    quoted = urllib.parse.quote(name)
+    if model:
+        kind, resource_type = "registered model", "registered_model"
+        # Checked first: the grant itself would accept a name that does not exist.
+        _auth_call(
+            url,
+            granter,
+            granter_password,
+            f"/api/2.0/mlflow/registered-models/get?name={quoted}",
+            "GET",
+            None,
+            f"read registered model {name!r}",
+        )
+        resource_id = name
+    else:
+        kind, resource_type = "experiment", "experiment"
+        found = _auth_call(
+            url,
+            granter,
+            granter_password,
+            f"/api/2.0/mlflow/experiments/get-by-name?experiment_name={quoted}",
+            "GET",
+            None,
+            f"read experiment {name!r}",
+        )
+        resource_id = found["experiment"]["experiment_id"]
     _auth_call(
         url,
         granter,
@@ -1073,11 +1092,11 @@ def grant_permission(
         "POST",
         {
             "username": username,
-            "resource_type": "experiment",
-            "resource_id": found["experiment"]["experiment_id"],
+            "resource_type": resource_type,
+            "resource_id": resource_id,
             "permission": permission,
         },
-        f"grant {permission} on experiment {experiment!r}",
+        f"grant {permission} on {kind} {name!r}",
     )
 
 

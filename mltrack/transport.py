@@ -268,7 +268,7 @@ def access_denied(uri: str, status: int, action: str) -> AccessDeniedError:
         return AccessDeniedError(
             f"{uri} denied {_who()} permission to {action} (403 PERMISSION_DENIED); reading "
             "needs READ, new versions and aliases need EDIT: ask the registered model's owner "
-            "or an admin to grant it"
+            "or an admin to grant it (`ml server grant USER MODEL EDIT --model`)"
         )
     return AccessDeniedError(
         f"{uri} denied {_who()} permission to {action} (403 PERMISSION_DENIED); reading needs "

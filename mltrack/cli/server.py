@@ -198,16 +198,18 @@ def user_add(
 @server_app.command("grant")
 def grant(
     username: str = typer.Argument(..., help="Who receives the permission."),
-    experiment: str = typer.Argument(..., help="Experiment name."),
+    name: str = typer.Argument(..., help="Experiment name (registered model with --model)."),
     permission: str = typer.Argument(..., help="READ, USE, EDIT, MANAGE or NO_PERMISSIONS."),
+    model: bool = typer.Option(False, "--model", help="NAME is a registered model."),
 ) -> None:
-    """Grant a user a permission on an experiment (as an admin or its owner)."""
+    """Grant a user a permission on an experiment or a registered model (as admin or owner)."""
     from mltrack.teamserver import grant_permission
 
     url, granter, granter_password = _admin_env()
-    grant_permission(url, granter, granter_password, username, experiment, permission)
+    grant_permission(url, granter, granter_password, username, name, permission, model=model)
+    kind = "registered model" if model else "experiment"
     console.print(
-        f"[green]granted[/] {permission.upper()} on {experiment!r} to {username!r}",
+        f"[green]granted[/] {permission.upper()} on {kind} {name!r} to {username!r}",
         highlight=False,
     )
 

@@ -117,8 +117,32 @@ def test_registered_model_without_permission_names_the_models_owner(
 
     line = _one_line_error(_ml(auth_team.env("bob"), "models", model, cwd=tmp_path))
     assert "403" in line and "'bob'" in line and "registered model's owner" in line
-    assert "experiment" not in line
+    assert "experiment" not in line and "--model" in line
     assert auth_team.passwords["bob"] not in line
+
+    # The owner grants READ on the model with the command the message names.
+    granted = _ml(
+        auth_team.env("alice"), "server", "grant", "bob", model, "READ", "--model", cwd=tmp_path
+    )
+    assert granted.returncode == 0, granted.stdout + granted.stderr
+    assert f"granted READ on registered model {model!r} to 'bob'" in granted.stdout
+    listed = _ml(auth_team.env("bob"), "models", model, cwd=tmp_path)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+
+    # A model that does not exist is a one-line error, not a silent grant.
+    missing = _one_line_error(
+        _ml(
+            auth_team.env("alice"),
+            "server",
+            "grant",
+            "bob",
+            model + "-nope",
+            "READ",
+            "--model",
+            cwd=tmp_path,
+        )
+    )
+    assert "nope" in missing
 
 
 def _free_port() -> int:
