@@ -350,6 +350,7 @@ def _serve_in_child(
 ) -> None:
     """Body of a forked server: detach from the parent's state, then run uvicorn."""
     os.setsid()
+    _name_process(b"mltrack-mlflow")  # else `ps`/`top` show the caller's name for it
     if parent is not None:
         _set_parent_death_signal(parent)
     _release_inherited_fds(keep=log_fd)
@@ -394,6 +395,15 @@ def _release_inherited_fds(keep: int) -> None:
         with contextlib.suppress(OSError):
             os.dup2(devnull, fd)
     os.close(devnull)
+
+
+def _name_process(name: bytes) -> None:
+    """Set this process's name (``/proc/PID/comm``, at most 15 bytes) on Linux."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        pr_set_name = 15
+        ctypes.CDLL(None).prctl(pr_set_name, ctypes.c_char_p(name[:15]), 0, 0, 0)
 
 
 def _set_parent_death_signal(parent: int) -> None:

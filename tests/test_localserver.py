@@ -74,6 +74,8 @@ def test_forked_server_releases_the_parents_listening_sockets(tmp_path: Path) ->
     server = start_server(root=tmp_path / "srv")
     try:
         assert isinstance(server.process, ForkedProcess)
+        comm = Path(f"/proc/{server.process.pid}/comm").read_text().strip()
+        assert comm == "mltrack-mlflow"  # not the caller's name in `ps`/`top`
         listener.close()
         again = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         again.bind(("127.0.0.1", port))  # EADDRINUSE if the server still held it
