@@ -300,6 +300,10 @@ def trace_kernel(root: str, notebook: str, target: str) -> None:
     dump()
 
 
+class KernelSetupError(RuntimeError):
+    """The dependency tracer could not be installed in a notebook's kernel."""
+
+
 async def _silent(client: Any, code: str) -> None:
     """Run ``code`` in the client's kernel without a cell: nothing shows in the notebook."""
     msg_id = client.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
@@ -307,7 +311,11 @@ async def _silent(client: Any, code: str) -> None:
     content = (reply or {}).get("content", {})
     if content.get("status") != "ok":
         detail = f"{content.get('ename', 'no reply')}: {content.get('evalue', '')}"
-        raise RuntimeError(f"livedocs could not trace the notebook kernel ({detail})")
+        raise KernelSetupError(
+            f"livedocs could not trace the notebook kernel ({detail}); the kernel "
+            f"{client.kernel_name!r} must run this project's Python (`make install` "
+            "registers it)"
+        )
 
 
 def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -332,13 +340,42 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         )
 
         async def start_tracing(**_: Any) -> None:
-            await _silent(client, setup)
+            try:
+                await _silent(client, setup)
+            except KernelSetupError:
+                import inspect
+
+                # nbclient shuts a kernel down only once this hook has returned: do it here.
+                with contextlib.suppress(Exception):
+                    if client.kc is not None:
+                        client.kc.stop_channels()
+                    if client.km is not None:
+                        stopped = client.km.shutdown_kernel(now=True)
+                        if inspect.isawaitable(stopped):
+                            await stopped
+                raise
 
         # Runs once the kernel is ready, before the first cell.
         client.on_notebook_start = start_tracing
     result: dict[str, Any] = {"ok": True, "error": None, "figures": []}
     try:
         client.execute()
+    except KernelSetupError as exc:
+        # Before the first cell: without its dependencies the result could not be cached
+        # correctly, so the notebook fails, with the reason instead of a worker traceback.
+        message = str(exc)
+        result = {
+            "ok": False,
+            "figures": [],
+            "error": {
+                "type": "KernelSetupError",
+                "message": message,
+                "line": None,
+                "cell": None,
+                "tail": message,
+                "source": None,
+            },
+        }
     except CellExecutionError as exc:
         cell_index = next(
             (

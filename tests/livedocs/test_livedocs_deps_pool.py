@@ -259,3 +259,35 @@ def test_telemetry_of_a_real_build_and_the_report_page(
     )
     rerun = next(line for line in page_md.splitlines() if line.startswith("| `examples/sleep0.py`"))
     assert rerun.startswith("| `examples/sleep0.py` | ok |") and rerun.endswith("| miss |")
+
+
+def test_kernel_setup_failure_fails_the_notebook_with_the_reason(tmp_path: Path) -> None:
+    """When the tracer cannot be installed in the kernel, the notebook fails (its result
+    could not be cached correctly) with a one-paragraph reason, not a worker traceback."""
+    import psutil
+
+    from mltrack.livedocs import worker
+
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(_notebook("print('never runs')"))
+    out_dir = tmp_path / "out"
+    (out_dir / "notebook-deps.json").mkdir(parents=True)  # the tracer cannot write it
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    spec = {"path": str(notebook), "kernel_name": "python3", "timeout_s": 60, "root": str(tmp_path)}
+    result = worker._run_notebook(spec, out_dir)
+
+    assert result["ok"] is False
+    error = result["error"]
+    assert error["type"] == "KernelSetupError" and error["cell"] is None
+    assert "could not trace the notebook kernel (IsADirectoryError" in error["message"]
+    assert "'python3'" in error["message"] and "make install" in error["message"]
+    assert "deps" not in result
+    # No cell ran, and nbclient shut the kernel down.
+    executed = json.loads((out_dir / "executed.ipynb").read_text())
+    assert executed["cells"][0]["outputs"] == []
+    leftover = [
+        p
+        for p in psutil.Process().children(recursive=True)
+        if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
+    ]
+    assert leftover == [], [(p.pid, p.cmdline()) for p in leftover]
