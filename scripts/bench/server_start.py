@@ -81,9 +81,9 @@ def time_cli() -> float:
 
 
 def main() -> None:
-    from mltrack.localserver import template_db
-
     import mlflow  # noqa: F401 - the caller's own import, see the module docstring
+
+    from mltrack.localserver import template_db
 
     template_db()  # built once per MLflow version; not part of a start
     ours = [time_mltrack("fork") for _ in range(ROUNDS)]
