@@ -12,9 +12,21 @@ backends and the median round of each is reported.
 
 Knobs (environment): ``TEAM_BENCH_WORKERS="sqlite=1,postgresql=4"`` sets the uvicorn
 workers per backend, ``TEAM_BENCH_BATCH=1000`` the values per request (mltrack's default).
-Measured on 2 cores (2026-11-25): PostgreSQL 1.19x sqlite at 2+2 workers and batch 50,
-1.35x at 1 (sqlite) + 4 (PostgreSQL) workers, 1.19x at batch 1000: the MLflow server's
-per-value CPU (~0.15 ms) saturates both cores before either database is the bottleneck.
+Measured on 2 cores: PostgreSQL 1.19x sqlite at 2+2 workers and batch 50, 1.35x at 1
+(sqlite) + 4 (PostgreSQL) workers, 1.19x at batch 1000 (2026-11-25); 1.00x and 1.09x at
+2+2 workers, batch 50 (2026-11-30). The CPU figures below (2026-11-30) show why: the MLflow
+server's processes were ~1 core busy with either backend, PostgreSQL itself 0.3, sqlite
+nothing measurable (its work is inside the server), the machine 1.3-1.7 of 2 cores, and
+an fsync costs ~0.1 ms on this disk; with 4 PostgreSQL workers, 1.28x and the server still
+~1.1 cores. Each writer's logger keeps one request in flight, so at most 8 requests are
+in the server at once: the closed loop of writer and server work per request (the same
+ORM code for both backends) sets the pace, not the database.
+
+Each round also reports where the CPU went while values were being delivered (first value
+logged to last delivered), in cores busy on average: the MLflow server's processes, the
+database's (PostgreSQL's postmaster and backends; sqlite runs inside the server), the
+whole machine, and the rest (the 8 writers, mostly). On 2 cores a machine figure near 2
+means the cores, not the database, set the pace.
 """
 
 from __future__ import annotations
@@ -45,7 +57,81 @@ WORKERS_BY_BACKEND = {"sqlite": 2, "postgresql": 2} | {
 }
 
 
-def _round(url: str, workdir: Path) -> tuple[float, int]:
+def _tree_cpu_s(pid: int | None) -> float:
+    """CPU seconds of a process and its descendants, reaped ones included."""
+    import contextlib
+
+    import psutil
+
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all cores spent on anything but idling, since boot."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return float(sum(t) - t.idle - getattr(t, "iowait", 0.0))
+
+
+class _CpuSampler:
+    """Samples the server's, the database's and the whole machine's CPU every 0.2 s."""
+
+    def __init__(self, server_pid: int, db_pid: int | None) -> None:
+        import threading
+
+        self.samples: list[tuple[float, float, float, float]] = []
+        self._pids = (server_pid, db_pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        server, db = (_tree_cpu_s(pid) for pid in self._pids)
+        self.samples.append((time.time(), server, db, _machine_busy_s()))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.2):
+            self._sample()
+
+    def __enter__(self) -> _CpuSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def cores_busy(self, start: float, end: float) -> dict[str, float]:
+        """Average cores busy between two epoch times (the nearest samples inside them)."""
+        inside = [s for s in self.samples if start <= s[0] <= end] or self.samples
+        first, last = inside[0], inside[-1]
+        span = max(last[0] - first[0], 1e-6)
+        server, db, machine = ((last[i] - first[i]) / span for i in (1, 2, 3))
+        return {
+            "server": round(server, 2),
+            "database": round(db, 2),
+            "writers_and_rest": round(machine - server - db, 2),
+            "machine": round(machine, 2),
+        }
+
+
+def _round(
+    url: str, workdir: Path, server_pid: int, db_pid: int | None
+) -> tuple[float, int, dict[str, float]]:
     from mlflow import MlflowClient
 
     from mltrack.testing.load import METRIC_KEY, collect, run_writers
@@ -58,15 +144,25 @@ def _round(url: str, workdir: Path) -> tuple[float, int]:
         "MLTRACK_LOGGING__RETRY_INTERVAL_S": "0.5",
         "PYTHONWARNINGS": "ignore",
     }
-    procs, names = run_writers(WRITERS, VALUES, experiment, env, workdir / experiment)
-    results = collect(procs, names, timeout=200)
+    with _CpuSampler(server_pid, db_pid) as sampler:
+        procs, names = run_writers(WRITERS, VALUES, experiment, env, workdir / experiment)
+        results = collect(procs, names, timeout=200)
     failed = [r for r in results if r.returncode != 0]
     if failed:
         raise SystemExit(f"writer {failed[0].writer} failed:\n{failed[0].output}")
-    elapsed = max(r.delivered for r in results) - min(r.started for r in results)
+    first, last = min(r.started for r in results), max(r.delivered for r in results)
+    elapsed = last - first
+    busy = sampler.cores_busy(first, last)
     client = MlflowClient(url)
     arrived = sum(len(client.get_metric_history(r.run_id, METRIC_KEY)) for r in results)
-    return WRITERS * VALUES / elapsed, arrived
+    return WRITERS * VALUES / elapsed, arrived, busy
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _progress(message: str, started: float) -> None:
@@ -115,14 +211,21 @@ def main() -> None:
             _progress("servers ready", started)
             rates: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
             arrived: dict[str, list[int]] = {"sqlite": [], "postgresql": []}
+            cores_busy: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
+            pg_pid = _postmaster_pid(pg.data_dir)
             for index in range(ROUNDS):
                 if index and time.monotonic() - started > BUDGET_S:
                     break
                 for name, server in servers:
-                    rate, count = _round(server.url, root)
-                    _progress(f"{name} round {index + 1}: {rate:.0f} values/s", started)
+                    db_pid = pg_pid if name == "postgresql" else None
+                    rate, count, busy = _round(server.url, root, server.process.pid, db_pid)
+                    _progress(
+                        f"{name} round {index + 1}: {rate:.0f} values/s, cores busy {busy}",
+                        started,
+                    )
                     rates[name].append(rate)
                     arrived[name].append(count)
+                    cores_busy[name].append(busy)
         finally:
             for _, server in servers:
                 server.stop()
@@ -148,6 +251,7 @@ def main() -> None:
             "sqlite_values_per_s": [round(r, 1) for r in rates["sqlite"]],
             "postgresql_values_per_s": [round(r, 1) for r in rates["postgresql"]],
             "values_arrived_per_round": expected,
+            "cores_busy_per_round": cores_busy,
             "total_s": round(time.monotonic() - started, 1),
         },
     )
