@@ -326,9 +326,13 @@ def _fork(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # or the child would write the parent's buffered output again
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "multi-threaded fork"
-        pid = os.fork()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "multi-threaded fork"
+            pid = os.fork()
+    except OSError:
+        os.close(log_fd)
+        raise
     if pid == 0:
         code = 70
         try:
