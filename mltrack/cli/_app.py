@@ -41,6 +41,15 @@ def user_environment() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if key not in _added_defaults}
 
 
+def exit_on_signal(signum: int, frame: object) -> None:
+    """Signal handler: exit normally (``finally`` blocks and atexit run), status 128+N.
+
+    For SIGTERM (`docker stop`, `systemctl stop`, Kubernetes): Python's default would end
+    the process on the spot, leaving child processes and temp directories behind.
+    """
+    raise SystemExit(128 + signum)
+
+
 def debug_enabled() -> bool:
     """True when tracebacks were asked for with ``--debug`` or ``MLTRACK_DEBUG``."""
     return os.environ.get("MLTRACK_DEBUG", "").lower() in ("1", "true", "yes", "on")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from mltrack.cli._app import app, console
+from mltrack.cli._app import app, console, exit_on_signal
 from mltrack.errors import ConfigError, MltrackError
 
 server_app = typer.Typer(
@@ -117,7 +117,7 @@ def _serve(config: object) -> None:
     assert isinstance(config, TeamServerConfig)
     config.validate()
     # `systemctl stop`, `docker stop` and Kubernetes send SIGTERM: stop the workers too.
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, exit_on_signal)
     console.print("[bold]preparing[/] the database and starting MLflow…")
     server = start_team_server(config)
     try:
@@ -149,10 +149,6 @@ def _serve(config: object) -> None:
         )
     finally:
         server.stop()
-
-
-def _terminate(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 def _admin_env() -> tuple[str, str, str]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from mltrack.cli._app import app, console, err_console
+from mltrack.cli._app import app, console, err_console, exit_on_signal
 from mltrack.errors import ConfigError, DeployError, MltrackError, ServerStartError
 
 TARGET_HELP = "Deploy target: docker, modal, lambda or kubernetes (k8s, kserve)."
@@ -136,6 +138,10 @@ def _ship_local(model: str, dry_run: bool, options: dict[str, Any]) -> None:
         )
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]listening on {host}[/]: reachable from other machines")
+    # uvicorn re-raises SIGTERM after its graceful shutdown: exit normally then, so the
+    # model's download directory is removed at exit.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, exit_on_signal)
     try:
         uvicorn.run(
             application, host=host, port=port, log_level="warning", timeout_graceful_shutdown=30

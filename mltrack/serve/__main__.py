@@ -7,6 +7,7 @@ friendly front end with progress output.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from mltrack.errors import MltrackError
@@ -33,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     except MltrackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it under the handler it
+    # found: with Python's default one the process dies there and its atexit cleanup (the
+    # model's download directory) never runs. Exit normally instead, with status 143.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     uvicorn.run(
         app,
         host=args.host or conf.host,
@@ -42,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=30,
     )
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 if __name__ == "__main__":

@@ -156,3 +156,21 @@ def test_loading_a_model_leaves_no_temp_dir_behind(
     assert done.returncode == 0, done.stderr[-3000:]
     assert "inside tmp: True" in done.stdout  # it really downloaded into TMPDIR
     assert list(scratch.iterdir()) == [], f"left behind: {list(scratch.iterdir())}"
+
+
+def test_a_served_model_stopped_by_sigterm_leaves_no_temp_dir(
+    tracking_uri: str, served_models, tmp_path
+) -> None:
+    """The server process removes its download directory also when stopped with SIGTERM
+    (uvicorn re-raises the signal after its graceful shutdown)."""
+    from mltrack.deploy.local import start_local
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    server = start_local(served_models.table, auth=False, env={"TMPDIR": str(scratch)})
+    try:
+        assert [p.name for p in scratch.iterdir() if p.name.startswith("mltrack-model-")]
+    finally:
+        server.stop()  # SIGTERM to its process group
+    assert server.process.returncode == 143  # a normal exit after the signal
+    assert list(scratch.iterdir()) == [], f"left behind: {list(scratch.iterdir())}"
