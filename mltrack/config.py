@@ -76,6 +76,12 @@ class LoggingSettings(_Section):
     retry_interval_s: float = Field(
         2.0, gt=0, description="Seconds between reconnection attempts while spooling."
     )
+    max_in_flight: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="`log_batch` requests one process keeps on their way at once (1: one at a time).",
+    )
 
 
 class ModelPrice(_Section):

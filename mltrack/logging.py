@@ -4,7 +4,12 @@
 background thread sends queued values with ``log_batch`` in full batches of
 ``logging.batch_size`` (1,000 per request, MLflow's limit). A partial batch goes out when
 its oldest value has waited ``logging.flush_interval_s``, at the end of a run, on
-:func:`flush` and at interpreter exit.
+:func:`flush` and at interpreter exit. Up to ``logging.max_in_flight`` batches are on
+their way at once (sender threads): a process is not held to one server round trip per
+batch, and a server that handles requests concurrently (PostgreSQL behind several
+workers) gets the concurrency. Arrival order does not matter: MLflow keys a metric value
+by (key, value, timestamp, step), and a run's latest value is picked by step, not by
+arrival.
 
 When the tracking server is unreachable the batches go to an on-disk spool
 (:mod:`mltrack.spool`), one warning is printed, and the thread probes the server every
@@ -18,6 +23,7 @@ so a loop of ``log_metric("loss", x)`` draws a curve in the MLflow UI.
 from __future__ import annotations
 
 import atexit
+import queue
 import threading
 import time
 import warnings
@@ -56,6 +62,10 @@ class BufferedLogger:
         self._steps: dict[tuple[str, str], int] = defaultdict(int)
         self.peak_queue = 0
         self.last_error: str | None = None
+        self._in_flight = 0  # batches handed to sender threads and not finished yet
+        self._outbox: queue.SimpleQueue[SpoolBatch | None] = queue.SimpleQueue()
+        self._senders: list[threading.Thread] = []
+        self._warn_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="mltrack-logger", daemon=True)
         self._thread.start()
         # Replay leftovers from earlier processes in the background.
@@ -93,7 +103,8 @@ class BufferedLogger:
         """Wait until every value queued so far is sent or safely spooled.
 
         Returns:
-            True when everything reached the server, False when some of it is spooled.
+            True when everything reached the server, False when some of it is spooled
+            (or the timeout passed first).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
@@ -105,7 +116,7 @@ class BufferedLogger:
                 if remaining is not None and remaining <= 0:
                     break
                 self._cond.wait(remaining if remaining is not None else 0.5)
-            return self._done >= target and not self._offline
+            return self._done >= target and not (self._offline or self._replay_pending)
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush and stop the thread; whatever cannot be sent stays in the spool."""
@@ -160,23 +171,64 @@ class BufferedLogger:
                     self._cond.wait(wait)
                 rows = self._take(time.monotonic())
                 closing = self._closed
-            if rows:
-                self._deliver(rows)
+            for batch in self._batches(rows):
+                self._dispatch(batch)
             self._maybe_reconnect()
-            with self._cond:
-                self._done += len(rows)
-                self._cond.notify_all()
             if closing and not self._queue:
+                self._wait_idle()
+                for _ in self._senders:
+                    self._outbox.put(None)
                 return
 
-    def _deliver(self, rows: list[_Row]) -> None:
+    def _batches(self, rows: list[_Row]) -> list[SpoolBatch]:
         by_run: dict[str, list[tuple[str, float, int, int]]] = defaultdict(list)
         for run_id, key, value, ts, step in rows:
             by_run[run_id].append((key, value, ts, step))
-        for run_id, metrics in by_run.items():
-            for start in range(0, len(metrics), self.settings.batch_size):
-                batch = SpoolBatch(run_id, metrics[start : start + self.settings.batch_size])
+        size = self.settings.batch_size
+        return [
+            SpoolBatch(run_id, metrics[start : start + size])
+            for run_id, metrics in by_run.items()
+            for start in range(0, len(metrics), size)
+        ]
+
+    def _dispatch(self, batch: SpoolBatch) -> None:
+        """Send a batch from this thread, or hand it to a sender once one is free."""
+        limit = self.settings.max_in_flight
+        if limit == 1:
+            self._send_or_spool(batch)
+            self._finished(batch, handed_off=False)
+            return
+        with self._cond:
+            while self._in_flight >= limit:
+                self._cond.wait()
+            self._in_flight += 1
+            if len(self._senders) < min(limit, self._in_flight):
+                sender = threading.Thread(
+                    target=self._send_loop, name=f"mltrack-sender-{len(self._senders)}", daemon=True
+                )
+                self._senders.append(sender)
+                sender.start()
+        self._outbox.put(batch)
+
+    def _send_loop(self) -> None:
+        while (batch := self._outbox.get()) is not None:
+            try:
                 self._send_or_spool(batch)
+            finally:
+                self._finished(batch, handed_off=True)
+
+    def _finished(self, batch: SpoolBatch, handed_off: bool) -> None:
+        with self._cond:
+            self._done += len(batch.metrics)
+            if handed_off:
+                self._in_flight -= 1
+            self._cond.notify_all()
+
+    def _wait_idle(self) -> None:
+        """Wait until no batch is in flight (each ends sent or spooled, within the timeout)."""
+        with self._cond:
+            while self._in_flight:
+                self._cond.wait()
 
     def _send_or_spool(self, batch: SpoolBatch) -> None:
         if self._offline or batch.run_id.startswith(LOCAL_RUN_PREFIX) or self._replay_pending:
@@ -210,8 +262,9 @@ class BufferedLogger:
         self.last_error = reason
         self._offline = True
         self._next_probe = time.monotonic() + self.settings.retry_interval_s
-        if not self._warned:
-            self._warned = True
+        with self._warn_lock:  # senders fail together when the server goes away
+            first, self._warned = not self._warned, True
+        if first:
             warnings.warn(
                 f"mltrack: tracking server unreachable ({reason}); metrics are spooled to "
                 f"{self.spool.dir} and will be replayed when it is back (or run `ml sync`).",
@@ -224,6 +277,8 @@ class BufferedLogger:
             return
         if self._offline and time.monotonic() < self._next_probe:
             return
+        # Batches still in flight end up sent or spooled; replay once they have.
+        self._wait_idle()
         if not self.transport.is_reachable():
             self._next_probe = time.monotonic() + self.settings.retry_interval_s
             return

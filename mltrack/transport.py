@@ -48,6 +48,20 @@ class BatchRejected(MltrackError):
     """The tracking server refused a batch for good (4xx)."""
 
 
+# MLflow answers 400 when its database, not the request, is the problem (a full connection
+# pool, a busy sqlite file, PostgreSQL out of connections): retry those, do not reject.
+_OVERLOAD_MARKERS = (
+    "QueuePool limit",
+    "database is locked",
+    "too many clients already",
+    "remaining connection slots are reserved",
+)
+
+
+def _overloaded(message: str) -> bool:
+    return any(marker in message for marker in _OVERLOAD_MARKERS)
+
+
 def is_http_uri(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
 
@@ -103,7 +117,7 @@ class TrackingTransport:
         if status == 200:
             return dict(response.json() or {})
         message = _short(response.text)
-        if status >= 500 or status == 429:
+        if status >= 500 or status == 429 or _overloaded(response.text):
             raise ServerUnreachable(f"{self.tracking_uri} answered {status}: {message}")
         if status in (401, 403):
             raise access_denied(self.tracking_uri, status, "log metrics to this run")
