@@ -5,6 +5,11 @@ Each writer is a separate process (``python -m mltrack.testing.load``) that logs
 ``log_batch``, disk spool while the server is down, replay) into one run, waits until
 every value reached the server, and prints one JSON line with its run name and timings.
 
+With a *barrier* folder, each writer creates its run, reports ready there and starts
+logging only once :func:`release` says go, so a throughput measurement covers the time
+all writers log together, not their staggered start-up (importing MLflow in 8 processes
+at once takes seconds).
+
 Values are unique per writer and step (``writer * 1e6 + step + 0.25``), so the receiving
 database can be checked for "every value exactly once" with a count and a checksum:
 :func:`expected_checksum`.
@@ -24,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WriterResult", "collect", "expected_checksum", "run_writers", "value"]
+__all__ = ["WriterResult", "collect", "expected_checksum", "release", "run_writers", "value"]
 
 METRIC_KEY = "load"
 
@@ -61,6 +66,7 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=0, help="sleep --pause after each chunk")
     parser.add_argument("--pause", type=float, default=0.0)
     parser.add_argument("--deliver-timeout", type=float, default=120.0)
+    parser.add_argument("--barrier", type=Path, help="report ready here, wait for go")
     args = parser.parse_args(argv)
 
     import mltrack
@@ -68,6 +74,8 @@ def _main(argv: list[str] | None = None) -> int:
 
     with mltrack.run(args.run_name, experiment=args.experiment, log_git=False, autolog=False) as r:
         logger = get_logger(r.tracking_uri)
+        if args.barrier:
+            _wait_for_go(args.barrier, args.writer, args.deliver_timeout)
         started = time.time()
         for step in range(args.values):
             mltrack.log_metric(METRIC_KEY, value(args.writer, step), step=step)
@@ -79,6 +87,31 @@ def _main(argv: list[str] | None = None) -> int:
     delivered = time.time()
     print(json.dumps({"run_id": r.id, "started": started, "delivered": delivered}), flush=True)
     return 0
+
+
+def _wait_for_go(barrier: Path, writer: int, timeout: float) -> None:
+    (barrier / f"ready-{writer}").touch()
+    deadline = time.monotonic() + timeout
+    while not (barrier / "go").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"writer {writer}: no go after {timeout:.0f} s")
+        time.sleep(0.002)
+
+
+def release(barrier: Path, count: int, procs: list[subprocess.Popen[str]], timeout: float) -> None:
+    """Wait until ``count`` writers are ready at ``barrier``, then let them all start.
+
+    Raises:
+        SystemExit: a writer exited or not all were ready within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while len(list(barrier.glob("ready-*"))) < count:
+        exited = [p.args for p in procs if p.poll() is not None]
+        if exited or time.monotonic() > deadline:
+            (barrier / "go").touch()  # anyone still waiting goes, so collect() reports
+            raise SystemExit(f"writers not ready after {timeout:.0f} s (exited: {len(exited)})")
+        time.sleep(0.01)
+    (barrier / "go").touch()
 
 
 def _wait_delivered(logger: object, timeout: float) -> None:
@@ -106,8 +139,11 @@ def run_writers(
     chunk: int = 0,
     pause: float = 0.0,
     timeout: float = 240.0,
+    barrier: Path | None = None,
 ) -> tuple[list[subprocess.Popen[str]], list[str]]:
     """Start ``count`` writer processes (each in its own working directory); do not wait.
+
+    With ``barrier`` (an existing folder) the writers wait for :func:`release`.
 
     Returns:
         The processes and their run names (writer ``i`` logs into run ``names[i]``).
@@ -136,6 +172,7 @@ def run_writers(
             str(pause),
             "--deliver-timeout",
             str(timeout),
+            *(["--barrier", str(barrier)] if barrier else []),
         ]
         procs.append(
             subprocess.Popen(

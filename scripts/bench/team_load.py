@@ -5,22 +5,35 @@ Both backends run behind the same server (``mltrack.teamserver``: MLflow's uvico
 default durability settings (fsync on), as sqlite keeps its own. Each round starts 8
 writer processes (``mltrack.testing.load``) that log 2,000 metric values each through
 mltrack's buffered logger in batches of ``BATCH`` values (small batches = many concurrent
-``log_batch`` requests, what a team of live training jobs produces). Throughput is the
-number of values divided by the time from the first value logged to the last value
-delivered; every value is counted on the server afterwards. Rounds alternate between the
-backends and the median round of each is reported.
+``log_batch`` requests, what a team of live training jobs produces), each process keeping
+up to ``logging.max_in_flight`` (4) requests on their way. The writers start logging
+together (a barrier: importing MLflow in 8 processes takes seconds, and their staggered
+start is not what is measured). Throughput is the number of values divided by the time
+from the first value logged to the last value delivered; every value is counted on the
+server afterwards. Rounds alternate between the backends and the median round of each is
+reported.
 
-Knobs (environment): ``TEAM_BENCH_WORKERS="sqlite=1,postgresql=4"`` sets the uvicorn
-workers per backend, ``TEAM_BENCH_BATCH=1000`` the values per request (mltrack's default).
-Measured on 2 cores: PostgreSQL 1.19x sqlite at 2+2 workers and batch 50, 1.35x at 1
-(sqlite) + 4 (PostgreSQL) workers, 1.19x at batch 1000 (2026-11-25); 1.00x and 1.09x at
-2+2 workers, batch 50 (2026-11-30). The CPU figures below (2026-11-30) show why: the MLflow
-server's processes were ~1 core busy with either backend, PostgreSQL itself 0.3, sqlite
-nothing measurable (its work is inside the server), the machine 1.3-1.7 of 2 cores, and
-an fsync costs ~0.1 ms on this disk; with 4 PostgreSQL workers, 1.28x and the server still
-~1.1 cores. Each writer's logger keeps one request in flight, so at most 8 requests are
-in the server at once: the closed loop of writer and server work per request (the same
-ORM code for both backends) sets the pace, not the database.
+Knobs (environment): ``TEAM_BENCH_WORKERS="sqlite=8,postgresql=8"`` sets the uvicorn
+workers per backend, ``TEAM_BENCH_BATCH=1000`` the values per request (mltrack's default),
+``MLTRACK_LOGGING__MAX_IN_FLIGHT=1`` the requests each writer keeps on their way,
+``TEAM_BENCH_VALUES=10000`` the values per writer (longer rounds, steadier figures).
+
+What decides the ratio is cores. The server's work per ``log_batch`` request is the same
+Python (MLflow's handler and SQLAlchemy ORM, ~10 ms of CPU per 50 values) for both
+databases; only when there are cores to run several requests at once does PostgreSQL
+pull ahead, because it takes concurrent writers while sqlite serialises them on its one
+write lock. Measured (2026-12-01):
+
+* 2 cores (the CI machine): 1.07x and 1.14x (sqlite 2,550-3,150 values/s, PostgreSQL
+  2,900-3,500); earlier, with one request in flight per writer, 1.00-1.35x. Both are
+  CPU-bound: PostgreSQL's round had the machine at 1.8 of 2 cores.
+* 16 cores (Python 3.12, PostgreSQL 18; before the start barrier): one request in flight
+  per writer, 1.24-1.54x at 2, 8 and 16 server workers; four in flight, 1.88x and 1.59x
+  at 8 workers, 2.30x and 1.46x at 16 (sqlite flat at 5,200-6,800 values/s, PostgreSQL
+  7,400-15,000). Eight and 32 threads posting ``log_batch`` straight to the same servers
+  (no mltrack, no writer processes) reached 2.3x and 2.9x at 8 workers, 1.9x and 3.3x at 16:
+  the database's ceiling, which the writers' own start-up and run bookkeeping blur in
+  rounds this short (1-3 s at these rates).
 
 Each round also reports where the CPU went while values were being delivered (first value
 logged to last delivered), in cores busy on average: the MLflow server's processes, the
@@ -44,7 +57,7 @@ sys.path.append(sys.path.pop(0))
 from _common import emit, median, result  # noqa: E402
 
 WRITERS = 8
-VALUES = 2000
+VALUES = int(os.environ.get("TEAM_BENCH_VALUES", "2000"))  # per writer
 BATCH = int(os.environ.get("TEAM_BENCH_BATCH", "50"))
 ROUNDS = 2
 BUDGET_S = 120  # no second round after this (the script must stay < 5 min)
@@ -134,7 +147,7 @@ def _round(
 ) -> tuple[float, int, dict[str, float]]:
     from mlflow import MlflowClient
 
-    from mltrack.testing.load import METRIC_KEY, collect, run_writers
+    from mltrack.testing.load import METRIC_KEY, collect, release, run_writers
 
     experiment = f"bench-{uuid.uuid4().hex[:8]}"
     env = {
@@ -144,9 +157,16 @@ def _round(
         "MLTRACK_LOGGING__RETRY_INTERVAL_S": "0.5",
         "PYTHONWARNINGS": "ignore",
     }
-    with _CpuSampler(server_pid, db_pid) as sampler:
-        procs, names = run_writers(WRITERS, VALUES, experiment, env, workdir / experiment)
-        results = collect(procs, names, timeout=200)
+    barrier = workdir / experiment / "barrier"
+    barrier.mkdir(parents=True)
+    procs, names = run_writers(
+        WRITERS, VALUES, experiment, env, workdir / experiment, barrier=barrier
+    )
+    try:
+        release(barrier, WRITERS, procs, timeout=120)
+    finally:
+        with _CpuSampler(server_pid, db_pid) as sampler:
+            results = collect(procs, names, timeout=200)
     failed = [r for r in results if r.returncode != 0]
     if failed:
         raise SystemExit(f"writer {failed[0].writer} failed:\n{failed[0].output}")
