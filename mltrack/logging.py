@@ -201,19 +201,37 @@ class BufferedLogger:
         with self._cond:
             while self._in_flight >= limit:
                 self._cond.wait()
-            self._in_flight += 1
-            if len(self._senders) < min(limit, self._in_flight):
-                sender = threading.Thread(
-                    target=self._send_loop, name=f"mltrack-sender-{len(self._senders)}", daemon=True
-                )
-                self._senders.append(sender)
-                sender.start()
-        self._outbox.put(batch)
+            # An idle sender, or a new one (no thread can start: send it from here).
+            if len(self._senders) > self._in_flight or self._start_sender():
+                self._in_flight += 1
+                self._outbox.put(batch)
+                return
+        self._send_or_spool(batch)
+        self._finished(batch, handed_off=False)
+
+    def _start_sender(self) -> bool:
+        sender = threading.Thread(
+            target=self._send_loop, name=f"mltrack-sender-{len(self._senders)}", daemon=True
+        )
+        try:
+            sender.start()
+        except RuntimeError:  # Python 3.12 starts no thread from an atexit handler
+            return False
+        self._senders.append(sender)
+        return True
 
     def _send_loop(self) -> None:
         while (batch := self._outbox.get()) is not None:
             try:
                 self._send_or_spool(batch)
+            except Exception as exc:  # e.g. the spool's disk is full: say so, keep sending
+                self.last_error = str(exc)
+                warnings.warn(
+                    f"mltrack: {len(batch.metrics)} metric values were neither sent nor "
+                    f"spooled: {exc}",
+                    RuntimeWarning,
+                    stacklevel=1,
+                )
             finally:
                 self._finished(batch, handed_off=True)
 
@@ -225,7 +243,7 @@ class BufferedLogger:
             self._cond.notify_all()
 
     def _wait_idle(self) -> None:
-        """Wait until no batch is in flight (each ends sent or spooled, within the timeout)."""
+        """Wait until no batch is in flight (each ends sent or spooled: requests time out)."""
         with self._cond:
             while self._in_flight:
                 self._cond.wait()

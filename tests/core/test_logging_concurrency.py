@@ -27,8 +27,7 @@ from mltrack.logging import BufferedLogger
 # What MLflow 3.17 answers when SQLAlchemy's pool has no free connection.
 POOL_EXHAUSTED = {
     "error_code": "BAD_REQUEST",
-    "message": "QueuePool limit of size 5 overflow 10 reached, connection timed out, "
-    "timeout 30.00",
+    "message": "QueuePool limit of size 5 overflow 10 reached, connection timed out, timeout 30.00",
 }
 
 
@@ -172,3 +171,24 @@ def test_an_exhausted_connection_pool_is_retried_not_rejected(
     assert proxy.failed == 3
     assert not list((tmp_path / "spool").glob("*/rejected/*.json"))  # nothing put aside
     assert _arrived(mlflow_server.url, run_id) == [step + 0.5 for step in range(100)]
+
+
+def test_batches_are_sent_from_the_logger_thread_when_no_sender_can_start(
+    mlflow_server: ThrowawayServer, run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python 3.12 refuses to start threads from atexit handlers, where the last values of
+    # a short script are sent; this interpreter (3.11) would start them, so the refusal is
+    # reproduced here for the sender threads alone.
+    start = threading.Thread.start
+
+    def refuse_senders(thread: threading.Thread) -> None:
+        if thread.name.startswith("mltrack-sender"):
+            raise RuntimeError("can't create new thread at interpreter shutdown")
+        start(thread)
+
+    settings = LoggingSettings(batch_size=10, max_in_flight=4)
+    logger = BufferedLogger(mlflow_server.url, settings, tmp_path / "spool")
+    monkeypatch.setattr(threading.Thread, "start", refuse_senders)
+    _log(logger, run_id, 95)
+    assert not logger._senders
+    assert _arrived(mlflow_server.url, run_id) == [step + 0.5 for step in range(95)]
