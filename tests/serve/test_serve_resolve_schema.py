@@ -174,3 +174,39 @@ def test_a_served_model_stopped_by_sigterm_leaves_no_temp_dir(
         server.stop()  # SIGTERM to its process group
     assert server.process.returncode == 143  # a normal exit after the signal
     assert list(scratch.iterdir()) == [], f"left behind: {list(scratch.iterdir())}"
+
+
+def test_ml_ship_local_stopped_by_sigterm_exits_143_and_leaves_no_temp_dir(
+    tracking_uri: str, served_models, tmp_path
+) -> None:
+    """The foreground `ml ship --local` (what a container or systemd stops with SIGTERM)."""
+    import signal
+
+    from mltrack.localserver import free_port, wait_healthy
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRACK_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltrack", "ship", served_models.table, "--local"]
+        + ["--port", str(port), "--no-auth"],
+        env={**env, "MLFLOW_TRACKING_URI": tracking_uri, "TMPDIR": str(scratch)},
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", timeout=120, proc=proc, path="/ready")
+        assert [p.name for p in scratch.iterdir() if p.name.startswith("mltrack-model-")]
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143, output[-2000:]
+    assert "Traceback" not in output
+    assert list(scratch.iterdir()) == [], f"left behind: {list(scratch.iterdir())}"
