@@ -43,6 +43,9 @@ _MASKS = [
         "<time>",
     ),
     (re.compile(r"\b\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}\b"), "<time>"),
+    # a table cell holding only a date: a table that wraps a start time puts its date on
+    # one line (fixed dates elsewhere, like a template's format version, stay)
+    (re.compile(r"(│\s*)\d{4}-\d{2}-\d{2}(?=\s*│)"), r"\1<date>"),
     (re.compile(r"\b\d+(\.\d+)?\s?(ms|s|sec|seconds)\b"), "<duration>"),
     (re.compile(r"(/tmp|/var/folders)/[^\s'\"]+"), "<tmp>"),
     (re.compile(r"\b1[6-9]\d{11}\b"), "<timestamp>"),  # epoch milliseconds

@@ -25,6 +25,8 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         '  File "mltrack/registry.py", line 809, in _model_version\n'
         "tags: {'mltrack.host': 'vm', 'mltrack.user': 'root', 'team': 'risk'}\n"
         "mlflow.source.git.commit 319143883047\n"
+        "│ 1a2b3c4d │ logreg │ FINISHED │ 2026-11-30 │\n"
+        "AWSTemplateFormatVersion: '2010-09-09'\n"
     )
     assert mask(text) == (
         "server http://127.0.0.1:<port> ready\n"
@@ -38,6 +40,8 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         '  File "mltrack/registry.py", line <n>, in _model_version\n'
         "tags: {'mltrack.host': '<host>', 'mltrack.user': '<host>', 'team': 'risk'}\n"
         "mlflow.source.git.commit <id>\n"
+        "│ <id> │ logreg │ FINISHED │ <date> │\n"
+        "AWSTemplateFormatVersion: '2010-09-09'\n"
     )
 
 
