@@ -80,7 +80,7 @@ class LoggingSettings(_Section):
         4,
         ge=1,
         le=32,
-        description="`log_batch` requests one process keeps on their way at once (1: one at a time).",
+        description="`log_batch` requests one process keeps on their way to a tracking server at once (1: one at a time).",
     )
 
 

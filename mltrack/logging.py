@@ -5,11 +5,11 @@ background thread sends queued values with ``log_batch`` in full batches of
 ``logging.batch_size`` (1,000 per request, MLflow's limit). A partial batch goes out when
 its oldest value has waited ``logging.flush_interval_s``, at the end of a run, on
 :func:`flush` and at interpreter exit. Up to ``logging.max_in_flight`` batches are on
-their way at once (sender threads): a process is not held to one server round trip per
-batch, and a server that handles requests concurrently (PostgreSQL behind several
-workers) gets the concurrency. Arrival order does not matter: MLflow keys a metric value
-by (key, value, timestamp, step), and a run's latest value is picked by step, not by
-arrival.
+their way at once to a tracking server (sender threads; a store inside the process gets
+one at a time): a process is not held to one server round trip per batch, and a server
+that handles requests concurrently (PostgreSQL behind several workers) gets the
+concurrency. Arrival order does not matter: MLflow keys a metric value by (key, value,
+timestamp, step), and a run's latest value is picked by step, not by arrival.
 
 When the tracking server is unreachable the batches go to an on-disk spool
 (:mod:`mltrack.spool`), one warning is printed, and the thread probes the server every
@@ -34,7 +34,7 @@ from pathlib import Path
 from mltrack.config import LoggingSettings, load_settings
 from mltrack.errors import MltrackError, TrackingServerError
 from mltrack.spool import LOCAL_RUN_PREFIX, ReplayResult, Spool, SpoolBatch
-from mltrack.transport import BatchRejected, ServerUnreachable, TrackingTransport
+from mltrack.transport import BatchRejected, ServerUnreachable, TrackingTransport, is_http_uri
 
 __all__ = ["BufferedLogger", "flush", "get_logger", "log_metric", "log_metrics", "spool_root"]
 
@@ -193,7 +193,9 @@ class BufferedLogger:
 
     def _dispatch(self, batch: SpoolBatch) -> None:
         """Send a batch from this thread, or hand it to a sender once one is free."""
-        limit = self.settings.max_in_flight
+        # A store in this process (sqlite file, directory) has one writer and the GIL:
+        # concurrent batches would only contend for its lock.
+        limit = self.settings.max_in_flight if is_http_uri(self.tracking_uri) else 1
         if limit == 1:
             self._send_or_spool(batch)
             self._finished(batch, handed_off=False)

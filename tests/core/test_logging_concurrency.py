@@ -192,3 +192,15 @@ def test_batches_are_sent_from_the_logger_thread_when_no_sender_can_start(
     _log(logger, run_id, 95)
     assert not logger._senders
     assert _arrived(mlflow_server.url, run_id) == [step + 0.5 for step in range(95)]
+
+
+def test_a_store_inside_the_process_gets_one_batch_at_a_time(tmp_path: Path) -> None:
+    # A sqlite file has one writer, and the store runs under this process's GIL: sender
+    # threads would only contend for its lock.
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    client = MlflowClient(uri)
+    run_id = client.create_run(client.create_experiment("in-process")).info.run_id
+    logger = BufferedLogger(uri, LoggingSettings(batch_size=10, max_in_flight=4), tmp_path / "s")
+    _log(logger, run_id, 100)
+    assert not logger._senders
+    assert _arrived(uri, run_id) == [step + 0.5 for step in range(100)]
