@@ -137,7 +137,9 @@ class TeamServerConfig:
         host: bind address; ``127.0.0.1`` keeps the server private to this machine,
             ``0.0.0.0`` exposes it to the network (put TLS in front of it).
         port: TCP port; 0 picks a free one.
-        workers: uvicorn worker processes.
+        workers: uvicorn worker processes. Each runs MLflow's Python request handling on
+            one core; PostgreSQL takes their writes concurrently, so on PostgreSQL one worker
+            per core writes fastest (sqlite serialises writes whatever the count).
         state_dir: directory for the generated auth config, secret key and log.
     """
 

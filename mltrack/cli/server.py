@@ -58,7 +58,11 @@ def server(
         "127.0.0.1", "--host", help="Bind address; 0.0.0.0 exposes the server to the network."
     ),
     port: int = typer.Option(5000, "--port", help="TCP port (0 = any free port)."),
-    workers: int = typer.Option(2, "--workers", help="uvicorn worker processes."),
+    workers: int = typer.Option(
+        2,
+        "--workers",
+        help="uvicorn worker processes; on PostgreSQL, one per core writes fastest.",
+    ),
     state_dir: Path = typer.Option(
         Path(".mltrack/server"),
         "--state-dir",
