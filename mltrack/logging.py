@@ -62,6 +62,9 @@ class BufferedLogger:
         self._steps: dict[tuple[str, str], int] = defaultdict(int)
         self.peak_queue = 0
         self.last_error: str | None = None
+        # A store in this process (sqlite file, directory) has one writer and the GIL:
+        # concurrent batches would only contend for its lock.
+        self._max_in_flight = settings.max_in_flight if is_http_uri(tracking_uri) else 1
         self._in_flight = 0  # batches handed to sender threads and not finished yet
         self._outbox: queue.SimpleQueue[SpoolBatch | None] = queue.SimpleQueue()
         self._senders: list[threading.Thread] = []
@@ -128,7 +131,8 @@ class BufferedLogger:
             self._cond.notify_all()
         self._thread.join(timeout=5)
         if self._queue:  # the thread could not finish in time: keep the values on disk
-            self._spool_rows(self._drain(len(self._queue)))
+            for batch in self._batches(self._drain(len(self._queue))):
+                self.spool.write_batch(batch)
 
     @property
     def offline(self) -> bool:
@@ -181,6 +185,7 @@ class BufferedLogger:
                 return
 
     def _batches(self, rows: list[_Row]) -> list[SpoolBatch]:
+        """Rows grouped by run, in batches of at most ``batch_size`` values."""
         by_run: dict[str, list[tuple[str, float, int, int]]] = defaultdict(list)
         for run_id, key, value, ts, step in rows:
             by_run[run_id].append((key, value, ts, step))
@@ -193,9 +198,7 @@ class BufferedLogger:
 
     def _dispatch(self, batch: SpoolBatch) -> None:
         """Send a batch from this thread, or hand it to a sender once one is free."""
-        # A store in this process (sqlite file, directory) has one writer and the GIL:
-        # concurrent batches would only contend for its lock.
-        limit = self.settings.max_in_flight if is_http_uri(self.tracking_uri) else 1
+        limit = self._max_in_flight
         if limit == 1:
             self._send_or_spool(batch)
             self._finished(batch, handed_off=False)
@@ -266,13 +269,6 @@ class BufferedLogger:
         except Exception as exc:  # e.g. 401/403: keep the data, tell the user once
             self.spool.write_batch(batch)
             self._go_offline(str(exc))
-
-    def _spool_rows(self, rows: list[_Row]) -> None:
-        by_run: dict[str, list[tuple[str, float, int, int]]] = defaultdict(list)
-        for run_id, key, value, ts, step in rows:
-            by_run[run_id].append((key, value, ts, step))
-        for run_id, metrics in by_run.items():
-            self.spool.write_batch(SpoolBatch(run_id, metrics))
 
     def mark_offline(self, reason: str) -> None:
         """Treat the server as unreachable (e.g. a run had to start offline)."""

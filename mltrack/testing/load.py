@@ -106,10 +106,10 @@ def release(barrier: Path, count: int, procs: list[subprocess.Popen[str]], timeo
     """
     deadline = time.monotonic() + timeout
     while len(list(barrier.glob("ready-*"))) < count:
-        exited = [p.args for p in procs if p.poll() is not None]
+        exited = sum(p.poll() is not None for p in procs)
         if exited or time.monotonic() > deadline:
             (barrier / "go").touch()  # anyone still waiting goes, so collect() reports
-            raise SystemExit(f"writers not ready after {timeout:.0f} s (exited: {len(exited)})")
+            raise SystemExit(f"writers not ready after {timeout:.0f} s (exited: {exited})")
         time.sleep(0.01)
     (barrier / "go").touch()
 
