@@ -24,7 +24,7 @@ databases; only when there are cores to run several requests at once does Postgr
 pull ahead, because it takes concurrent writers while sqlite serialises them on its one
 write lock. Measured (2026-12-01):
 
-* 2 cores (the CI machine): 1.07x and 1.14x (sqlite 2,550-3,150 values/s, PostgreSQL
+* 2 cores (the CI machine): 1.07x, 1.14x and 1.23x (sqlite 2,400-3,150 values/s, PostgreSQL
   2,900-3,500); earlier, with one request in flight per writer, 1.00-1.35x. Both are
   CPU-bound: PostgreSQL's round had the machine at 1.8 of 2 cores.
 * 16 cores (Python 3.12, PostgreSQL 18; before the start barrier): one request in flight
