@@ -26,7 +26,8 @@ write lock. Measured (2026-12-01):
 
 * 2 cores (the CI machine): 1.07x, 1.14x and 1.23x (sqlite 2,400-3,150 values/s, PostgreSQL
   2,900-3,500); earlier, with one request in flight per writer, 1.00-1.35x. Both are
-  CPU-bound: PostgreSQL's round had the machine at 1.8 of 2 cores.
+  CPU-bound: PostgreSQL's round had the machine at 1.8 of 2 cores; the raw rounds (16
+  threads) gave 1.02x, so the writers were at the ceiling of the databases here.
 * 16 cores (Python 3.12, PostgreSQL 18; before the start barrier): one request in flight
   per writer, 1.24-1.54x at 2, 8 and 16 server workers; four in flight, 1.88x and 1.59x
   at 8 workers, 2.30x and 1.46x at 16 (sqlite flat at 5,200-6,800 values/s, PostgreSQL
@@ -34,6 +35,11 @@ write lock. Measured (2026-12-01):
   (no mltrack, no writer processes) reached 2.3x and 2.9x at 8 workers, 1.9x and 3.3x at 16:
   the database's ceiling, which the writers' own start-up and run bookkeeping blur in
   rounds this short (1-3 s at these rates).
+
+Each round also posts the same values straight to each server from threads of this
+process (``raw_postgresql_vs_sqlite_throughput``: no mltrack, no writer processes, as
+many requests at once as the writers keep in flight, capped at 8 per server worker), so
+one run shows both the ratio the writers get and the ratio the databases allow.
 
 Each round also reports where the CPU went while values were being delivered (first value
 logged to last delivered), in cores busy on average: the MLflow server's processes, the
@@ -68,6 +74,13 @@ WORKERS_BY_BACKEND = {"sqlite": 2, "postgresql": 2} | {
         pair.split("=") for pair in os.environ.get("TEAM_BENCH_WORKERS", "").split(",") if pair
     )
 }
+
+
+def _raw_concurrency(workers: int) -> int:
+    """Threads for the raw rounds: as many requests as the writers keep in flight, capped
+    below what the server's workers take at once (MLflow's pool: 15 connections each)."""
+    in_flight = int(os.environ.get("MLTRACK_LOGGING__MAX_IN_FLIGHT", "4"))
+    return min(WRITERS * in_flight, 8 * workers)
 
 
 def _tree_cpu_s(pid: int | None) -> float:
@@ -178,6 +191,56 @@ def _round(
     return WRITERS * VALUES / elapsed, arrived, busy
 
 
+def _raw_round(url: str, concurrency: int) -> float:
+    """Values/s of ``log_batch`` posted straight from ``concurrency`` threads of this process.
+
+    The same values and batches as a round of writers, without mltrack or writer processes:
+    what the server and its database take at that concurrency (the ceiling for the writers).
+    """
+    import http.client
+    import json
+    import threading
+    import urllib.parse
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow import MlflowClient
+
+    client = MlflowClient(url)
+    experiment_id = client.create_experiment(f"bench-raw-{uuid.uuid4().hex[:8]}")
+    runs = [client.create_run(experiment_id).info.run_id for _ in range(WRITERS)]
+    bodies = [
+        json.dumps(
+            {
+                "run_id": run_id,
+                "metrics": [
+                    {"key": "load", "value": writer * 1e6 + step, "timestamp": 1, "step": step}
+                    for step in range(start, min(start + BATCH, VALUES))
+                ],
+            }
+        )
+        for writer, run_id in enumerate(runs)
+        for start in range(0, VALUES, BATCH)
+    ]
+    parts = urllib.parse.urlsplit(url)
+    local = threading.local()
+
+    def post(body: str) -> None:
+        if not hasattr(local, "conn"):  # one keep-alive connection per thread
+            local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        local.conn.request(
+            "POST", "/api/2.0/mlflow/runs/log-batch", body, {"Content-Type": "application/json"}
+        )
+        response = local.conn.getresponse()
+        text = response.read()
+        if response.status != 200:
+            raise SystemExit(f"raw log_batch answered {response.status}: {text[:300]!r}")
+
+    begin = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(post, bodies))
+    return WRITERS * VALUES / (time.perf_counter() - begin)
+
+
 def _postmaster_pid(data_dir: Path) -> int | None:
     try:
         return int((data_dir / "postmaster.pid").read_text().split()[0])
@@ -230,6 +293,7 @@ def main() -> None:
                         raise
             _progress("servers ready", started)
             rates: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
+            raw_rates: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
             arrived: dict[str, list[int]] = {"sqlite": [], "postgresql": []}
             cores_busy: dict[str, list[dict[str, float]]] = {"sqlite": [], "postgresql": []}
             pg_pid = _postmaster_pid(pg.data_dir)
@@ -246,6 +310,14 @@ def main() -> None:
                     rates[name].append(rate)
                     arrived[name].append(count)
                     cores_busy[name].append(busy)
+                for name, server in servers:
+                    concurrency = _raw_concurrency(WORKERS_BY_BACKEND[name])
+                    raw_rates[name].append(_raw_round(server.url, concurrency))
+                    _progress(
+                        f"{name} raw round {index + 1} ({concurrency} threads): "
+                        f"{raw_rates[name][-1]:.0f} values/s",
+                        started,
+                    )
         finally:
             for _, server in servers:
                 server.stop()
@@ -255,12 +327,14 @@ def main() -> None:
         if any(c != expected for c in counts):
             raise SystemExit(f"{name}: values arrived {counts}, expected {expected} each round")
     sqlite_rate, pg_rate = median(rates["sqlite"]), median(rates["postgresql"])
+    raw_ratio = median(raw_rates["postgresql"]) / median(raw_rates["sqlite"])
     emit(
         "team_load",
         [
             result("postgresql_vs_sqlite_throughput", pg_rate / sqlite_rate, "x", ">= 2"),
             result("postgresql_values_per_s", pg_rate, "values/s"),
             result("sqlite_values_per_s", sqlite_rate, "values/s"),
+            result("raw_postgresql_vs_sqlite_throughput", raw_ratio, "x"),
         ],
         {
             "writers": WRITERS,
@@ -270,6 +344,9 @@ def main() -> None:
             "rounds": len(rates["sqlite"]),
             "sqlite_values_per_s": [round(r, 1) for r in rates["sqlite"]],
             "postgresql_values_per_s": [round(r, 1) for r in rates["postgresql"]],
+            "raw_threads": {name: _raw_concurrency(w) for name, w in WORKERS_BY_BACKEND.items()},
+            "raw_sqlite_values_per_s": [round(r, 1) for r in raw_rates["sqlite"]],
+            "raw_postgresql_values_per_s": [round(r, 1) for r in raw_rates["postgresql"]],
             "values_arrived_per_round": expected,
             "cores_busy_per_round": cores_busy,
             "total_s": round(time.monotonic() - started, 1),
