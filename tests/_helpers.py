@@ -20,3 +20,16 @@ def run_ml(
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         timeout=180,
     )
+
+
+def start_ml(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """Start ``ml`` (``python -m mltrack``) in its own session, stdout and stderr piped as one."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mltrack", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )

@@ -79,8 +79,9 @@ WORKERS_BY_BACKEND = {"sqlite": 2, "postgresql": 2} | {
 def _raw_concurrency(workers: int) -> int:
     """Threads for the raw rounds: as many requests as the writers keep in flight, capped
     below what the server's workers take at once (MLflow's pool: 15 connections each)."""
-    in_flight = int(os.environ.get("MLTRACK_LOGGING__MAX_IN_FLIGHT", "4"))
-    return min(WRITERS * in_flight, 8 * workers)
+    from mltrack.config import load_settings  # the writers' setting (env var or default)
+
+    return min(WRITERS * load_settings().logging.max_in_flight, 8 * workers)
 
 
 def _tree_cpu_s(pid: int | None) -> float:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from mltrack.localserver import ThrowawayServer, free_port, wait_healthy
+from tests._helpers import start_ml
 
 TOKEN = "test-token-0123456789abcdef"
 MAX_BODY = 4096
@@ -44,24 +45,10 @@ def served(mlflow_server: ThrowawayServer, served_models, tmp_path_factory) -> I
         "MLTRACK_SERVE__MAX_BODY_BYTES": str(MAX_BODY),
         "PYTHONWARNINGS": "ignore",
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "mltrack",
-        "ship",
-        served_models.table,
-        "--local",
-        "--port",
-        str(port),
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        env=env,
+    proc = start_ml(
+        *("ship", served_models.table, "--local", "--port", str(port)),
         cwd=tmp_path_factory.mktemp("ship-local"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        env=env,
     )
     lines: list[str] = []
     reader = threading.Thread(

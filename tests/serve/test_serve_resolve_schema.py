@@ -183,20 +183,16 @@ def test_ml_ship_local_stopped_by_sigterm_exits_143_and_leaves_no_temp_dir(
     import signal
 
     from mltrack.localserver import free_port, wait_healthy
+    from tests._helpers import start_ml
 
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRACK_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mltrack", "ship", served_models.table, "--local"]
-        + ["--port", str(port), "--no-auth"],
-        env={**env, "MLFLOW_TRACKING_URI": tracking_uri, "TMPDIR": str(scratch)},
+    proc = start_ml(
+        *("ship", served_models.table, "--local", "--port", str(port), "--no-auth"),
         cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        env={**env, "MLFLOW_TRACKING_URI": tracking_uri, "TMPDIR": str(scratch)},
     )
     try:
         wait_healthy(f"http://127.0.0.1:{port}", timeout=120, proc=proc, path="/ready")
