@@ -4,7 +4,8 @@ Used by the test-suite fixture, the live docs engine and the benchmarks. Start-u
 made fast by three choices, measured in ``scripts/bench/server_start.py``:
 
 * MLflow's FastAPI app is run under ``uvicorn`` directly with one worker, skipping the
-  ``mlflow server`` CLI (its own import, job-runner checks and four workers);
+  ``mlflow server`` CLI (its own import, job-runner checks and four workers), with the
+  worker's request threads bounded to its connection pool (:mod:`mltrack.serverapp`);
 * background job execution (huey consumers) is disabled, a throwaway server needs none;
 * the sqlite schema comes from a template database migrated once per MLflow version and
   copied, instead of running every alembic migration at each start;
@@ -255,20 +256,9 @@ def _fork_available() -> bool:
 
 
 def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--log-level",
-        "warning",
-        "mlflow.server.fastapi_app:app",
-    ]
+    from mltrack.serverapp import uvicorn_command
+
+    cmd = uvicorn_command("127.0.0.1", port)
     log = open(root / "server.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
@@ -375,9 +365,12 @@ def _serve_in_child(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
     import uvicorn
-    from mlflow.server.fastapi_app import app
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, workers=1, log_level="warning")
+    from mltrack.serverapp import plain_app
+
+    config = uvicorn.Config(
+        plain_app(), host="127.0.0.1", port=port, workers=1, log_level="warning"
+    )
     uvicorn.Server(config).run()
 
 

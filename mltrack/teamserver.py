@@ -45,6 +45,7 @@ from typing import Any
 
 from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
 from mltrack.localserver import kill_group
+from mltrack.serverapp import AUTH_APP, uvicorn_command
 from mltrack.transport import strip_userinfo
 
 __all__ = [
@@ -67,8 +68,6 @@ __all__ = [
     "team_server",
 ]
 
-AUTH_APP = "mlflow.server.auth:create_app"
-PLAIN_APP = "mlflow.server.fastapi_app:app"
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _REMOTE_ARTIFACT_SCHEMES = ("s3", "gs", "wasbs", "hdfs", "sftp", "ftp", "abfss", "oss")
 _CHECK_EXPERIMENT = "mltrack-server-check"
@@ -457,23 +456,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _launch(config: TeamServerConfig, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--host",
-        config.host,
-        "--port",
-        str(config.port),
-        "--workers",
-        str(config.workers),
-        "--log-level",
-        "warning",
-    ]
-    if config.auth:
-        cmd += ["--factory", AUTH_APP]
-    else:
-        cmd.append(PLAIN_APP)
+    cmd = uvicorn_command(config.host, config.port, config.workers, auth=config.auth)
     log = open(config.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(

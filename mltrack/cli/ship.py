@@ -312,10 +312,13 @@ def _run_ui(uri: str, artifacts: Path, port: int, browser: bool) -> None:
     from mltrack.localserver import wait_healthy
 
     artifacts.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--workers", "1", "--log-level", "warning", "mlflow.server.fastapi_app:app"]
+    from mltrack.serverapp import uvicorn_command
+
     proc = subprocess.Popen(
-        cmd, env=_ui_env(uri, artifacts), start_new_session=True, stdin=subprocess.DEVNULL
+        uvicorn_command("127.0.0.1", port),
+        env=_ui_env(uri, artifacts),
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
