@@ -45,13 +45,14 @@ from typing import Any
 
 from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
 from mltrack.localserver import kill_group
-from mltrack.serverapp import AUTH_APP, uvicorn_command
+from mltrack.serverapp import AUTH_APP, THREADS_ENV, uvicorn_command
 from mltrack.transport import strip_userinfo
 
 __all__ = [
     "AUTH_APP",
     "PERMISSIONS",
     "CheckResult",
+    "ConnectionLimit",
     "MigrationResult",
     "TeamServer",
     "TeamServerConfig",
@@ -62,6 +63,7 @@ __all__ = [
     "grant_permission",
     "kubernetes_manifests",
     "migrate",
+    "plan_workers",
     "redact_uri",
     "start_team_server",
     "strip_userinfo",
@@ -136,9 +138,10 @@ class TeamServerConfig:
         host: bind address; ``127.0.0.1`` keeps the server private to this machine,
             ``0.0.0.0`` exposes it to the network (put TLS in front of it).
         port: TCP port; 0 picks a free one.
-        workers: uvicorn worker processes. Each runs MLflow's Python request handling on
-            one core; PostgreSQL takes their writes concurrently, so on PostgreSQL one worker
-            per core writes fastest (sqlite serialises writes whatever the count).
+        workers: uvicorn worker processes; None picks them (:func:`plan_workers`). Each
+            runs MLflow's Python request handling on one core; PostgreSQL takes their
+            writes concurrently, so on PostgreSQL one worker per core writes fastest
+            (sqlite serialises writes whatever the count).
         state_dir: directory for the generated auth config, secret key and log.
     """
 
@@ -150,8 +153,11 @@ class TeamServerConfig:
     default_permission: str = "READ"
     host: str = "127.0.0.1"
     port: int = 5000
-    workers: int = 2
+    workers: int | None = None
     state_dir: Path = field(default_factory=lambda: Path(".mltrack") / "server")
+    # Filled in at start by plan_workers: request threads per worker and how they were chosen.
+    threads: int | None = field(default=None, repr=False)
+    workers_note: str = field(default="", repr=False)
 
     def validate(self) -> None:
         """Check the values before anything starts.
@@ -188,7 +194,7 @@ class TeamServerConfig:
             )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port {self.port} is out of range; use 1-65535 (0 = any free)")
-        if self.workers < 1:
+        if self.workers is not None and self.workers < 1:
             raise ConfigError(f"--workers {self.workers} must be at least 1")
 
     @property
@@ -219,7 +225,7 @@ class TeamServerConfig:
                 if self.auth
                 else "off (anyone who can reach the port can read and write)"
             ),
-            "workers": str(self.workers),
+            "workers": self.workers_note or str(self.workers or "auto"),
         }
 
 
@@ -331,8 +337,19 @@ try:
     uri = os.environ["_MLFLOW_SERVER_FILE_STORE"]
     args = {"connect_timeout": 10} if uri.startswith("postgresql") else {}
     engine = sqlalchemy.create_engine(uri, connect_args=args)
-    with engine.connect():
-        pass
+    with engine.connect() as conn:
+        if uri.startswith("postgresql"):
+            # What the workers may open: ml server sizes them to it (plan_workers).
+            setting = lambda name: int(conn.execute(sqlalchemy.text(
+                "SELECT coalesce((SELECT setting FROM pg_settings WHERE name = :n), '0')"
+            ), {"n": name}).scalar())
+            others = conn.execute(sqlalchemy.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                "AND pid <> pg_backend_pid()"
+            )).scalar()
+            free = (setting("max_connections") - setting("superuser_reserved_connections")
+                    - setting("reserved_connections") - others)
+            print("MLTRACK_DB_CONNECTIONS", setting("max_connections"), free)
     engine.dispose()
     from mlflow.server.handlers import initialize_backend_stores
     initialize_backend_stores(
@@ -350,8 +367,25 @@ except Exception as exc:
 """
 
 
-def prepare(config: TeamServerConfig, env: dict[str, str]) -> None:
+@dataclass(frozen=True)
+class ConnectionLimit:
+    """How many connections a PostgreSQL server takes, read before the workers start.
+
+    Attributes:
+        max_connections: the server's ``max_connections``.
+        free: what is left for new clients: ``max_connections`` less the reserved slots
+            and the connections other clients hold now.
+    """
+
+    max_connections: int
+    free: int
+
+
+def prepare(config: TeamServerConfig, env: dict[str, str]) -> ConnectionLimit | None:
     """Create/verify the schema and bootstrap the admin user, once, before any worker.
+
+    Returns:
+        The database's connection limit (PostgreSQL), else None.
 
     Raises:
         ServerStartError: the database cannot be reached or initialised, or the admin
@@ -377,6 +411,70 @@ def prepare(config: TeamServerConfig, env: dict[str, str]) -> None:
         raise ServerStartError(
             f"could not prepare {redact_uri(config.backend)}: {reason[:400]}{hint}"
         )
+    for line in done.stdout.splitlines():
+        if line.startswith("MLTRACK_DB_CONNECTIONS "):
+            _, max_connections, free = line.split()
+            return ConnectionLimit(int(max_connections), int(free))
+    return None
+
+
+_AUTO_WORKERS_MAX = 16  # each worker is a Python process with MLflow loaded (~250 MB)
+_SPARE_CONNECTIONS = 5  # for psql, migrations and the odd maintenance job
+_CONNECTIONS_PER_THREAD = 2  # log_batch holds two of its worker's pooled connections
+_CONNECTIONS_PER_WORKER = 3  # the registry's and the auth app's engines keep a few open
+
+
+def plan_workers(
+    backend: str, workers: int | None, limit: ConnectionLimit | None, cores: int | None = None
+) -> tuple[int, int, str]:
+    """Choose worker processes and request threads per worker for a server.
+
+    Without ``--workers``: sqlite gets 2 (its one write lock serialises more), other
+    databases one per core (at least 2, at most 16). Request threads per worker are half
+    of MLflow's connection pool (:func:`mltrack.serverapp.request_threads`), fewer when
+    PostgreSQL has not that many connections free for all workers; automatic workers are
+    reduced before threads go below 2.
+
+    Args:
+        backend: the database URI (its scheme decides).
+        workers: what ``--workers`` asked for, or None.
+        limit: the PostgreSQL server's connections (from :func:`prepare`), or None.
+        cores: CPU cores to plan for (default: this machine's).
+
+    Returns:
+        ``(workers, threads, note)``; ``note`` says how they were chosen, for printing.
+
+    Raises:
+        ConfigError: PostgreSQL has too few connections free for the workers asked for.
+    """
+    from mltrack.serverapp import request_threads
+
+    sqlite = _scheme(backend) == "sqlite"
+    auto = workers is None
+    if workers is None:
+        workers = 2 if sqlite else max(2, min(cores or os.cpu_count() or 2, _AUTO_WORKERS_MAX))
+    threads = request_threads()
+    why = "one per core" if auto and not sqlite else ""
+    if limit is not None:
+        budget = limit.free - _SPARE_CONNECTIONS
+
+        def threads_that_fit(count: int) -> int:
+            return (budget // count - _CONNECTIONS_PER_WORKER) // _CONNECTIONS_PER_THREAD
+
+        scarce = f"PostgreSQL has {limit.free} of {limit.max_connections} connections free"
+        while auto and workers > 1 and threads_that_fit(workers) < 2:
+            workers, why = workers - 1, scarce
+        if threads_that_fit(workers) < 1:
+            need = workers * (_CONNECTIONS_PER_WORKER + _CONNECTIONS_PER_THREAD)
+            raise ConfigError(
+                f"--workers {workers} needs about {need + _SPARE_CONNECTIONS} PostgreSQL "
+                f"connections but only {limit.free} of max_connections "
+                f"{limit.max_connections} are free; lower --workers or raise max_connections"
+            )
+        if threads_that_fit(workers) < threads:
+            threads, why = threads_that_fit(workers), scarce
+    note = f"{workers} x {threads} request threads" + (f" ({why})" if why else "")
+    return workers, threads, note
 
 
 def _password(uri: str) -> str | None:
@@ -456,6 +554,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _launch(config: TeamServerConfig, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    assert config.workers is not None, "plan_workers() decides them before the launch"
     cmd = uvicorn_command(config.host, config.port, config.workers, auth=config.auth)
     log = open(config.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
     try:
@@ -553,7 +652,11 @@ def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer
             config.backend = f"sqlite:///{sqlite_file}"
         _require_admin_password_on_first_start(config)
         env = server_env(config)
-        prepare(config, env)
+        limit = prepare(config, env)
+        config.workers, config.threads, config.workers_note = plan_workers(
+            config.backend, config.workers, limit
+        )
+        env[THREADS_ENV] = str(config.threads)
         if config.auth:
             env["_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED"] = "true"  # done once above, not per worker
         proc = _launch(config, env)

@@ -59,9 +59,11 @@ def server(
     ),
     port: int = typer.Option(5000, "--port", help="TCP port (0 = any free port)."),
     workers: int = typer.Option(
-        2,
+        None,
         "--workers",
-        help="uvicorn worker processes; on PostgreSQL, one per core writes fastest.",
+        help="uvicorn worker processes. Default: one per core (2-16) on PostgreSQL, as many "
+        "as its free connections allow; 2 on sqlite, whose one write lock serialises more.",
+        show_default=False,
     ),
     state_dir: Path = typer.Option(
         Path(".mltrack/server"),

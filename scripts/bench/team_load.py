@@ -1,7 +1,8 @@
 """Benchmark: team-server write throughput, sqlite vs PostgreSQL, at 8 concurrent writers.
 
 Both backends run behind the same server (``mltrack.teamserver``: MLflow's uvicorn app,
-2 workers, proxied artifacts) on 127.0.0.1. PostgreSQL is a throwaway cluster with its
+proxied artifacts, the workers ``ml server`` picks: one per core on PostgreSQL within its
+free connections, 2 on sqlite) on 127.0.0.1. PostgreSQL is a throwaway cluster with its
 default durability settings (fsync on), as sqlite keeps its own. Each round starts 8
 writer processes (``mltrack.testing.load``) that log 2,000 metric values each through
 mltrack's buffered logger in batches of ``BATCH`` values (small batches = many concurrent
@@ -38,7 +39,7 @@ write lock. Measured (2026-12-01):
 
 Each round also posts the same values straight to each server from threads of this
 process (``raw_postgresql_vs_sqlite_throughput``: no mltrack, no writer processes, as
-many requests at once as the writers keep in flight, capped at 8 per server worker), so
+many requests at once as the writers keep in flight), so
 one run shows both the ratio the writers get and the ratio the databases allow.
 
 Each round also reports where the CPU went while values were being delivered (first value
@@ -67,8 +68,9 @@ VALUES = int(os.environ.get("TEAM_BENCH_VALUES", "2000"))  # per writer
 BATCH = int(os.environ.get("TEAM_BENCH_BATCH", "50"))
 ROUNDS = 2
 BUDGET_S = 120  # no second round after this (the script must stay < 5 min)
-# uvicorn workers per backend, e.g. TEAM_BENCH_WORKERS="sqlite=1,postgresql=4"
-WORKERS_BY_BACKEND = {"sqlite": 2, "postgresql": 2} | {
+# uvicorn workers per backend, e.g. TEAM_BENCH_WORKERS="sqlite=1,postgresql=4"; by default
+# what `ml server` picks (one per core on PostgreSQL, 2 on sqlite).
+WORKERS_BY_BACKEND: dict[str, int] = {
     name: int(count)
     for name, count in (
         pair.split("=") for pair in os.environ.get("TEAM_BENCH_WORKERS", "").split(",") if pair
@@ -76,12 +78,11 @@ WORKERS_BY_BACKEND = {"sqlite": 2, "postgresql": 2} | {
 }
 
 
-def _raw_concurrency(workers: int) -> int:
-    """Threads for the raw rounds: as many requests as the writers keep in flight, capped
-    below what the server's workers take at once (MLflow's pool: 15 connections each)."""
+def _raw_concurrency() -> int:
+    """Threads for the raw rounds: as many requests as the writers keep in flight."""
     from mltrack.config import load_settings  # the writers' setting (env var or default)
 
-    return min(WRITERS * load_settings().logging.max_in_flight, 8 * workers)
+    return WRITERS * load_settings().logging.max_in_flight
 
 
 def _tree_cpu_s(pid: int | None) -> float:
@@ -273,7 +274,7 @@ def main() -> None:
                     backend=backend,
                     artifacts=str(root / f"artifacts-{name}"),
                     port=0,
-                    workers=WORKERS_BY_BACKEND[name],
+                    workers=WORKERS_BY_BACKEND.get(name),
                     state_dir=root / f"state-{name}",
                 )
                 for name, backend in (
@@ -292,7 +293,11 @@ def main() -> None:
                             if other is not future and other.exception() is None:
                                 other.result().stop()
                         raise
-            _progress("servers ready", started)
+            _progress(
+                "servers ready: "
+                + ", ".join(f"{name} {s.config.workers_note}" for name, s in servers),
+                started,
+            )
             rates: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
             raw_rates: dict[str, list[float]] = {"sqlite": [], "postgresql": []}
             arrived: dict[str, list[int]] = {"sqlite": [], "postgresql": []}
@@ -312,7 +317,7 @@ def main() -> None:
                     arrived[name].append(count)
                     cores_busy[name].append(busy)
                 for name, server in servers:
-                    concurrency = _raw_concurrency(WORKERS_BY_BACKEND[name])
+                    concurrency = _raw_concurrency()
                     raw_rates[name].append(_raw_round(server.url, concurrency))
                     _progress(
                         f"{name} raw round {index + 1} ({concurrency} threads): "
@@ -341,11 +346,11 @@ def main() -> None:
             "writers": WRITERS,
             "values_per_writer": VALUES,
             "batch_size": BATCH,
-            "server_workers": WORKERS_BY_BACKEND,
+            "server_workers": {name: s.config.workers_note for name, s in servers},
             "rounds": len(rates["sqlite"]),
             "sqlite_values_per_s": [round(r, 1) for r in rates["sqlite"]],
             "postgresql_values_per_s": [round(r, 1) for r in rates["postgresql"]],
-            "raw_threads": {name: _raw_concurrency(w) for name, w in WORKERS_BY_BACKEND.items()},
+            "raw_threads": _raw_concurrency(),
             "raw_sqlite_values_per_s": [round(r, 1) for r in raw_rates["sqlite"]],
             "raw_postgresql_values_per_s": [round(r, 1) for r in raw_rates["postgresql"]],
             "values_arrived_per_round": expected,

@@ -1,15 +1,19 @@
-"""Many concurrent ``log_batch`` calls into one server worker all succeed.
+"""A server's capacity: workers, request threads per worker, database connections.
 
 MLflow's ``log_batch`` holds two pooled connections at once; a worker running more calls
 than half its pool used to stall them all for the pool's 30 s timeout and fail some with
 "QueuePool limit … reached". ``ml server`` bounds each worker's request threads
 (``mltrack.serverapp``); here 48 calls at once go to one worker, on sqlite and PostgreSQL.
+Workers default to one per core on PostgreSQL, within the connections it has free.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import threading
 import urllib.parse
 import uuid
@@ -19,8 +23,9 @@ from typing import Any
 
 import pytest
 
+from mltrack.errors import ConfigError
 from mltrack.serverapp import THREADS_ENV, request_threads
-from mltrack.teamserver import TeamServerConfig, team_server
+from mltrack.teamserver import ConnectionLimit, TeamServerConfig, plan_workers, team_server
 from mltrack.testing.postgres import load_mlflow_schema
 
 CONCURRENT = 48
@@ -88,16 +93,76 @@ def _one_worker_server(backend: str, root: Path) -> Any:
     )
 
 
+@pytest.mark.usefixtures("default_pool")
 def test_request_threads_are_half_the_connection_pool(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(THREADS_ENV, raising=False)
-    monkeypatch.delenv("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE", raising=False)
-    monkeypatch.delenv("MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW", raising=False)
     assert request_threads() == 7  # SQLAlchemy's 5 + 10
     monkeypatch.setenv("MLFLOW_SQLALCHEMYSTORE_POOL_SIZE", "20")
     monkeypatch.setenv("MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW", "20")
     assert request_threads() == 20
     monkeypatch.setenv(THREADS_ENV, "3")
     assert request_threads() == 3
+
+
+PG = "postgresql://mlflow@db:5432/mlflow"
+
+
+@pytest.fixture()
+def default_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (
+        THREADS_ENV,
+        "MLFLOW_SQLALCHEMYSTORE_POOL_SIZE",
+        "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("default_pool")
+def test_workers_default_to_one_per_core_on_postgres_and_two_on_sqlite() -> None:
+    assert plan_workers("sqlite:///mlflow.db", None, None, cores=16) == (
+        2,
+        7,
+        "2 x 7 request threads",
+    )
+    assert plan_workers(PG, None, None, cores=8)[:2] == (8, 7)
+    assert plan_workers(PG, None, None, cores=64)[:2] == (16, 7)  # memory: ~250 MB a worker
+    assert plan_workers(PG, None, None, cores=1)[:2] == (2, 7)
+    assert plan_workers(PG, 3, None, cores=16)[:2] == (3, 7)  # --workers is kept
+
+
+@pytest.mark.usefixtures("default_pool")
+def test_workers_and_threads_fit_the_connections_postgres_has_free() -> None:
+    # Debian's max_connections=100 on 16 cores: fewer workers, 2 threads each.
+    workers, threads, note = plan_workers(PG, None, ConnectionLimit(100, 97), cores=16)
+    assert (workers, threads) == (13, 2)
+    assert "97 of 100 connections free" in note
+    assert workers * (2 * threads + 3) <= 97 - 5
+    # Room for every worker: threads only as many as fit.
+    assert plan_workers(PG, None, ConnectionLimit(200, 197), cores=16)[:2] == (16, 4)
+    # --workers is kept, its threads shrink.
+    assert plan_workers(PG, 8, ConnectionLimit(100, 97), cores=16)[:2] == (8, 4)
+    with pytest.raises(
+        ConfigError, match=r"--workers 40 needs about 205 PostgreSQL .* raise max_connections"
+    ):
+        plan_workers(PG, 40, ConnectionLimit(100, 97), cores=16)
+
+
+@pytest.mark.postgres
+def test_too_many_workers_for_postgres_is_a_one_line_error(postgres: Any, tmp_path: Path) -> None:
+    """The connection limit is read from the real server before any worker starts."""
+    name = f"workers_{uuid.uuid4().hex[:8]}"
+    uri = postgres.create_database(name)
+    load_mlflow_schema(postgres, name)
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrack", "server", "--port", "0", "--workers", "500"],
+        env={**os.environ, "MLFLOW_BACKEND_STORE_URI": uri, "NO_COLOR": "1", "COLUMNS": "200"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--workers 500 needs about 2505 PostgreSQL connections" in done.stderr
+    assert "max_connections" in done.stderr and "Traceback" not in done.stderr
 
 
 @pytest.mark.slow
