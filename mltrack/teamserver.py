@@ -473,7 +473,7 @@ def plan_workers(
             )
         if threads_that_fit(workers) < threads:
             threads, why = threads_that_fit(workers), scarce
-    note = f"{workers} x {threads} request threads" + (f" ({why})" if why else "")
+    note = f"{workers} ({threads} request threads each" + (f"; {why})" if why else ")")
     return workers, threads, note
 
 

@@ -26,7 +26,8 @@ pull ahead, because it takes concurrent writers while sqlite serialises them on 
 write lock. Measured (2026-12-01):
 
 * 2 cores (the CI machine): 1.07x, 1.14x and 1.23x (sqlite 2,400-3,150 values/s, PostgreSQL
-  2,900-3,500); earlier, with one request in flight per writer, 1.00-1.35x. Both are
+  2,900-3,500); with request threads capped per worker, 1.04x (on a slower day: sqlite
+  1,240, PostgreSQL 1,290); earlier, with one request in flight per writer, 1.00-1.35x. Both are
   CPU-bound: PostgreSQL's round had the machine at 1.8 of 2 cores; the raw rounds (16
   threads) gave 1.02x, so the writers were at the ceiling of the databases here.
 * 16 cores (Python 3.12, PostgreSQL 18; before the start barrier): one request in flight

@@ -121,7 +121,7 @@ def test_workers_default_to_one_per_core_on_postgres_and_two_on_sqlite() -> None
     assert plan_workers("sqlite:///mlflow.db", None, None, cores=16) == (
         2,
         7,
-        "2 x 7 request threads",
+        "2 (7 request threads each)",
     )
     assert plan_workers(PG, None, None, cores=8)[:2] == (8, 7)
     assert plan_workers(PG, None, None, cores=64)[:2] == (16, 7)  # memory: ~250 MB a worker
