@@ -172,14 +172,54 @@ def test_many_concurrent_log_batch_calls_into_one_sqlite_worker(tmp_path: Path) 
     assert statuses == [200] * (CONCURRENT // 4 * BATCHES_PER_RUN)
 
 
+class _PeakConnections:
+    """Samples how many client connections a PostgreSQL database has, keeping the peak."""
+
+    def __init__(self, uri: str) -> None:
+        import sqlalchemy
+
+        from mltrack.teamserver import _postgres_driver
+
+        self._sqlalchemy = sqlalchemy
+        self._engine = sqlalchemy.create_engine(_postgres_driver(uri))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self.peak = 0
+
+    def _sample(self) -> None:
+        query = self._sqlalchemy.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+            "AND datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        with self._engine.connect() as conn:
+            while not self._stop.is_set():
+                self.peak = max(self.peak, int(conn.execute(query).scalar() or 0))
+                conn.commit()  # pg_stat_activity is a snapshot per transaction
+                self._stop.wait(0.05)
+
+    def __enter__(self) -> _PeakConnections:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._engine.dispose()
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_many_concurrent_log_batch_calls_into_one_postgres_worker(
     postgres: Any, tmp_path: Path
 ) -> None:
+    """...and the worker stays within the connections ml server plans for it."""
     name = f"threads_{uuid.uuid4().hex[:8]}"
     uri = postgres.create_database(name)
     load_mlflow_schema(postgres, name)
-    with _one_worker_server(uri, tmp_path) as server:
+    with _one_worker_server(uri, tmp_path) as server, _PeakConnections(uri) as connections:
         statuses = _post_concurrently(server.url)
     assert statuses == [200] * (CONCURRENT // 4 * BATCHES_PER_RUN)
+    threads = server.config.threads
+    assert threads == 7
+    # What plan_workers budgets per worker: 2 per thread + 3.
+    assert 2 <= connections.peak <= 2 * threads + 3, connections.peak
