@@ -13,6 +13,10 @@ at once takes seconds).
 Values are unique per writer and step (``writer * 1e6 + step + 0.25``), so the receiving
 database can be checked for "every value exactly once" with a count and a checksum:
 :func:`expected_checksum`.
+
+:func:`log_batch_bodies` and :func:`post_log_batches` send the same kind of values
+straight to a server's REST API from threads, without mltrack's logger: what a server
+takes at a given concurrency.
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["WriterResult", "collect", "expected_checksum", "release", "run_writers", "value"]
+__all__ = [
+    "WriterResult",
+    "collect",
+    "expected_checksum",
+    "log_batch_bodies",
+    "post_log_batches",
+    "release",
+    "run_writers",
+    "value",
+]
 
 METRIC_KEY = "load"
 
@@ -42,6 +55,66 @@ def value(writer: int, step: int) -> float:
 def expected_checksum(writer: int, n: int) -> float:
     """Sum of every value one writer logs."""
     return sum(value(writer, step) for step in range(n))
+
+
+def log_batch_bodies(run_ids: list[str], values: int, batch: int) -> list[str]:
+    """JSON bodies of ``log_batch`` calls: ``values`` values per run, ``batch`` per call.
+
+    Run ``i`` gets the values writer ``i`` would log (:func:`value`), under
+    :data:`METRIC_KEY`.
+    """
+    return [
+        json.dumps(
+            {
+                "run_id": run_id,
+                "metrics": [
+                    {"key": METRIC_KEY, "value": value(writer, step), "timestamp": 1, "step": step}
+                    for step in range(start, min(start + batch, values))
+                ],
+            }
+        )
+        for writer, run_id in enumerate(run_ids)
+        for start in range(0, values, batch)
+    ]
+
+
+def post_log_batches(
+    url: str, bodies: list[str], concurrency: int, together: bool = False
+) -> list[tuple[int, str]]:
+    """POST ``log_batch`` bodies from ``concurrency`` threads, one keep-alive connection each.
+
+    Args:
+        url: the tracking server's base URL (no auth).
+        bodies: request bodies, e.g. from :func:`log_batch_bodies`.
+        concurrency: threads posting at once.
+        together: every thread's first call waits until all threads have one ready, so
+            ``concurrency`` calls reach the server at once (needs as many bodies).
+
+    Returns:
+        ``(status, response text)`` per body, in the order of ``bodies``.
+    """
+    import http.client
+    import threading
+    import urllib.parse
+    from concurrent.futures import ThreadPoolExecutor
+
+    parts = urllib.parse.urlsplit(url)
+    local = threading.local()
+    start = threading.Barrier(concurrency) if together else None
+
+    def post(body: str) -> tuple[int, str]:
+        if not hasattr(local, "conn"):
+            local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+            if start is not None:
+                start.wait()
+        local.conn.request(
+            "POST", "/api/2.0/mlflow/runs/log-batch", body, {"Content-Type": "application/json"}
+        )
+        response = local.conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(post, bodies))
 
 
 @dataclass

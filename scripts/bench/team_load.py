@@ -200,48 +200,21 @@ def _raw_round(url: str, concurrency: int) -> float:
     The same values and batches as a round of writers, without mltrack or writer processes:
     what the server and its database take at that concurrency (the ceiling for the writers).
     """
-    import http.client
-    import json
-    import threading
-    import urllib.parse
-    from concurrent.futures import ThreadPoolExecutor
-
     from mlflow import MlflowClient
+
+    from mltrack.testing.load import log_batch_bodies, post_log_batches
 
     client = MlflowClient(url)
     experiment_id = client.create_experiment(f"bench-raw-{uuid.uuid4().hex[:8]}")
     runs = [client.create_run(experiment_id).info.run_id for _ in range(WRITERS)]
-    bodies = [
-        json.dumps(
-            {
-                "run_id": run_id,
-                "metrics": [
-                    {"key": "load", "value": writer * 1e6 + step, "timestamp": 1, "step": step}
-                    for step in range(start, min(start + BATCH, VALUES))
-                ],
-            }
-        )
-        for writer, run_id in enumerate(runs)
-        for start in range(0, VALUES, BATCH)
-    ]
-    parts = urllib.parse.urlsplit(url)
-    local = threading.local()
-
-    def post(body: str) -> None:
-        if not hasattr(local, "conn"):  # one keep-alive connection per thread
-            local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-        local.conn.request(
-            "POST", "/api/2.0/mlflow/runs/log-batch", body, {"Content-Type": "application/json"}
-        )
-        response = local.conn.getresponse()
-        text = response.read()
-        if response.status != 200:
-            raise SystemExit(f"raw log_batch answered {response.status}: {text[:300]!r}")
-
+    bodies = log_batch_bodies(runs, VALUES, BATCH)
     begin = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(post, bodies))
-    return WRITERS * VALUES / (time.perf_counter() - begin)
+    replies = post_log_batches(url, bodies, concurrency)
+    elapsed = time.perf_counter() - begin
+    for status, text in replies:
+        if status != 200:
+            raise SystemExit(f"raw log_batch answered {status}: {text[:300]!r}")
+    return WRITERS * VALUES / elapsed
 
 
 def _postmaster_pid(data_dir: Path) -> int | None:

@@ -9,15 +9,11 @@ Workers default to one per core on PostgreSQL, within the connections it has fre
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import subprocess
 import sys
 import threading
-import urllib.parse
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +22,7 @@ import pytest
 from mltrack.errors import ConfigError
 from mltrack.serverapp import THREADS_ENV, request_threads
 from mltrack.teamserver import ConnectionLimit, TeamServerConfig, plan_workers, team_server
+from mltrack.testing.load import METRIC_KEY, log_batch_bodies, post_log_batches
 from mltrack.testing.postgres import load_mlflow_schema
 
 CONCURRENT = 48
@@ -40,45 +37,16 @@ def _post_concurrently(url: str) -> list[int]:
     client = MlflowClient(url)
     experiment_id = client.create_experiment(f"threads-{uuid.uuid4().hex[:8]}")
     runs = [client.create_run(experiment_id).info.run_id for _ in range(CONCURRENT // 4)]
-    bodies = [
-        json.dumps(
-            {
-                "run_id": run_id,
-                "metrics": [
-                    {"key": "m", "value": float(step), "timestamp": 1, "step": step}
-                    for step in range(batch * VALUES_PER_BATCH, (batch + 1) * VALUES_PER_BATCH)
-                ],
-            }
-        )
-        for run_id in runs
-        for batch in range(BATCHES_PER_RUN)
-    ]
-    parts = urllib.parse.urlsplit(url)
-    local = threading.local()
-    statuses: list[int] = []
-    failures: list[str] = []
-    start = threading.Barrier(CONCURRENT)
-
-    def post(body: str) -> None:
-        if not hasattr(local, "conn"):
-            local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
-            start.wait()  # every thread's first call goes out together
-        local.conn.request(
-            "POST", "/api/2.0/mlflow/runs/log-batch", body, {"Content-Type": "application/json"}
-        )
-        response = local.conn.getresponse()
-        text = response.read().decode(errors="replace")
-        statuses.append(response.status)
-        if response.status != 200:
-            failures.append(text[:200])
-
-    with ThreadPoolExecutor(CONCURRENT) as pool:
-        list(pool.map(post, bodies))
+    values = BATCHES_PER_RUN * VALUES_PER_BATCH
+    bodies = log_batch_bodies(runs, values, VALUES_PER_BATCH)
+    # Every thread's first call goes out together: CONCURRENT calls in the worker at once.
+    replies = post_log_batches(url, bodies, CONCURRENT, together=True)
+    failures = [text[:200] for status, text in replies if status != 200]
     assert failures == [], failures[:3]
     for run_id in runs:
-        history = client.get_metric_history(run_id, "m")
-        assert len(history) == BATCHES_PER_RUN * VALUES_PER_BATCH, run_id
-    return statuses
+        history = client.get_metric_history(run_id, METRIC_KEY)
+        assert len(history) == values, run_id
+    return [status for status, _ in replies]
 
 
 def _one_worker_server(backend: str, root: Path) -> Any:
