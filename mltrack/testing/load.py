@@ -104,7 +104,7 @@ def post_log_batches(
 
     def post(body: str) -> tuple[int, str]:
         if not hasattr(local, "conn"):
-            local.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+            local.conn = http.client.HTTPConnection(parts.netloc, timeout=120)
             if start is not None:
                 start.wait()
         local.conn.request(
