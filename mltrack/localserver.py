@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mltrack.errors import ServerStartError
+from mltrack.serverapp import plain_app, uvicorn_command
 
 __all__ = [
     "ForkedProcess",
@@ -256,8 +257,6 @@ def _fork_available() -> bool:
 
 
 def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
-    from mltrack.serverapp import uvicorn_command
-
     cmd = uvicorn_command("127.0.0.1", port)
     log = open(root / "server.log", "ab")  # noqa: SIM115 - handed to the child
     try:
@@ -365,8 +364,6 @@ def _serve_in_child(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
     import uvicorn
-
-    from mltrack.serverapp import plain_app
 
     config = uvicorn.Config(
         plain_app(), host="127.0.0.1", port=port, workers=1, log_level="warning"

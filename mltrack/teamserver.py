@@ -45,7 +45,7 @@ from typing import Any
 
 from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
 from mltrack.localserver import kill_group
-from mltrack.serverapp import AUTH_APP, THREADS_ENV, uvicorn_command
+from mltrack.serverapp import AUTH_APP, THREADS_ENV, request_threads, uvicorn_command
 from mltrack.transport import strip_userinfo
 
 __all__ = [
@@ -347,9 +347,10 @@ try:
                 "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
                 "AND pid <> pg_backend_pid()"
             )).scalar()
-            free = (setting("max_connections") - setting("superuser_reserved_connections")
+            limit = setting("max_connections")
+            free = (limit - setting("superuser_reserved_connections")
                     - setting("reserved_connections") - others)
-            print("MLTRACK_DB_CONNECTIONS", setting("max_connections"), free)
+            print("MLTRACK_DB_CONNECTIONS", limit, free)
     engine.dispose()
     from mlflow.server.handlers import initialize_backend_stores
     initialize_backend_stores(
@@ -450,8 +451,6 @@ def plan_workers(
     Raises:
         ConfigError: PostgreSQL has too few connections free for the workers asked for.
     """
-    from mltrack.serverapp import request_threads
-
     sqlite = _scheme(backend) == "sqlite"
     auto = workers is None
     if workers is None:
