@@ -18,7 +18,10 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 if sys.path and os.path.realpath(sys.path[0]) == os.path.realpath(os.path.dirname(__file__)):
     sys.path.pop(0)  # run as a script: the engine's modules must not shadow the example's
@@ -203,20 +206,61 @@ def _dependencies(
         and (groups is None or name not in _PRELOADED or _PRELOADED[name] in groups)
     }
     paths.update(os.path.join(cwd, p) for p in opened)
+    return _project_files(root, paths, exclude=script)
+
+
+def _project_files(root: str, paths: Iterable[object], exclude: str | None = None) -> list[str]:
+    """The files among ``paths`` that lie in the project (relative to ``root``), sorted.
+
+    Caches, virtual environments, the built site and ``exclude`` (the item's own file) are
+    left out.
+    """
     root_real = _realpath(root)
-    script_real = _realpath(script)
+    exclude_real = _realpath(exclude) if exclude else None
     found = set()
     for path in paths:
         if not isinstance(path, str) or not path:
             continue
         real = _realpath(path)
-        if real == script_real or not real.startswith(root_real + os.sep):
+        if real == exclude_real or not real.startswith(root_real + os.sep):
             continue
         rel = os.path.relpath(real, root_real)
         if _SKIP_PARTS.intersection(rel.split(os.sep)) or not os.path.isfile(real):
             continue
         found.add(rel)
     return sorted(found)
+
+
+_CHILD_TRACE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "childtrace")
+
+
+def _trace_children(root: str, out_dir: Path) -> Path:
+    """Make every Python process the item starts record the project files it opens.
+
+    ``childtrace/sitecustomize.py`` goes first on ``PYTHONPATH``; the processes inherit it
+    (and where to write) through the environment. Returns the folder they write to.
+    """
+    target = out_dir / "child-opens"
+    target.mkdir(exist_ok=True)
+    inherited = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [_CHILD_TRACE, inherited] if inherited else [_CHILD_TRACE]
+    )
+    os.environ["MLTRACK_LIVEDOCS_CHILD_OPENS"] = str(target)
+    os.environ["MLTRACK_LIVEDOCS_ROOT"] = root
+    return target
+
+
+def _child_opens(target: Path) -> list[str]:
+    """What the item's child processes opened, compiled modules mapped to their source."""
+    found = []
+    for record in sorted(target.glob("*.txt")):
+        for path in record.read_text(errors="replace").splitlines():
+            folder, name = os.path.split(path)
+            if os.path.basename(folder) == "__pycache__" and name.endswith(".pyc"):
+                path = os.path.join(os.path.dirname(folder), name.split(".", 1)[0] + ".py")
+            found.append(path)
+    return found
 
 
 def _run_script(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -226,6 +270,7 @@ def _run_script(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     if spec.get("root"):
         _trace_opens(opened)
         _record_imports(used)
+        children = _trace_children(spec["root"], out_dir)
     cwd = Path.cwd()
     before = {str(p) for p in cwd.rglob("*")}
     sys.argv = [script]
@@ -244,6 +289,7 @@ def _run_script(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     sys.stderr.flush()
     result["figures"] = _save_figures(out_dir, cwd, before)
     if spec.get("root"):
+        opened += _child_opens(children)
         result["deps"] = _dependencies(spec["root"], script, opened, str(cwd), used)
     return result
 
@@ -332,6 +378,7 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     )
     deps_file = out_dir / "notebook-deps.json"
     if spec.get("root"):
+        children = _trace_children(spec["root"], out_dir)  # the kernel is one of them
         setup = _KERNEL_SETUP.format(
             worker=os.path.abspath(__file__),
             root=spec["root"],
@@ -408,7 +455,10 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         # Written after each cell; missing only if tracing never started (then the
         # notebook failed above, and failures are not cached).
         with contextlib.suppress(OSError, ValueError):
-            result["deps"] = json.loads(deps_file.read_text())
+            deps = json.loads(deps_file.read_text())
+            opened = _child_opens(children)
+            children_deps = _project_files(spec["root"], opened, exclude=spec["path"])
+            result["deps"] = sorted({*deps, *children_deps})
     return result
 
 

@@ -146,9 +146,19 @@ def test_dependency_aware_cache_reruns_exactly_the_affected_items(tmp_path: Path
         "print('data', (root / 'data' / 'values.txt').read_text().strip())\n"
     )
     (tmp_path / "examples" / "plain.py").write_text("print('plain')\n")
+    # What a Python process started by the example imports counts too (`ml server`...).
+    (tmp_path / "examples" / "_child_only.py").write_text("VALUE = 1\n")
+    (tmp_path / "examples" / "runs_child.py").write_text(
+        "import subprocess, sys\n"
+        "from pathlib import Path\n"
+        "code = 'import _child_only; print(_child_only.VALUE)'\n"
+        "child = subprocess.run([sys.executable, '-c', code], cwd=Path(__file__).parent,\n"
+        "                       capture_output=True, text=True, check=True)\n"
+        "print('child', child.stdout.strip())\n"
+    )
     page = "".join(
         f"```livedocs\nfile: examples/{name}.py\n```\n\n"
-        for name in ("uses_module", "reads_data", "plain")
+        for name in ("uses_module", "reads_data", "plain", "runs_child")
     )
     engine = LiveDocsEngine(EngineConfig(root=tmp_path, jobs=2), progress=lambda *a: None)
 
@@ -158,13 +168,15 @@ def test_dependency_aware_cache_reruns_exactly_the_affected_items(tmp_path: Path
         return sorted(report.executed), outputs, report.server_started
 
     executed, outputs, _ = run(page)
-    assert len(executed) == 3
+    assert len(executed) == 4
     assert outputs["examples/uses_module.py"] == "value 1"
     assert outputs["examples/reads_data.py"] == "data 10"
-    result = engine.runner.cache.load(
-        engine.plan({"docs/index.md": page}).items["examples/uses_module.py"].key
-    )
+    assert outputs["examples/runs_child.py"] == "child 1"
+    items = engine.plan({"docs/index.md": page}).items
+    result = engine.runner.cache.load(items["examples/uses_module.py"].key)
     assert result is not None and list(result.deps) == ["examples/_shared.py"]
+    result = engine.runner.cache.load(items["examples/runs_child.py"].key)
+    assert result is not None and list(result.deps) == ["examples/_child_only.py"]
 
     (tmp_path / "examples" / "_shared.py").write_text("VALUE = 2\n")
     (tmp_path / "data" / "values.txt").write_text("20\n")
@@ -175,6 +187,26 @@ def test_dependency_aware_cache_reruns_exactly_the_affected_items(tmp_path: Path
 
     executed, _, server_started = run("# An edited page\n\n" + page)
     assert executed == [] and server_started is False
+
+    # The module only the child process imports changed: exactly that example runs again.
+    (tmp_path / "examples" / "_child_only.py").write_text("VALUE = 2\n")
+    executed, outputs, _ = run(page)
+    assert executed == ["examples/runs_child.py"]
+    assert outputs["examples/runs_child.py"] == "child 2"
+
+
+def test_child_process_opens_map_compiled_modules_to_their_source(tmp_path: Path) -> None:
+    from mltrack.livedocs.worker import _child_opens
+
+    (tmp_path / "4242.txt").write_text(
+        "/p/examples/__pycache__/_helper.cpython-311.pyc\n/p/data/values.txt\n"
+    )
+    (tmp_path / "4243.txt").write_text("/p/mltrack/__pycache__/serverapp.cpython-311.opt-1.pyc\n")
+    assert _child_opens(tmp_path) == [
+        "/p/examples/_helper.py",
+        "/p/data/values.txt",
+        "/p/mltrack/serverapp.py",
+    ]
 
 
 def test_executable_snippet_becomes_an_item_of_the_page(tmp_path: Path) -> None:
