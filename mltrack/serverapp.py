@@ -11,8 +11,15 @@ from ~2,400 to ~700 values/s, with failures). Capping the worker's request threa
 the pool keeps every call able to finish; the calls beyond wait on the event loop instead.
 With the GIL a worker runs Python on one core anyway, so the cap costs no throughput.
 
+It also extends MLflow's Host-header check (its DNS-rebinding protection answers 403
+"Invalid Host header" to any name but localhost and private IPs) with the names in
+``MLTRACK_SERVER_ALLOWED_HOSTS``: ``ml server`` puts the machine's own names there when it
+listens on the network, so the URL it prints for the team works.
+
 Used as uvicorn factories (``--factory``): ``mltrack.serverapp:plain_app`` for the tracking
-server, ``mltrack.serverapp:auth_app`` with MLflow's ``basic-auth`` app.
+server, ``mltrack.serverapp:auth_app`` with MLflow's ``basic-auth`` app. Standard library
+only until a factory runs, so it can also be copied next to a stock MLflow image (the
+Kubernetes manifests mount it from a ConfigMap).
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ import sys
 from typing import Any
 
 __all__ = [
+    "ALLOWED_HOSTS_ENV",
     "AUTH_APP",
     "PLAIN_APP",
     "THREADS_ENV",
     "BoundedThreads",
+    "allow_extra_hosts",
     "auth_app",
     "plain_app",
     "request_threads",
@@ -35,6 +44,8 @@ __all__ = [
 PLAIN_APP = "mltrack.serverapp:plain_app"
 AUTH_APP = "mltrack.serverapp:auth_app"
 THREADS_ENV = "MLTRACK_SERVER_THREADS"
+ALLOWED_HOSTS_ENV = "MLTRACK_SERVER_ALLOWED_HOSTS"
+_MLFLOW_ALLOWED_HOSTS_ENV = "MLFLOW_SERVER_ALLOWED_HOSTS"
 _SQLALCHEMY_POOL_SIZE = 5  # SQLAlchemy's QueuePool defaults, which MLflow keeps unless told
 _SQLALCHEMY_MAX_OVERFLOW = 10
 _CONNECTIONS_PER_CALL = 2  # log_batch: an outer session and the one _log_metrics opens
@@ -81,8 +92,48 @@ class BoundedThreads:
         await self.app(scope, receive, send)
 
 
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def allow_extra_hosts() -> None:
+    """Add ``MLTRACK_SERVER_ALLOWED_HOSTS`` to the Host names MLflow's app will accept.
+
+    MLflow reads ``MLFLOW_SERVER_ALLOWED_HOSTS`` when its app is created and, when it is
+    set, accepts only those names; so the extra names are added to it (or to MLflow's
+    defaults: localhost and private IPs) before the app is imported.
+    """
+    extra = _split(os.environ.get(ALLOWED_HOSTS_ENV, ""))
+    if not extra:
+        return
+    base = _split(os.environ.get(_MLFLOW_ALLOWED_HOSTS_ENV, "")) or _mlflow_default_hosts()
+    merged = list(dict.fromkeys([*base, *extra]))
+    os.environ[_MLFLOW_ALLOWED_HOSTS_ENV] = ",".join(merged)
+
+
+def _mlflow_default_hosts() -> list[str]:
+    """MLflow's default allowed hosts, read without importing the ``mlflow.server`` package.
+
+    Importing that package creates MLflow's Flask app, whose Host check reads the allowed
+    names then, once: before the extra names are in the environment.
+    """
+    import importlib.util
+
+    mlflow_spec = importlib.util.find_spec("mlflow")
+    if mlflow_spec is None or mlflow_spec.origin is None:
+        raise ImportError("MLflow is not installed")
+    path = os.path.join(os.path.dirname(mlflow_spec.origin), "server", "security_utils.py")
+    spec = importlib.util.spec_from_file_location("_mltrack_mlflow_security_utils", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return list(module.get_default_allowed_hosts())
+
+
 def plain_app() -> BoundedThreads:
     """MLflow's tracking server app (``mlflow.server.fastapi_app:app``), bounded."""
+    allow_extra_hosts()
     from mlflow.server.fastapi_app import app
 
     return BoundedThreads(app, request_threads())
@@ -90,6 +141,7 @@ def plain_app() -> BoundedThreads:
 
 def auth_app() -> BoundedThreads:
     """MLflow's ``basic-auth`` app (``mlflow.server.auth:create_app``), bounded."""
+    allow_extra_hosts()
     from mlflow.server.auth import create_app
 
     return BoundedThreads(create_app(), request_threads())

@@ -45,8 +45,14 @@ from typing import Any
 
 from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
 from mltrack.localserver import kill_group
-from mltrack.serverapp import AUTH_APP, THREADS_ENV, request_threads, uvicorn_command
-from mltrack.transport import strip_userinfo
+from mltrack.serverapp import (
+    ALLOWED_HOSTS_ENV,
+    AUTH_APP,
+    THREADS_ENV,
+    request_threads,
+    uvicorn_command,
+)
+from mltrack.transport import INVALID_HOST, host_rejected, strip_userinfo
 
 __all__ = [
     "AUTH_APP",
@@ -72,6 +78,7 @@ __all__ = [
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _REMOTE_ARTIFACT_SCHEMES = ("s3", "gs", "wasbs", "hdfs", "sftp", "ftp", "abfss", "oss")
+_ANY_INTERFACE = ("0.0.0.0", "", "::")
 _CHECK_EXPERIMENT = "mltrack-server-check"
 
 
@@ -137,6 +144,11 @@ class TeamServerConfig:
             on: ``READ`` (MLflow's default), ``EDIT``, ``MANAGE`` or ``NO_PERMISSIONS``.
         host: bind address; ``127.0.0.1`` keeps the server private to this machine,
             ``0.0.0.0`` exposes it to the network (put TLS in front of it).
+        allowed_hosts: host names clients may use in the server's URL, besides what MLflow
+            accepts by itself (localhost and private IPs); MLflow answers any other name
+            with 403 "Invalid Host header" (its DNS-rebinding protection). Listening on all
+            interfaces adds this machine's host name and FQDN (:meth:`host_names`); ``*``
+            accepts any name.
         port: TCP port; 0 picks a free one.
         workers: uvicorn worker processes; None picks them (:func:`plan_workers`). Each
             runs MLflow's Python request handling on one core; PostgreSQL takes their
@@ -152,6 +164,7 @@ class TeamServerConfig:
     auth_db: str | None = None
     default_permission: str = "READ"
     host: str = "127.0.0.1"
+    allowed_hosts: tuple[str, ...] = ()
     port: int = 5000
     workers: int | None = None
     state_dir: Path = field(default_factory=lambda: Path(".mltrack") / "server")
@@ -192,10 +205,35 @@ class TeamServerConfig:
                 f"default permission {self.default_permission!r} is invalid; use READ, EDIT, "
                 "MANAGE or NO_PERMISSIONS"
             )
+        for name in self.allowed_hosts:
+            if not name or any(c in name for c in "/, \t@"):
+                raise ConfigError(
+                    f"--allowed-hosts {name!r} is not a host name; give names as they appear "
+                    "in the URL, comma-separated, e.g. mlflow.acme.internal,mlflow:5000"
+                )
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port {self.port} is out of range; use 1-65535 (0 = any free)")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"--workers {self.workers} must be at least 1")
+
+    def host_names(self) -> list[str]:
+        """Host-header patterns added to MLflow's own (fnmatch, as MLflow matches them).
+
+        The ``allowed_hosts`` names, plus this machine's host name and FQDN when the server
+        listens on all interfaces (the URL ``ml server`` prints for the team uses the host
+        name), or the bind address when it is a specific one; each also with any port.
+        """
+        names = list(self.allowed_hosts)
+        if self.host in _ANY_INTERFACE:
+            names += [socket.gethostname(), socket.getfqdn()]
+        elif self.host not in ("127.0.0.1", "localhost", "::1"):
+            names.append(self.host)
+        patterns: list[str] = []
+        for name in dict.fromkeys(n for n in names if n):
+            patterns.append(name)
+            if name != "*" and ":" not in name:  # no port given (and not an IPv6 address)
+                patterns.append(f"{name}:*")
+        return patterns
 
     @property
     def artifacts_location(self) -> str:
@@ -216,7 +254,7 @@ class TeamServerConfig:
         """A credential-free summary for printing."""
         artifacts = self.artifacts_location
         mode = "proxied by the server" if self.serve_artifacts else "clients write directly"
-        return {
+        summary = {
             "backend": redact_uri(self.backend),
             "artifacts": f"{redact_uri(artifacts)} ({mode})",
             "auth": (
@@ -227,6 +265,16 @@ class TeamServerConfig:
             ),
             "workers": self.workers_note or str(self.workers or "auto"),
         }
+        if self.host_names():
+            summary["hosts"] = _describe_hosts(self.host_names())
+        return summary
+
+
+def _describe_hosts(patterns: list[str]) -> str:
+    if "*" in patterns:
+        return "any name in the URL (--allowed-hosts '*': no DNS-rebinding protection)"
+    names = ", ".join(p for p in patterns if not p.endswith(":*"))
+    return f"URLs naming {names}, localhost or a private IP (--allowed-hosts adds names)"
 
 
 def _postgres_driver(uri: str) -> str:
@@ -322,6 +370,8 @@ def server_env(config: TeamServerConfig) -> dict[str, str]:
         env["_MLFLOW_SERVER_ARTIFACT_DESTINATION"] = artifacts
     else:
         env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = artifacts
+    if config.host_names():
+        env[ALLOWED_HOSTS_ENV] = ",".join(config.host_names())
     if config.auth:
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(_write_auth_ini(config).resolve())
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = _secret_key(config.state_dir)
@@ -574,7 +624,7 @@ def _launch(config: TeamServerConfig, env: dict[str, str]) -> subprocess.Popen[b
 
 
 def _local_url(config: TeamServerConfig) -> str:
-    host = "127.0.0.1" if config.host in ("0.0.0.0", "", "::") else config.host
+    host = "127.0.0.1" if config.host in _ANY_INTERFACE else config.host
     return f"http://{host}:{config.port}"
 
 
@@ -690,7 +740,7 @@ def client_instructions(config: TeamServerConfig, public_url: str | None = None)
     """Shell lines a team member runs to use the server (no secrets in them)."""
     url = public_url or (
         f"http://{socket.gethostname()}:{config.port}"
-        if config.host in ("0.0.0.0", "", "::")
+        if config.host in _ANY_INTERFACE
         else _local_url(config)
     )
     lines = [f"export MLFLOW_TRACKING_URI={url}"]
@@ -779,8 +829,9 @@ def check_server(
     ``mltrack-server-check-<user>``, logs a metric, reads it back and deletes the run.
 
     Raises:
-        TrackingServerError: the server is unreachable, or refuses the credentials (the
-            message says which, on one line, without the password).
+        TrackingServerError: the server is unreachable, refuses the credentials or the
+            host name in ``url`` (the message says which, on one line, without the
+            password).
     """
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
@@ -834,6 +885,8 @@ def _whoami(
         if headers:
             detail += "; the credentials you set are ignored"
         return status, detail
+    if status == 403 and INVALID_HOST in text:
+        return status, str(host_rejected(base))
     return status, f"/users/current answered {status}: {_first_line(text)}"
 
 
@@ -841,7 +894,7 @@ def _check_auth(
     base: str, headers: dict[str, str], username: str | None, timeout: float
 ) -> CheckResult:
     status, detail = _whoami(base, headers, username, timeout)
-    if status == 401:
+    if status in (401, 403):  # nothing further can work: say why on one line
         raise TrackingServerError(detail)
     return CheckResult("auth", status in (200, 404), detail)
 

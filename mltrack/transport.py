@@ -120,7 +120,7 @@ class TrackingTransport:
         if status >= 500 or status == 429 or _overloaded(response.text):
             raise ServerUnreachable(f"{self.tracking_uri} answered {status}: {message}")
         if status in (401, 403):
-            raise access_denied(self.tracking_uri, status, "log metrics to this run")
+            raise access_denied(self.tracking_uri, status, "log metrics to this run", message)
         raise BatchRejected(f"{endpoint} rejected ({status}): {message}")
 
     def is_reachable(self) -> bool:
@@ -262,8 +262,33 @@ def _who() -> str:
     return "the token" if os.environ.get("MLFLOW_TRACKING_TOKEN") else "anonymous requests"
 
 
-def access_denied(uri: str, status: int, action: str) -> AccessDeniedError:
-    """The one-line error for a 401/403 answer; never includes a secret."""
+#: What MLflow answers (403) to a request whose Host header it does not accept.
+INVALID_HOST = "Invalid Host header"
+
+
+def host_rejected(uri: str) -> AccessDeniedError:
+    """The one-line error for MLflow's 403 "Invalid Host header" (DNS-rebinding protection)."""
+    parts = urllib.parse.urlsplit(strip_userinfo(uri)[0])
+    name = parts.hostname or parts.netloc
+    return AccessDeniedError(
+        f"{parts.scheme}://{parts.netloc} refused the host name {name!r} in its URL (403 "
+        f"{INVALID_HOST}: MLflow's DNS-rebinding protection); start the server with "
+        f"`ml server --allowed-hosts {name}` (`mlflow server --allowed-hosts {name}`), or "
+        "use a URL with a name it accepts"
+    )
+
+
+def access_denied(uri: str, status: int, action: str, answer: str = "") -> AccessDeniedError:
+    """The one-line error for a 401/403 answer; never includes a secret.
+
+    Args:
+        uri: the tracking server's URI.
+        status: 401 or 403.
+        action: what was refused, e.g. ``"log metrics to this run"``.
+        answer: the response body (or the exception text holding it), when known.
+    """
+    if status == 403 and INVALID_HOST in answer:
+        return host_rejected(uri)
     if status == 401:
         if not (
             os.environ.get("MLFLOW_TRACKING_USERNAME") or os.environ.get("MLFLOW_TRACKING_TOKEN")
@@ -301,7 +326,7 @@ def access_error(exc: BaseException, uri: str, action: str) -> AccessDeniedError
         except (TypeError, ValueError):
             status = 0
     if code == "PERMISSION_DENIED" or status == 403:
-        return access_denied(uri, 403, action)
+        return access_denied(uri, 403, action, str(exc))
     if code in ("UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED") or status == 401:
         return access_denied(uri, 401, action)
     return None

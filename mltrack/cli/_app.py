@@ -182,7 +182,8 @@ def server_error_message(exc: BaseException, command: str = "ml") -> str | None:
                 path = urllib.parse.parse_qs(url.query).get("path", [""])[0] or url.path
                 artifact = path.removeprefix(_ARTIFACTS_API)
                 action = f"access the artifact {artifact}{suffix}"
-                return str(access_denied(_tracking_uri(), status, action))
+                answer = str(getattr(link.response, "text", ""))
+                return str(access_denied(_tracking_uri(), status, action, answer))
     return None
 
 

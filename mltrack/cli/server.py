@@ -57,6 +57,14 @@ def server(
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Bind address; 0.0.0.0 exposes the server to the network."
     ),
+    allowed_hosts: str = typer.Option(
+        None,
+        "--allowed-hosts",
+        metavar="NAMES",
+        help="Host names clients may put in the server URL, comma-separated (e.g. "
+        "mlflow.acme.internal). MLflow answers other names with 403 'Invalid Host header'; "
+        "localhost, private IPs and, with --host 0.0.0.0, this machine's names always work.",
+    ),
     port: int = typer.Option(5000, "--port", help="TCP port (0 = any free port)."),
     workers: int = typer.Option(
         None,
@@ -97,6 +105,7 @@ def server(
         auth_db=auth_db,
         default_permission=default_permission.upper(),
         host=host,
+        allowed_hosts=tuple(n.strip() for n in (allowed_hosts or "").split(",") if n.strip()),
         port=port,
         workers=workers,
         state_dir=state_dir,
