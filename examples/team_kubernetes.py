@@ -1,15 +1,18 @@
-"""Kubernetes manifests for the team tracking server (Deployment + Service).
+"""Kubernetes manifests for the team tracking server (ConfigMap + Deployment + Service).
 
 The manifests reference Secrets for everything sensitive; create those first, e.g.::
 
     kubectl -n mlflow create secret generic mlflow-db \
-        --from-literal=uri='postgresql://mlflow:PASSWORD@postgres:5432/mlflow'
+        --from-literal=uri='postgresql+psycopg2://mlflow:PASSWORD@postgres:5432/mlflow'
     kubectl -n mlflow create secret generic mlflow-auth \
         --from-literal=admin-password='...' --from-literal=flask-secret-key="$(openssl rand -hex 32)"
     kubectl -n mlflow create secret generic mlflow-auth-config --from-file=basic_auth.ini
 
-Runs standalone: ``uv run python examples/team_kubernetes.py > mlflow.yaml``.
+Runs standalone: ``uv run python examples/team_kubernetes.py`` writes ``mlflow.yaml``
+for ``kubectl apply -f mlflow.yaml``.
 """
+
+from pathlib import Path
 
 import yaml
 
@@ -21,12 +24,21 @@ manifests = kubernetes_manifests(
     replicas=2,
     workers=2,
     auth=True,
+    allowed_hosts=("mlflow.acme.internal",),  # the Ingress's name, besides the Service's
 )
-print(manifests)
+Path("mlflow.yaml").write_text(manifests)
 
-# Sanity checks a reviewer would do: two objects, probes on /health, no secret inline.
-deployment, service = yaml.safe_load_all(manifests)
+config_map, deployment, service = yaml.safe_load_all(manifests)
+# The ConfigMap carries two of mltrack's files: shown by name, the rest in full.
+for name, source in config_map["data"].items():
+    print(
+        f"# ConfigMap {config_map['metadata']['name']}: {name} ({len(source.splitlines())} lines)"
+    )
+print(yaml.safe_dump_all([deployment, service], sort_keys=False))
+
+# Sanity checks a reviewer would do: probes on /health, no secret inline.
 container = deployment["spec"]["template"]["spec"]["containers"][0]
 assert container["readinessProbe"]["httpGet"]["path"] == "/health"
 assert all("value" not in e or "PASSWORD" not in e["name"] for e in container["env"])
 assert service["spec"]["ports"][0]["targetPort"] == "http"
+print("wrote mlflow.yaml:", ", ".join(doc["kind"] for doc in (config_map, deployment, service)))

@@ -147,7 +147,14 @@ def auth_app() -> BoundedThreads:
     return BoundedThreads(create_app(), request_threads())
 
 
-def uvicorn_command(host: str, port: int, workers: int = 1, auth: bool = False) -> list[str]:
+def uvicorn_command(
+    host: str,
+    port: int,
+    workers: int = 1,
+    auth: bool = False,
+    python: str = sys.executable,
+    app_dir: str | None = None,
+) -> list[str]:
     """The command line that runs the bounded MLflow app under uvicorn.
 
     Args:
@@ -155,11 +162,20 @@ def uvicorn_command(host: str, port: int, workers: int = 1, auth: bool = False) 
         port: TCP port.
         workers: uvicorn worker processes.
         auth: run MLflow's ``basic-auth`` app instead of the plain tracking server.
+        python: the interpreter (``python`` inside a container image).
+        app_dir: a folder holding a copy of this file, for an environment without mltrack
+            installed (a stock MLflow image): the app is then ``serverapp:...`` from there.
     """
+    app = AUTH_APP if auth else PLAIN_APP
+    location: list[str] = []
+    if app_dir is not None:
+        app = app.removeprefix("mltrack.")
+        location = ["--app-dir", app_dir]
     return [
-        sys.executable,
+        python,
         "-m",
         "uvicorn",
+        *location,
         "--host",
         host,
         "--port",
@@ -169,5 +185,5 @@ def uvicorn_command(host: str, port: int, workers: int = 1, auth: bool = False) 
         "--log-level",
         "warning",
         "--factory",
-        AUTH_APP if auth else PLAIN_APP,
+        app,
     ]

@@ -340,6 +340,24 @@ def _write_auth_ini(config: TeamServerConfig) -> Path:
     return path
 
 
+def _mlflow_server_vars(backend: str, artifacts: str, serve_artifacts: bool) -> dict[str, str]:
+    """What ``mlflow server`` hands the app in its workers: the stores, through variables."""
+    env = {
+        "_MLFLOW_SERVER_FILE_STORE": backend,
+        "_MLFLOW_SERVER_REGISTRY_STORE": backend,
+        "_MLFLOW_SGI_NAME": "uvicorn",
+        # Background jobs (GenAI judges) need extra services; a tracking server does not.
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    if serve_artifacts:
+        env["_MLFLOW_SERVER_SERVE_ARTIFACTS"] = "true"
+        env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = "mlflow-artifacts:/"
+        env["_MLFLOW_SERVER_ARTIFACT_DESTINATION"] = artifacts
+    else:
+        env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = artifacts
+    return env
+
+
 def server_env(config: TeamServerConfig) -> dict[str, str]:
     """The environment of the server processes (MLflow's ``mlflow server`` contract)."""
     env = dict(os.environ)
@@ -353,23 +371,10 @@ def server_env(config: TeamServerConfig) -> dict[str, str]:
         "MLFLOW_TRACKING_TOKEN",
     ):
         env.pop(key, None)
-    artifacts = config.artifacts_location
     env.update(
-        {
-            "_MLFLOW_SERVER_FILE_STORE": config.backend,
-            "_MLFLOW_SERVER_REGISTRY_STORE": config.backend,
-            "_MLFLOW_SGI_NAME": "uvicorn",
-            # Background jobs (GenAI judges) need extra services; a tracking server does not.
-            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-            "PYTHONWARNINGS": "ignore",
-        }
+        _mlflow_server_vars(config.backend, config.artifacts_location, config.serve_artifacts)
     )
-    if config.serve_artifacts:
-        env["_MLFLOW_SERVER_SERVE_ARTIFACTS"] = "true"
-        env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = "mlflow-artifacts:/"
-        env["_MLFLOW_SERVER_ARTIFACT_DESTINATION"] = artifacts
-    else:
-        env["_MLFLOW_SERVER_ARTIFACT_ROOT"] = artifacts
+    env["PYTHONWARNINGS"] = "ignore"
     if config.host_names():
         env[ALLOWED_HOSTS_ENV] = ",".join(config.host_names())
     if config.auth:
@@ -1244,6 +1249,10 @@ def grant_permission(
 
 
 # --------------------------------------------------------------------------- kubernetes
+_K8S_APP_DIR = "/opt/mltrack"
+_K8S_AUTH_CONFIG = "/etc/mlflow-auth/basic_auth.ini"
+
+
 def kubernetes_manifests(
     *,
     name: str = "mlflow",
@@ -1253,24 +1262,33 @@ def kubernetes_manifests(
     replicas: int = 2,
     workers: int = 2,
     auth: bool = True,
+    allowed_hosts: tuple[str, ...] = (),
 ) -> str:
-    """Kubernetes manifests (Deployment + Service) for the tracking server, as YAML.
+    """Kubernetes manifests (ConfigMap + Deployment + Service) for the tracking server, as YAML.
 
-    The server runs MLflow's own ``mlflow server`` (the image needs ``psycopg2-binary``,
-    ``boto3`` for S3 and ``Flask-WTF`` for auth on top of MLflow). No secret value is in
-    the output: the database URI, the admin password, the Flask secret key and the auth
-    config (whose ``database_uri`` holds a password) come from Secrets you create with
-    ``kubectl create secret`` (see the Team setup guide). Replicas are stateless; they
-    share the database and the Flask secret key.
+    The pods run MLflow's own image and app, the way ``ml server`` runs them: a ConfigMap
+    carries mltrack's two small standard-library files, the worker app
+    (:mod:`mltrack.serverapp`: request threads capped to the connection pool, extra
+    Host names) and the prepare step ``ml server`` runs before its workers (schema set-up
+    and, with auth, the admin user), which runs here as an init container. The image
+    needs ``psycopg2-binary``, ``boto3`` for S3 and ``Flask-WTF`` for auth on top of
+    MLflow 3.17.
+
+    No secret value is in the output: the database URI, the admin password, the Flask
+    secret key and the auth config (whose ``database_uri`` holds a password) come from
+    Secrets you create with ``kubectl create secret`` (see the Team setup guide).
+    Replicas are stateless; they share the database and the Flask secret key.
 
     Args:
         name: base name of the objects (and the ``app`` label).
         namespace: namespace the objects go to.
         image: container image with MLflow 3.17 and the drivers above.
-        artifacts: artifact store the server proxies (``--artifacts-destination``).
+        artifacts: artifact store the server proxies.
         replicas: server pods.
         workers: uvicorn workers per pod.
         auth: run the ``basic-auth`` app.
+        allowed_hosts: host names clients use besides the Service's own (an Ingress's,
+            say); MLflow refuses other names with 403 "Invalid Host header".
 
     Returns:
         Multi-document YAML text, ready for ``kubectl apply -f -``.
@@ -1278,44 +1296,67 @@ def kubernetes_manifests(
     import yaml
 
     labels = {"app": name}
-    args = [
-        "server",
-        "--backend-store-uri",
-        "$(MLFLOW_BACKEND_STORE_URI)",
-        "--artifacts-destination",
-        artifacts,
-        "--serve-artifacts",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "5000",
-        "--workers",
-        str(workers),
-    ]
+    service_names = (name, f"{name}.{namespace}", f"{name}.{namespace}.svc")
+    hosts = TeamServerConfig(
+        allowed_hosts=(*service_names, f"{name}.{namespace}.svc.cluster.local", *allowed_hosts)
+    ).host_names()
+    # Later entries may refer to earlier ones: $(VAR) is expanded by Kubernetes.
     env: list[dict[str, Any]] = [
         _secret_env("MLFLOW_BACKEND_STORE_URI", f"{name}-db", "uri"),
-        {"name": "MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "value": "false"},
+        *(
+            {"name": key, "value": value}
+            for key, value in _mlflow_server_vars(
+                "$(MLFLOW_BACKEND_STORE_URI)", artifacts, serve_artifacts=True
+            ).items()
+        ),
+        {"name": ALLOWED_HOSTS_ENV, "value": ",".join(hosts)},
     ]
-    volumes: list[dict[str, Any]] = []
-    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = [{"name": "mltrack", "configMap": {"name": f"{name}-mltrack"}}]
+    mounts: list[dict[str, Any]] = [
+        {"name": "mltrack", "mountPath": _K8S_APP_DIR, "readOnly": True}
+    ]
     if auth:
-        args += ["--app-name", "basic-auth"]
         env += [
             _secret_env("MLFLOW_AUTH_ADMIN_PASSWORD", f"{name}-auth", "admin-password"),
             _secret_env("MLFLOW_FLASK_SERVER_SECRET_KEY", f"{name}-auth", "flask-secret-key"),
-            {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": "/etc/mlflow-auth/basic_auth.ini"},
+            {"name": "MLFLOW_AUTH_CONFIG_PATH", "value": _K8S_AUTH_CONFIG},
         ]
         volumes.append({"name": "auth-config", "secret": {"secretName": f"{name}-auth-config"}})
-        mounts.append({"name": "auth-config", "mountPath": "/etc/mlflow-auth", "readOnly": True})
-    container: dict[str, Any] = {
-        "name": "mlflow",
+        mounts.append(
+            {
+                "name": "auth-config",
+                "mountPath": str(Path(_K8S_AUTH_CONFIG).parent),
+                "readOnly": True,
+            }
+        )
+    common: dict[str, Any] = {
         "image": image,
-        "command": ["mlflow"],
-        "args": args,
-        "ports": [{"name": "http", "containerPort": 5000}],
         "env": env,
         # Object-store credentials (AWS_ACCESS_KEY_ID, ...) when the Secret exists.
         "envFrom": [{"secretRef": {"name": f"{name}-artifacts", "optional": True}}],
+        "volumeMounts": mounts,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "allowPrivilegeEscalation": False,
+        },
+    }
+    prepare_container = {
+        "name": "prepare",
+        **common,
+        "command": ["python", f"{_K8S_APP_DIR}/prepare.py"],
+    }
+    server_env_list = list(env)
+    if auth:  # the init container created the admin; the workers need not try again
+        server_env_list.append({"name": "_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED", "value": "true"})
+    container: dict[str, Any] = {
+        "name": "mlflow",
+        **common,
+        "env": server_env_list,
+        "command": uvicorn_command(
+            "0.0.0.0", 5000, workers, auth=auth, python="python", app_dir=_K8S_APP_DIR
+        ),
+        "ports": [{"name": "http", "containerPort": 5000}],
         "readinessProbe": {
             "httpGet": {"path": "/health", "port": "http"},
             "periodSeconds": 5,
@@ -1329,17 +1370,16 @@ def kubernetes_manifests(
             "requests": {"cpu": "500m", "memory": "1Gi"},
             "limits": {"memory": "2Gi"},
         },
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": 1000,
-            "allowPrivilegeEscalation": False,
+    }
+    config_map = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{name}-mltrack", "namespace": namespace, "labels": dict(labels)},
+        "data": {
+            "serverapp.py": Path(_serverapp_file()).read_text(),
+            "prepare.py": _PREPARE_CODE.lstrip(),
         },
     }
-    if mounts:
-        container["volumeMounts"] = mounts
-    pod_spec: dict[str, Any] = {"containers": [container]}
-    if volumes:
-        pod_spec["volumes"] = volumes
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -1347,7 +1387,14 @@ def kubernetes_manifests(
         "spec": {
             "replicas": replicas,
             "selector": {"matchLabels": dict(labels)},
-            "template": {"metadata": {"labels": dict(labels)}, "spec": pod_spec},
+            "template": {
+                "metadata": {"labels": dict(labels)},
+                "spec": {
+                    "initContainers": [prepare_container],
+                    "containers": [container],
+                    "volumes": volumes,
+                },
+            },
         },
     }
     service = {
@@ -1359,7 +1406,35 @@ def kubernetes_manifests(
             "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
         },
     }
-    return yaml.safe_dump_all([deployment, service], sort_keys=False)
+    return yaml.dump_all(
+        [config_map, deployment, service],
+        Dumper=_literal_dumper(),
+        sort_keys=False,
+        allow_unicode=True,
+    )
+
+
+def _literal_block(dumper: Any, value: str) -> Any:
+    # The ConfigMap's Python files stay readable (and diffable) as YAML block scalars.
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+def _literal_dumper() -> Any:
+    import yaml
+
+    class LiteralDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True  # the two containers share env lists: write them out, no &id001
+
+    LiteralDumper.add_representer(str, _literal_block)
+    return LiteralDumper
+
+
+def _serverapp_file() -> str:
+    import mltrack.serverapp
+
+    return str(mltrack.serverapp.__file__)
 
 
 def _secret_env(var: str, secret: str, key: str) -> dict[str, Any]:

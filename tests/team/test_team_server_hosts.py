@@ -105,9 +105,7 @@ def test_refused_host_name_is_explained_to_the_client(exposed: TeamServer) -> No
         env.pop(key, None)
     fix = "start the server with `ml server --allowed-hosts 127.0.0.3`"
     for args in (["server", "--check", url], ["runs"]):
-        done = subprocess.run(
-            [*ML, *args], capture_output=True, text=True, timeout=120, env=env
-        )
+        done = subprocess.run([*ML, *args], capture_output=True, text=True, timeout=120, env=env)
         assert done.returncode == 2, done.stdout + done.stderr
         assert "refused the host name '127.0.0.3' in its URL (403 Invalid Host header" in (
             done.stderr
