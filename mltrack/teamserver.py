@@ -205,12 +205,7 @@ class TeamServerConfig:
                 f"default permission {self.default_permission!r} is invalid; use READ, EDIT, "
                 "MANAGE or NO_PERMISSIONS"
             )
-        for name in self.allowed_hosts:
-            if not name or any(c in name for c in "/, \t@"):
-                raise ConfigError(
-                    f"--allowed-hosts {name!r} is not a host name; give names as they appear "
-                    "in the URL, comma-separated, e.g. mlflow.acme.internal,mlflow:5000"
-                )
+        _check_host_names(self.allowed_hosts)
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"--port {self.port} is out of range; use 1-65535 (0 = any free)")
         if self.workers is not None and self.workers < 1:
@@ -228,12 +223,7 @@ class TeamServerConfig:
             names += [socket.gethostname(), socket.getfqdn()]
         elif self.host not in ("127.0.0.1", "localhost", "::1"):
             names.append(self.host)
-        patterns: list[str] = []
-        for name in dict.fromkeys(n for n in names if n):
-            patterns.append(name)
-            if name != "*" and ":" not in name:  # no port given (and not an IPv6 address)
-                patterns.append(f"{name}:*")
-        return patterns
+        return _host_patterns(names)
 
     @property
     def artifacts_location(self) -> str:
@@ -265,9 +255,29 @@ class TeamServerConfig:
             ),
             "workers": self.workers_note or str(self.workers or "auto"),
         }
-        if self.host_names():
-            summary["hosts"] = _describe_hosts(self.host_names())
+        hosts = self.host_names()
+        if hosts:
+            summary["hosts"] = _describe_hosts(hosts)
         return summary
+
+
+def _check_host_names(names: tuple[str, ...]) -> None:
+    for name in names:
+        if not name or any(c in name for c in "/, \t@"):
+            raise ConfigError(
+                f"--allowed-hosts {name!r} is not a host name; give names as they appear "
+                "in the URL, comma-separated, e.g. mlflow.acme.internal,mlflow:5000"
+            )
+
+
+def _host_patterns(names: list[str]) -> list[str]:
+    """Each name once, and also with any port when it names none (MLflow's fnmatch)."""
+    patterns: list[str] = []
+    for name in dict.fromkeys(n for n in names if n):
+        patterns.append(name)
+        if name != "*" and ":" not in name:  # no port given (and not an IPv6 address)
+            patterns.append(f"{name}:*")
+    return patterns
 
 
 def _describe_hosts(patterns: list[str]) -> str:
@@ -375,8 +385,9 @@ def server_env(config: TeamServerConfig) -> dict[str, str]:
         _mlflow_server_vars(config.backend, config.artifacts_location, config.serve_artifacts)
     )
     env["PYTHONWARNINGS"] = "ignore"
-    if config.host_names():
-        env[ALLOWED_HOSTS_ENV] = ",".join(config.host_names())
+    hosts = config.host_names()
+    if hosts:
+        env[ALLOWED_HOSTS_ENV] = ",".join(hosts)
     if config.auth:
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(_write_auth_ini(config).resolve())
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = _secret_key(config.state_dir)
@@ -1295,11 +1306,12 @@ def kubernetes_manifests(
     """
     import yaml
 
+    _check_host_names(allowed_hosts)
     labels = {"app": name}
-    service_names = (name, f"{name}.{namespace}", f"{name}.{namespace}.svc")
-    hosts = TeamServerConfig(
-        allowed_hosts=(*service_names, f"{name}.{namespace}.svc.cluster.local", *allowed_hosts)
-    ).host_names()
+    dns = f"{name}.{namespace}.svc"  # the Service's names inside the cluster
+    hosts = _host_patterns(
+        [name, f"{name}.{namespace}", dns, f"{dns}.cluster.local", *allowed_hosts]
+    )
     # Later entries may refer to earlier ones: $(VAR) is expanded by Kubernetes.
     env: list[dict[str, Any]] = [
         _secret_env("MLFLOW_BACKEND_STORE_URI", f"{name}-db", "uri"),
