@@ -403,21 +403,24 @@ try:
     uri = os.environ["_MLFLOW_SERVER_FILE_STORE"]
     args = {"connect_timeout": 10} if uri.startswith("postgresql") else {}
     engine = sqlalchemy.create_engine(uri, connect_args=args)
-    with engine.connect() as conn:
-        if uri.startswith("postgresql"):
-            # What the workers may open: ml server sizes them to it (plan_workers).
-            setting = lambda name: int(conn.execute(sqlalchemy.text(
-                "SELECT coalesce((SELECT setting FROM pg_settings WHERE name = :n), '0')"
-            ), {"n": name}).scalar())
-            others = conn.execute(sqlalchemy.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                "AND pid <> pg_backend_pid()"
-            )).scalar()
-            limit = setting("max_connections")
-            free = (limit - setting("superuser_reserved_connections")
-                    - setting("reserved_connections") - others)
-            print("MLTRACK_DB_CONNECTIONS", limit, free)
-    engine.dispose()
+    conn = engine.connect()
+    if uri.startswith("postgresql"):
+        # One prepare at a time per database (servers or pods starting together on a new
+        # one): the next waits here, then finds the schema made. Held until this exits.
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(hashtext('mltrack-prepare'))"))
+        # What the workers may open: ml server sizes them to it (plan_workers).
+        setting = lambda name: int(conn.execute(sqlalchemy.text(
+            "SELECT coalesce((SELECT setting FROM pg_settings WHERE name = :n), '0')"
+        ), {"n": name}).scalar())
+        others = conn.execute(sqlalchemy.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+            "AND pid <> pg_backend_pid()"
+        )).scalar()
+        limit = setting("max_connections")
+        free = (limit - setting("superuser_reserved_connections")
+                - setting("reserved_connections") - others)
+        print("MLTRACK_DB_CONNECTIONS", limit, free)
+    conn.commit()  # no transaction left open beside the migrations; the lock stays
     from mlflow.server.handlers import initialize_backend_stores
     initialize_backend_stores(
         os.environ["_MLFLOW_SERVER_FILE_STORE"],

@@ -22,7 +22,13 @@ import pytest
 import yaml
 
 from mltrack.localserver import free_port, kill_group
-from mltrack.teamserver import check_server, kubernetes_manifests
+from mltrack.teamserver import (
+    TeamServerConfig,
+    check_server,
+    kubernetes_manifests,
+    prepare,
+    server_env,
+)
 from mltrack.testing.postgres import PostgresCluster, load_mlflow_schema
 
 
@@ -191,3 +197,34 @@ def test_the_pod_prepares_the_database_and_serves_with_auth(
     finally:
         kill_group(proc)
     assert admin_password not in log.read_text(errors="replace")
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_two_prepares_at_once_on_a_new_database_both_succeed(
+    postgres: PostgresCluster, tmp_path: Path
+) -> None:
+    """Two pods (or two ``ml server``) starting together on an empty database.
+
+    Each runs the prepare step, which creates MLflow's schema when it is missing and
+    bootstraps the admin; an advisory lock makes the second wait and find both done.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    uri = postgres.create_database("two_pods")
+    configs = [
+        TeamServerConfig(backend=uri, auth=True, artifacts=str(tmp_path), state_dir=tmp_path / n)
+        for n in ("pod-a", "pod-b")
+    ]
+    envs = []
+    for config in configs:
+        config.state_dir.mkdir()
+        config.validate()
+        envs.append({**server_env(config), "MLFLOW_AUTH_ADMIN_PASSWORD": "Adm1n-two-pods"})
+    with ThreadPoolExecutor(2) as pool:
+        limits = list(pool.map(prepare, configs, envs))  # raises if either failed
+    assert all(limit is not None and limit.max_connections > 0 for limit in limits)
+    done = postgres.run(
+        "psql", "-tA", "-c", "SELECT count(*) FROM users", *postgres._conn_args("two_pods")
+    )
+    assert done.stdout.strip() == "1", done.stdout + done.stderr
