@@ -43,6 +43,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import mltrack.serverapp
 from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
 from mltrack.localserver import kill_group
 from mltrack.serverapp import (
@@ -79,6 +80,8 @@ __all__ = [
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _REMOTE_ARTIFACT_SCHEMES = ("s3", "gs", "wasbs", "hdfs", "sftp", "ftp", "abfss", "oss")
 _ANY_INTERFACE = ("0.0.0.0", "", "::")
+# Tells MLflow's workers the admin user was bootstrapped already (by the prepare step).
+_ADMIN_BOOTSTRAPPED = {"_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED": "true"}
 _CHECK_EXPERIMENT = "mltrack-server-check"
 
 
@@ -729,7 +732,7 @@ def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer
         )
         env[THREADS_ENV] = str(config.threads)
         if config.auth:
-            env["_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED"] = "true"  # done once above, not per worker
+            env.update(_ADMIN_BOOTSTRAPPED)  # done once above, not per worker
         proc = _launch(config, env)
     except BaseException:
         if owned:
@@ -1363,7 +1366,7 @@ def kubernetes_manifests(
     }
     server_env_list = list(env)
     if auth:  # the init container created the admin; the workers need not try again
-        server_env_list.append({"name": "_MLFLOW_AUTH_ADMIN_BOOTSTRAPPED", "value": "true"})
+        server_env_list += [{"name": k, "value": v} for k, v in _ADMIN_BOOTSTRAPPED.items()]
     container: dict[str, Any] = {
         "name": "mlflow",
         **common,
@@ -1391,7 +1394,7 @@ def kubernetes_manifests(
         "kind": "ConfigMap",
         "metadata": {"name": f"{name}-mltrack", "namespace": namespace, "labels": dict(labels)},
         "data": {
-            "serverapp.py": Path(_serverapp_file()).read_text(),
+            "serverapp.py": Path(mltrack.serverapp.__file__).read_text(),
             "prepare.py": _PREPARE_CODE.lstrip(),
         },
     }
@@ -1444,12 +1447,6 @@ def _literal_dumper() -> Any:
 
     LiteralDumper.add_representer(str, _literal_block)
     return LiteralDumper
-
-
-def _serverapp_file() -> str:
-    import mltrack.serverapp
-
-    return str(mltrack.serverapp.__file__)
 
 
 def _secret_env(var: str, secret: str, key: str) -> dict[str, Any]:

@@ -33,3 +33,23 @@ def start_ml(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str
         text=True,
         start_new_session=True,
     )
+
+
+def status_for_host(port: int, host: str, auth: str | None = None) -> int:
+    """HTTP status of an API read on 127.0.0.1:``port`` sent with ``Host: host``.
+
+    The URL's host name travels in that header: this is what a client whose URL names
+    ``host`` gets from MLflow's Host check. ``auth`` is ``"user:password"`` for basic auth.
+    """
+    import base64
+    import http.client
+
+    headers = {"Host": host}
+    if auth:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()

@@ -8,8 +8,6 @@ then the server container's command, against a real PostgreSQL.
 
 from __future__ import annotations
 
-import base64
-import http.client
 import os
 import re
 import subprocess
@@ -30,6 +28,7 @@ from mltrack.teamserver import (
     server_env,
 )
 from mltrack.testing.postgres import PostgresCluster, load_mlflow_schema
+from tests._helpers import status_for_host
 
 
 def test_manifests_are_valid_objects_without_secrets() -> None:
@@ -86,21 +85,9 @@ def _container_env(
     return env
 
 
-def _status(port: int, host: str, auth: str | None = None) -> int:
-    headers = {"Host": host}
-    if auth:
-        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
 def _asks_for_credentials(port: int) -> bool:
     try:
-        return _status(port, "localhost") == 401
+        return status_for_host(port, "localhost") == 401
     except OSError:  # not listening yet
         return False
 
@@ -188,8 +175,8 @@ def test_the_pod_prepares_the_database_and_serves_with_auth(
         admin = f"admin:{admin_password}"
         # Clients inside the cluster name the Service; outside, the Ingress's name.
         for host in ("mlflow", "mlflow.mlflow.svc.cluster.local:80", "mlflow.acme.internal"):
-            assert _status(port, host, admin) == 200, host
-        assert _status(port, "evil.example.com", admin) == 403
+            assert status_for_host(port, host, admin) == 200, host
+        assert status_for_host(port, "evil.example.com", admin) == 403
         results = check_server(
             f"http://127.0.0.1:{port}", username="admin", password=admin_password
         )

@@ -9,7 +9,6 @@ that says so and how to fix it, not "permission denied".
 
 from __future__ import annotations
 
-import http.client
 import os
 import socket
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mltrack.teamserver import TeamServer, TeamServerConfig, start_team_server
+from tests._helpers import status_for_host
 
 ML = [sys.executable, "-m", "mltrack"]
 
@@ -71,17 +71,6 @@ def exposed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TeamServer]:
         server.stop()
 
 
-def _status_for_host(server: TeamServer, host: str) -> int:
-    conn = http.client.HTTPConnection("127.0.0.1", server.config.port, timeout=30)
-    try:
-        conn.request(
-            "GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers={"Host": host}
-        )
-        return conn.getresponse().status
-    finally:
-        conn.close()
-
-
 @pytest.mark.slow
 def test_exposed_server_accepts_its_names_and_refuses_others(exposed: TeamServer) -> None:
     port = exposed.config.port
@@ -92,8 +81,8 @@ def test_exposed_server_accepts_its_names_and_refuses_others(exposed: TeamServer
         f"localhost:{port}",
         f"10.1.2.3:{port}",
     ):
-        assert _status_for_host(exposed, accepted) == 200, accepted
-    assert _status_for_host(exposed, f"evil.example.com:{port}") == 403
+        assert status_for_host(exposed.config.port, accepted) == 200, accepted
+    assert status_for_host(exposed.config.port, f"evil.example.com:{port}") == 403
 
 
 @pytest.mark.slow
