@@ -278,6 +278,14 @@ class Settings(_Section):
         return f"sqlite:///{self.project_root / '.mltrack' / 'mlflow.db'}"
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """``:LINE:COL: not valid YAML (problem)`` from PyYAML's error, 1-based like editors."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or exc.__class__.__name__
+    return f"{where}: not valid YAML ({problem})"
+
+
 def find_config_file(start: Path | None = None) -> Path | None:
     """Return the nearest ``.mltrack.yml`` at or above ``start`` (default: cwd)."""
     here = (start or Path.cwd()).resolve()
@@ -378,9 +386,7 @@ def load_settings(
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(
-                f"{path}: not valid YAML ({exc.__class__.__name__}); fix the syntax"
-            ) from None
+            raise ConfigError(f"{path}{_yaml_problem(exc)}; fix the syntax") from None
         if not isinstance(loaded, dict):
             raise ConfigError(
                 f"{path}: expected a mapping of keys at the top level, got {type(loaded).__name__}"

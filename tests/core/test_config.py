@@ -67,6 +67,15 @@ def test_invalid_yaml_is_a_config_error(tmp_path: Path) -> None:
         load_settings(start=tmp_path, environ={})
 
 
+def test_invalid_yaml_names_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / ".mltrack.yml").write_text("experiment: demo\nllm:\n\tbudget_usd: 1\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(start=tmp_path, environ={})
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path.resolve() / '.mltrack.yml'}:3:1: not valid YAML (")
+    assert "'\\t'" in message and "\n" not in message
+
+
 def test_unknown_top_level_env_vars_are_ignored_and_reported(tmp_path: Path) -> None:
     from mltrack.config import unknown_env_vars
 
