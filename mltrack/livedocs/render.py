@@ -25,9 +25,20 @@ from mltrack.livedocs.directives import Directive, parse_line_spec
 from mltrack.livedocs.model import Item, ItemResult, RunSummary
 from mltrack.livedocs.runner import format_failure
 
-__all__ = ["Rendered", "error_html", "fill_fragments", "markdown_output", "render_directive"]
+__all__ = [
+    "CHECKS_MARKER",
+    "Rendered",
+    "checks_start",
+    "error_html",
+    "fill_fragments",
+    "markdown_output",
+    "render_directive",
+]
 
 _HEADER_LINE = re.compile(r"^#\s*livedocs:")
+#: ``# --- checks ---`` opens the trailing section of asserts that prove what the example
+#: shows: executed like the rest of the file, never shown on the page.
+CHECKS_MARKER = re.compile(r"^#\s*-{3,}\s*checks\s*-{3,}\s*$")
 #: Code annotations, written like footnotes in the example: a ``# (1)!`` marker ends a
 #: code line, and ``# (1)! What that line does.`` lines close the file.
 _MARKER = re.compile(r"#\s*\((?P<number>\d+)\)!\s*$")
@@ -64,16 +75,36 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line if line.strip() else "" for line in text.split("\n"))
 
 
+def checks_start(lines: list[str]) -> int | None:
+    """0-based index of the ``# --- checks ---`` line of a file's lines, or ``None``."""
+    return next((i for i, line in enumerate(lines) if CHECKS_MARKER.match(line.strip())), None)
+
+
+def _without_checks(lines: list[str]) -> list[str]:
+    """The lines a reader sees: everything before the checks section, trailing blanks cut."""
+    start = checks_start(lines)
+    if start is None:
+        return lines
+    shown = lines[:start]
+    while shown and not shown[-1].strip():
+        shown.pop()
+    return shown
+
+
 def _code_block(root: Path, item: Item, directive: Directive) -> str:
     if directive.snippet is not None:
-        longest = max((len(m) for m in re.findall(r"`+", directive.snippet)), default=0)
+        snippet = "\n".join(_without_checks(directive.snippet.split("\n")))
+        longest = max((len(m) for m in re.findall(r"`+", snippet)), default=0)
         fence = "`" * max(3, longest + 1)
-        return f"{fence}python\n{directive.snippet.rstrip()}\n{fence}"
+        return f"{fence}python\n{snippet.rstrip()}\n{fence}"
     assert item.path is not None
     lines = (root / item.path).read_text(errors="replace").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    # The notes may close the file or sit right before the checks section.
     lines, notes = _footnotes(lines)
+    lines, more = _footnotes(_without_checks(lines))
+    notes = {**notes, **more}
     if "lines" in directive.options:
         wanted = parse_line_spec(directive.options["lines"])
         first, last = wanted[0], min(wanted[-1], len(lines))

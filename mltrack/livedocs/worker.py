@@ -450,6 +450,10 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 "source": source,
             },
         }
+    # Cells tagged `livedocs-checks` prove what the notebook shows: run, never published.
+    nb.cells = [
+        c for c in nb.cells if "livedocs-checks" not in c.get("metadata", {}).get("tags", [])
+    ]
     nbformat.write(nb, out_dir / "executed.ipynb")
     if spec.get("root"):
         # Written after each cell; missing only if tracing never started (then the
