@@ -30,6 +30,8 @@ CHAMPION_ALIAS = "champion"
 REF_FILE = "mltrack_ref.json"
 #: The model card artifact written by ``mltrack.model_card(...).log_to_run()``.
 CARD_FILE = "model_card.md"
+#: ``models:/m-…``: a logged model's id (MLflow 3), not a registered name.
+_LOGGED_MODEL_RE = re.compile(r"^m-[0-9a-f]{32}$")
 _NAME_RE = re.compile(r"^(?P<name>[^@/:]+?)(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))?$")
 
 
@@ -68,6 +70,45 @@ def _client() -> Any:
     else:
         setup_tracking()
     return MlflowClient()
+
+
+def _check_run(uri: str) -> None:
+    """Fail with one line when the run of a ``runs:/`` URI is not in the resolved store."""
+    from mlflow.exceptions import MlflowException
+
+    run_id = uri[len("runs:/") :].split("/", 1)[0]
+    client = _client()
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        raise ModelNotFoundError(
+            f"no run {run_id} in the tracking store {_store_label()}; "
+            "list runs with `ml runs` (or set MLFLOW_TRACKING_URI to the store that has it)"
+        ) from None
+
+
+def _logged_model(uri: str) -> ModelRef:
+    from mlflow.exceptions import MlflowException
+
+    model_id = uri[len("models:/") :]
+    client = _client()
+    try:
+        client.get_logged_model(model_id)
+    except MlflowException:
+        raise ModelNotFoundError(
+            f"no logged model {model_id} in the tracking store {_store_label()}; "
+            "check the id printed by log_model (or set MLFLOW_TRACKING_URI)"
+        ) from None
+    return ModelRef(uri)
+
+
+def _store_label() -> str:
+    """The tracking URI in effect, its password hidden (errors are printed)."""
+    import mlflow
+
+    from mltrack.teamserver import redact_uri
+
+    return redact_uri(str(mlflow.get_tracking_uri()))
 
 
 def _registered(name: str, alias: str | None, version: str | None) -> ModelRef:
@@ -121,6 +162,8 @@ def resolve_model(name_or_uri: str) -> ModelRef:
     if (path / "MLmodel").is_file():
         return _local_ref(path)
     if ref.startswith("models:/"):
+        if _LOGGED_MODEL_RE.match(ref[len("models:/") :]):
+            return _logged_model(ref)
         match = _NAME_RE.match(ref[len("models:/") :])
         if match is None:
             raise ModelNotFoundError(
@@ -134,6 +177,10 @@ def resolve_model(name_or_uri: str) -> ModelRef:
                 raise ModelNotFoundError(
                     f"'{ref}' is not an MLflow model directory (no MLmodel file)"
                 )
+        elif ref.startswith("runs:/"):
+            _check_run(ref)
+        else:
+            _client()  # MLflow resolves other schemes through the tracking store too
         return ModelRef(ref)
     match = _NAME_RE.match(ref)
     if match is None:
