@@ -67,3 +67,14 @@ with TestClient(create_app("batch-demo", auth=False)) as api:
         scored += reply.json()["rows"]
     seconds = time.perf_counter() - started
 print(f"{'http':<8} {scored / seconds:>12,.0f} rows/s  ({scored} rows in {len(chunks)} requests)")
+
+# --- checks ---
+client = mlflow.MlflowClient()
+assert client.get_model_version_by_alias("batch-demo", "champion").version == str(saved.version)
+runs = mlflow.search_runs(filter_string="attributes.run_name = 'batch-score'", output_format="list")
+assert len(runs) == 2, f"expected one batch-score run per mode, found {len(runs)}"
+for run in runs:
+    assert run.data.tags["model_version"] == str(saved.version), run.data.tags
+    assert {"rows_per_s", "positive_rate"} <= set(run.data.metrics), run.data.metrics
+    assert 0 < run.data.metrics["positive_rate"] < 1
+assert scored == len(incoming) == 20_000, f"the served model scored {scored} rows"

@@ -62,3 +62,11 @@ answers = [predict_row(row) for row in requests]
 print(
     f"\n200 predictions in {1000 * (time.perf_counter() - started):.0f} ms; {predict_row.cache_info()}"
 )
+
+# --- checks ---
+assert client.get_model_version_by_alias("iris-cached", "champion").version == "2"
+info = load_version.cache_info()
+assert info.misses == 2 and info.currsize == 2, f"each version loads once: {info}"
+row_info = predict_row.cache_info()
+assert (row_info.misses, row_info.hits) == (5, 195), row_info
+assert len(answers) == 200 and set(answers) <= {0, 1, 2}

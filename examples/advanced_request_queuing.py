@@ -64,7 +64,7 @@ async def queued(client: httpx.AsyncClient, todo: list, workers: int = 4) -> tup
     return done, retries
 
 
-async def main() -> None:
+async def main() -> dict[str, object]:
     async with httpx.AsyncClient(base_url=url) as client:
         reply = await client.post("/predict/batch", json={"records": rows})
         print(
@@ -84,7 +84,15 @@ async def main() -> None:
             f"queue, 4 workers: {done}/8 answered in {time.perf_counter() - started:.1f} s, "
             f"{waited}"
         )
+        return {"batch": (reply.status_code, reply.json()["rows"]), "burst": codes, "queue": done}
 
 
-asyncio.run(main())
+outcome = asyncio.run(main())
 server.should_exit = True
+
+# --- checks ---
+assert outcome["batch"] == (200, 66), outcome["batch"]
+codes = outcome["burst"]
+assert len(codes) == 66 and set(codes) == {200, 429}, sorted(set(codes))
+assert codes.count(200) <= 60, "the bucket holds 60 requests a minute"
+assert outcome["queue"] == 8, "the queue waits out every 429 and gets all 8 answered"

@@ -42,3 +42,17 @@ card.save("model_card.html")  # standalone page, no external resources
 print("stored in the run:", card.log_to_run())
 print()
 print(card.markdown)
+
+# --- checks ---
+from pathlib import Path  # noqa: E402
+
+client = mlflow.MlflowClient()
+metrics = client.get_run(run.id).data.metrics
+assert {"train_accuracy", "val_accuracy", "val_f1", "val_roc_auc"} <= set(metrics), metrics
+assert metrics["val_roc_auc"] > 0.9, metrics
+assert f"{metrics['val_accuracy']:.4g}" in card.markdown, "the card shows the run's metrics"
+assert card.markdown.startswith("---\n"), "Hugging Face YAML header"
+assert client.get_model_version("screening-gbt", version.version).run_id == run.id
+stored = {a.path for a in client.list_artifacts(run.id)}
+assert {"model_card.md", "model_card.html"} <= stored, stored
+assert Path("model_card.html").read_text().lstrip().lower().startswith("<!doctype html")

@@ -29,3 +29,13 @@ for note in card.data["insights"]:
 print("Recommendations:")
 for todo in card.data["recommendations"]:
     print(" -", todo)
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+metrics = mlflow.MlflowClient().get_run(run.id).data.metrics
+assert metrics["train_accuracy"] == 1.0, "an unbounded tree memorises its training data"
+assert metrics["val_accuracy"] < 0.9, metrics
+insights = " ".join(card.data["insights"]).lower()
+assert "overfit" in insights or "gap" in insights, card.data["insights"]
+assert "max_depth" in " ".join(card.data["recommendations"]), card.data["recommendations"]
