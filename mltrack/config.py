@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mltrack.errors import ConfigError
 
@@ -209,8 +209,40 @@ class DocsSettings(_Section):
     redact_env_patterns: list[str] = Field(
         default_factory=lambda: ["TOKEN", "KEY", "SECRET", "PASSWORD"],
         description="Values of environment variables whose names contain one of these are "
-        "replaced by `[redacted]` in captured output.",
+        "replaced by `[redacted]` in captured output (and their fragments of 8 characters "
+        "or more).",
     )
+    redact_env: list[str] = Field(
+        default_factory=list,
+        description="More environment variables whose values are redacted: exact names or "
+        "`*` globs (`SERVICE_AUTH`, `ACME_*`), case-insensitive.",
+    )
+    redact_patterns: list[str] = Field(
+        default_factory=list,
+        description="Regular expressions redacted in captured output, on top of the built-in "
+        "token shapes; a group named `secret` limits the redaction to that group.",
+    )
+
+    @field_validator("redact_patterns")
+    @classmethod
+    def _valid_regexes(cls, patterns: list[str]) -> list[str]:
+        import re
+
+        for index, pattern in enumerate(patterns):
+            try:
+                regex = re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"item {index} {pattern!r} is not a valid regular expression ({exc}); "
+                    "fix or remove it"
+                ) from None
+            if regex.match(""):
+                raise ValueError(
+                    f"item {index} {pattern!r} matches the empty string; "
+                    "make it match at least one character"
+                )
+        return patterns
+
     strict_unreferenced: bool = Field(
         True,
         description="In strict builds (`mkdocs build --strict`, `ml docs check`) an example "
@@ -311,6 +343,7 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"unknown key '{loc}'"
     expected = error["msg"].replace("Input should be ", "expected ")
+    expected = expected.removeprefix("Value error, ")  # a validator's own sentence
     return f"key '{loc}': {expected} (got {error.get('input')!r})"
 
 

@@ -11,12 +11,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from pathlib import Path
 
 from mltrack.livedocs.directives import find_directives
 from mltrack.livedocs.model import EngineConfig, ItemResult, Plan
 from mltrack.livedocs.plan import build_plan
+from mltrack.livedocs.redact import Redactor, redact_data, redact_notebook, redactor_for
 from mltrack.livedocs.render import Rendered, render_directive
 from mltrack.livedocs.runner import BuildReport, ProgressCallback, Runner, format_failure
 
@@ -39,7 +42,9 @@ def config_from_settings(root: Path, **overrides: object) -> EngineConfig:
         "timeout_s": docs.timeout_s,
         "cache_dir": docs.cache_dir,
         "kernel_name": docs.kernel_name,
-        "redact_patterns": tuple(docs.redact_env_patterns),
+        "redact_env_patterns": tuple(docs.redact_env_patterns),
+        "redact_env": tuple(docs.redact_env),
+        "redact_patterns": tuple(docs.redact_patterns),
         "strict_unreferenced": docs.strict_unreferenced,
         "warm_pool": docs.warm_pool,
         "use_cache": not no_cache_requested(),
@@ -59,6 +64,11 @@ class LiveDocsEngine:
     def __init__(self, config: EngineConfig, progress: ProgressCallback | None = None):
         self.config = config
         self.runner = Runner(config, progress)
+        self.redactor = self._redactor()  # an invalid pattern fails here, before any work
+
+    def _redactor(self) -> Redactor:
+        config = self.config
+        return redactor_for(config.redact_env_patterns, config.redact_env, config.redact_patterns)
 
     def read_pages(self) -> dict[str, str]:
         """Every Markdown page under ``docs_dir`` (path relative to the root -> text)."""
@@ -74,7 +84,33 @@ class LiveDocsEngine:
 
     def execute(self, plan: Plan, force: bool = False) -> BuildReport:
         """Run what is not cached (one server, parallel workers) and return all results."""
+        self.redactor = self._redactor()  # the environment of this build
         return self.runner.run(plan, force=force)
+
+    def redact_result(self, result: ItemResult) -> ItemResult:
+        """A copy of ``result`` redacted with today's secrets.
+
+        Results were redacted when captured; a cached one may predate a secret in this
+        build's environment, so what a page shows goes through the redactor once more.
+        """
+        redact = self.redactor
+        error = result.error and dataclasses.replace(
+            result.error,
+            message=redact(result.error.message),
+            tail=redact(result.error.tail),
+            source=result.error.source and redact(result.error.source),
+        )
+        runs = [
+            dataclasses.replace(run, name=redact(run.name), params=redact_data(run.params, redact))
+            for run in result.runs
+        ]
+        return dataclasses.replace(result, output=redact(result.output), error=error, runs=runs)
+
+    def redact_notebook_file(self, path: Path) -> None:
+        """Redact every output of the notebook at ``path`` in place (the copy a site
+        publishes and offers for download)."""
+        nb = json.loads(path.read_text())
+        path.write_text(json.dumps(redact_notebook(nb, self.redactor), indent=1))
 
     def failures(self, plan: Plan, report: BuildReport) -> list[str]:
         """Formatted failures (``page:line -> file:line: Type: message`` + traceback tail)."""
@@ -101,6 +137,8 @@ class LiveDocsEngine:
                 item_id = Path(os.path.normpath(directive.file or "")).as_posix()
             item = plan.items.get(item_id)
             result: ItemResult | None = report.results.get(item_id)
+            if result is not None:
+                result = self.redact_result(result)
             problem = next((p for p in plan.problems if p.startswith(directive.where)), None)
             rendered = render_directive(self.config.root, directive, item, result, problem)
             out.fragments.update(rendered.fragments)

@@ -27,7 +27,9 @@ class EngineConfig:
         cache_dir: cache location, relative to ``root`` unless absolute.
         use_cache: read cached results (results are always written).
         kernel_name: Jupyter kernel used for notebooks.
-        redact_patterns: env var name fragments whose values are redacted.
+        redact_env_patterns: env var name fragments whose values are redacted.
+        redact_env: more env var names (exact or ``*`` globs) whose values are redacted.
+        redact_patterns: regular expressions redacted on top of the built-in token shapes.
         cli_sources: package directories whose Python files key the CLI captures.
         strict_unreferenced: in strict mode an unreferenced example is an error.
         warm_pool: fork script workers from a process that imported mlflow once.
@@ -42,7 +44,9 @@ class EngineConfig:
     cache_dir: str = ".cache/livedocs"
     use_cache: bool = True
     kernel_name: str = "python3"
-    redact_patterns: tuple[str, ...] = ("TOKEN", "KEY", "SECRET", "PASSWORD")
+    redact_env_patterns: tuple[str, ...] = ("TOKEN", "KEY", "SECRET", "PASSWORD")
+    redact_env: tuple[str, ...] = ()
+    redact_patterns: tuple[str, ...] = ()
     cli_sources: tuple[str, ...] = ("mltrack",)
     strict_unreferenced: bool = True
     warm_pool: bool = True

@@ -89,7 +89,13 @@ def _environment_fingerprint(config: EngineConfig) -> str:
     py = ".".join(map(str, sys.version_info[:3]))
     # The worker decides what is captured: a change to it changes every output.
     worker = _sha((Path(__file__).parent / "worker.py").read_bytes())
-    return _sha(f"{ENGINE_VERSION}|{mltrack_version}|{lock_hash}|{py}|{worker}".encode())
+    # So does what is redacted: a result cached before a name or pattern was added
+    # would still hold the secret.
+    redact = _sha(
+        (Path(__file__).parent / "redact.py").read_bytes()
+        + repr((config.redact_env_patterns, config.redact_env, config.redact_patterns)).encode()
+    )
+    return _sha(f"{ENGINE_VERSION}|{mltrack_version}|{lock_hash}|{py}|{worker}|{redact}".encode())
 
 
 def _tree_hash(root: Path, dirs: tuple[str, ...]) -> str:

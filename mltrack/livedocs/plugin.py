@@ -177,6 +177,8 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             staged = stage / uri
             staged.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, staged)
+            # The copy becomes the page and the download: no output of it unredacted.
+            self.engine.redact_notebook_file(staged)
             existing = files.get_file_from_path(uri)
             if existing is not None:
                 files.remove(existing)

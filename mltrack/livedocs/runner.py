@@ -42,7 +42,7 @@ from mltrack.livedocs.model import (
     Plan,
     RunSummary,
 )
-from mltrack.livedocs.redact import Scrubber, secret_values
+from mltrack.livedocs.redact import Redactor, Scrubber, redact_notebook, redactor_for
 from mltrack.localserver import kill_group
 
 __all__ = ["BuildReport", "Runner", "StderrProgress", "format_failure"]
@@ -311,7 +311,10 @@ class Runner:
 
         port = free_port()
         url = server_url or f"http://127.0.0.1:{port}"
-        secrets = secret_values(self.config.redact_patterns)
+        # Compiled once per build: every captured output goes through it.
+        secrets = redactor_for(
+            self.config.redact_env_patterns, self.config.redact_env, self.config.redact_patterns
+        )
         total = len(misses)
         self.progress("start", {"total": total, "jobs": report.jobs, "cached": len(report.results)})
         need_server = server_url is None and any(item.needs_server for item in misses)
@@ -436,7 +439,7 @@ class Runner:
         return env
 
     def _run_item(
-        self, item: Item, url: str, tmp: Path, marker: str, secrets: list[str]
+        self, item: Item, url: str, tmp: Path, marker: str, secrets: Redactor
     ) -> ItemResult:
         if self._cancel.is_set():
             raise _Cancelled(item.id)
@@ -616,11 +619,12 @@ class Runner:
                 line=err.get("line"),
                 cell=err.get("cell"),
                 tail=scrub(err.get("tail", "")),
-                source=err.get("source"),
+                source=err.get("source") and scrub(err["source"]),
             )
         result.output = output
         if result.error is not None and result.error.source is None:
-            result.error.source = self._source_line(item, result.error.line)
+            source = self._source_line(item, result.error.line)
+            result.error.source = source and scrub(source)
         result.deps = {
             rel: _file_sha(self.config.root / rel)
             for rel in data.get("deps", [])
@@ -628,7 +632,7 @@ class Runner:
         }
         if isinstance(data.get("peak_rss_mb"), int | float):
             result.peak_rss_mb = float(data["peak_rss_mb"])
-        figures = [_load_figure(f) for f in data.get("figures", [])]
+        figures = [_load_figure(f, scrub) for f in data.get("figures", [])]
         result.figures = [f for f in figures if f is not None]
         executed = out_dir / "executed.ipynb"
         if executed.is_file():
@@ -830,32 +834,22 @@ def _line_in_dump(dump: str, path: str | None) -> int | None:
     return None
 
 
-def _load_figure(entry: dict[str, str]) -> Figure | None:
+def _load_figure(entry: dict[str, str], scrub: Scrubber) -> Figure | None:
     path = Path(entry["file"])
     mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}.get(
         path.suffix.lower()
     )
     if mime is None or not path.is_file() or path.stat().st_size > 5_000_000:
         return None
-    return Figure(name=entry["name"], mime=mime, data=base64.b64encode(path.read_bytes()).decode())
+    data = path.read_bytes()
+    if mime == "image/svg+xml":  # text: a secret may be drawn in it
+        data = scrub(data.decode("utf-8", errors="replace")).encode()
+    return Figure(name=scrub(entry["name"]), mime=mime, data=base64.b64encode(data).decode())
 
 
 def _scrub_notebook(path: Path, scrub: Scrubber) -> None:
-    nb = json.loads(path.read_text())
-    for cell in nb.get("cells", []):
-        for output in cell.get("outputs", []):
-            if "text" in output:
-                text = output["text"]
-                output["text"] = scrub("".join(text) if isinstance(text, list) else text)
-            for mime, value in list(output.get("data", {}).items()):
-                if mime.startswith("text/") or mime == "application/json":
-                    joined = "".join(value) if isinstance(value, list) else value
-                    if isinstance(joined, str):
-                        output["data"][mime] = scrub(joined)
-            if "traceback" in output:
-                output["traceback"] = [scrub(line) for line in output["traceback"]]
-            if "evalue" in output:
-                output["evalue"] = scrub(output["evalue"])
+    """Scrub every output of the executed copy (all MIME types, JSON data recursively)."""
+    nb = redact_notebook(json.loads(path.read_text()), scrub)
     path.write_text(json.dumps(nb, indent=1))
 
 
@@ -895,8 +889,8 @@ def _run_summaries(url: str, experiment: str, scrub: Scrubber) -> list[RunSummar
             RunSummary(
                 name=scrub(info.get("run_name", "")),
                 status=info.get("status", ""),
-                params={p["key"]: scrub(str(p["value"])) for p in data.get("params", [])},
-                metrics={m["key"]: float(m["value"]) for m in data.get("metrics", [])},
+                params={scrub(p["key"]): scrub(str(p["value"])) for p in data.get("params", [])},
+                metrics={scrub(m["key"]): float(m["value"]) for m in data.get("metrics", [])},
             )
         )
     return runs
