@@ -72,45 +72,6 @@ def _client() -> Any:
     return MlflowClient()
 
 
-def _check_run(uri: str) -> None:
-    """Fail with one line when the run of a ``runs:/`` URI is not in the resolved store."""
-    from mlflow.exceptions import MlflowException
-
-    run_id = uri[len("runs:/") :].split("/", 1)[0]
-    client = _client()
-    try:
-        client.get_run(run_id)
-    except MlflowException:
-        raise ModelNotFoundError(
-            f"no run {run_id} in the tracking store {_store_label()}; "
-            "list runs with `ml runs` (or set MLFLOW_TRACKING_URI to the store that has it)"
-        ) from None
-
-
-def _logged_model(uri: str) -> ModelRef:
-    from mlflow.exceptions import MlflowException
-
-    model_id = uri[len("models:/") :]
-    client = _client()
-    try:
-        client.get_logged_model(model_id)
-    except MlflowException:
-        raise ModelNotFoundError(
-            f"no logged model {model_id} in the tracking store {_store_label()}; "
-            "check the id printed by log_model (or set MLFLOW_TRACKING_URI)"
-        ) from None
-    return ModelRef(uri)
-
-
-def _store_label() -> str:
-    """The tracking URI in effect, its password hidden (errors are printed)."""
-    import mlflow
-
-    from mltrack.teamserver import redact_uri
-
-    return redact_uri(str(mlflow.get_tracking_uri()))
-
-
 def _registered(name: str, alias: str | None, version: str | None) -> ModelRef:
     """Resolve a registered model name to a version, with one-line errors."""
     from mlflow.exceptions import MlflowException
@@ -161,9 +122,12 @@ def resolve_model(name_or_uri: str) -> ModelRef:
     path = Path(ref).expanduser()
     if (path / "MLmodel").is_file():
         return _local_ref(path)
+    if ref.startswith("runs:/") or _LOGGED_MODEL_RE.match(ref.removeprefix("models:/")):
+        # The registry's resolver checks that the run / logged model exists in the store.
+        from mltrack.registry import resolve_model as resolve_in_store
+
+        return ModelRef(resolve_in_store(ref).uri)
     if ref.startswith("models:/"):
-        if _LOGGED_MODEL_RE.match(ref[len("models:/") :]):
-            return _logged_model(ref)
         match = _NAME_RE.match(ref[len("models:/") :])
         if match is None:
             raise ModelNotFoundError(
@@ -177,8 +141,6 @@ def resolve_model(name_or_uri: str) -> ModelRef:
                 raise ModelNotFoundError(
                     f"'{ref}' is not an MLflow model directory (no MLmodel file)"
                 )
-        elif ref.startswith("runs:/"):
-            _check_run(ref)
         else:
             _client()  # MLflow resolves other schemes through the tracking store too
         return ModelRef(ref)
