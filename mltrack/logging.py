@@ -12,9 +12,17 @@ concurrency. Arrival order does not matter: MLflow keys a metric value by (key, 
 timestamp, step), and a run's latest value is picked by step, not by arrival.
 
 When the tracking server is unreachable the batches go to an on-disk spool
-(:mod:`mltrack.spool`), one warning is printed, and the thread probes the server every
-``logging.retry_interval_s``; once it answers, the spool is replayed in order. ``ml sync``
-replays it too. Nothing is lost and, since replay is idempotent, nothing is duplicated.
+(:mod:`mltrack.spool`) and the thread probes the server every ``logging.retry_interval_s``;
+once it answers, the spool is replayed in order. ``ml sync`` replays it too. Nothing is
+lost and, since replay is idempotent, nothing is duplicated. The outage is reported as one
+line on stderr (at the end of a run whose data or status was spooled, or at the first
+failed probe, whichever comes first), and so is the replay once the server is back:
+
+    mltrack: tracking server http://host:5000 unreachable: 32 values and the status of run 'train' (FINISHED) spooled to .mltrack/spool/1a2b3c4d5e6f; they will be sent when it is back
+    mltrack: tracking server http://host:5000 is back: sent the 32 spooled values and the status of 1 run
+
+Read-after-write: :func:`catch_up` (called when a run ends and before a run is read back)
+replays the spool at once when the server answers again, instead of at the next probe.
 
 Steps: when ``step`` is omitted, each metric key counts its own steps 0, 1, 2, … per run,
 so a loop of ``log_metric("loss", x)`` draws a curve in the MLflow UI.
@@ -23,10 +31,11 @@ so a loop of ``log_metric("loss", x)`` draws a curve in the MLflow UI.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import queue
+import sys
 import threading
 import time
-import warnings
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,9 +43,23 @@ from pathlib import Path
 from mltrack.config import LoggingSettings, load_settings
 from mltrack.errors import MltrackError, TrackingServerError
 from mltrack.spool import LOCAL_RUN_PREFIX, ReplayResult, Spool, SpoolBatch
-from mltrack.transport import BatchRejected, ServerUnreachable, TrackingTransport, is_http_uri
+from mltrack.transport import (
+    BatchRejected,
+    ServerUnreachable,
+    TrackingTransport,
+    is_http_uri,
+    strip_userinfo,
+)
 
-__all__ = ["BufferedLogger", "flush", "get_logger", "log_metric", "log_metrics", "spool_root"]
+__all__ = [
+    "BufferedLogger",
+    "catch_up",
+    "flush",
+    "get_logger",
+    "log_metric",
+    "log_metrics",
+    "spool_root",
+]
 
 _Row = tuple[str, str, float, int, int]  # run_id, key, value, timestamp ms, step
 
@@ -56,7 +79,11 @@ class BufferedLogger:
         self._flush_requested = False
         self._closed = False
         self._offline = False
-        self._warned = False
+        # Outage report: values spooled since the server was last reached, whether the
+        # outage line was printed, and what went wrong ("" = unreachable).
+        self._spooled = 0
+        self._announced = False
+        self._problem = ""
         self._next_probe = 0.0
         self._oldest = 0.0  # monotonic time the oldest queued value arrived (about)
         self._steps: dict[tuple[str, str], int] = defaultdict(int)
@@ -231,12 +258,7 @@ class BufferedLogger:
                 self._send_or_spool(batch)
             except Exception as exc:  # e.g. the spool's disk is full: say so, keep sending
                 self.last_error = str(exc)
-                warnings.warn(
-                    f"mltrack: {len(batch.metrics)} metric values were neither sent nor "
-                    f"spooled: {exc}",
-                    RuntimeWarning,
-                    stacklevel=1,
-                )
+                _say(f"{len(batch.metrics)} metric values were neither sent nor spooled: {exc}")
             finally:
                 self._finished(batch, handed_off=True)
 
@@ -255,39 +277,87 @@ class BufferedLogger:
 
     def _send_or_spool(self, batch: SpoolBatch) -> None:
         if self._offline or batch.run_id.startswith(LOCAL_RUN_PREFIX) or self._replay_pending:
-            self.spool.write_batch(batch)
+            self._spool(batch)
             return
         try:
             self.transport.send(batch)
         except ServerUnreachable as exc:
-            self.spool.write_batch(batch)
+            self._spool(batch)
             self._go_offline(str(exc))
         except BatchRejected as exc:
             path = self.spool.write_batch(batch, rejected=True)  # kept for inspection
             self.last_error = str(exc)
-            warnings.warn(f"mltrack: {exc}; the batch is kept in {path}", stacklevel=2)
+            _say(f"{self._bare(str(exc))}; the batch is kept in {_shown_path(path)}")
         except Exception as exc:  # e.g. 401/403: keep the data, tell the user once
-            self.spool.write_batch(batch)
-            self._go_offline(str(exc))
+            self._spool(batch)
+            self._go_offline(str(exc), unreachable=False)
+
+    def _spool(self, batch: SpoolBatch) -> None:
+        self.spool.write_batch(batch)
+        with self._warn_lock:  # several senders spool at once when the server goes away
+            self._spooled += batch.size()
 
     def mark_offline(self, reason: str) -> None:
         """Treat the server as unreachable (e.g. a run had to start offline)."""
         self._go_offline(reason)
 
-    def _go_offline(self, reason: str) -> None:
+    def _go_offline(self, reason: str, unreachable: bool = True) -> None:
         self.last_error = reason
         self._offline = True
         self._next_probe = time.monotonic() + self.settings.retry_interval_s
-        with self._warn_lock:  # senders fail together when the server goes away
-            first, self._warned = not self._warned, True
-        if first:
-            warnings.warn(
-                f"mltrack: tracking server unreachable ({reason}); metrics are spooled to "
-                f"{self.spool.dir} and will be replayed when it is back (or run `ml sync`).",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+        with self._warn_lock:
+            if not self._problem or unreachable:
+                self._problem = "" if unreachable else self._bare(" ".join(reason.split()))
 
+    # -- reports (one line each on stderr) -----------------------------------------------
+    def _bare(self, text: str) -> str:
+        """``text`` without the credentials a tracking URI may hold (``user:pw@host``)."""
+        return text.replace(self.tracking_uri, strip_userinfo(self.tracking_uri)[0])
+
+    def _outage_line(self, what: str, plural: bool = True) -> str:
+        server = f"tracking server {strip_userinfo(self.tracking_uri)[0]}"
+        trouble = "unreachable" if not self._problem else f"failed ({self._problem})"
+        return (
+            f"{server} {trouble}: {what} spooled to {_shown_path(self.spool.dir)}; "
+            f"{'they' if plural else 'it'} will be sent when it is back"
+        )
+
+    def _announce(self) -> None:
+        """Print the outage line once per outage, when something was spooled."""
+        with self._warn_lock:
+            if self._announced or not self._spooled or not self._offline:
+                return
+            self._announced = True
+            line = self._outage_line(_values(self._spooled))
+        _say(line)
+
+    def report_run_spooled(self, run_name: str, status: str) -> None:
+        """Say that a run's end (and the values spooled so far) wait in the spool."""
+        with self._warn_lock:
+            self._announced = True
+            what = f"the status of run {run_name!r} ({status})"
+            if self._spooled:
+                what = f"{_values(self._spooled)} and {what}"
+            line = self._outage_line(what, plural=bool(self._spooled))
+        _say(line)
+
+    def _replay_and_report(self) -> ReplayResult:
+        result = self.replay()
+        with self._warn_lock:
+            if result.remaining or self._offline:
+                return result
+            announced, self._announced, self._spooled = self._announced, False, 0
+            self._problem = ""
+        if announced and (result.values_sent or result.runs_finished or result.runs_created):
+            ended = result.runs_finished
+            statuses = f" and the status of {ended} run{'s' if ended != 1 else ''}" if ended else ""
+            _say(
+                f"tracking server {strip_userinfo(self.tracking_uri)[0]} is back: sent the "
+                f"{_values(result.values_sent, 'spooled ')}{statuses}"
+            )
+        return result
+
+    # -- reconnecting --------------------------------------------------------------------
     def _maybe_reconnect(self) -> None:
         if not (self._offline or self._replay_pending):
             return
@@ -297,11 +367,36 @@ class BufferedLogger:
         self._wait_idle()
         if not self.transport.is_reachable():
             self._next_probe = time.monotonic() + self.settings.retry_interval_s
+            self._announce()
             return
         try:
-            self.replay()
+            self._replay_and_report()
         except (ServerUnreachable, TrackingServerError) as exc:  # 401/403 too: keep spooling
-            self._go_offline(str(exc))
+            self._go_offline(str(exc), unreachable=isinstance(exc, ServerUnreachable))
+            self._announce()
+
+    def catch_up(self, timeout: float | None = None) -> bool:
+        """Flush, and when data waits in the spool and the server answers, replay it now.
+
+        Reading a run back right after the server returned must not wait for the
+        thread's next probe (``retry_interval_s``), nor see half of a replay.
+
+        Returns:
+            True when everything logged so far is on the server.
+        """
+        if self.flush(timeout):
+            return True
+        if not (self._offline or self._replay_pending):
+            return False  # the timeout passed first
+        self._wait_idle()
+        if not self.transport.is_reachable():
+            return False
+        try:
+            self._replay_and_report()
+        except (ServerUnreachable, TrackingServerError) as exc:
+            self._go_offline(str(exc), unreachable=isinstance(exc, ServerUnreachable))
+            return False
+        return not (self._offline or self._replay_pending)
 
     def replay(self) -> ReplayResult:
         """Send the spool now (used on reconnect and by ``ml sync``)."""
@@ -309,6 +404,31 @@ class BufferedLogger:
         self._replay_pending = result.remaining > 0
         self._offline = False
         return result
+
+
+def _say(message: str) -> None:
+    """Report on one line of stderr, prefixed ``mltrack:``.
+
+    Not :func:`warnings.warn`: its format points into mltrack's source, echoes a line of
+    it, and a warnings filter (or a test runner) can swallow it.
+    """
+    line = " ".join(message.split())
+    # stderr may be closed already (interpreter exit, a daemon): nothing to report to then.
+    with contextlib.suppress(OSError, ValueError):
+        print(f"mltrack: {line}", file=sys.stderr, flush=True)
+
+
+def _values(count: int, adjective: str = "") -> str:
+    return f"{count:,} {adjective}value{'s' if count != 1 else ''}"
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when under it (shorter, no home dir)."""
+    try:
+        resolved, cwd = Path(path).resolve(), Path.cwd().resolve()
+    except OSError:  # the working directory is gone
+        return str(path)
+    return str(resolved.relative_to(cwd)) if resolved.is_relative_to(cwd) else str(path)
 
 
 _loggers: dict[str, BufferedLogger] = {}
@@ -412,15 +532,25 @@ def flush(timeout: float | None = None) -> bool:
     return ok
 
 
+def catch_up(timeout: float | None = None) -> bool:
+    """:func:`flush`, then replay the spools whose server answers again (read-after-write).
+
+    Returns:
+        True when everything logged in this process is on its server.
+    """
+    ok = True
+    for logger in list(_loggers.values()):
+        ok = logger.catch_up(timeout) and ok
+    return ok
+
+
 @atexit.register
 def _close_all() -> None:
     for logger in list(_loggers.values()):
         logger.close()
         if not logger.spool.is_empty():
-            import sys
-
-            print(
-                f"mltrack: {logger.spool.pending_values()} values wait in {logger.spool.dir}; "
-                "run `ml sync` when the tracking server is reachable.",
-                file=sys.stderr,
+            _say(
+                f"tracking server {strip_userinfo(logger.tracking_uri)[0]} still unreachable "
+                f"at exit: {_values(logger.spool.pending_values())} wait in "
+                f"{_shown_path(logger.spool.dir)}; run `ml sync` when it is back"
             )

@@ -31,6 +31,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -355,6 +356,12 @@ def _ensure_experiment(name: str, uri: str, settings: Settings) -> None:
 
 
 def _end(handle: RunHandle, status: str, error: BaseException | None) -> None:
+    """Complete the run before its block returns: read-after-write holds.
+
+    Everything logged inside (buffered metrics, the run's ``llm.*`` totals, error tags)
+    is on the server and the status is set when this returns; or, with the server
+    unreachable, all of it is in the spool and one line on stderr says so.
+    """
     import mlflow
 
     from mltrack.logging import get_logger
@@ -368,16 +375,22 @@ def _end(handle: RunHandle, status: str, error: BaseException | None) -> None:
             {"mltrack.error.type": type(error).__name__, "mltrack.error.message": message},
             load_settings(),
         )
-    logger.flush()
+    llm = sys.modules.get("mltrack.llm._tracker")  # imported only when LLM calls were tracked
+    if llm is not None:
+        llm.log_run_totals(handle.id, handle.tracking_uri)
     end_time = int(time.time() * 1000)
     if handle.offline:
+        logger.flush()
         logger.spool.finish_local_run(handle.id, status, end_time)
         active = mlflow.active_run()
         if active is not None and active.info.run_id == handle.id:
             mlflow.end_run(status)
+        # The server may be back already: then the run is created and ended on it now.
+        if not logger.catch_up():
+            logger.report_run_spooled(handle.name, status)
         return
     try:
-        if logger.offline:
+        if not logger.catch_up():  # some values are in the spool and the server is away
             raise ConnectionError("offline")
         active = mlflow.active_run()
         if active is not None and active.info.run_id == handle.id:
@@ -390,6 +403,7 @@ def _end(handle: RunHandle, status: str, error: BaseException | None) -> None:
     except Exception:
         logger.spool.finish_run_later(handle.id, status, end_time)
         _pop_mlflow_run(handle.id)
+        logger.report_run_spooled(handle.name, status)
 
 
 def _pop_mlflow_run(run_id: str) -> None:
@@ -667,9 +681,9 @@ def get_run(run_id: str) -> RunInfo:
             f"run {run_id} is spooled locally (server was unreachable); run `ml sync` first"
         )
     setup_tracking()
-    from mltrack.logging import flush
+    from mltrack.logging import catch_up
 
-    flush()
+    catch_up()  # what this process logged (or spooled, if the server is back) is read back
     client = MlflowClient()
     try:
         run_obj = client.get_run(run_id)
@@ -720,9 +734,9 @@ def get_last_run(experiment: str | None = None, include_nested: bool = False) ->
 
     settings = load_settings()
     setup_tracking(settings)
-    from mltrack.logging import flush
+    from mltrack.logging import catch_up
 
-    flush()
+    catch_up()  # what this process logged (or spooled, if the server is back) is read back
     client = MlflowClient()
     experiments = resolve_experiments(client, experiment, settings)
     runs = list(

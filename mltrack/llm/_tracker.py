@@ -7,6 +7,7 @@ import functools
 import inspect
 import re
 import statistics
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,7 @@ __all__ = [
     "active_scopes",
     "check_budgets",
     "flush_metrics",
+    "log_run_totals",
     "record_call",
     "track_llm",
 ]
@@ -274,7 +276,8 @@ def _summarize(calls: list[LLMCall]) -> dict[str, Any]:
 
 
 class _RunTotals:
-    def __init__(self) -> None:
+    def __init__(self, tracking_uri: str | None) -> None:
+        self.tracking_uri = tracking_uri  # where the run lives (None: MLflow's current URI)
         self.all = _Totals()
         self.by_model: dict[str, _Totals] = {}
         self.by_provider: dict[str, _Totals] = {}
@@ -336,6 +339,7 @@ def run_totals(run_id: str) -> dict[str, float]:
 class _Scope:
     tracker: LLMTracker
     run_id: str | None
+    tracking_uri: str | None = None
 
 
 _ACTIVE: contextvars.ContextVar[tuple[_Scope, ...]] = contextvars.ContextVar(
@@ -364,7 +368,10 @@ def record_call(scopes: tuple[_Scope, ...], call: LLMCall) -> None:
     run_id = scopes[-1].run_id if scopes else None
     if run_id is not None:
         with _runs_lock:
-            _RUN_TOTALS.setdefault(run_id, _RunTotals()).add(call)
+            totals = _RUN_TOTALS.get(run_id)
+            if totals is None:
+                totals = _RUN_TOTALS[run_id] = _RunTotals(scopes[-1].tracking_uri)
+            totals.add(call)
 
 
 _cost_status: dict[str, str] = {}
@@ -375,13 +382,24 @@ _flusher: threading.Thread | None = None
 def flush_metrics() -> None:
     """Send the ``llm.*`` totals of every run now (they are otherwise sent in the background).
 
-    Inside a run that ``track_llm`` did not start, totals are sent at most once a second
-    and at interpreter exit; call this before reading them back in the same process.
+    A run that ``track_llm``, ``mltrack.run`` or ``@mltrack.track`` started gets its
+    totals when it ends. Inside a run started with plain ``mlflow.start_run``, totals
+    are sent at most once a second and at interpreter exit; call this before reading
+    them back in the same process.
     """
     with _runs_lock:
         dirty = [run_id for run_id, totals in _RUN_TOTALS.items() if totals.dirty]
     for run_id in dirty:
         _flush_run_metrics(run_id, synchronous=True)
+
+
+def log_run_totals(run_id: str, tracking_uri: str | None = None) -> None:
+    """Queue the run's ``llm.*`` totals, if any changed, on mltrack's buffered logger.
+
+    Called by ``mltrack.run`` as the run ends, before it flushes the logger: the totals
+    reach the server (or the spool) with the run's other values, before its status.
+    """
+    _flush_run_metrics(run_id, synchronous=False, tracking_uri=tracking_uri)
 
 
 def _flush_all_dirty() -> None:
@@ -413,17 +431,25 @@ def _ensure_flusher() -> None:
             return
         import atexit
 
+        # Imported before the hook is registered: exit hooks run last-in first-out, so the
+        # totals are queued before the logger's own hook sends what is queued.
+        import mltrack.logging  # noqa: F401
+
         _flusher = threading.Thread(target=_flush_loop, name="mltrack-llm-metrics", daemon=True)
         _flusher.start()
         atexit.register(_flush_all_dirty)
 
 
-def _flush_run_metrics(run_id: str, synchronous: bool) -> None:
-    """Send the run's ``llm.*`` totals: one ``log_batch``, queued unless ``synchronous``."""
+def _flush_run_metrics(run_id: str, synchronous: bool, tracking_uri: str | None = None) -> None:
+    """Queue the run's ``llm.*`` totals on the buffered logger; wait for them if ``synchronous``.
+
+    mltrack's logger, not MLflow's ``log_batch``: the totals share the batches, the
+    spool (an outage loses nothing) and the flush that ends a run with the other values.
+    """
     import time
 
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, RunTag
+    from mltrack.logging import get_logger
+    from mltrack.spool import SpoolBatch
 
     with _runs_lock:
         totals = _RUN_TOTALS.get(run_id)
@@ -433,20 +459,18 @@ def _flush_run_metrics(run_id: str, synchronous: bool) -> None:
         metrics = totals.metrics()
         step = totals.all.calls
         unpriced = totals.all.unpriced_calls
+        uri = totals.tracking_uri or tracking_uri
+    logger = get_logger(uri)
     now = int(time.time() * 1000)
+    for key, value in metrics.items():
+        logger.log(run_id, key, value, step, now)
     status = "complete" if unpriced == 0 else f"partial: {unpriced} call(s) without a known price"
-    tags = []
     if _cost_status.get(run_id) != status:
         _cost_status[run_id] = status
-        tags.append(RunTag("mltrack.llm.cost_status", status))
-    # MlflowClient.log_batch, not mlflow.log_metrics: the fluent call fetches the run first,
-    # a synchronous round trip on every tracked call.
-    MlflowClient().log_batch(
-        run_id,
-        metrics=[Metric(key, value, now, step) for key, value in metrics.items()],
-        tags=tags,
-        synchronous=synchronous,
-    )
+        # Sent (or spooled) now: a tag changes once or twice per run.
+        logger._send_or_spool(SpoolBatch(run_id, tags=[("mltrack.llm.cost_status", status)]))
+    if synchronous:
+        logger.flush()
 
 
 class _Activation:
@@ -470,15 +494,22 @@ class _Activation:
         ensure_instrumented(self.tracker.settings)
         _setup_tracking(self.tracker.settings)
         active = mlflow.active_run()
-        if active is not None:
+        tracking_uri: str | None = None
+        handle = _mltrack_run()
+        if handle is not None and handle.offline:
+            # A run spooled while the server is away: its totals are spooled with it.
+            self.run_id, tracking_uri = handle.id, handle.tracking_uri
+        elif active is not None:
             self.run_id = active.info.run_id
+            tracking_uri = mlflow.get_tracking_uri()
         else:
             _use_configured_experiment(self.tracker.settings)
-        if active is None and self.start_run:
+        if self.run_id is None and self.start_run:
             run = mlflow.start_run(
                 run_name=self.tracker.name, tags={"mltrack.llm.scope": self.tracker.name}
             )
             self.run_id = run.info.run_id
+            tracking_uri = mlflow.get_tracking_uri()
             self._own_run = True
         from mlflow.entities import SpanType
 
@@ -487,7 +518,7 @@ class _Activation:
         if self.inputs is not None and not self.tracker.redact_prompts:
             self._span.set_inputs(self.inputs)
         self._span.set_attribute("mltrack.llm.scope", self.tracker.name)
-        self._token = _ACTIVE.set((*_ACTIVE.get(), _Scope(self.tracker, self.run_id)))
+        self._token = _ACTIVE.set((*_ACTIVE.get(), _Scope(self.tracker, self.run_id, tracking_uri)))
 
     def exit(self, exc: BaseException | None, outputs: Any = None) -> None:
         import mlflow
@@ -519,6 +550,12 @@ class _Activation:
                     else ("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
                 )
                 mlflow.end_run(status=status)
+
+
+def _mltrack_run() -> Any:
+    """The innermost ``mltrack.run`` / ``@mltrack.track`` run of this context, if any."""
+    tracking = sys.modules.get("mltrack.tracking")  # not imported: no such run
+    return tracking.current_run() if tracking is not None else None
 
 
 _tracking_ready = False
