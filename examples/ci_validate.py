@@ -67,3 +67,10 @@ for name, kind in (("github-actions.yml", "github"), ("gitlab-ci.yml", "gitlab")
 for name in ("github-actions.yml", "gitlab-ci.yml"):
     print(f"\n# ---- examples/ci/{name}\n")
     print((CI_DIR / name).read_text())
+
+# --- checks ---
+# Both files were read, and each runs the docs check the page says CI runs.
+for name in ("github-actions.yml", "gitlab-ci.yml"):
+    text = (CI_DIR / name).read_text()
+    assert "ml docs check" in text and "uv sync --locked" in text, name
+assert "docs check" in commands, commands

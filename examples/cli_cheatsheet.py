@@ -62,3 +62,8 @@ for stage, names in STAGES.items():
         summary = (command.short_help or command.help or "").split("\n")[0]
         table.add_row(line, summary.replace("``", "`"))
     console.print(table)
+
+# --- checks ---
+# Every command of the live tree is in a stage, and every stage names real commands.
+assert set(root.commands) == listed, set(root.commands) ^ listed
+assert {"docs", "serve"} & set(root.commands), sorted(root.commands)

@@ -48,3 +48,11 @@ def train(C: float = 1.0, max_iter: int = 200) -> float:
 
 
 train(C=0.5)
+
+# --- checks ---
+client = mlflow.MlflowClient()
+champion = client.get_model_version_by_alias("iris-plain", "champion")
+run = client.get_run(champion.run_id)
+assert run.info.run_name == "train" and run.data.params == {"C": "0.5", "max_iter": "200"}
+assert run.data.metrics["accuracy"] > 0.9, run.data.metrics
+assert {"git_commit", "user", "python"} <= set(run.data.tags), run.data.tags

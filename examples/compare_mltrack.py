@@ -25,3 +25,16 @@ def train(C: float = 1.0, max_iter: int = 200) -> dict[str, float]:
 
 
 print(train(C=0.5))
+
+# --- checks ---
+# The same facts as the plain-MLflow version, read back from the server.
+import mlflow  # noqa: E402
+
+client = mlflow.MlflowClient()
+champion = client.get_model_version_by_alias("iris-mltrack", "champion")
+run = client.get_run(champion.run_id)
+assert run.info.run_name == "train", run.info.run_name
+assert run.data.params["C"] == "0.5" and run.data.params["max_iter"] == "200", run.data.params
+assert run.data.metrics["accuracy"] > 0.9, run.data.metrics
+assert {"mlflow.user", "mltrack.python"} <= set(run.data.tags), run.data.tags
+assert champion.tags["mltrack.promotion_reason"] == "best so far", champion.tags

@@ -52,3 +52,21 @@ print(
     *[line for line in lines if line.startswith(("mltrack_requests_total", "mltrack_model_"))],
     sep="\n",
 )
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+client = mlflow.MlflowClient()
+champion = client.get_model_version_by_alias("cancer-clf", "champion")
+assert champion.version == str(winner.version), (champion.version, winner.version)
+assert champion.tags["mltrack.promotion_reason"] == verdict.recommendation
+scores = {
+    C: client.get_run(client.get_model_version("cancer-clf", str(v.version)).run_id).data.metrics
+    for C, v in versions.items()
+}
+best = max(scores, key=lambda C: scores[C]["accuracy"])
+assert versions[best].version == winner.version or scores[0.01] == scores[1.0], scores
+assert response.status_code == 200 and len(response.json()["predictions"]) == 5
+served = [line for line in lines if line.startswith("mltrack_requests_total")]
+assert any('status="200"' in line and line.split()[-1] in ("4", "4.0") for line in served), served
+assert any('status="422"' in line or 'status="400"' in line for line in served), served

@@ -71,3 +71,20 @@ async def evaluate(batch_size: int = 32) -> dict:
 
 asyncio.run(evaluate())
 print("\nasync run:", mltrack.get_last_run().name, mltrack.get_last_run().metrics)
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+first = mlflow.search_runs(filter_string="attributes.run_name = 'fit'", output_format="list")[0]
+assert first.data.params["epochs"] == "3" and first.data.params["optimizer.lr"] == "0.001"
+assert first.data.params["layers.hidden"] == "64", first.data.params
+assert first.data.metrics == {"loss": 0.12, "val.loss": 0.2, "val.acc": 0.93}, first.data.metrics
+only = mlflow.search_runs(filter_string="attributes.run_name = 'score-only'", output_format="list")[
+    0
+]
+assert only.data.params == {} and only.data.metrics == {"result": 0.87}
+assert only.data.tags["team"] == "risk"
+nested = mlflow.search_runs(filter_string="attributes.run_name = 'trial'", output_format="list")
+assert len(nested) == 3 and {r.data.tags["mlflow.parentRunId"] for r in nested} == {parent.id}
+assert set(parent.metrics) == {"best"} and abs(parent.metrics["best"] - 0.82) < 1e-9
+assert mltrack.get_last_run().metrics == {"latency_ms": 10.0}

@@ -49,3 +49,9 @@ with tempfile.TemporaryDirectory(prefix="docs-check-") as project:
     )
     print(done.stdout.strip())
     print(f"(exit status {done.returncode})")
+
+# --- checks ---
+assert done.returncode == 1, done.returncode
+expected = "docs/guides/registry.md:5 -> examples/registry_promote.py:3: KeyError: 'champion'"
+assert expected in done.stdout, done.stdout
+assert '3 | champion = aliases["champion"]' in done.stdout
