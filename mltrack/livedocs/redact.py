@@ -66,14 +66,17 @@ TOKEN_SHAPES: dict[str, str] = {
 }
 #: Characters a token shape may continue with on the next line after a terminal wrap.
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=_-]+")
-#: A wrapped token continues only from a line at least this long (a wrap happens at
-#: the terminal width; a short line ending with a token is the token's end).
-_MIN_WRAPPED_LINE = 40
+#: A wrapped token continues only from a line at least this long: text is wrapped at a
+#: terminal's width (the engine's ``COLUMNS`` is 88, ``textwrap``'s default 70); a
+#: shorter line ending with a token is the token's end, and the next line's first word
+#: is not part of it.
+_MIN_WRAPPED_LINE = 70
 
 # Escape sequences, as in mltrack.livedocs.ansi: OSC, CSI, then two-byte escapes.
 _ESCAPE = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-9;?]*[@-~]|\x1b[@-Z\\-_]")
-#: What a terminal wrap may insert between two characters of a secret.
-_GAP = r"(?:\r?\n[ \t]*)?"
+#: What a terminal wrap may insert between two characters of a secret: padding, the
+#: line break, the indentation of the next line.
+_GAP = r"(?:[ \t]*\r?\n[ \t]*)?"
 _SPLIT = re.compile(r"[\s.:/=]+")
 #: Notebook output MIME types holding base64 data: never text to redact.
 _BINARY_MIME = re.compile(r"^(image/(png|jpeg|gif|webp|bmp)|application/pdf)$")
@@ -272,10 +275,15 @@ def _secret_span(match: re.Match[str]) -> tuple[int, int]:
 
 
 def _wrapped(visible: str, span: tuple[int, int]) -> tuple[int, int]:
-    """Extend a token that reaches the end of a long line over the wrap after it."""
+    """Extend a token that reaches the end of a long line over the wrap after it.
+
+    A wrapped line is as long as the terminal is wide: the token goes on over the next
+    line while the line it ends is at least as long as the first one.
+    """
     start, end = span
     line_start = visible.rfind("\n", 0, start) + 1
-    while end < len(visible) and visible[end] == "\n" and end - line_start >= _MIN_WRAPPED_LINE:
+    width = max(_MIN_WRAPPED_LINE, end - line_start)
+    while end < len(visible) and visible[end] == "\n" and end - line_start >= width:
         line_start = nxt = end + 1
         while nxt < len(visible) and visible[nxt] in " \t":
             nxt += 1
