@@ -26,3 +26,13 @@ print()
 print((result.output_dir / "Dockerfile").read_text())
 requirements = (result.output_dir / "requirements.txt").read_text().splitlines()
 print(f"requirements.txt: {len(requirements)} pinned packages, e.g.", *requirements[:3])
+
+# --- checks ---
+dockerfile = (result.output_dir / "Dockerfile").read_text()
+assert dockerfile.count("FROM ") >= 2, "a multi-stage build"
+assert "USER " in dockerfile and "HEALTHCHECK" in dockerfile, dockerfile
+assert result.deployed is False and result.commands, "a dry run prints the commands"
+assert all("==" in line for line in requirements if line and not line.startswith("#"))
+assert result.model.version == str(saved.version) or str(result.model).endswith(
+    ("@champion", str(saved.version))
+), result.model

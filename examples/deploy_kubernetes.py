@@ -27,3 +27,16 @@ kserve = mltrack.ship(
     "iris-k8s", to="kubernetes", dry_run=True, output_dir="build/iris-kserve", kserve=True
 )
 print((kserve.output_dir / "k8s" / "inferenceservice.yaml").read_text())
+
+# --- checks ---
+import yaml  # noqa: E402
+
+k8s = result.output_dir / "k8s"
+assert {"deployment.yaml", "service.yaml", "hpa.yaml"} <= {p.name for p in k8s.iterdir()}
+hpa = yaml.safe_load((k8s / "hpa.yaml").read_text())
+assert hpa["kind"] == "HorizontalPodAutoscaler" and hpa["spec"]["maxReplicas"] == 6, hpa
+deployment = (k8s / "deployment.yaml").read_text()
+assert "/health" in deployment and "/ready" in deployment and "secretKeyRef" in deployment
+assert (result.output_dir / "Dockerfile").is_file(), "the Docker build context sits alongside"
+inference = yaml.safe_load((kserve.output_dir / "k8s" / "inferenceservice.yaml").read_text())
+assert inference["kind"] == "InferenceService", inference

@@ -44,3 +44,11 @@ event = {
 }
 response = module.handler(event, None)
 print(response["statusCode"], response["body"])
+
+# --- checks ---
+assert response["statusCode"] == 200, response
+assert len(json.loads(response["body"])["predictions"]) == 2, response["body"]
+template = (result.output_dir / "template.yaml").read_text()
+assert "MemorySize: 1024" in template and "ApiToken" in template, template
+denied = module.handler({**event, "headers": {"authorization": "Bearer wrong"}}, None)
+assert denied["statusCode"] == 401, denied

@@ -30,3 +30,10 @@ result = mltrack.ship(
 print(result.summary())
 print()
 print((result.output_dir / "modal_app.py").read_text())
+
+# --- checks ---
+app_source = (result.output_dir / "modal_app.py").read_text()
+compile(app_source, "modal_app.py", "exec")  # valid Python
+assert '"T4"' in app_source or "'T4'" in app_source, "the GPU setting"
+assert "max_containers=4" in app_source and "max_inputs=32" in app_source
+assert result.deployed is False and any("modal deploy" in c for c in result.commands)

@@ -44,3 +44,14 @@ print("tags:", sorted(k for k in run.tags if k.startswith("mltrack.")))
 ranking = mltrack.compare_runs(run.experiment_id, metric="rmse")
 best = ranking.best
 print(f"\nbest of {ranking.n_runs} runs: alpha={best.params['alpha']} rmse={best.value:.2f}")
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+runs = mlflow.search_runs(filter_string="attributes.run_name = 'train_ridge'", output_format="list")
+assert len(runs) == 4 == ranking.n_runs, len(runs)
+assert {r.data.params["alpha"] for r in runs} == {"0.01", "0.1", "1.0", "10.0"}
+assert all({"rmse", "mae"} <= set(r.data.metrics) for r in runs)
+lowest = min(runs, key=lambda r: r.data.metrics["rmse"])
+assert best.params["alpha"] == lowest.data.params["alpha"], "the best run has the lowest rmse"
+assert run.status == "FINISHED" and run.params["alpha"] == "10.0"
