@@ -16,7 +16,8 @@ made fast by three choices, measured in ``scripts/bench/server_start.py``:
 
 The server runs in its own process group so that stopping it (also on Ctrl-C or
 failure) never leaves an orphan behind, and its temporary directory is always removed.
-A forked server also dies with its parent if the parent is killed outright.
+The server also ends within about a second of its parent's death, even a SIGKILL of the
+parent (:func:`mltrack._process.exit_with_parent`; a spawned one runs under a keeper).
 """
 
 from __future__ import annotations
@@ -36,8 +37,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from mltrack._process import (
+    exit_with_parent,
+    keeper_command,
+    kill_group,
+    name_process,
+    owned_tempdir,
+)
 from mltrack.errors import ServerStartError
 from mltrack.serverapp import plain_app, uvicorn_command
 
@@ -212,26 +220,6 @@ class ThrowawayServer:
         self.stop()
 
 
-def kill_group(proc: ServerProcess | subprocess.Popen[Any], grace_s: float = 10) -> None:
-    """Stop a process started with ``start_new_session=True`` and everything it spawned.
-
-    SIGTERM to its process group, SIGKILL to whatever is left after ``grace_s`` seconds;
-    when the leader already exited, its leftover children are killed too.
-    """
-    if proc.poll() is not None:
-        with contextlib.suppress(OSError):
-            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a finished leader
-        return
-    with contextlib.suppress(OSError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=grace_s)
-    with contextlib.suppress(OSError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
-
-
 def _launch(root: Path, port: int) -> ServerProcess:
     env = _server_env(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
     if _fork_available():
@@ -257,7 +245,7 @@ def _fork_available() -> bool:
 
 
 def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
-    cmd = uvicorn_command("127.0.0.1", port)
+    cmd = keeper_command(uvicorn_command("127.0.0.1", port))
     log = open(root / "server.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
@@ -306,12 +294,10 @@ class ForkedProcess:
 
 
 def _fork(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
-    import threading
     import warnings
 
     log_fd = os.open(root / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    # PR_SET_PDEATHSIG fires when the forking *thread* ends: only use it from the main one.
-    parent = os.getpid() if threading.current_thread() is threading.main_thread() else None
+    parent = os.getpid()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # or the child would write the parent's buffered output again
@@ -338,15 +324,14 @@ def _fork(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
     return ForkedProcess(pid)
 
 
-def _serve_in_child(
-    root: Path, port: int, env: dict[str, str], log_fd: int, parent: int | None
-) -> None:
+def _serve_in_child(root: Path, port: int, env: dict[str, str], log_fd: int, parent: int) -> None:
     """Body of a forked server: detach from the parent's state, then run uvicorn."""
     os.setsid()
-    _name_process(b"mltrack-mlflow")  # else `ps`/`top` show the caller's name for it
-    if parent is not None:
-        _set_parent_death_signal(parent)
+    name_process(b"mltrack-mlflow")  # else `ps`/`top` show the caller's name for it
+    # Closes the parent's pipes we inherited (e.g. the docs build's sentinel): only the
+    # parent may hold their write ends, or their readers never see it die.
     _release_inherited_fds(keep=log_fd)
+    exit_with_parent(parent)  # from any thread of the parent: not its thread's lifetime
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
@@ -391,27 +376,6 @@ def _release_inherited_fds(keep: int) -> None:
     os.close(devnull)
 
 
-def _name_process(name: bytes) -> None:
-    """Set this process's name (``/proc/PID/comm``, at most 15 bytes) on Linux."""
-    import ctypes
-
-    with contextlib.suppress(Exception):
-        pr_set_name = 15
-        ctypes.CDLL(None).prctl(pr_set_name, ctypes.c_char_p(name[:15]), 0, 0, 0)
-
-
-def _set_parent_death_signal(parent: int) -> None:
-    """Ask Linux to SIGTERM this process when its parent dies (even by SIGKILL)."""
-    import ctypes
-
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before the call
-            os._exit(0)
-
-
 def start_server(root: Path | None = None, port: int | None = None) -> ThrowawayServer:
     """Start a throwaway MLflow server and wait until it is healthy.
 
@@ -432,7 +396,7 @@ def start_server(root: Path | None = None, port: int | None = None) -> Throwaway
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     own_root = root is None
-    root = Path(root) if root else Path(tempfile.mkdtemp(prefix="mltrack-server-"))
+    root = Path(root) if root else owned_tempdir("mltrack-server-")
     try:
         (root / "artifacts").mkdir(parents=True, exist_ok=True)
         db = root / "mlflow.db"

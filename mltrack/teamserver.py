@@ -31,7 +31,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -44,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import mltrack.serverapp
+from mltrack._process import keeper_command, kill_group, owned_tempdir
 from mltrack.errors import ConfigError, ServerStartError, TrackingServerError
-from mltrack.localserver import kill_group
 from mltrack.serverapp import (
     ALLOWED_HOSTS_ENV,
     AUTH_APP,
@@ -629,7 +628,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 def _launch(config: TeamServerConfig, env: dict[str, str]) -> subprocess.Popen[bytes]:
     assert config.workers is not None, "plan_workers() decides them before the launch"
-    cmd = uvicorn_command(config.host, config.port, config.workers, auth=config.auth)
+    # Under a keeper: the workers end with this process, even when it is SIGKILLed.
+    cmd = keeper_command(
+        uvicorn_command(config.host, config.port, config.workers, auth=config.auth)
+    )
     log = open(config.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
@@ -700,7 +702,7 @@ def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer
     config.validate()
     owned = False
     if not str(config.state_dir) or str(config.state_dir) == ".":
-        config.state_dir = Path(tempfile.mkdtemp(prefix="mltrack-teamserver-"))
+        config.state_dir = owned_tempdir("mltrack-teamserver-")
         owned = True
     config.state_dir = Path(config.state_dir).expanduser().resolve()
     config.state_dir.mkdir(parents=True, exist_ok=True)

@@ -13,11 +13,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mltrack._process import owned_tempdir, owner_env
 from mltrack.deploy import ShipOptions, ShipResult
 from mltrack.errors import ServerStartError
 from mltrack.localserver import free_port, wait_healthy
@@ -98,7 +98,8 @@ def start_local(
     uri = model.uri if isinstance(model, ModelRef) else model
     port = port or free_port()
     token = (token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)) if auth else None
-    child_env = {**os.environ, **(env or {}), "PYTHONWARNINGS": "ignore"}
+    # owner_env: the server ends with this process, even when it is killed outright.
+    child_env = {**os.environ, **(env or {}), "PYTHONWARNINGS": "ignore", **owner_env()}
     if "MLFLOW_TRACKING_URI" not in child_env and "mlflow" in sys.modules:
         # The server must see the store this process uses, also one set in code.
         child_env["MLFLOW_TRACKING_URI"] = sys.modules["mlflow"].get_tracking_uri()
@@ -107,7 +108,7 @@ def start_local(
     cmd = [sys.executable, "-m", "mltrack.serve", uri, "--host", "127.0.0.1", "--port", str(port)]
     if not auth:
         cmd.append("--no-auth")
-    log_dir = Path(tempfile.mkdtemp(prefix="mltrack-serve-"))
+    log_dir = owned_tempdir("mltrack-serve-")  # reaped by a later docs build if we die
     log_path = log_dir / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(

@@ -5,6 +5,12 @@ working directory and MLflow experiment; at its timeout the whole group is kille
 The build's temp directory and server are removed on success, on failure, on Ctrl-C
 and on SIGTERM, and any process still carrying the build's marker variable (Jupyter
 kernels live in their own session) is killed too.
+
+Nothing outlives a build that is killed outright (SIGKILL) either
+(:mod:`mltrack._process`): every long-lived child ends with its parent (server, pool,
+workers, kernels, model servers examples start), a sentinel process kills whatever
+still carries the marker and removes the temp dir, and the next build removes the temp
+dirs of builds whose process is gone.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.parse
@@ -31,6 +36,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mltrack._process import (
+    kill_group,
+    owned_tempdir,
+    owner_env,
+    processes_with_env,
+    reap_tempdirs,
+    start_sentinel,
+)
 from mltrack.errors import LiveDocsError
 from mltrack.livedocs.cache import ResultCache
 from mltrack.livedocs.model import (
@@ -43,9 +56,8 @@ from mltrack.livedocs.model import (
     RunSummary,
 )
 from mltrack.livedocs.redact import Redactor, Scrubber, redact_notebook, redactor_for
-from mltrack.localserver import kill_group
 
-__all__ = ["BuildReport", "Runner", "StderrProgress", "format_failure"]
+__all__ = ["BuildReport", "Runner", "StderrProgress", "format_failure", "processes_with_env"]
 
 #: Marker variable set in every worker's environment; used to find stragglers.
 MARKER_ENV = "LIVEDOCS_BUILD_MARKER"
@@ -55,6 +67,14 @@ _GRACE_S = 60.0
 WORKER = str(Path(__file__).with_name("worker.py"))
 #: What readers see instead of the throwaway server's random port.
 PUBLIC_SERVER_URL = "http://localhost:5000"
+#: Temp dirs a build (or what it runs) makes with :func:`owned_tempdir`; a later build
+#: removes those whose owner process is gone.
+REAPED_PREFIXES = (
+    "mltrack-livedocs-",
+    "mltrack-server-",
+    "mltrack-serve-",
+    "mltrack-teamserver-",
+)
 _IMPORT_HINT = re.compile(r"^\s*(?:import|from)\s+(mlflow|mltrack)\b", re.M)
 
 ProgressCallback = Callable[[str, dict[str, Any]], None]
@@ -187,22 +207,6 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def processes_with_env(name: str, value: str) -> list[int]:
-    """PIDs of other processes whose environment carries ``name=value`` (Linux /proc)."""
-    needle = f"{name}={value}".encode()
-    found = []
-    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f"/proc/{entry}/environ", "rb") as fh:
-                if needle in fh.read().split(b"\0"):
-                    found.append(int(entry))
-        except OSError:
-            continue
-    return found
-
-
 def _processes_with_marker(marker: str) -> list[int]:
     """PIDs of our processes whose environment carries ``MARKER_ENV=marker``."""
     return processes_with_env(MARKER_ENV, marker)
@@ -259,6 +263,7 @@ class Runner:
             ServerStartError: the throwaway server did not start.
         """
         start = time.monotonic()
+        reap_tempdirs(REAPED_PREFIXES)  # left by builds that were killed outright
         report = BuildReport(jobs=self._jobs())
         misses: list[Item] = []
         use_cache = self.config.use_cache and not force
@@ -305,7 +310,9 @@ class Runner:
         self._server_ready_at = None
         started = time.monotonic()
         marker = uuid.uuid4().hex
-        tmp = Path(tempfile.mkdtemp(prefix="mltrack-livedocs-"))
+        tmp = owned_tempdir("mltrack-livedocs-")
+        # If this process dies without cleaning up (SIGKILL), the sentinel does it.
+        sentinel = start_sentinel(MARKER_ENV, marker, [tmp])
         server = None
         from mltrack.localserver import free_port, start_server
 
@@ -371,6 +378,7 @@ class Runner:
             if server is not None:
                 server.stop()
             shutil.rmtree(tmp, ignore_errors=True)
+            sentinel.release()
         executed = [report.results[i] for i in report.executed]
         self.progress(
             "done",
@@ -404,6 +412,8 @@ class Runner:
         env.update(
             {
                 MARKER_ENV: marker,
+                # Workers and the pool end with this process, even when it is SIGKILLed.
+                **owner_env(),
                 "PYTHONUNBUFFERED": "1",
                 # The page shows a table of the runs; MLflow's "View run at" lines are noise.
                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
@@ -814,13 +824,17 @@ def _request_stack_dump(proc: subprocess.Popen[bytes], log_path: Path) -> int:
     return offset
 
 
+#: Frames of the worker itself (and its exit-with-parent watchdog), not of the example.
+_OWN_FRAMES = ("<frozen runpy>", "livedocs/worker.py", "mltrack/_process.py")
+
+
 def _condense_dump(dump: str) -> str:
     """The faulthandler dump without the worker's own frames."""
     lines = ["Still running when killed (most recent call first):"]
     for line in dump.splitlines():
         if line.startswith(("Thread ", "Current thread ")):
             lines.append(line.split(" (", 1)[0].replace("Current thread", "Thread") + ":")
-        elif "<frozen runpy>" not in line and "livedocs/worker.py" not in line and line.strip():
+        elif line.strip() and not any(own in line for own in _OWN_FRAMES):
             lines.append(line)
     return "\n".join(lines[:25])
 

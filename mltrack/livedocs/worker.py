@@ -26,6 +26,22 @@ if TYPE_CHECKING:
 if sys.path and os.path.realpath(sys.path[0]) == os.path.realpath(os.path.dirname(__file__)):
     sys.path.pop(0)  # run as a script: the engine's modules must not shadow the example's
 
+
+def _load_process_toolkit() -> Any:
+    """``mltrack/_process.py`` by path: importing the ``mltrack`` package costs time."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_process.py")
+    spec = importlib.util.spec_from_file_location("_mltrack_livedocs_process", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # as an import would: some stdlib code looks it up
+    spec.loader.exec_module(module)
+    return module
+
+
+#: Ends this process with its owner (the build, or the pool) - see mltrack/_process.py.
+_process = _load_process_toolkit()
 #: Modules loaded by the worker itself (stdlib only): never dependencies of an example.
 _BASELINE = frozenset(sys.modules)
 #: Module name -> the pre-import that loaded it (:func:`_preimport`). The warm pool
@@ -322,6 +338,7 @@ def trace_kernel(root: str, notebook: str, target: str) -> None:
     """
     from IPython import get_ipython
 
+    _process.exit_with_parent_from_env()  # the worker sets it: die with the worker
     sys.path.insert(0, os.path.dirname(notebook))
     opened: list[str] = []
     used: set[str] = set()
@@ -364,18 +381,54 @@ async def _silent(client: Any, code: str) -> None:
         )
 
 
+#: This worker's notebook clients: their kernels are stopped on every exit path.
+_NOTEBOOK_CLIENTS: list[Any] = []
+
+
+def _stop_kernels() -> None:
+    """Kill this worker's notebook kernels (with their process groups) and remove their
+    connection files, each of which holds its kernel's HMAC key.
+
+    Also called from the exit-with-parent watchdog when the build died.
+    """
+    for client in list(_NOTEBOOK_CLIENTS):
+        km = getattr(client, "km", None)
+        if km is None:
+            continue
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        with contextlib.suppress(Exception):
+            if process is not None and process.poll() is None:
+                _process.kill_processes([process.pid], grace_s=0.5)
+        with contextlib.suppress(Exception):
+            km.cleanup_connection_file()
+        with contextlib.suppress(Exception):
+            if km.connection_file:
+                os.unlink(km.connection_file)
+
+
 def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
+    from traitlets.config import Config
 
     nb = nbformat.read(spec["path"], as_version=4)
+    # The kernel's connection file (its HMAC key) goes in the item's dir inside the
+    # build's temp dir, not in $TMPDIR: if even the cleanup below cannot run (SIGKILL),
+    # it is removed with that dir (by the build's sentinel, or the next build).
+    runtime = out_dir.parent / "jupyter-runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    connection_file = runtime / f"kernel-{os.getpid()}.json"
     client = NotebookClient(
         nb,
         kernel_name=spec["kernel_name"],
         timeout=int(spec["timeout_s"]),
         resources={"metadata": {"path": str(Path.cwd())}},
+        config=Config({"KernelManager": {"connection_file": str(connection_file)}}),
     )
+    _NOTEBOOK_CLIENTS.append(client)
+    # The kernel ends with this worker (trace_kernel reads it; it starts no other process).
+    os.environ.update(_process.owner_env())
     deps_file = out_dir / "notebook-deps.json"
     if spec.get("root"):
         children = _trace_children(spec["root"], out_dir)  # the kernel is one of them
@@ -450,6 +503,10 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 "source": source,
             },
         }
+    finally:
+        # Every exit path (Ctrl-C, SIGTERM, a failing cell): the kernel, and its
+        # connection file holding the kernel's HMAC key, are gone.
+        _stop_kernels()
     # Cells tagged `livedocs-checks` prove what the notebook shows: run, never published.
     nb.cells = [
         c for c in nb.cells if "livedocs-checks" not in c.get("metadata", {}).get("tags", [])
@@ -539,8 +596,10 @@ def run_spec(spec: dict[str, Any]) -> int:
 # The pool process never starts a thread (fork-safety); it polls stdin and reaps children.
 
 
-def _child(request: dict[str, Any]) -> None:
+def _child(request: dict[str, Any], parent: int) -> None:
     os.setsid()
+    # The pool forked us from its only thread: its death (even SIGKILL) ends our group.
+    _process.exit_with_parent(parent)
     log_fd = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -551,6 +610,7 @@ def _child(request: dict[str, Any]) -> None:
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
+    os.environ.pop(_process.OWNER_ENV, None)  # for fresh workers; we are tied to the pool
     code = 1
     try:
         code = run_spec(json.loads(Path(request["spec"]).read_text()))
@@ -575,28 +635,42 @@ def _reply(message: dict[str, Any]) -> None:
 
 
 def pool(modules: list[str]) -> None:
-    """Serve fork requests (JSON lines on stdin) until stdin closes."""
+    """Serve fork requests (JSON lines on stdin) until stdin closes or the owner dies.
+
+    Then the children still running are killed with their process groups: the owner
+    (the build) waits for its items itself, so nobody is left to want their results.
+    """
     import select
 
+    owner_text = os.environ.pop(_process.OWNER_ENV, "")
+    owner = int(owner_text) if owner_text.isdigit() else os.getppid()
+    stopping: list[int] = []
+    # SIGTERM (the build's stop, or the parent-death signal) ends the loop, not the
+    # process: the children must be killed first. No thread here: the pool forks.
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    _process.set_parent_death_signal(owner, signal.SIGTERM)
     _preimport(modules)
     _reply({"ready": True})
     children: set[int] = set()
     buffer = b""
     stdin = sys.stdin.buffer.fileno()
-    open_ = True
-    while open_ or children:
-        readable, _, _ = select.select([stdin] if open_ else [], [], [], 0.05)
+    me = os.getpid()
+    while not stopping and os.getppid() == owner:
+        try:
+            readable, _, _ = select.select([stdin], [], [], 0.05)
+        except InterruptedError:
+            continue
         if readable:
             chunk = os.read(stdin, 65536)
             if not chunk:
-                open_ = False
+                break  # the build closed the pipe, or died
             buffer += chunk
             while b"\n" in buffer:
                 line, buffer = buffer.split(b"\n", 1)
                 request = json.loads(line)
                 pid = os.fork()
                 if pid == 0:
-                    _child(request)
+                    _child(request, me)
                 children.add(pid)
                 _reply({"id": request["id"], "pid": pid})
         for pid in list(children):
@@ -604,14 +678,18 @@ def pool(modules: list[str]) -> None:
             if done:
                 children.discard(pid)
                 _reply({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
-        if not open_ and not children:
-            break
+    _process.kill_processes(children, grace_s=0.5)
+    for pid in children:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
 
 
 def main() -> None:
     if sys.argv[1] == "--pool":
         pool([m for m in sys.argv[2].split(",") if m])
         return
+    # Started by the build from one of its threads: end with the build process itself.
+    _process.exit_with_parent_from_env(on_exit=_stop_kernels)
     code = run_spec(json.loads(Path(sys.argv[1]).read_text()))
     # A normal exit runs the example's atexit hooks (MLflow ends dangling runs there).
     sys.exit(code)

@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 
+from mltrack._process import exit_with_parent_from_env
 from mltrack.errors import MltrackError
 
 
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-auth", action="store_true", help="serve without a bearer token")
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args(argv)
+    # Started by start_local (an example, a test): never outlive that process.
+    exit_with_parent_from_env()
 
     import uvicorn
 

@@ -1,0 +1,415 @@
+"""Process toolkit: children that never outlive their owner, temp dirs the next owner reaps.
+
+One place for how mltrack starts and ends the processes it owns (the throwaway MLflow
+server, the docs engine's workers, pool and kernels, model servers, ``ml server``):
+
+* :func:`exit_with_parent` - called *in* a long-lived child: it ends (with its process
+  group, when it leads one) within a fraction of a second of its parent's death, even a
+  SIGKILL. On Linux the parent-death signal (``PR_SET_PDEATHSIG``) wakes it at once; a
+  watchdog thread polling ``getppid()`` is the portable fallback. The signal only
+  *wakes* the watchdog, which re-checks ``getppid()``: Linux sends it when the parent
+  *thread* that forked the child exits (a ``ThreadPoolExecutor`` thread), which must not
+  end a child whose parent process still runs.
+* :func:`keeper_command` - wraps a command we cannot add code to (uvicorn) in a small
+  keeper that runs it and ends its group when the owner dies.
+* :func:`owned_tempdir` / :func:`reap_tempdirs` - temp dirs named after their owner's pid
+  and start time; a later owner removes those whose owner is gone (pid reuse cannot
+  fool the start time) and never a live owner's.
+* :func:`start_sentinel` - a process in a session of its own that, when the build dies
+  before saying goodbye, kills every process carrying the build's marker variable and
+  removes its temp dir.
+
+Only the standard library is imported: the docs worker loads this file by path before
+an example runs, without importing the ``mltrack`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpath(__file__)):
+    sys.path.pop(0)  # run as a script: mltrack/logging.py must not shadow the stdlib's
+
+import contextlib
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Protocol
+
+__all__ = [
+    "OWNER_ENV",
+    "exit_with_parent",
+    "exit_with_parent_from_env",
+    "keeper_command",
+    "kill_group",
+    "kill_processes",
+    "name_process",
+    "owned_tempdir",
+    "pid_start_time",
+    "processes_with_env",
+    "reap_tempdirs",
+    "set_parent_death_signal",
+    "start_sentinel",
+]
+
+#: Set by a starter in its child's environment: the pid the child must not outlive.
+OWNER_ENV = "MLTRACK_OWNER_PID"
+#: Grace between SIGTERM and SIGKILL when an owner is gone (the guarantee is 3 s in all).
+_GRACE_S = 1.0
+_POLL_S = 0.1
+_IS_LINUX = sys.platform.startswith("linux")
+#: Only wakes the watchdog; a real-time signal nothing else in the process uses.
+_PDEATH_SIGNAL = (signal.SIGRTMIN + 3) if hasattr(signal, "SIGRTMIN") else None
+
+
+class _Process(Protocol):
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+# -- stopping ------------------------------------------------------------------------------
+
+
+def kill_group(proc: _Process, grace_s: float = 10) -> None:
+    """Stop a process started with ``start_new_session=True`` and everything it spawned.
+
+    SIGTERM to its process group, SIGKILL to whatever is left after ``grace_s`` seconds;
+    when the leader already exited, its leftover children are killed too.
+    """
+    if proc.poll() is not None:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a finished leader
+        return
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=grace_s)
+    with contextlib.suppress(OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+
+def kill_processes(pids: Iterable[int], grace_s: float = _GRACE_S) -> None:
+    """SIGTERM ``pids`` (and the groups they lead), SIGKILL what is left after ``grace_s``.
+
+    A group is signalled only when the pid leads it: a process that shares its parent's
+    group must not take the parent's other processes down with it.
+    """
+    pids = [p for p in pids if p != os.getpid()]
+
+    def send(sig: int) -> None:
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, sig)
+                else:
+                    os.kill(pid, sig)
+
+    send(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.05)
+    send(signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat", "rb") as fh:
+        return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"  # a zombie is gone
+    return True
+
+
+def processes_with_env(name: str, value: str) -> list[int]:
+    """PIDs of other processes whose environment carries ``name=value`` (Linux /proc)."""
+    needle = f"{name}={value}".encode()
+    found = []
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as fh:
+                if needle in fh.read().split(b"\0"):
+                    found.append(int(entry))
+        except OSError:
+            continue
+    return found
+
+
+# -- tying a child to its owner ------------------------------------------------------------
+
+
+def name_process(name: bytes) -> None:
+    """Set this process's name (``/proc/PID/comm``, at most 15 bytes) on Linux."""
+    if not _IS_LINUX:
+        return
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        pr_set_name = 15
+        ctypes.CDLL(None).prctl(pr_set_name, ctypes.c_char_p(name[:15]), 0, 0, 0)
+
+
+def set_parent_death_signal(parent: int, sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (no-op elsewhere).
+
+    Only safe when the parent forked us from a thread that lives as long as the parent
+    (its main thread, a single-threaded pool): Linux fires it when that *thread* ends.
+    Use :func:`exit_with_parent` otherwise. If the parent is already gone (it died before
+    the call), ``sig`` is sent right away.
+    """
+    if not _IS_LINUX:
+        return
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(sig), 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), sig)
+
+
+def exit_with_parent(
+    parent: int | None = None,
+    on_exit: Callable[[], None] | None = None,
+    grace_s: float = _GRACE_S,
+) -> None:
+    """End this process within about ``grace_s`` + 0.1 s of its parent's death.
+
+    Call it early in a long-lived child. When the parent (``parent``, default: the
+    current one) is gone, ``on_exit`` runs (kill what this process started outside its
+    group), then this process's group (or the process alone if it does not lead one) gets
+    SIGTERM and, after ``grace_s``, SIGKILL.
+
+    Args:
+        parent: pid that must be alive; a mismatch with ``getppid()`` at the call means
+            the parent died before it, and the process ends at once.
+        on_exit: cleanup to run first (errors are ignored).
+        grace_s: seconds between SIGTERM and SIGKILL.
+    """
+    parent = os.getppid() if parent is None else parent
+    wake = threading.Event()
+    if (
+        _IS_LINUX
+        and _PDEATH_SIGNAL is not None
+        and threading.current_thread() is threading.main_thread()
+    ):
+        previous = signal.getsignal(_PDEATH_SIGNAL)
+        if previous in (signal.SIG_DFL, None):
+            signal.signal(_PDEATH_SIGNAL, lambda *_: wake.set())
+            set_parent_death_signal(parent, _PDEATH_SIGNAL)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            if wake.wait(_POLL_S):
+                wake.clear()  # the forking thread ended, or the parent: getppid() tells
+        with contextlib.suppress(BaseException):
+            if on_exit is not None:
+                on_exit()
+        _end_self(grace_s)
+
+    threading.Thread(target=watch, name="mltrack-exit-with-parent", daemon=True).start()
+
+
+def exit_with_parent_from_env(on_exit: Callable[[], None] | None = None) -> None:
+    """:func:`exit_with_parent` when a starter set :data:`OWNER_ENV`; no-op otherwise.
+
+    The variable is removed so the processes this one starts do not inherit it.
+    """
+    value = os.environ.pop(OWNER_ENV, "")
+    if value.isdigit():
+        exit_with_parent(int(value), on_exit=on_exit)
+
+
+def owner_env() -> dict[str, str]:
+    """The variables to give a child that runs :func:`exit_with_parent_from_env`."""
+    return {OWNER_ENV: str(os.getpid())}
+
+
+def _end_self(grace_s: float) -> None:
+    me = os.getpid()
+    leader = os.getpgrp() == me
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(OSError):
+            if leader:
+                os.killpg(me, sig)
+            else:
+                os.kill(me, sig)
+        time.sleep(grace_s)
+
+
+def keeper_command(cmd: list[str]) -> list[str]:
+    """``cmd`` run under a keeper that ends its process group when the caller dies.
+
+    For commands we cannot add :func:`exit_with_parent` to (``uvicorn``). Start the
+    result with ``start_new_session=True``: the keeper leads the group, runs ``cmd`` in
+    it, exits with its status, and forwards nothing (signals to the group reach both).
+    """
+    return [sys.executable, "-S", os.path.abspath(__file__), "keep", str(os.getpid()), *cmd]
+
+
+def _keep(owner: int, cmd: list[str]) -> int:
+    # SIGTERM/SIGINT to the group reach the command too; the keeper waits for it.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    exit_with_parent(owner)
+    pid = os.fork()
+    if pid == 0:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            os.execvp(cmd[0], cmd)
+        finally:
+            os._exit(127)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+        except InterruptedError:
+            continue
+        return os.waitstatus_to_exitcode(status) & 0xFF
+
+
+# -- temp dirs -----------------------------------------------------------------------------
+
+_STAMP = re.compile(r"^(?P<prefix>.+?)(?P<pid>\d+)-(?P<start>\d+)-[^-]+$")
+
+
+def pid_start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (Linux), 0 elsewhere, None if dead."""
+    if not _IS_LINUX:
+        return 0 if _alive(pid) else None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[19])  # field 22 of the line; the two before ")" are cut off
+
+
+def owned_tempdir(prefix: str) -> Path:
+    """``mkdtemp`` with the owner's pid and start time in the name (``PREFIX<pid>-<t>-…``)."""
+    me = os.getpid()
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{me}-{pid_start_time(me) or 0}-"))
+
+
+def reap_tempdirs(prefixes: Iterable[str], base: str | None = None) -> list[Path]:
+    """Remove :func:`owned_tempdir` dirs whose owner is gone; return what was removed.
+
+    A dir is removed only when its pid is dead or now belongs to a process that started
+    at another time (pid reuse); a live owner's dir and unstamped dirs are left alone.
+    """
+    base = base or tempfile.gettempdir()
+    removed: list[Path] = []
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return removed
+    prefixes = tuple(prefixes)
+    for name in names:
+        if not name.startswith(prefixes):
+            continue
+        match = _STAMP.match(name)
+        if match is None or match["prefix"] not in prefixes:
+            continue
+        started = pid_start_time(int(match["pid"]))
+        if started is not None and (started == int(match["start"]) or not _IS_LINUX):
+            continue  # the owner still runs
+        path = Path(base) / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+# -- sentinel ------------------------------------------------------------------------------
+
+
+class Sentinel:
+    """Handle of :func:`start_sentinel`: call :meth:`release` when the owner cleaned up."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]):
+        self.proc = proc
+
+    def release(self) -> None:
+        """Tell the sentinel the owner cleaned up itself, and let it go."""
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(b"done\n")
+            self.proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+
+
+def start_sentinel(marker_name: str, marker: str, paths: Iterable[Path]) -> Sentinel:
+    """Start a process that cleans up after this one if it dies without :meth:`release`.
+
+    It waits on a pipe only this process holds. If the pipe closes without a goodbye
+    (this process died, even by SIGKILL), it kills every process whose environment has
+    ``marker_name=marker`` (and the groups they lead), then removes ``paths``. It runs
+    in a session of its own, so a signal to the owner's group does not reach it.
+    """
+    cmd = [
+        sys.executable,
+        "-S",
+        os.path.abspath(__file__),
+        "sentinel",
+        marker_name,
+        marker,
+        *(str(p) for p in paths),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    return Sentinel(proc)
+
+
+def _sentinel(marker_name: str, marker: str, paths: list[str]) -> int:
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    said = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(0, 64):
+            said += chunk
+    if b"done" in said:
+        return 0
+    deadline = time.monotonic() + 2.0  # new processes may appear while we kill
+    while time.monotonic() < deadline:
+        pids = processes_with_env(marker_name, marker)
+        if not pids:
+            break
+        kill_processes(pids, grace_s=0.5)
+    for path in paths:
+        shutil.rmtree(path, ignore_errors=True)
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    if argv[:1] == ["sentinel"]:
+        return _sentinel(argv[1], argv[2], argv[3:])
+    if argv[:1] == ["keep"]:
+        return _keep(int(argv[1]), argv[2:])
+    print("usage: _process.py sentinel NAME VALUE PATH... | keep OWNER CMD...", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

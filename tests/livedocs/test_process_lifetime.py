@@ -1,0 +1,340 @@
+"""Nothing outlives the build: real processes killed outright, real kernels and servers.
+
+A build (``ml docs run``) is SIGKILLed while a notebook kernel runs a cell, a warm-pool
+child runs an example, and an example serves a model with ``start_local``: every process
+descended from the build must be gone within 3 s, and the next build removes its temp
+dirs. A notebook worker stopped by SIGINT/SIGTERM removes its kernel's connection file
+(it holds the kernel's HMAC key).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mltrack._process import owned_tempdir, pid_start_time, processes_with_env, reap_tempdirs
+
+pytestmark = pytest.mark.slow
+
+TAG_ENV = "LIVEDOCS_LIFETIME_TAG"
+GUARANTEE_S = 3.0
+
+#: Started by the warm pool (it imports mlflow): saves a tiny model, serves it, waits.
+SERVE_PY = """\
+# livedocs: timeout=300
+import os
+import time
+
+import mlflow.pyfunc
+
+from mltrack.deploy.local import start_local
+
+
+class Echo(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+mlflow.pyfunc.save_model("model", python_model=Echo())
+server = start_local(os.path.abspath("model"), auth=False)
+ready = os.environ["LIFETIME_READY"]
+with open(os.path.join(ready, "serve.tmp"), "w") as fh:
+    fh.write(str(server.process.pid))
+os.replace(os.path.join(ready, "serve.tmp"), os.path.join(ready, "serve"))
+time.sleep(300)
+"""
+
+POOLED_PY = """\
+# livedocs: timeout=300
+import os
+import time
+
+import mlflow
+
+open(os.path.join(os.environ["LIFETIME_READY"], "pooled"), "w").write(str(os.getpid()))
+time.sleep(300)
+"""
+
+KERNEL_CELL = (
+    "import os, time\n"
+    "open(os.path.join(os.environ['LIFETIME_READY'], 'kernel'), 'w').write(str(os.getpid()))\n"
+    "time.sleep(300)\n"
+)
+
+
+def notebook(source: str) -> str:
+    cell: dict[str, object] = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "c1",
+        "metadata": {},
+        "outputs": [],
+        "source": source,
+    }
+    return json.dumps(
+        {
+            "cells": [cell],
+            "metadata": {
+                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+            },
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+
+
+def make_project(root: Path, examples: dict[str, str], notebooks: dict[str, str]) -> Path:
+    (root / "docs").mkdir(parents=True)
+    (root / "examples").mkdir()
+    (root / "notebooks").mkdir()
+    page = ""
+    for name, source in examples.items():
+        (root / "examples" / name).write_text(source)
+        page += f"```livedocs\nfile: examples/{name}\n```\n\n"
+    for name, source in notebooks.items():
+        (root / "notebooks" / name).write_text(source)
+    (root / "docs" / "index.md").write_text(page or "# empty\n")
+    return root
+
+
+def build_env(tmp: Path, ready: Path, tag: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    tmp.mkdir(exist_ok=True)
+    ready.mkdir(exist_ok=True)
+    env.update(
+        {
+            "NO_MKDOCS_2_WARNING": "1",
+            "TMPDIR": str(tmp),
+            TAG_ENV: tag,
+            "LIFETIME_READY": str(ready),
+            # Where a kernel's connection file would go if the engine did not move it.
+            "JUPYTER_RUNTIME_DIR": str(tmp.parent / "jupyter-runtime-default"),
+        }
+    )
+    return env
+
+
+def docs_run(root: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mltrack", "docs", "run", "--root", str(root), "-j", "4"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def descendants(root_pid: int) -> set[int]:
+    """Every live process below ``root_pid`` (from /proc's parent links)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            ppid = _stat(int(entry), 1)
+            if ppid is not None:
+                children.setdefault(int(ppid), []).append(int(entry))
+    found, todo = set(), [root_pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _stat(pid: int, index: int) -> str | None:
+    """Field ``index`` after the command name of /proc/PID/stat (0: state, 1: ppid)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[index].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (a zombie has ended; only its parent's wait is due)."""
+    return {pid for pid in pids if _stat(pid, 0) not in (None, "Z")}
+
+
+def leftovers(tmp: Path) -> list[str]:
+    return sorted(p.name for p in tmp.iterdir() if p.name.startswith("mltrack-"))
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout: float, what: str, log: Path | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            detail = log.read_text(errors="replace")[-3000:] if log else ""
+            raise AssertionError(f"{what} within {timeout:.0f} s\n{detail}")
+        time.sleep(0.1)
+
+
+def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_temp_dirs(
+    tmp_path: Path,
+) -> None:
+    root = make_project(
+        tmp_path / "proj",
+        {"serve.py": SERVE_PY, "pooled.py": POOLED_PY},
+        {"sleepy.ipynb": notebook(KERNEL_CELL)},
+    )
+    tmp, ready, tag = tmp_path / "tmp", tmp_path / "ready", uuid.uuid4().hex
+    env = build_env(tmp, ready, tag)
+    log = tmp_path / "build.log"
+    build = docs_run(root, env, log)
+    tracked: set[int] = set()
+    try:
+        wait_for(
+            lambda: (
+                all((ready / n).exists() for n in ("serve", "pooled", "kernel"))
+                or build.poll() is not None
+            ),
+            240,
+            "the kernel, the pooled example and the model server did not all start",
+            log,
+        )
+        assert build.poll() is None, log.read_text()
+        served, pooled, kernel = (
+            int((ready / n).read_text()) for n in ("serve", "pooled", "kernel")
+        )
+        tracked = descendants(build.pid) | set(processes_with_env(TAG_ENV, tag))
+        tracked.discard(build.pid)
+        # The model server (grandchild of a pool child), the pooled example, the kernel,
+        # the pool, the notebook worker and the MLflow server.
+        assert {served, pooled, kernel} <= tracked
+        assert len(tracked) >= 6, tracked
+        assert leftovers(tmp), "the build made no temp dir"
+        build.kill()
+        build.wait()
+        killed_at = time.monotonic()
+        while alive(tracked) and time.monotonic() < killed_at + GUARANTEE_S:
+            time.sleep(0.05)
+        survivors = {pid: _cmdline(pid) for pid in alive(tracked)}
+        assert survivors == {}, f"still running {GUARANTEE_S} s after the SIGKILL: {survivors}"
+        assert alive(set(processes_with_env(TAG_ENV, tag))) == set()
+    finally:
+        if build.poll() is None:
+            build.kill()
+        for pid in alive(tracked):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+    # The sentinel removed the build's own dir; the model server's log dir belongs to
+    # the (dead) example: the next build reaps it before it starts.
+    wait_for(lambda: all(not n.startswith("mltrack-livedocs-") for n in leftovers(tmp)), 5, "")
+    next_root = make_project(tmp_path / "next", {"hello.py": "print('hello')\n"}, {})
+    done = subprocess.run(
+        [sys.executable, "-m", "mltrack", "docs", "run", "--root", str(next_root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert leftovers(tmp) == []
+    assert not list((tmp_path / "jupyter-runtime-default").glob("kernel-*.json"))
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+    except OSError:
+        return "?"
+
+
+def test_reaping_removes_dead_owners_dirs_only(tmp_path: Path) -> None:
+    # A dead owner; a live pid that started at another time (the pid was reused); a live
+    # owner (this process); an unstamped dir and another program's dir.
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    me, started = os.getpid(), pid_start_time(os.getpid())
+    assert started is not None
+    stale = tmp_path / f"mltrack-serve-{int(done.stdout)}-123-abcd1234"
+    reused = tmp_path / f"mltrack-livedocs-{me}-{started + 1}-x"
+    mine = owned_tempdir("mltrack-livedocs-")
+    assert mine.name.startswith(f"mltrack-livedocs-{me}-{started}-")
+    mine_here = tmp_path / mine.name
+    mine.rmdir()
+    unstamped = tmp_path / "mltrack-livedocs-abcdef"
+    other = tmp_path / f"unrelated-{int(done.stdout)}-123-z"
+    for path in (stale, reused, mine_here, unstamped, other):
+        path.mkdir()
+    (stale / "server.log").write_text("left by a killed build")
+    removed = reap_tempdirs(["mltrack-livedocs-", "mltrack-serve-"], base=str(tmp_path))
+    assert sorted(removed) == sorted([stale, reused])
+    assert not stale.exists() and not reused.exists()
+    assert mine_here.is_dir() and unstamped.is_dir() and other.is_dir()
+
+
+def _run_notebook_worker(tmp_path: Path, source: str) -> tuple[subprocess.Popen[bytes], Path]:
+    from mltrack.livedocs import runner
+
+    (tmp_path / "nb").mkdir()
+    nb = tmp_path / "nb" / "sleepy.ipynb"
+    nb.write_text(notebook(source))
+    out = tmp_path / "item" / "out"
+    out.mkdir(parents=True)
+    cwd = tmp_path / "item" / "cwd"
+    cwd.mkdir()
+    spec = {
+        "kind": "notebook",
+        "path": str(nb),
+        "out_dir": str(out),
+        "timeout_s": 120,
+        "kernel_name": "python3",
+        "server_url": None,
+        "experiment": None,
+        "root": str(tmp_path / "nb"),
+    }
+    (out / "spec.json").write_text(json.dumps(spec))
+    env = build_env(tmp_path / "tmp", tmp_path / "ready", uuid.uuid4().hex)
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen(
+        [sys.executable, runner.WORKER, str(out / "spec.json")],
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    log.close()
+    return proc, tmp_path / "item"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_notebook_removes_the_kernel_and_its_connection_file(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    proc, item = _run_notebook_worker(tmp_path, KERNEL_CELL)
+    ready = tmp_path / "ready"
+    try:
+        wait_for(
+            lambda: (ready / "kernel").exists() or proc.poll() is not None,
+            120,
+            "the kernel did not start",
+            tmp_path / "worker.log",
+        )
+        assert proc.poll() is None, (tmp_path / "worker.log").read_text()
+        kernel = int((ready / "kernel").read_text())
+        files = list(item.rglob("kernel-*.json"))
+        assert len(files) == 1, "the connection file is not in the item's temp dir"
+        assert json.loads(files[0].read_text())["key"]  # what must not be left around
+        proc.send_signal(sig)
+        proc.wait(timeout=30)
+        assert alive({kernel}) == set(), "the kernel outlived its worker"
+        assert not files[0].exists(), "the connection file (HMAC key) was left behind"
+        assert not list((tmp_path / "jupyter-runtime-default").glob("kernel-*.json"))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
