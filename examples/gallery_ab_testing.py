@@ -71,3 +71,19 @@ if verdict.promote and live_better:
     print(f"promoted v{promoted.version} to champion; aliases now {promoted.aliases}")
 else:
     print("keeping the champion")
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+client = mlflow.MlflowClient()
+logged = client.get_run(ab.id).data.metrics
+assert logged["champion.requests"] + logged["challenger.requests"] == len(X_live) == 400
+assert 0.1 < logged["challenger.requests"] / 400 < 0.3, "about 20 % of users see the challenger"
+for alias, hits in outcomes.items():
+    assert logged[f"{alias}.accuracy"] == sum(hits) / len(hits), alias
+    assert sum(arm(u) == alias for u in range(400)) == logged[f"{alias}.requests"], alias
+champion_now = client.get_model_version_by_alias("churn-ab", "champion").version
+if verdict.promote and live_better:
+    assert champion_now == str(promoted.version), "the challenger won and holds the alias"
+else:
+    assert champion_now == "1", "the champion kept its alias"

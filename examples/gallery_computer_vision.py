@@ -47,3 +47,13 @@ for ax, index in zip(np.atleast_1d(axes), wrong, strict=False):
     ax.axis("off")
 fig.suptitle("Misclassified digits (true → predicted)", fontsize=10)
 fig.tight_layout()
+
+# --- checks ---
+run = mltrack.get_last_run()
+assert run.name == "digits-svc" and run.metrics["accuracy"] > 0.95, run.metrics
+assert run.metrics["accuracy"] == scores["accuracy"]
+assert len(wrong) == round((1 - run.metrics["accuracy"]) * len(y_test)), len(wrong)
+client = mlflow.MlflowClient()
+assert "classification_report.txt" in {a.path for a in client.list_artifacts(run.id)}
+assert client.get_registered_model("digits-svc").latest_versions, "the model was registered"
+assert plt.get_fignums(), "the figure of misclassified digits is left open for the page"

@@ -60,3 +60,15 @@ print("most positive:", [n.split("__")[1] for _, n in top[-4:]])
 with TestClient(create_app("review-sentiment", auth=False)) as api:
     reply = api.post("/predict", json={"records": test_df.to_dict("records")})
     print("POST /predict", test_df["text"].tolist(), "->", reply.json()["predictions"])
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+assert reply.status_code == 200 and reply.json()["predictions"] == [1, 0], reply.json()
+client = mlflow.MlflowClient()
+assert client.get_model_version_by_alias("review-sentiment", "champion").version == str(
+    version.version
+)
+assert client.get_run(run.id).data.metrics["train_accuracy"] == 1.0
+signature = mlflow.models.get_model_info(version.uri).signature
+assert signature.inputs.input_names() == ["text"], signature

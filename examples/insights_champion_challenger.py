@@ -42,3 +42,13 @@ with tempfile.TemporaryDirectory() as project:
     print()
     print(result.to_markdown())
     os.chdir("/")
+
+# --- checks ---
+# The lean challenger (the last compared) passes the rule; the heavy one fails its guard.
+assert result.challenger.run_name == "lean-challenger" and result.promote, result.reasons
+with tempfile.TemporaryDirectory() as project:
+    os.chdir(project)
+    Path(".mltrack.yml").write_text(RULE)
+    rejected = mltrack.compare_models(champion, heavy)
+    os.chdir("/")
+assert not rejected.promote and "latency_ms" in " ".join(rejected.reasons), rejected.reasons

@@ -30,3 +30,16 @@ for max_depth in (1, 2, 4, 8):
 report = mltrack.compare_runs(EXPERIMENT, "val_f1")
 print(report.to_markdown(top=5))
 report.plot("val_f1.png")  # ranked values and the metric against the strongest parameter
+
+# --- checks ---
+from pathlib import Path  # noqa: E402
+
+import mlflow  # noqa: E402
+
+runs = mlflow.search_runs(experiment_names=[EXPERIMENT], output_format="list")
+assert report.n_runs == len(runs) == 12, report.n_runs
+best = max(runs, key=lambda r: r.data.metrics["val_f1"])
+assert report.ranked[0].value == best.data.metrics["val_f1"], report.ranked[0]
+assert [r.value for r in report.ranked] == sorted((r.value for r in report.ranked), reverse=True)
+assert {e.param for e in report.param_effects} >= {"max_depth", "criterion"}
+assert Path("val_f1.png").stat().st_size > 0

@@ -44,3 +44,8 @@ print("  pip install mltrack")
 print("\nOptional extras (pulled in only when you ask for them):")
 for extra in sorted(extras):
     print(f'  uv add "mltrack[{extra}]"'.ljust(36), "->", ", ".join(extras[extra]))
+
+# --- checks ---
+assert done.returncode == 0 and mltrack.__version__ in done.stdout, done
+assert {ep.name for ep in scripts} >= {"ml"}, scripts
+assert extras, "mltrack declares optional extras"

@@ -28,3 +28,8 @@ print(dockerfile.content)
 print("docker build -t my-training .")
 print("docker run --rm -e MLFLOW_TRACKING_URI=http://mlflow.internal:5000 my-training")
 print("docker run --rm my-training runs --limit 5")
+
+# --- checks ---
+assert "ml" in dockerfile.structure[-2]["value"], "the entry point is `ml`"
+assert dockerfile.envs["MLFLOW_TRACKING_URI"].startswith("http"), dockerfile.envs
+assert dockerfile.structure[-3]["value"].strip() not in ("root", "0")
