@@ -11,12 +11,13 @@ export UV_COMPILE_BYTECODE := 1
 UV = $(shell command -v uv 2>/dev/null || $(PYTHON) -c "import uv; print(uv.find_uv_bin())" 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RUN = $(UV) run --no-sync
 
-.PHONY: help bootstrap install extras chromium test test-fast docs build docs-deploy lint typecheck bench clean
+.PHONY: help bootstrap install extras chromium test test-fast docs build build-zensical docs-deploy lint typecheck bench clean
 
 help:
 	@echo "make docs   - set up, execute all examples/notebooks, serve http://127.0.0.1:8000"
 	@echo "make test   - set up and run the whole test suite (unit, integration, browser)"
 	@echo "make build  - strict docs build into site/"
+	@echo "make build-zensical - the same site built with Zensical (livedocs blocks only; see contributing)"
 	@echo "make docs-deploy [VERSION=x.y] [PUSH=1] - publish a docs version with mike (gh-pages)"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - run every benchmark under scripts/bench/"
@@ -64,6 +65,17 @@ docs: install
 build: install
 	@$(RUN) mkdocs build --strict
 
+# Zensical runs Python-Markdown extensions, not MkDocs plugins: the examples execute first
+# (`ml docs run`, which records failures too), then the livedocs fence renders each block
+# from the cache and fails the build on a failed or never-executed one. `zensical build
+# --clean` empties .cache/, so this build keeps its livedocs cache apart (seeded from
+# MkDocs' one: only what changed since `make build` runs again).
+ZENSICAL_CACHE := .zensical-livedocs
+build-zensical: install
+	@mkdir -p $(ZENSICAL_CACHE) && if [ -d .cache/livedocs ]; then cp -a .cache/livedocs/. $(ZENSICAL_CACHE)/; fi
+	@MLTRACK_DOCS__CACHE_DIR=$(ZENSICAL_CACHE) $(RUN) ml docs run
+	@MLTRACK_DOCS__CACHE_DIR=$(ZENSICAL_CACHE) MLTRACK_LIVEDOCS_STRICT=1 $(RUN) zensical build --clean
+
 # Versioned docs: mike commits VERSION (default: the package version) to the gh-pages
 # branch and points `latest` at it; PUSH=1 also pushes the branch.
 VERSION ?= $(shell $(RUN) python -c "from importlib.metadata import version; print(version('mltrack'))")
@@ -80,4 +92,4 @@ bench: install
 	@for f in scripts/bench/*.py; do echo "== $$f"; $(RUN) python $$f || exit 1; done
 
 clean:
-	rm -rf site .cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf site .cache .zensical-livedocs .pytest_cache .mypy_cache .ruff_cache

@@ -16,7 +16,9 @@ __all__ = ["ResultCache"]
 class ResultCache:
     """Successful results keyed by the item's content hash.
 
-    Failures are never stored: a failing item runs again on the next build.
+    Failures are never loaded as results: a failing item runs again on the next build.
+    The last failure of a key is kept apart (:meth:`load_failure`) for renderers that
+    only read the cache (the Zensical fence), so they report it as the build did.
     Writes are atomic (write to a temp file, then rename), so concurrent builds
     and Ctrl-C never leave half an entry behind.
     """
@@ -57,7 +59,25 @@ class ResultCache:
             shutil.copyfile(notebook, partial)
             os.replace(partial, target)
             result.notebook = str(target)
-        path = self._entry(result.key)
+        self._write(self._entry(result.key), result)
+        with contextlib.suppress(OSError):
+            self._failure(result.key).unlink()
+
+    def store_failure(self, result: ItemResult) -> None:
+        """Keep the (redacted) failure of ``result.key`` until it succeeds."""
+        self._write(self._failure(result.key), result)
+
+    def load_failure(self, key: str) -> ItemResult | None:
+        """The last failure stored for ``key``, or ``None``."""
+        try:
+            return ItemResult.from_json(json.loads(self._failure(key).read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def _failure(self, key: str) -> Path:
+        return self.directory / "failed" / f"{key}.json"
+
+    def _write(self, path: Path, result: ItemResult) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(result.to_json()))
@@ -66,7 +86,7 @@ class ResultCache:
     def prune(self, keep: set[str]) -> int:
         """Delete entries whose key is not in ``keep``; return how many were removed."""
         removed = 0
-        for sub, suffix in (("items", ".json"), ("notebooks", ".ipynb")):
+        for sub, suffix in (("items", ".json"), ("failed", ".json"), ("notebooks", ".ipynb")):
             for path in (self.directory / sub).glob(f"*{suffix}"):
                 if path.stem not in keep:
                     with contextlib.suppress(OSError):

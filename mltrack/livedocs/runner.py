@@ -398,6 +398,7 @@ class Runner:
             self._failed.pop(item.key, None)
         else:
             self._failed[item.key] = result
+            self.cache.store_failure(result)
 
     def _kill_active(self) -> None:
         with self._lock:
