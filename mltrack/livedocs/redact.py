@@ -53,10 +53,10 @@ MIN_VALUE = 4
 #: Token formats redacted wherever they appear. A group named ``secret`` limits the
 #: redaction to it (``Bearer`` stays readable).
 TOKEN_SHAPES: dict[str, str] = {
-    # Header values: at least 8 token characters, one of them not a letter, so that
-    # prose ("Bearer authentication") is left alone.
-    "bearer": r"(?i:\bbearer)[ \t]+(?P<secret>(?=[A-Za-z0-9._~+/=-]*[0-9._~+/=-])"
-    r"[A-Za-z0-9._~+/-]{8,}=*)",
+    # Header values: at least 8 token characters ending with a letter or digit (not the
+    # full stop of a sentence); one that is only letters is prose ("Bearer authentication")
+    # and is left alone (see Redactor.spans).
+    "bearer": r"(?i:\bbearer)[ \t]+(?P<secret>[A-Za-z0-9._~+/-]{7,}[A-Za-z0-9]=*)",
     "openai/anthropic": r"\bsk-(?=[A-Za-z0-9_-]*[0-9])[A-Za-z0-9_-]{16,}",
     "github": r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
     "aws": r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
@@ -230,7 +230,10 @@ class Redactor:
             spans += [m.span() for m in self._secrets.finditer(visible)]
         for regex in self._shapes:
             for match in regex.finditer(visible):
-                spans.append(_wrapped(visible, _secret_span(match)))
+                start, end = _secret_span(match)
+                if start != match.start() and visible[start:end].isalpha():
+                    continue  # "Bearer authentication": a word, not a token
+                spans.append(_wrapped(visible, (start, end)))
         for regex in self._patterns:
             spans += [_secret_span(m) for m in regex.finditer(visible) if m.end() > m.start()]
         return _merge(spans)

@@ -94,7 +94,11 @@ def test_well_known_token_shapes_are_redacted_whatever_holds_them(token: str) ->
 def test_bearer_keeps_the_word_and_prose_is_left_alone() -> None:
     redact = Redactor()
     assert redact("Authorization: Bearer x9Y8z7W6v5U4") == "Authorization: Bearer [redacted]"
-    prose = "Bearer authentication, Bearer $MLTRACK_API_TOKEN, Bearer <token>, sk-ant-fake"
+    assert redact("Bearer demo-token-for-this-example.") == "Bearer [redacted]."
+    prose = (
+        "Bearer authentication, Bearer $MLTRACK_API_TOKEN, Bearer <token>, sk-ant-fake, "
+        "uses Bearer authentication."
+    )
     assert redact(prose) == prose
 
 
