@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from mltrack.serve.metrics import CONTENT_TYPE, Metrics
 from mltrack.serve.model import LoadedModel, ModelRef, load_model, resolve_model
@@ -333,10 +333,12 @@ def create_app(
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
-        400: "Malformed JSON.",
+        400: "Malformed JSON, an empty body, or JSON nested too deeply.",
         401: "Missing or invalid bearer token.",
         413: "Request body too large.",
-        422: "Input does not match the model signature; `field` names the culprit.",
+        422: "Input does not match the model signature (a wrong type, a null in a required "
+        "field, NaN, Infinity or a number out of the type's range); `field` names the culprit "
+        "and the message its row.",
         429: "Rate limit exceeded (see `Retry-After`).",
         500: "The model raised; the request id is in the server log.",
         503: "The model is not loaded yet.",
@@ -402,7 +404,12 @@ def _add_routes(app: FastAPI, state: _ServeState, max_body_bytes: int) -> None:
             return _error(503, "model not loaded", request.state.request_id)
         return JSONResponse({"status": "ready", "model": state.ref.uri if state.ref else None})
 
-    @app.get("/metadata", tags=["model"], summary="Model metadata", responses={401: _ERRORS[401]})
+    @app.get(
+        "/metadata",
+        tags=["model"],
+        summary="Model metadata",
+        responses={401: _ERRORS[401], 503: _ERRORS[503]},
+    )
     async def metadata(request: Request) -> Response:
         """Name, version, alias, run, signature, input example and a link to the model page."""
         if state.model is None:
@@ -410,7 +417,18 @@ def _add_routes(app: FastAPI, state: _ServeState, max_body_bytes: int) -> None:
         return JSONResponse(_metadata(state.model))
 
     @app.get(
-        "/metrics", tags=["probes"], summary="Prometheus metrics", responses={401: _ERRORS[401]}
+        "/metrics",
+        tags=["probes"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,  # documents text/plain, which is what it sends
+        responses={  # JSON, unlike the route's text/plain: spelled out
+            401: {
+                "description": _ERRORS[401]["description"],
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}
+                },
+            }
+        },
     )
     async def metrics() -> Response:
         """Requests, latency histogram, predictions and model errors in Prometheus text format."""

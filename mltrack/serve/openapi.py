@@ -1,9 +1,10 @@
 """OpenAPI request/response schemas generated from the model signature.
 
-The schemas are built as pydantic models so that ``/docs`` shows the model's real field
-names, types and required flags, and they are registered as named components
-(``Record``, ``PredictRequest``, ``PredictResponse``...). Validation itself is done by
-:mod:`mltrack.serve.schema` (faster, and its errors name the row and field).
+The request schemas are written from the signature so that ``/docs`` shows the model's
+real field names, types, ranges and required flags, as named components (``Record``,
+``RecordsRequest``, ``PredictRequest``...); they say what :mod:`mltrack.serve.schema`
+accepts, which a test checks with schemathesis. Validation itself is done there (faster,
+and its errors name the row and field).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+import numpy as np
+from pydantic import BaseModel, Field, create_model
 from pydantic.json_schema import models_json_schema
 
-from mltrack.serve.schema import InputSpec
+from mltrack.serve.schema import NUMBER_LIMITS, ColumnSpec, InputSpec, TensorSpecLite
 
 __all__ = ["ErrorResponse", "request_examples", "schema_components"]
 
@@ -30,6 +32,7 @@ _PY_TYPES: dict[str, Any] = {
     "any": Any,
 }
 _REF = "#/components/schemas/{model}"
+_BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
 
 
 class ErrorResponse(BaseModel):
@@ -38,41 +41,6 @@ class ErrorResponse(BaseModel):
     error: str = Field(description="One line naming what is wrong and how to fix it.")
     field: str | None = Field(None, description="The offending input field, for 422 answers.")
     request_id: str = Field(description="Also sent as the `X-Request-ID` header and logged.")
-
-
-class SplitFrame(BaseModel):
-    columns: list[str] = Field(description="Field names, in the order of each row in `data`.")
-    data: list[list[Any]] = Field(description="Rows of values.")
-
-
-def _record_model(spec: InputSpec) -> type[BaseModel]:
-    fields: dict[str, Any] = {}
-    for column in spec.columns:
-        py = _PY_TYPES[column.type]
-        desc = f"MLflow type `{column.type}`" + ("" if column.required else " (optional)")
-        if column.required:
-            fields[column.name] = (py, Field(..., description=desc))
-        else:
-            fields[column.name] = (py | None, Field(None, description=desc))
-    return create_model(
-        "Record",
-        __config__=ConfigDict(extra="forbid"),
-        __doc__="One input row; fields and types come from the model signature.",
-        **fields,
-    )
-
-
-def _columns_model(spec: InputSpec) -> type[BaseModel]:
-    fields: dict[str, Any] = {}
-    for column in spec.columns:
-        py: Any = list.__class_getitem__(_PY_TYPES[column.type])
-        fields[column.name] = (py, ... if column.required else None)
-    return create_model(
-        "Columns",
-        __config__=ConfigDict(extra="forbid"),
-        __doc__="One list of values per field, all of the same length.",
-        **fields,
-    )
 
 
 def _output_item(output_schema: Any) -> Any:
@@ -89,72 +57,203 @@ def _output_item(output_schema: Any) -> Any:
     return dict[str, Any]
 
 
-def _request_models(spec: InputSpec) -> list[type[BaseModel]]:
-    params: Any = (
-        dict[str, Any] | None,
-        Field(None, description="Inference params, when the model takes any."),
+def _value_schema(kind: str) -> dict[str, Any]:
+    """JSON Schema of one value of MLflow type ``kind``: the bounds the server enforces."""
+    if kind in NUMBER_LIMITS:
+        low, high = NUMBER_LIMITS[kind]
+        number = "integer" if kind in ("integer", "long") else "number"
+        return {"type": number, "minimum": low, "maximum": high}
+    if kind == "boolean":
+        return {"type": "boolean"}
+    if kind == "string":
+        return {"type": "string"}
+    if kind == "datetime":
+        return {"type": "string", "format": "date-time"}
+    if kind == "binary":
+        return {"type": "string", "contentEncoding": "base64", "pattern": _BASE64}
+    return {}
+
+
+def _column_schema(column: ColumnSpec) -> dict[str, Any]:
+    value = _value_schema(column.type)
+    desc = f"MLflow type `{column.type}`"
+    if column.required:
+        return {**value, "description": desc}
+    return {"anyOf": [value, {"type": "null"}], "description": desc + " (optional: may be null)"}
+
+
+def _tensor_schema(tensor: TensorSpecLite) -> dict[str, Any]:
+    """Nested arrays of the tensor's shape (``-1``: any size from 1) and dtype."""
+    kind = {"f": "double", "i": "long", "u": "long", "b": "boolean"}.get(tensor.dtype.kind)
+    if tensor.dtype == np.float32:
+        kind = "float"
+    node: dict[str, Any] = _value_schema(kind or "any")
+    for size in reversed(tensor.shape):
+        bounds = {"minItems": 1} if size == -1 else {"minItems": size, "maxItems": size}
+        node = {"type": "array", "items": node, **bounds}
+    return node
+
+
+def _shapes(spec: InputSpec) -> str:
+    return ", ".join(
+        f"{t.name or 'inputs'}: {t.dtype} {tuple('n' if s == -1 else s for s in t.shape)}"
+        for t in spec.tensors
     )
+
+
+def _obj(properties: dict[str, Any], required: list[str], **extra: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = required
+    return {**schema, "additionalProperties": False, **extra}
+
+
+def _input_components(spec: InputSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Named schemas of the input formats, and what each format key holds."""
     if spec.kind == "tensor":
-        shapes = ", ".join(
-            f"{t.name or 'inputs'}: {t.dtype} {tuple('n' if s == -1 else s for s in t.shape)}"
-            for t in spec.tensors
+        tensors = {str(t.name): _tensor_schema(t) for t in spec.tensors}
+        if len(spec.tensors) == 1 and spec.tensors[0].name is None:
+            value = _tensor_schema(spec.tensors[0])
+        else:
+            value = _obj(tensors, list(tensors))
+            if len(spec.tensors) == 1:
+                value = {"anyOf": [next(iter(tensors.values())), value]}
+        tensor = {**value, "title": "Tensor", "description": f"Nested lists ({_shapes(spec)})."}
+        ref = {"$ref": _REF.format(model="Tensor")}
+        return {"Tensor": tensor}, {"instances": ref, "inputs": ref}
+    if spec.columns:
+        record = _obj(
+            {c.name: _column_schema(c) for c in spec.columns},
+            [c.name for c in spec.columns if c.required],
+            title="Record",
+            description="One input row; fields and types come from the model signature.",
         )
-        tensor = create_model(
-            "TensorRequest",
-            __doc__=f"Raw tensors ({shapes}).",
-            instances=(Any, Field(..., description=f"Nested lists of numbers; expected {shapes}.")),
-            params=params,
+        lists = {
+            c.name: {"type": "array", "items": _column_schema(c), "minItems": 1}
+            for c in spec.columns
+        }
+        columns = _obj(
+            lists,
+            [c.name for c in spec.columns if c.required],
+            minProperties=1,
+            title="Columns",
+            description="One list of values per field; all lists have the same length.",
         )
-        return [tensor]
-    record: Any = _record_model(spec) if spec.columns else dict[str, Any]
-    columns: Any = _columns_model(spec) if spec.columns else dict[str, list[Any]]
-    return [
-        create_model(
-            "RecordsRequest",
-            __doc__="A list of rows (alias key: `dataframe_records`).",
-            records=(list[record], Field(..., min_length=1)),
-            params=params,
-        ),
-        create_model(
-            "SplitRequest",
-            __doc__="pandas `split` orient (alias key: `dataframe_split`).",
-            split=(SplitFrame, ...),
-            params=params,
-        ),
-        create_model(
-            "ColumnsRequest",
-            __doc__="Columnar: one list per field.",
-            columns=(columns, ...),
-            params=params,
-        ),
-    ]
+        width = len(spec.columns)
+        row = {
+            "type": "array",
+            "prefixItems": [_column_schema(c) for c in spec.columns],
+            "minItems": width,
+            "maxItems": width,
+        }
+        names = {
+            "type": "array",
+            "prefixItems": [{"const": c.name} for c in spec.columns],
+            "minItems": width,
+            "maxItems": width,
+            "description": "Field names, in the order of each row in `data` (any order of "
+            "the signature's fields is accepted; optional ones may be left out).",
+        }
+    else:  # no signature: any fields
+        record = {"type": "object", "title": "Record", "description": "One input row."}
+        columns = {
+            "type": "object",
+            "additionalProperties": {"type": "array", "minItems": 1},
+            "minProperties": 1,
+            "title": "Columns",
+            "description": "One list of values per field; all lists have the same length.",
+        }
+        row = {"type": "array"}
+        names = {"type": "array", "items": {"type": "string"}, "uniqueItems": True}
+    split = _obj(
+        {
+            "columns": names,
+            "data": {"type": "array", "items": row, "minItems": 1, "description": "Rows."},
+            "index": {"type": "array", "description": "pandas' row labels (ignored)."},
+        },
+        ["columns", "data"],
+        title="SplitFrame",
+        description="pandas `split` orient: field names and rows of values.",
+    )
+    records = {
+        "type": "array",
+        "items": {"$ref": _REF.format(model="Record")},
+        "minItems": 1,
+        "title": "Records",
+        "description": "A list of rows.",
+    }
+    refs = {name: {"$ref": _REF.format(model=name)} for name in ("Records", "Columns")}
+    either = {"anyOf": [refs["Records"], refs["Columns"]]}
+    components = {"Record": record, "Records": records, "Columns": columns, "SplitFrame": split}
+    split_ref = {"$ref": _REF.format(model="SplitFrame")}
+    keys = {
+        "records": refs["Records"],
+        "split": split_ref,
+        "columns": refs["Columns"],
+        "dataframe_records": refs["Records"],
+        "dataframe_split": split_ref,
+        "instances": either,
+        "inputs": either,
+    }
+    return components, keys
+
+
+#: Request variant names, in the order /docs lists them; the rest are MLflow's key names.
+_TITLES = {
+    "records": "RecordsRequest",
+    "split": "SplitRequest",
+    "columns": "ColumnsRequest",
+    "instances": "InstancesRequest",
+    "inputs": "InputsRequest",
+    "dataframe_records": "DataframeRecordsRequest",
+    "dataframe_split": "DataframeSplitRequest",
+}
 
 
 def schema_components(spec: InputSpec, output_schema: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Components for the OpenAPI document and the ``PredictRequest`` body schema.
 
+    The request schemas are exactly what :func:`mltrack.serve.schema.parse_payload`
+    accepts, as far as JSON Schema can say it (it cannot say that the lists of a
+    ``columns`` body, or ``split.columns`` and each row, have the same length).
+
     Returns:
         ``(components, request_body_schema)``: named schemas to merge into
         ``components.schemas`` and the schema of the ``/predict`` request body.
     """
-    request_models = _request_models(spec)
     predictions: Any = (list[_output_item(output_schema)], ...)  # type: ignore[misc]
     response = create_model(
         "PredictResponse",
         __doc__="Predictions, one per input row, in input order.",
         predictions=predictions,
     )
-    models: list[Any] = [*request_models, response, ErrorResponse]
+    models: list[Any] = [response, ErrorResponse]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     components: dict[str, Any] = dict(top.get("$defs", {}))
-    variants: list[dict[str, Any]] = [
-        {"$ref": _REF.format(model=m.__name__)} for m in request_models
-    ]
+    inputs, keys = _input_components(spec)
+    components.update(inputs)
+    params = {
+        "anyOf": [{"type": "object"}, {"type": "null"}],
+        "description": "Inference params, when the model takes any.",
+    }
+    variants: list[dict[str, Any]] = []
+    for key, value in keys.items():
+        title = _TITLES[key]
+        doc = "MLflow's name for the same format." if key.startswith("dataframe") else ""
+        components[title] = _obj(
+            {key: value, "params": params},
+            [key],
+            title=title,
+            **({"description": doc} if doc else {}),
+        )
+        variants.append({"$ref": _REF.format(model=title)})
     if spec.kind != "tensor":
-        item = {"$ref": _REF.format(model="Record")} if spec.columns else {"type": "object"}
-        variants.append({"type": "array", "items": item, "title": "Bare list of records"})
-    request: dict[str, Any] = {"title": "PredictRequest", "anyOf": variants}
-    components["PredictRequest"] = request
+        variants.append({**components["Records"], "title": "Bare list of records"})
+        single: dict[str, Any] = {"$ref": _REF.format(model="Record")}
+        if spec.columns and not any(c.required for c in spec.columns):
+            single = {"allOf": [single], "minProperties": 1, "title": "A single record"}
+        variants.append(single)
+    components["PredictRequest"] = {"title": "PredictRequest", "anyOf": variants}
     return components, {"$ref": _REF.format(model="PredictRequest")}
 
 

@@ -41,6 +41,11 @@ def decode_json(body: bytes) -> Any:
         raise RequestError(
             400, f"malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except RecursionError:  # the decoder recurses once per level of [ or {
+        raise RequestError(
+            400,
+            "JSON nested too deeply: no input format needs more than a few levels of [ and {",
+        ) from None
 
 
 class Predictor:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "NUMBER_LIMITS",
+    "SPLIT_KEYS",
     "ColumnSpec",
     "InputSpec",
     "RequestError",
@@ -36,6 +39,17 @@ FORMAT_KEYS = {
     "instances": "instances",
     "inputs": "inputs",
 }
+
+
+#: Largest magnitude each numeric type holds; the OpenAPI document states the same bounds.
+NUMBER_LIMITS: dict[str, tuple[float, float]] = {
+    "float": (-float(np.finfo(np.float32).max), float(np.finfo(np.float32).max)),
+    "double": (-sys.float_info.max, sys.float_info.max),
+    "integer": (-(2**31), 2**31 - 1),
+    "long": (-(2**63), 2**63 - 1),
+}
+#: Keys of a ``split`` object (``index`` is pandas' and ignored).
+SPLIT_KEYS = frozenset({"columns", "data", "index"})
 
 
 class RequestError(Exception):
@@ -115,6 +129,8 @@ def _json_type_name(value: Any) -> str:
 
 
 def _describe(value: Any) -> str:
+    if isinstance(value, list | dict):  # no repr: a deeply nested body would recurse
+        return "[...]" if isinstance(value, list) else "{...}"
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -167,18 +183,19 @@ def _check_value(column: ColumnSpec, value: Any, row: int) -> Any:
     """Return ``value`` converted for ``column`` or raise a 422 naming the field."""
     kind = column.type
     if value is None:
-        if column.required and kind not in ("float", "double"):
+        if column.required:
             raise RequestError(
-                422, f"field '{column.name}' (row {row}) is required, got null", column.name
+                422,
+                f"field '{column.name}' (row {row}) is required, got null; the model's "
+                "signature allows no missing value there: send a value",
+                column.name,
             )
         return None if kind not in ("float", "double") else math.nan
     ok = True
-    if kind in ("float", "double"):
+    if kind in ("float", "double", "integer", "long"):
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-    elif kind in ("integer", "long"):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        ok = isinstance(value, int) and not isinstance(value, bool)
+        if ok:
+            value = _check_number(column, value, row)
     elif kind == "boolean":
         ok = isinstance(value, bool)
     elif kind in ("string", "datetime"):
@@ -205,6 +222,45 @@ def _check_value(column: ColumnSpec, value: Any, row: int) -> Any:
             422,
             f"field '{column.name}' (row {row}): expected {expected} ({kind}), "
             f"got {_json_type_name(value)} {_describe(value)}",
+            column.name,
+        )
+    return value
+
+
+def _non_finite(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity (or a number too large for a double)" if value > 0 else "-Infinity"
+
+
+def _check_number(column: ColumnSpec, value: int | float, row: int) -> int | float:
+    """A finite number within the column type's range (integers: a whole number)."""
+    where = f"field '{column.name}' (row {row})"
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RequestError(
+            422,
+            f"{where}: expected a finite number, got {_non_finite(value)}; send null for "
+            "a missing value of an optional field",
+            column.name,
+        )
+    kind = column.type
+    low, high = NUMBER_LIMITS[kind]
+    given = value
+    if kind in ("integer", "long"):
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise RequestError(
+                    422,
+                    f"{where}: expected integer ({kind}), got number {_describe(value)}",
+                    column.name,
+                )
+            value = int(value)
+    elif isinstance(value, int) and not low <= value <= high:
+        value = math.inf  # an integer too large for a double: reported as out of range below
+    if not low <= value <= high:
+        raise RequestError(
+            422,
+            f"{where}: {_describe(given)} is out of range for {kind} ({low:g} to {high:g})",
             column.name,
         )
     return value
@@ -253,7 +309,7 @@ def _to_series(column: ColumnSpec, values: list[Any]) -> Any:
 
 
 def _records(spec: InputSpec, records: Any) -> pd.DataFrame:
-    if isinstance(records, dict):
+    if isinstance(records, dict) and not spec.columns:
         records = [records]
     if not isinstance(records, list):
         raise RequestError(
@@ -289,13 +345,25 @@ def _records(spec: InputSpec, records: Any) -> pd.DataFrame:
 
 
 def _split(spec: InputSpec, split: Any) -> pd.DataFrame:
-    if not isinstance(split, dict) or not isinstance(split.get("data"), list):
+    if (
+        not isinstance(split, dict)
+        or not isinstance(split.get("data"), list)
+        or not isinstance(split.get("columns"), list)
+    ):
         raise RequestError(
-            422, "'split' must be an object with 'columns' and 'data' (a list of rows)"
+            422,
+            "'split' must be an object with 'columns' (field names) and 'data' (a list of rows)",
         )
-    names = split.get("columns") or spec.names
-    if not isinstance(names, list):
-        raise RequestError(422, "'split.columns' must be a list of field names")
+    extra = [key for key in split if key not in SPLIT_KEYS]
+    if extra:
+        raise RequestError(
+            422, f"unknown key '{extra[0]}' in 'split'; it takes 'columns', 'data' and 'index'"
+        )
+    if not isinstance(split.get("index", []), list):
+        raise RequestError(422, "'split.index' must be a list of row labels")
+    names = split["columns"]
+    if not all(isinstance(name, str) for name in names) or len(set(names)) != len(names):
+        raise RequestError(422, "'split.columns' must be a list of distinct field names")
     rows = split["data"]
     if not rows:
         raise RequestError(422, "no rows to score: 'split.data' is empty")
@@ -329,22 +397,76 @@ def _columns(spec: InputSpec, columns: Any) -> pd.DataFrame:
     return _frame_from_columns(spec, columns, rows)
 
 
+#: JSON value types a tensor of each numpy kind takes (integers: also whole floats, as JSON).
+_TENSOR_LEAVES: dict[str, frozenset[type]] = {
+    "f": frozenset({int, float}),
+    "i": frozenset({int, float}),
+    "u": frozenset({int, float}),
+    "b": frozenset({bool}),
+}
+
+
+def _shape_text(spec: TensorSpecLite) -> tuple[int | str, ...]:
+    return tuple("n" if s == -1 else s for s in spec.shape)
+
+
 def _tensor(spec: TensorSpecLite, value: Any, label: str) -> np.ndarray[Any, Any]:
+    """Validate one tensor: regular nesting, the signature's shape, leaf types and range."""
+    shape = _shape_text(spec)
     try:
-        array = np.asarray(value, dtype=spec.dtype)
-    except (ValueError, TypeError):
+        raw = np.asarray(value, dtype=object)  # shape only: leaves are checked below
+    except ValueError:  # ragged, or nested deeper than numpy's 64 dimensions
+        raw = None
+    if raw is None or len(raw.shape) != len(spec.shape):
+        got = "irregular nested lists" if raw is None else f"{len(raw.shape)} dimension(s)"
         raise RequestError(
-            422,
-            f"tensor '{label}': expected numbers convertible to {spec.dtype} in a regular nested list",
-            label,
-        ) from None
-    if len(array.shape) != len(spec.shape) or any(
-        want not in (-1, got) for want, got in zip(spec.shape, array.shape, strict=False)
-    ):
-        shape = tuple("n" if s == -1 else s for s in spec.shape)
-        raise RequestError(
-            422, f"tensor '{label}': expected shape {shape}, got {tuple(array.shape)}", label
+            422, f"tensor '{label}': expected nested lists of shape {shape}, got {got}", label
         )
+    if any(want not in (-1, got) for want, got in zip(spec.shape, raw.shape, strict=True)):
+        raise RequestError(
+            422, f"tensor '{label}': expected shape {shape}, got {tuple(raw.shape)}", label
+        )
+    if raw.size == 0:
+        raise RequestError(422, f"tensor '{label}': no values to score", label)
+    leaves = raw.ravel().tolist()
+    allowed = _TENSOR_LEAVES.get(spec.dtype.kind)
+    per_row = max(1, raw.size // max(1, raw.shape[0])) if raw.ndim else 1
+    if allowed is not None:
+        kinds = set(map(type, leaves))
+        integral = spec.dtype.kind in "iu"
+        if not kinds <= allowed or (
+            integral
+            and float in kinds
+            and not all(v.is_integer() for v in leaves if type(v) is float)
+        ):
+            index, bad = next(
+                (i, v)
+                for i, v in enumerate(leaves)
+                if type(v) not in allowed or (integral and type(v) is float and not v.is_integer())
+            )
+            raise RequestError(
+                422,
+                f"tensor '{label}' (row {index // per_row}): expected {spec.dtype} values, "
+                f"got {_json_type_name(bad)} {_describe(bad)}",
+                label,
+            )
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            array = np.asarray(leaves, dtype=spec.dtype).reshape(raw.shape)
+    except (OverflowError, ValueError, TypeError):
+        raise RequestError(
+            422, f"tensor '{label}': a value is out of range for {spec.dtype}", label
+        ) from None
+    if array.dtype.kind == "f":
+        finite = np.isfinite(array)
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][0]) if array.ndim else 0
+            raise RequestError(
+                422,
+                f"tensor '{label}' (row {row}): expected finite numbers, got NaN, Infinity "
+                f"or a number out of range for {spec.dtype}",
+                label,
+            )
     return array
 
 
@@ -354,14 +476,19 @@ def _tensors(spec: InputSpec, value: Any) -> TensorInput:
     if len(spec.tensors) == 1 and not isinstance(value, dict):
         only = spec.tensors[0]
         return TensorInput({str(only.name): _tensor(only, value, str(only.name))})
+    names = [str(t.name) for t in spec.tensors]
     if not isinstance(value, dict):
-        names = ", ".join(str(t.name) for t in spec.tensors)
         raise RequestError(
-            422, f"this model takes named tensors ({names}): send an object of name: array"
+            422,
+            f"this model takes named tensors ({', '.join(names)}): send an object of name: array",
+        )
+    extra = [key for key in value if key not in names]
+    if extra:
+        raise RequestError(
+            422, f"unknown tensor '{extra[0]}'; the model takes: {', '.join(names)}", extra[0]
         )
     arrays = {}
-    for tensor in spec.tensors:
-        name = str(tensor.name)
+    for tensor, name in zip(spec.tensors, names, strict=True):
         if name not in value:
             raise RequestError(422, f"missing tensor '{name}'", name)
         arrays[name] = _tensor(tensor, value[name], name)
@@ -377,7 +504,10 @@ def parse_payload(
     ``dataframe_records``); ``{"split": {"columns": [...], "data": [[...]]}}`` (alias
     ``dataframe_split``); ``{"columns": {"field": [...]}}``; ``{"instances": ...}`` or
     ``{"inputs": ...}`` for tensors (for column models they hold records or columns);
-    or a single record object. An optional ``"params"`` object is passed to the model.
+    or a single record object. An optional ``"params"`` object is passed to the model;
+    no other key may stand next to the input format. Numbers must be finite and within
+    the range of the field's type (:data:`NUMBER_LIMITS`); ``null`` is taken only for an
+    optional field. The OpenAPI document (:mod:`mltrack.serve.openapi`) states the same.
 
     Returns:
         The model input and the params (or ``None``).
@@ -398,8 +528,18 @@ def parse_payload(
     if len(keys) > 1:
         raise RequestError(422, f"send exactly one input format, got {', '.join(keys)}")
     if keys:
+        extra = [key for key in payload if key not in (keys[0], "params")]
+        if extra:
+            raise RequestError(
+                422,
+                f"unknown key '{extra[0]}' next to '{keys[0]}'; send one input format "
+                "and optionally 'params'",
+                str(extra[0]),
+            )
         return _by_format(spec, FORMAT_KEYS[keys[0]], payload[keys[0]]), params
-    if spec.kind == "columns" or spec.kind == "any":
+    if spec.kind == "columns" and payload:
+        return _records(spec, [payload]), None  # one record: every key is a field
+    if spec.kind == "any":
         record = {k: v for k, v in payload.items() if k != "params"}
         if record:
             return _records(spec, [record]), params

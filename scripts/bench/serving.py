@@ -174,6 +174,8 @@ def main() -> None:
             "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
         }
         env = {k: v for k, v in env.items() if not k.startswith("MLTRACK_")}
+        # `mlflow models serve` runs `uvicorn` from PATH: the venv's, also when not activated.
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         body = json.dumps({"dataframe_records": [ROW]}).encode()
         mlflow_bin = str(Path(sys.executable).parent / "mlflow")
         ours = Server(

@@ -18,6 +18,7 @@ class ServedModels:
 
     table: str  # column signature (a, b, c: double; n: long), alias @champion
     tensor: str  # tensor signature float64 (-1, 4), no alias
+    plain: str  # the table's signature without the guard that raises (for the fuzzer)
     columns: tuple[str, ...] = ("a", "b", "c", "n")
 
 
@@ -41,7 +42,11 @@ def served_models(mlflow_server: ThrowawayServer) -> Iterator[ServedModels]:
     os.environ["MLFLOW_TRACKING_URI"] = mlflow_server.url
     mlflow.set_tracking_uri(mlflow_server.url)
     suffix = uuid.uuid4().hex[:8]
-    names = ServedModels(table=f"serve-table-{suffix}", tensor=f"serve-tensor-{suffix}")
+    names = ServedModels(
+        table=f"serve-table-{suffix}",
+        tensor=f"serve-tensor-{suffix}",
+        plain=f"serve-plain-{suffix}",
+    )
     rng = np.random.default_rng(0)
     frame = pd.DataFrame(rng.normal(size=(120, 3)), columns=["a", "b", "c"])
     frame["n"] = rng.integers(0, 5, size=120)
@@ -58,6 +63,12 @@ def served_models(mlflow_server: ThrowawayServer) -> Iterator[ServedModels]:
                 input_example=frame.head(3),
                 registered_model_name=names.table,
                 serialization_format="cloudpickle",
+            )
+            mlflow.sklearn.log_model(
+                LogisticRegression().fit(frame, target),
+                name="plain",
+                input_example=frame.head(3),
+                registered_model_name=names.plain,
             )
             arrays = frame[["a", "b", "c", "n"]].to_numpy(dtype="float64")
             mlflow.sklearn.log_model(

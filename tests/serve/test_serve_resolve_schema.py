@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -46,6 +47,7 @@ def test_ml_ship_unknown_model_is_one_line(tracking_uri: str) -> None:
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+ROW = {"x": 1.0, "k": 1, "flag": True}
 SPEC = InputSpec(
     columns=[
         ColumnSpec("x", "double"),
@@ -53,6 +55,7 @@ SPEC = InputSpec(
         ColumnSpec("flag", "boolean"),
         ColumnSpec("name", "string", required=False),
         ColumnSpec("when", "datetime", required=False),
+        ColumnSpec("score", "float", required=False),
     ]
 )
 
@@ -84,7 +87,23 @@ def test_values_are_cast_to_signature_dtypes() -> None:
             422,
             "field 'flag' (row 0): expected boolean",
         ),
-        ({"records": [{"x": None, "k": 1, "flag": True}]}, 200, ""),
+        ({"records": [{"x": 1.0, "k": 1, "flag": True, "score": None}]}, 200, ""),
+        ({"records": [{"x": None, "k": 1, "flag": True}]}, 422, "field 'x' (row 0) is required"),
+        ({"records": [{"x": 1.0, "k": 1, "flag": True, "score": math.nan}]}, 422, "got NaN"),
+        ([ROW, {**ROW, "x": math.inf}], 422, "field 'x' (row 1): expected a finite number"),
+        ({"columns": {"x": [-math.inf], "k": [1], "flag": [True]}}, 422, "got -Infinity"),
+        ({"records": [{**ROW, "score": 1e39}]}, 422, "1e+39 is out of range for float"),
+        (
+            {"split": {"columns": ["x", "k", "flag"], "data": [[1.0, 2**63, True]]}},
+            422,
+            "field 'k' (row 0): 9223372036854775808 is out of range for long",
+        ),
+        ({"split": {"data": [[1.0, 1, True]]}}, 422, "'columns' (field names)"),
+        ({"split": {"columns": ["x", "k", "flag"], "data": []}}, 422, "'split.data' is empty"),
+        ({"columns": {"x": [], "k": [], "flag": []}}, 422, "no rows"),
+        ([], 422, "no rows"),
+        ({"records": [ROW], "extra": 1}, 422, "unknown key 'extra' next to 'records'"),
+        ({**ROW, "params": {}}, 422, "unknown field 'params'"),
         ({"records": [{"x": 1.0, "k": None, "flag": True}]}, 422, "is required, got null"),
         ({"split": {"columns": ["x"], "data": [[1.0, 2.0]]}}, 422, "must be a list of 1 values"),
         ({"columns": {"x": [1.0], "k": [1, 2]}}, 422, "same length"),
@@ -96,11 +115,43 @@ def test_values_are_cast_to_signature_dtypes() -> None:
 def test_validation_messages(payload, status: int, text: str) -> None:
     if status == 200:
         frame, _ = parse_payload(SPEC, payload)
-        assert frame["x"].isna().all()  # null in a double column becomes NaN
+        assert frame["score"].isna().all()  # null in an optional float column becomes NaN
         return
     with pytest.raises(RequestError) as info:
         parse_payload(SPEC, payload)
     assert info.value.status == status and text in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("instances", "text"),
+    [
+        ([[1.0, 2.0, 3.0, 4.0], [1.0, 2.0, math.nan, 4.0]], "(row 1): expected finite numbers"),
+        ([[1.0, 2.0, 3.0, 1e39]], "(row 0): expected finite numbers"),  # float32 overflow
+        ([[1.0, 2.0, 3.0, True]], "expected float32 values, got boolean True"),
+        ([[1.0, 2.0, 3.0, "4"]], "got string '4'"),
+        ([[1.0, 2.0, 3.0, [4.0]]], "got array"),
+        ([], "expected nested lists of shape ('n', 4), got 1 dimension(s)"),
+        ([[1.0, 2.0]], "expected shape ('n', 4), got (1, 2)"),
+    ],
+)
+def test_tensor_values_are_finite_numbers_of_the_signature_shape(instances, text: str) -> None:
+    import numpy as np
+
+    from mltrack.serve.schema import TensorSpecLite
+
+    spec = InputSpec(tensors=[TensorSpecLite(None, np.dtype("float32"), (-1, 4))])
+    with pytest.raises(RequestError) as info:
+        parse_payload(spec, {"instances": instances})
+    assert info.value.status == 422 and info.value.field == "inputs"
+    assert text in info.value.message
+
+
+def test_deep_nesting_is_a_400_not_a_recursion_error() -> None:
+    from mltrack.serve.predictor import decode_json
+
+    with pytest.raises(RequestError) as info:
+        decode_json(b"[" * 100_000)
+    assert info.value.status == 400 and "nested too deeply" in info.value.message
 
 
 def test_model_without_signature_accepts_arrays_and_records() -> None:
