@@ -74,6 +74,7 @@ _MIN_WRAPPED_LINE = 70
 
 # Escape sequences, as in mltrack.livedocs.ansi: OSC, CSI, then two-byte escapes.
 _ESCAPE = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b\[[0-9;?]*[@-~]|\x1b[@-Z\\-_]")
+_OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 #: What a terminal wrap may insert between two characters of a secret: padding, the
 #: line break, the indentation of the next line.
 _GAP = r"(?:[ \t]*\r?\n[ \t]*)?"
@@ -244,31 +245,39 @@ class Redactor:
             return text
         visible, index = _visible(text)
         spans = self.spans(visible)
-        if not spans:
-            return text
         if index is None:
+            return _replace(text, spans)
+        if spans:
+            # Coloured text: drop the visible characters of each span, keep the escape
+            # sequences between them so that what follows keeps its colours.
             out, pos = [], 0
             for start, end in spans:
-                out += [text[pos:start], REDACTED]
-                pos = end
+                raw_start, raw_end = index[start], index[end - 1] + 1
+                out += [text[pos:raw_start], REDACTED]
+                covered = set(index[start:end])
+                out += [text[i] for i in range(raw_start, raw_end) if i not in covered]
+                pos = raw_end
             out.append(text[pos:])
-            return "".join(out)
-        # Coloured text: drop the visible characters of each span, keep the escape
-        # sequences between them so that what follows keeps its colours.
-        out, pos = [], 0
-        for start, end in spans:
-            raw_start, raw_end = index[start], index[end - 1] + 1
-            out += [text[pos:raw_start], REDACTED]
-            covered = set(index[start:end])
-            kept = "".join(text[i] for i in range(raw_start, raw_end) if i not in covered)
-            out.append(kept)
-            pos = raw_end
-        out.append(text[pos:])
-        return "".join(out)
+            text = "".join(out)
+        if "\x1b]" in text:
+            # A hyperlink's target (OSC 8) is invisible but stored in the cache.
+            text = _OSC.sub(lambda m: _replace(m.group(0), self.spans(m.group(0))), text)
+        return text
 
     def data(self, value: Any) -> Any:
         """``value`` with every string in it redacted (JSON-like data, keys too)."""
         return redact_data(value, self)
+
+
+def _replace(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    out, pos = [], 0
+    for start, end in spans:
+        out += [text[pos:start], REDACTED]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _secret_span(match: re.Match[str]) -> tuple[int, int]:

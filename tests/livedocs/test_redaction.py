@@ -49,6 +49,12 @@ def test_secret_split_by_colour_codes_is_redacted_and_surrounding_colours_kept()
     assert visible == "password=[redacted] after"
 
 
+def test_secret_in_a_hyperlink_target_is_redacted() -> None:
+    link = "\x1b]8;id=1;https://u:hunter2-pw@db.example/x\x1b\\database\x1b]8;;\x1b\\ ok"
+    out = Redactor(["hunter2-pw"])(link)
+    assert "hunter2-pw" not in out and out.endswith("database\x1b]8;;\x1b\\ ok")
+
+
 def test_secret_split_by_a_terminal_wrap_and_its_indentation_is_redacted() -> None:
     secret = "wrap" + "0123456789abcdef" * 6
     wrapped = f"    token={secret[:40]}   \n    {secret[40:]}\nnext line"
