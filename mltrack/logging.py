@@ -82,6 +82,7 @@ class BufferedLogger:
         # Outage report: values spooled since the server was last reached, whether the
         # outage line was printed, and what went wrong ("" = unreachable).
         self._spooled = 0
+        self._spooled_by_run: dict[str, int] = defaultdict(int)
         self._announced = False
         self._problem = ""
         self._next_probe = 0.0
@@ -296,6 +297,7 @@ class BufferedLogger:
         self.spool.write_batch(batch)
         with self._warn_lock:  # several senders spool at once when the server goes away
             self._spooled += batch.size()
+            self._spooled_by_run[batch.run_id] += batch.size()
 
     def mark_offline(self, reason: str) -> None:
         """Treat the server as unreachable (e.g. a run had to start offline)."""
@@ -331,14 +333,15 @@ class BufferedLogger:
             line = self._outage_line(_values(self._spooled))
         _say(line)
 
-    def report_run_spooled(self, run_name: str, status: str) -> None:
-        """Say that a run's end (and the values spooled so far) wait in the spool."""
+    def report_run_spooled(self, run_id: str, run_name: str, status: str) -> None:
+        """Say that a run's status, and the values of it that were spooled, wait in the spool."""
         with self._warn_lock:
             self._announced = True
+            count = self._spooled_by_run.pop(run_id, 0)
             what = f"the status of run {run_name!r} ({status})"
-            if self._spooled:
-                what = f"{_values(self._spooled)} and {what}"
-            line = self._outage_line(what, plural=bool(self._spooled))
+            if count:
+                what = f"{_values(count)} and {what}"
+            line = self._outage_line(what, plural=bool(count))
         _say(line)
 
     def _replay_and_report(self) -> ReplayResult:
@@ -347,6 +350,7 @@ class BufferedLogger:
             if result.remaining or self._offline:
                 return result
             announced, self._announced, self._spooled = self._announced, False, 0
+            self._spooled_by_run.clear()
             self._problem = ""
         if announced and (result.values_sent or result.runs_finished or result.runs_created):
             ended = result.runs_finished

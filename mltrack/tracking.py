@@ -387,7 +387,7 @@ def _end(handle: RunHandle, status: str, error: BaseException | None) -> None:
             mlflow.end_run(status)
         # The server may be back already: then the run is created and ended on it now.
         if not logger.catch_up():
-            logger.report_run_spooled(handle.name, status)
+            logger.report_run_spooled(handle.id, handle.name, status)
         return
     try:
         if not logger.catch_up():  # some values are in the spool and the server is away
@@ -403,7 +403,7 @@ def _end(handle: RunHandle, status: str, error: BaseException | None) -> None:
     except Exception:
         logger.spool.finish_run_later(handle.id, status, end_time)
         _pop_mlflow_run(handle.id)
-        logger.report_run_spooled(handle.name, status)
+        logger.report_run_spooled(handle.id, handle.name, status)
 
 
 def _pop_mlflow_run(run_id: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -147,7 +148,7 @@ class _Outage:
     server: ThrowawayServer
     project: Path
     run_id: str = ""
-    warnings: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # what mltrack printed on stderr
 
     def assert_all_3000_arrived_once(self) -> None:
         client = MlflowClient(self.server.url)
@@ -158,8 +159,22 @@ class _Outage:
         assert client.get_run(self.run_id).info.status == "FINISHED"  # the deferred end, too
 
 
+def _mltrack_lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("mltrack:")]
+
+
+def _outage_line(url: str, what: str) -> str:
+    """The exact shape of the outage line (a regular expression)."""
+    return (
+        rf"mltrack: tracking server {re.escape(url)} unreachable: {what} spooled to "
+        r"\.mltrack/spool/[0-9a-f]{12}; (they|it) will be sent when it is back"
+    )
+
+
 @pytest.fixture
-def outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Outage]:
+def outage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[_Outage]:
     """A run that logs 1,000 values, loses its server (store kept), then logs 2,000 more."""
     server = start_server(root=tmp_path / "server")
     try:
@@ -182,16 +197,30 @@ def outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Outage]
                 for i in range(1000, 3000):
                     mltrack.log_metric("x", float(i), step=i)
                 assert not mltrack.flush(timeout=60)  # spooled, not sent
-        outage.warnings = [str(w.message) for w in caught]
+        assert not [str(w.message) for w in caught if "mltrack" in str(w.message)]
+        outage.lines = _mltrack_lines(capsys)
         yield outage
     finally:
         server.stop()
         mlflow.set_tracking_uri(None)
 
 
+def _assert_outage_reported(outage: _Outage) -> None:
+    """One line when the run ends (after, maybe, one from the first failed probe)."""
+    *first, last = outage.lines
+    url = outage.server.url
+    status = r"2,000 values and the status of run 'resilient' \(FINISHED\)"
+    assert re.fullmatch(_outage_line(url, status), last), last
+    assert len(first) <= 1 and all(
+        re.fullmatch(_outage_line(url, r"[\d,]+ values"), line) for line in first
+    ), outage.lines
+    for line in outage.lines:
+        assert "warn" not in line and ".py" not in line and "\n" not in line
+
+
 @pytest.mark.slow
 def test_server_stopped_mid_run_nothing_lost_after_replay(outage: _Outage) -> None:
-    assert len([w for w in outage.warnings if "unreachable" in w]) == 1, outage.warnings
+    _assert_outage_reported(outage)
     spool = get_logger(outage.server.url).spool
     assert spool.pending_values() > 0
 
@@ -209,9 +238,11 @@ def test_server_stopped_mid_run_nothing_lost_after_replay(outage: _Outage) -> No
 
 
 @pytest.mark.slow
-def test_logger_replays_on_its_own_when_the_server_is_back(outage: _Outage) -> None:
+def test_logger_replays_on_its_own_when_the_server_is_back(
+    outage: _Outage, capsys: pytest.CaptureFixture[str]
+) -> None:
     """No `ml sync`: the logger's thread probes the server and replays the spool."""
-    assert len([w for w in outage.warnings if "unreachable" in w]) == 1, outage.warnings
+    _assert_outage_reported(outage)
     logger = get_logger(outage.server.url)
     assert logger.offline and logger.spool.pending_values() == 2000
 
@@ -225,11 +256,34 @@ def test_logger_replays_on_its_own_when_the_server_is_back(outage: _Outage) -> N
     assert not logger.offline and logger.spool.is_empty()
     assert mltrack.flush(timeout=60)
     outage.assert_all_3000_arrived_once()
+    assert _mltrack_lines(capsys) == [
+        f"mltrack: tracking server {outage.server.url} is back: sent the 2,000 spooled values "
+        "and the status of 1 run"
+    ]
+
+
+@pytest.mark.slow
+def test_reading_the_run_after_the_outage_shows_everything(
+    outage: _Outage, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read-after-write: get_run / get_last_run replay the spool when the server is back,
+    instead of showing RUNNING and a part of the values until the next probe."""
+    logger = get_logger(outage.server.url)
+    logger.settings.retry_interval_s = 3600.0  # the thread's probe would come too late
+    logger._next_probe = time.monotonic() + 3600
+    outage.server.restart()
+
+    last = mltrack.get_last_run("resilience")
+    assert last.id == outage.run_id and last.status == "FINISHED"
+    assert last.metrics == {"x": 2999.0}
+    outage.assert_all_3000_arrived_once()
+    assert logger.spool.is_empty() and not logger.offline
+    assert len(_mltrack_lines(capsys)) == 1  # the server-is-back line
 
 
 @pytest.mark.slow
 def test_run_started_while_unreachable_is_created_by_sync(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -250,10 +304,17 @@ def test_run_started_while_unreachable_is_created_by_sync(
         evaluate()  # a nested run of a spooled run is spooled too, under its parent
         return {"accuracy": 0.8}
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        assert train() == {"accuracy": 0.8}  # training is never stopped by the server
-    assert any("unreachable" in str(w.message) for w in caught)
+    assert train() == {"accuracy": 0.8}  # training is never stopped by the server
+    lines = _mltrack_lines(capsys)
+    # the child ends first, then the parent; each line counts that run's values: the child
+    # a param and a metric, the parent a param, 50 losses and a metric
+    assert len(lines) == 2, lines
+    assert re.fullmatch(
+        _outage_line(url, r"2 values and the status of run 'evaluate' \(FINISHED\)"), lines[0]
+    ), lines[0]
+    assert re.fullmatch(
+        _outage_line(url, r"52 values and the status of run 'train' \(FINISHED\)"), lines[1]
+    ), lines[1]
 
     server = start_server(root=tmp_path / "server", port=port)
     try:

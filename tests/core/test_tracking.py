@@ -228,3 +228,42 @@ def test_run_info_has_artifact_and_model_uri(experiment: str, tmp_path) -> None:
         artifact_uri=f"{bare.artifact_uri}/notes/readme.txt", dst_path=str(tmp_path)
     )
     assert Path(path).read_text() == "hello"
+
+
+def test_run_is_complete_on_the_server_when_its_block_returns(
+    experiment: str, tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read-after-write: plain MLflow reads (no mltrack flush) see every value and the status."""
+    from mltrack.logging import get_logger
+
+    # Nothing leaves the queue on a timer during this test: only the run's end sends it.
+    monkeypatch.setattr(get_logger(tracking_uri).settings, "flush_interval_s", 3600.0)
+    client = MlflowClient()
+
+    with mltrack.run("complete", params={"lr": 0.1}) as run:
+        for i in range(2500):  # 2 full batches and a partial one
+            mltrack.log_metric("loss", 1 / (i + 1), step=i)
+        run.log_metrics({"accuracy": 0.9, "f1": 0.8})
+    stored = client.get_run(run.id)
+    assert stored.info.status == "FINISHED" and stored.info.end_time is not None
+    assert stored.data.params == {"lr": "0.1"}
+    assert stored.data.metrics == {"loss": 1 / 2500, "accuracy": 0.9, "f1": 0.8}
+    assert len(client.get_metric_history(run.id, "loss")) == 2500
+
+    @mltrack.track
+    def failing(epochs: int = 2) -> None:
+        for epoch in range(epochs):
+            mltrack.log_metric("loss", 0.5 - epoch / 10)
+        raise ValueError("diverged")
+
+    with pytest.raises(ValueError, match="diverged"):
+        failing()
+    (last,) = client.search_runs(
+        [client.get_experiment_by_name(experiment).experiment_id],
+        filter_string="attributes.run_name = 'failing'",
+    )
+    assert last.info.status == "FAILED" and last.info.end_time is not None
+    assert last.data.metrics == {"loss": 0.4}
+    assert last.data.params == {"epochs": "2"}
+    assert last.data.tags["mltrack.error.type"] == "ValueError"
+    assert last.data.tags["mltrack.error.message"] == "diverged"

@@ -624,3 +624,128 @@ def test_trace_export_threads_follow_the_setting(
     assert "Flushing the async trace logging queue" not in done.stderr
     # A module MLflow probes on every span and that is not installed is marked absent once.
     assert litellm_marked == str(importlib.util.find_spec("litellm") is None)
+
+
+def _totals(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if k.startswith("llm.") and ".by_" not in k}
+
+
+def test_totals_are_on_the_run_when_its_block_returns(
+    tracking_uri: str,
+    experiment: str,
+    clients: dict,
+    fake_llm: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``mltrack.run`` / ``@mltrack.track``: plain MLflow reads see the totals at once."""
+    import mlflow
+
+    import mltrack
+    from mltrack.llm import _tracker, track_llm
+    from mltrack.logging import get_logger
+
+    # No timer sends anything during the test (neither the logger's nor the totals'
+    # thread): only the end of the run may.
+    monkeypatch.setattr(get_logger(tracking_uri).settings, "flush_interval_s", 3600.0)
+    monkeypatch.setattr(_tracker, "_FLUSH_INTERVAL_S", 3600.0)
+    client = mlflow.MlflowClient()
+
+    @track_llm(name="answer")
+    def answer(question: str) -> None:
+        clients["openai"].chat.completions.create(model="gpt-4o-mini", messages=_messages(question))
+
+    with mltrack.run("rag-eval") as run:
+        with track_llm(name="batch") as tracker:
+            for question in ("one", "two", "three"):
+                clients["openai"].chat.completions.create(
+                    model="gpt-4o-mini", messages=_messages(question)
+                )
+        answer("four")  # a decorated scope inside the same run adds up in it
+    stored = client.get_run(run.id)
+    served = fake_llm.calls()
+    assert stored.info.status == "FINISHED"
+    totals = _totals(stored.data.metrics)
+    assert totals["llm.calls"] == 4 == len(served)
+    assert totals["llm.tokens.input"] == sum(c["input_tokens"] for c in served)
+    assert totals["llm.tokens.output"] == sum(c["output_tokens"] for c in served)
+    cost = tracker.cost_usd + answer.llm_tracker().cost_usd
+    assert totals["llm.cost_usd"] == pytest.approx(cost, rel=1e-12) and cost > 0
+    assert totals["llm.calls_unpriced"] == 0 and totals["llm.latency_p50_ms"] > 0
+    assert stored.data.metrics["llm.by_model.gpt-4o-mini.calls"] == 4
+    assert stored.data.tags["mltrack.llm.cost_status"] == "complete"
+
+    @mltrack.track
+    def evaluate() -> None:
+        answer("five")
+        raise RuntimeError("judge failed")
+
+    with pytest.raises(RuntimeError, match="judge failed"):
+        evaluate()
+    (failed,) = client.search_runs(
+        [client.get_experiment_by_name(experiment).experiment_id],
+        filter_string="attributes.run_name = 'evaluate'",
+    )
+    assert failed.info.status == "FAILED"
+    assert _totals(failed.data.metrics)["llm.calls"] == 1
+    assert failed.data.metrics["llm.cost_usd"] > 0
+
+
+@pytest.mark.slow
+def test_totals_and_status_spooled_in_an_outage_arrive_when_the_server_is_back(
+    tmp_path: Any,
+    clients: dict,
+    fake_llm: FakeLLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import re
+
+    import mlflow
+
+    import mltrack
+    from mltrack.llm import track_llm
+    from mltrack.localserver import kill_group, start_server
+
+    server = start_server(root=tmp_path / "server")
+    try:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        monkeypatch.setenv("MLTRACK_LOGGING__RETRY_INTERVAL_S", "3600")  # no replay by itself
+        # MLflow's trace export (not mltrack's data) retries a dead server for 500 s.
+        monkeypatch.setenv("MLFLOW_ASYNC_TRACE_LOGGING_RETRY_TIMEOUT", "1")
+        mlflow.set_tracking_uri(server.url)
+        with mltrack.run("outage", experiment="llm-outage", autolog=False) as run:
+            with track_llm(name="batch") as tracker:
+                clients["openai"].chat.completions.create(
+                    model="gpt-4o-mini", messages=_messages("before")
+                )
+                kill_group(server.process)  # the server dies; its store stays
+                clients["openai"].chat.completions.create(
+                    model="gpt-4o-mini", messages=_messages("during")
+                )
+            mltrack.log_metric("score", 0.5)
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("mltrack:")]
+        assert len(lines) == 1, lines
+        assert re.fullmatch(
+            rf"mltrack: tracking server {re.escape(server.url)} unreachable: \d+ values and the "
+            r"status of run 'outage' \(FINISHED\) spooled to \.mltrack/spool/[0-9a-f]{12}; "
+            r"they will be sent when it is back",
+            lines[0],
+        ), lines[0]
+
+        server.restart()
+        info = mltrack.get_run(run.id)  # replays the spool now that the server answers
+        lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("mltrack:")]
+        assert re.fullmatch(
+            rf"mltrack: tracking server {re.escape(server.url)} is back: sent the \d+ spooled "
+            r"values and the status of 1 run",
+            lines[0],
+        ), lines
+        assert info.status == "FINISHED"
+        assert info.metrics["score"] == 0.5
+        assert info.metrics["llm.calls"] == 2 == len(tracker.calls)
+        assert info.metrics["llm.cost_usd"] == pytest.approx(tracker.cost_usd, rel=1e-12)
+        assert info.metrics["llm.tokens.output"] == tracker.tokens_output
+    finally:
+        mlflow.flush_trace_async_logging()
+        server.stop()
+        mlflow.set_tracking_uri(None)
