@@ -230,7 +230,11 @@ def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_tem
                 os.kill(pid, signal.SIGKILL)
     # The sentinel removed the build's own dir; the model server's log dir belongs to
     # the (dead) example: the next build reaps it before it starts.
-    wait_for(lambda: all(not n.startswith("mltrack-livedocs-") for n in leftovers(tmp)), 5, "")
+    wait_for(
+        lambda: all(not n.startswith("mltrack-livedocs-") for n in leftovers(tmp)),
+        5,
+        "the sentinel did not remove the build's temp dir",
+    )
     next_root = make_project(tmp_path / "next", {"hello.py": "print('hello')\n"}, {})
     done = subprocess.run(
         [sys.executable, "-m", "mltrack", "docs", "run", "--root", str(next_root)],
@@ -338,3 +342,44 @@ def test_interrupted_notebook_removes_the_kernel_and_its_connection_file(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_sigkill_of_ml_server_ends_its_workers(tmp_path: Path) -> None:
+    from mltrack.localserver import free_port
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    env["TMPDIR"] = str(tmp_path)
+    log = tmp_path / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mltrack", "server", "--port", str(free_port())]
+            + ["--workers", "2"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    tracked: set[int] = set()
+    try:
+        wait_for(
+            lambda: b"clients connect with" in log.read_bytes() or proc.poll() is not None,
+            120,
+            "ml server did not start",
+            log,
+        )
+        assert proc.poll() is None, log.read_text()
+        tracked = descendants(proc.pid)
+        assert len(tracked) >= 3, tracked  # the keeper, uvicorn's supervisor, its workers
+        proc.kill()
+        proc.wait()
+        killed_at = time.monotonic()
+        while alive(tracked) and time.monotonic() < killed_at + GUARANTEE_S:
+            time.sleep(0.05)
+        survivors = {pid: _cmdline(pid) for pid in alive(tracked)}
+        assert survivors == {}, f"still running {GUARANTEE_S} s after the SIGKILL: {survivors}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for pid in alive(tracked):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
