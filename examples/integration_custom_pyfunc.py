@@ -51,3 +51,17 @@ print("pyfunc predict:", loaded.predict(example))
 with TestClient(create_app("fraud-rules", auth=False)) as api:
     reply = api.post("/predict", json={"records": example.to_dict("records")})
     print("POST /predict:", reply.status_code, reply.json())
+
+# --- checks ---
+assert reply.status_code == 200, reply.status_code
+assert reply.json()["predictions"] == [0.0, 1.0], reply.json()
+assert list(loaded.predict(example)) == [0.0, 1.0]
+assert version.flavor == "pyfunc", version.flavor
+client = mlflow.MlflowClient()
+assert client.get_model_version_by_alias("fraud-rules", "champion").version == str(version.version)
+assert mlflow.models.get_model_info(str(version)).signature is not None, "saved with a signature"
+try:
+    mltrack.save(NotAModel(), "not-a-model")
+    raise AssertionError("saving a plain object must raise UnsupportedModelError")
+except UnsupportedModelError as exc:
+    assert "PythonModel" in str(exc), "the error says how to wrap the object"

@@ -50,3 +50,13 @@ print("backend:", keras.backend.backend())
 print("final accuracy:", round(float(np.mean(history.history["accuracy"][-3:])), 3))
 print("saved", version, "flavor:", version.flavor)
 print("autologged metrics:", sorted(mltrack.get_run(run.id).metrics))
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+logged = mltrack.get_run(run.id).metrics
+assert "accuracy" in logged and "loss" in logged, logged
+history_values = mlflow.MlflowClient().get_metric_history(run.id, "accuracy")
+assert len(history_values) == 20, f"one value per epoch, got {len(history_values)}"
+assert np.mean(history.history["accuracy"][-3:]) > 0.8
+assert version.flavor == "keras", version.flavor

@@ -43,3 +43,14 @@ def train(hidden: int = 16, lr: float = 0.05, epochs: int = 60) -> dict[str, flo
 
 
 print(train())
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+run = mltrack.get_last_run()
+assert run.metrics["accuracy"] > 0.9 and run.params["epochs"] == "60", run
+losses = mlflow.MlflowClient().get_metric_history(run.id, "loss")
+assert len(losses) == 60, f"every buffered loss value arrived: {len(losses)} of 60"
+assert losses[-1].value < losses[0].value, "the loss went down"
+(latest,) = mlflow.MlflowClient().get_registered_model("moons-mlp").latest_versions
+assert latest.run_id == run.id

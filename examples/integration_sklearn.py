@@ -36,3 +36,15 @@ run = mltrack.get_last_run()
 autologged = sorted(k for k in run.metrics if k.startswith(("training_", "best_")))
 print("autologged metrics:", autologged)
 print("params (first 6):", dict(list(sorted(run.params.items()))[:6]))
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+assert run.name == "search" and run.params["cv"] == "3", run.params
+assert autologged, "sklearn autologging logged training/best_* metrics"
+assert run.metrics["test_accuracy"] > 0.9, run.metrics
+children = mlflow.search_runs(
+    filter_string=f"tags.mlflow.parentRunId = '{run.id}'", output_format="list"
+)
+assert len(children) == 3, f"one child run per grid candidate, found {len(children)}"
+assert mlflow.MlflowClient().get_registered_model("wine-logreg").latest_versions

@@ -63,3 +63,11 @@ with mltrack.run("tiny-bert", params={"hidden_size": 16, "layers": 1}) as run:
 
 print("predictions:", [(p["label"], round(p["score"], 4)) for p in predictions])
 print("saved", version, "flavor:", version.flavor)
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+assert len(predictions) == 2 and {p["label"] for p in predictions} <= {"NEGATIVE", "POSITIVE"}
+logged = mlflow.MlflowClient().get_run(run.id).data
+assert logged.params["hidden_size"] == "16" and "mean_score" in logged.metrics, logged
+assert version.flavor == "transformers", version.flavor

@@ -36,3 +36,13 @@ def train(max_depth: int = 3, n_estimators: int = 50) -> dict[str, float]:
 print(train())
 run = mltrack.get_last_run()
 print("metrics:", sorted(run.metrics)[:8])
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+assert run.metrics["test_accuracy"] > 0.9, run.metrics
+assert any(k.startswith("validation_0") for k in run.metrics), "boosting rounds autologged"
+history = mlflow.MlflowClient().get_metric_history(run.id, "validation_0-logloss")
+assert len(history) == 50, f"one value per boosting round, got {len(history)}"
+(latest,) = mlflow.MlflowClient().get_registered_model("cancer-xgb").latest_versions
+assert mlflow.models.get_model_info(latest.source).flavors.get("xgboost"), "xgboost flavor"
