@@ -459,7 +459,19 @@ def test_build_published_every_channel(built: Path) -> None:
     assert "MLflow runs created" in page and "password=[redacted]" in page
     assert "auth: [redacted]" in page and "header: Bearer [redacted]" in page
     assert (built / "site/search/search_index.json").is_file()
-    assert (built / "site/notebooks/leaky/leaky.ipynb").is_file()  # offered for download
+    download = built / "site/notebooks/leaky/leaky.ipynb"  # offered for download
+    outputs = json.loads(download.read_text())["cells"][0]["outputs"]
+    mimes = {mime for output in outputs for mime in output.get("data", {})}
+    assert mimes >= {
+        "application/json",
+        "image/svg+xml",
+        "text/html",
+        "text/markdown",
+        "text/latex",
+        "application/javascript",
+    }
+    svg = base64.b64decode(page.split("data:image/svg+xml;base64,")[1].split('"')[0])
+    assert b'<text y="15">[redacted]</text>' in svg
     notebook_page = (built / "site/notebooks/leaky/index.html").read_text()
     assert "stream [redacted]" in notebook_page
     assert list((built / ".cache/livedocs/items").glob("*.json"))
