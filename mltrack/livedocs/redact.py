@@ -159,6 +159,7 @@ def _expand(secrets: Iterable[str], min_fragment: int) -> list[str]:
     escaped forms; longest first."""
     out: set[str] = set()
     for secret in secrets:
+        secret = secret.strip()  # a token read from a file often ends with a newline
         if not secret:
             continue
         parts = [secret] + [p for p in _SPLIT.split(secret) if len(p) >= min_fragment]
