@@ -35,13 +35,17 @@ import contextlib
 import re
 import shutil
 import signal
-import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import subprocess
+
+# subprocess and tempfile are imported where used: a docs worker loads this module
+# before every example, and they would add ~30 ms to its start-up.
 
 __all__ = [
     "OWNER_ENV",
@@ -86,6 +90,8 @@ def kill_group(proc: _Process, grace_s: float = 10) -> None:
     SIGTERM to its process group, SIGKILL to whatever is left after ``grace_s`` seconds;
     when the leader already exited, its leftover children are killed too.
     """
+    import subprocess
+
     if proc.poll() is not None:
         with contextlib.suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)  # leftovers of a finished leader
@@ -303,6 +309,8 @@ def pid_start_time(pid: int) -> int | None:
 
 def owned_tempdir(prefix: str) -> Path:
     """``mkdtemp`` with the owner's pid and start time in the name (``PREFIX<pid>-<t>-…``)."""
+    import tempfile
+
     me = os.getpid()
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{me}-{pid_start_time(me) or 0}-"))
 
@@ -313,6 +321,8 @@ def reap_tempdirs(prefixes: Iterable[str], base: str | None = None) -> list[Path
     A dir is removed only when its pid is dead or now belongs to a process that started
     at another time (pid reuse); a live owner's dir and unstamped dirs are left alone.
     """
+    import tempfile
+
     base = base or tempfile.gettempdir()
     removed: list[Path] = []
     try:
@@ -347,6 +357,8 @@ class Sentinel:
 
     def release(self) -> None:
         """Tell the sentinel the owner cleaned up itself, and let it go."""
+        import subprocess
+
         with contextlib.suppress(OSError, ValueError):
             assert self.proc.stdin is not None
             self.proc.stdin.write(b"done\n")
@@ -363,6 +375,8 @@ def start_sentinel(marker_name: str, marker: str, paths: Iterable[Path]) -> Sent
     ``marker_name=marker`` (and the groups they lead), then removes ``paths``. It runs
     in a session of its own, so a signal to the owner's group does not reach it.
     """
+    import subprocess
+
     cmd = [
         sys.executable,
         "-S",

@@ -74,6 +74,7 @@ REAPED_PREFIXES = (
     "mltrack-server-",
     "mltrack-serve-",
     "mltrack-teamserver-",
+    "mltrack-model-",  # a model server's download dir, once stamped by its owner
 )
 _IMPORT_HINT = re.compile(r"^\s*(?:import|from)\s+(mlflow|mltrack)\b", re.M)
 

@@ -24,8 +24,6 @@ import pytest
 
 from mltrack._process import owned_tempdir, pid_start_time, processes_with_env, reap_tempdirs
 
-pytestmark = pytest.mark.slow
-
 TAG_ENV = "LIVEDOCS_LIFETIME_TAG"
 GUARANTEE_S = 3.0
 
@@ -180,6 +178,7 @@ def wait_for(
         time.sleep(0.1)
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_temp_dirs(
     tmp_path: Path,
 ) -> None:
@@ -344,6 +343,7 @@ def test_interrupted_notebook_removes_the_kernel_and_its_connection_file(
             proc.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_of_ml_server_ends_its_workers(tmp_path: Path) -> None:
     from mltrack.localserver import free_port
 
