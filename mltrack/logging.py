@@ -97,6 +97,10 @@ class BufferedLogger:
         self._outbox: queue.SimpleQueue[SpoolBatch | None] = queue.SimpleQueue()
         self._senders: list[threading.Thread] = []
         self._warn_lock = threading.Lock()
+        # One replay and its report at a time in this process (the thread's and a reader's
+        # catch_up): the line saying the server is back is printed once, by the one that
+        # sent the values, before any reader returns.
+        self._replay_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="mltrack-logger", daemon=True)
         self._thread.start()
         # Replay leftovers from earlier processes in the background.
@@ -345,21 +349,19 @@ class BufferedLogger:
         _say(line)
 
     def _replay_and_report(self) -> ReplayResult:
-        result = self.replay()
-        with self._warn_lock:
-            if result.remaining or self._offline:
-                return result
-            announced, self._announced, self._spooled = self._announced, False, 0
-            self._spooled_by_run.clear()
-            self._problem = ""
-        if announced and (result.values_sent or result.runs_finished or result.runs_created):
-            ended = result.runs_finished
-            statuses = f" and the status of {ended} run{'s' if ended != 1 else ''}" if ended else ""
-            _say(
-                f"tracking server {strip_userinfo(self.tracking_uri)[0]} is back: sent the "
-                f"{_values(result.values_sent, 'spooled ')}{statuses}"
-            )
-        return result
+        with self._replay_lock:
+            result = self.replay()
+            with self._warn_lock:
+                if result.remaining or self._offline:
+                    return result
+                announced, self._announced, self._spooled = self._announced, False, 0
+                self._spooled_by_run.clear()
+                self._problem = ""
+            if announced:
+                _say(
+                    f"tracking server {strip_userinfo(self.tracking_uri)[0]} is back: {_sent(result)}"
+                )
+            return result
 
     # -- reconnecting --------------------------------------------------------------------
     def _maybe_reconnect(self) -> None:
@@ -389,7 +391,8 @@ class BufferedLogger:
             True when everything logged so far is on the server.
         """
         if self.flush(timeout):
-            return True
+            with self._replay_lock:  # a replay that just ended has printed its report
+                return True
         if not (self._offline or self._replay_pending):
             return False  # the timeout passed first
         self._wait_idle()
@@ -420,6 +423,15 @@ def _say(message: str) -> None:
     # stderr may be closed already (interpreter exit, a daemon): nothing to report to then.
     with contextlib.suppress(OSError, ValueError):
         print(f"mltrack: {line}", file=sys.stderr, flush=True)
+
+
+def _sent(result: ReplayResult) -> str:
+    """What a replay sent, in words."""
+    ended = result.runs_finished
+    if not (result.values_sent or ended or result.runs_created):
+        return "its spool was sent by another process (`ml sync`)"
+    statuses = f" and the status of {ended} run{'s' if ended != 1 else ''}" if ended else ""
+    return f"sent the {_values(result.values_sent, 'spooled ')}{statuses}"
 
 
 def _values(count: int, adjective: str = "") -> str:
