@@ -287,6 +287,9 @@ def _keep(owner: int, cmd: list[str]) -> int:
             _, status = os.waitpid(pid, 0)
         except InterruptedError:
             continue
+        if os.WIFSIGNALED(status):  # end the same way, so the starter sees what happened
+            signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+            os.kill(os.getpid(), os.WTERMSIG(status))
         return os.waitstatus_to_exitcode(status) & 0xFF
 
 
