@@ -8,6 +8,8 @@ hourly price of its machine.
 """
 # livedocs: snapshot_mask=(=\s\$|compute\.cost_usd=)[0-9.e-]+
 
+import math
+
 import mlflow
 from openai import OpenAI
 
@@ -36,9 +38,24 @@ with FakeLLMServer() as llm:
                 f"${call.cost_usd:.7f} ({call.price_source}), {call.latency_ms:.0f} ms"
             )
 
+# The run is complete once its block returns: its llm.* totals, end time and status are
+# on the server.
 info = mltrack.get_run(run.id)
 compute_usd = info.duration_s / 3600 * HOURLY_PRICE_USD
 mlflow.MlflowClient().log_metric(run.id, "compute.cost_usd", compute_usd)
-llm_metrics = {k: v for k, v in sorted(info.metrics.items()) if not k.startswith("llm.by_")}
-print("\nrun metrics:", llm_metrics)
+print(f"\nrun {info.name}: {info.status}")
+for key in ("llm.calls", "llm.tokens.input", "llm.tokens.output", "llm.cost_usd"):
+    print(f"  {key + ':':20}{info.metrics[key]:.6g}")
+print(f"  {'llm.latency_p50_ms:':20}{info.metrics['llm.latency_p50_ms']:.0f} ms")
 print(f"compute: {info.duration_s:.2f} s x ${HOURLY_PRICE_USD}/h = ${compute_usd:.6f}")
+
+# --- checks ---
+assert info.status == "FINISHED"
+assert info.metrics["llm.calls"] == len(tracker.calls) == len(questions)
+assert info.metrics["llm.tokens.input"] == tracker.tokens_input
+assert info.metrics["llm.tokens.output"] == tracker.tokens_output
+assert math.isclose(info.metrics["llm.cost_usd"], tracker.cost_usd, rel_tol=1e-9)
+assert tracker.cost_usd > 0 and tracker.cost_complete and info.metrics["llm.calls_unpriced"] == 0
+assert all(call.price_source == "mlflow-catalog" for call in tracker.calls)
+assert info.metrics["llm.by_model.gpt-4o-mini.calls"] == 3
+assert compute_usd > 0
