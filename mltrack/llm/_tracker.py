@@ -758,9 +758,11 @@ def track_llm(
     trace, with model, token usage, latency and cost (``mlflow.llm.cost``), and counts
     towards the scope's budget. The run's metrics ``llm.cost_usd``, ``llm.tokens.input``,
     ``llm.tokens.output``, ``llm.calls`` and ``llm.latency_p50_ms`` (plus
-    ``llm.by_model.<model>.*`` and ``llm.by_provider.<provider>.*``) hold the totals; in a
-    run that ``track_llm`` did not start they are sent in the background (at most once a
-    second, and at exit; :func:`flush_metrics` sends them now).
+    ``llm.by_model.<model>.*`` and ``llm.by_provider.<provider>.*``) hold the totals. They
+    are on the server when a run that ``track_llm``, ``mltrack.run`` or ``@mltrack.track``
+    started ends (spooled with the run when the server is down); during a run they are
+    sent in the background (at most once a second, and at exit; inside a plain
+    ``mlflow.start_run``, :func:`flush_metrics` sends them now).
 
     Runs: inside an active MLflow run (``mltrack.run``, ``@mltrack.track``,
     ``mlflow.start_run``) the calls add up in that run. Otherwise each decorated call
