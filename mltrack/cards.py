@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 
 from mltrack.errors import MltrackError
-from mltrack.registry import ResolvedModel, client, mlflow_errors, resolve_model, run_id_of
+from mltrack.mlflow_errors import mlflow_errors
+from mltrack.registry import ResolvedModel, client, resolve_model, run_id_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -319,7 +320,7 @@ class ModelCard:
         """
         mlflow_client = client()
         written = ["model_card.md"]
-        with mlflow_errors(f"logging the model card to run {self.run_id}"):
+        with mlflow_errors(f"log the model card to run {self.run_id}"):
             mlflow_client.log_text(self.run_id, self.markdown, "model_card.md")
             if html_too:
                 mlflow_client.log_text(self.run_id, self.html, "model_card.html")
@@ -460,7 +461,7 @@ def _gather(ref: str, with_feature_importance: bool) -> dict[str, Any]:
             f"'{ref}' has no source run, so there is nothing to describe; "
             "log models inside a run (mltrack.save does)"
         )
-    with mlflow_errors(f"reading run {resolved.run_id}"):
+    with mlflow_errors(f"read run {resolved.run_id}"):
         run = mlflow_client.get_run(resolved.run_id)
         experiment = mlflow_client.get_experiment(run.info.experiment_id)
         parent_id = run.data.tags.get("mlflow.parentRunId")

@@ -24,14 +24,8 @@ from typing import TYPE_CHECKING, Any
 from mltrack.cards import metric_direction
 from mltrack.config import load_settings
 from mltrack.errors import MltrackError
-from mltrack.registry import (
-    CHALLENGER,
-    CHAMPION,
-    client,
-    fetch_runs,
-    mlflow_errors,
-    resolve_model,
-)
+from mltrack.mlflow_errors import mlflow_errors
+from mltrack.registry import CHALLENGER, CHAMPION, client, fetch_runs, resolve_model
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -374,7 +368,7 @@ def compare_runs(
     import time
 
     mlflow_client = client()
-    with mlflow_errors(f"reading experiment '{experiment}'"):
+    with mlflow_errors(f"read experiment '{experiment}'"):
         exp = mlflow_client.get_experiment_by_name(experiment)
         if exp is None and experiment.isdigit():
             exp = mlflow_client.get_experiment(experiment)
@@ -564,7 +558,7 @@ def _side(label: str, ref: str) -> tuple[Side, Any]:
     resolved = resolve_model(ref)
     if resolved.run_id is None:
         raise MltrackError(f"{label} '{ref}' has no source run with metrics to compare")
-    with mlflow_errors(f"reading the {label} run"):
+    with mlflow_errors(f"read the {label} run"):
         run = client().get_run(resolved.run_id)
     side = Side(
         label=label,

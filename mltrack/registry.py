@@ -43,6 +43,7 @@ from mltrack.errors import (
     UnsupportedModelError,
 )
 from mltrack.frameworks import keras3_imported
+from mltrack.mlflow_errors import Failure, classify, mlflow_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -96,34 +97,9 @@ def client() -> MlflowClient:
     return mlflow.MlflowClient()
 
 
-@contextmanager
-def mlflow_errors(what: str) -> Iterator[None]:
-    """Turn connection failures from MLflow into :class:`TrackingServerError`."""
-    import requests
-    from mlflow.exceptions import MlflowException
-
-    try:
-        yield
-    except MltrackError:
-        raise
-    except requests.exceptions.ConnectionError:
-        raise TrackingServerError(
-            f"cannot reach the tracking server while {what}; check MLFLOW_TRACKING_URI "
-            "(or tracking_uri in .mltrack.yml) and run `ml doctor`"
-        ) from None
-    except MlflowException as exc:
-        text = str(exc)
-        if "Max retries exceeded" in text or "Connection refused" in text:
-            raise TrackingServerError(
-                f"cannot reach the tracking server while {what}; check MLFLOW_TRACKING_URI "
-                "and run `ml doctor`"
-            ) from None
-        raise
-
-
-def _not_found(exc: Exception) -> bool:
-    code = getattr(exc, "error_code", "")
-    return code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "not found" in str(exc).lower()
+def _missing(exc: BaseException) -> bool:
+    """MLflow's answer for a name, version or alias that does not exist (or is malformed)."""
+    return classify(exc) in (Failure.NOT_FOUND, Failure.INVALID)
 
 
 def experiment_name(explicit: str | None = None) -> str:
@@ -523,17 +499,13 @@ def _in_run(run: Any, experiment: str | None, default_name: str) -> Iterator[str
 
 
 def _get_run(mlflow_client: MlflowClient, run_id: str) -> Run:
-    from mlflow.exceptions import MlflowException
+    def missing() -> MltrackError:
+        return RunNotFoundError(
+            f"no run with id '{run_id}'; list runs with `ml runs` (ids are 32 hex characters)"
+        )
 
-    with mlflow_errors(f"reading run {run_id}"):
-        try:
-            return mlflow_client.get_run(run_id)
-        except MlflowException as exc:
-            if _not_found(exc) or "INVALID_PARAMETER_VALUE" in str(getattr(exc, "error_code", "")):
-                raise RunNotFoundError(
-                    f"no run with id '{run_id}'; list runs with `ml runs` (ids are 32 hex characters)"
-                ) from None
-            raise
+    with mlflow_errors(f"read run {run_id}", not_found=missing, invalid_is_not_found=True):
+        return mlflow_client.get_run(run_id)
 
 
 # --------------------------------------------------------------------------- save / register
@@ -595,7 +567,7 @@ def save(
     import mlflow
 
     with (
-        mlflow_errors(f"saving model '{name}'"),
+        mlflow_errors(f"save model '{name}'"),
         _in_run(run, experiment, f"save-{name}"),
         _quiet_logger("mlflow.utils.environment", drop=_not_pip_version_warning),
     ):
@@ -630,7 +602,6 @@ def register(
         ModelNotFoundError: the URI does not point at a logged model.
     """
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     _check_name(name)
     mlflow_client = client()
@@ -643,19 +614,17 @@ def register(
     # MLflow prints two INFO lines per registration; mltrack prints one.
     with (
         _quiet_logger("mlflow.store.model_registry.abstract_store", logging.WARNING),
-        mlflow_errors(f"registering '{name}'"),
+        mlflow_errors(
+            f"register '{name}'",
+            not_found=lambda: ModelNotFoundError(
+                f"no logged model at '{model_uri}'; log one with mltrack.save(model, "
+                "name=...) or pass a run that logged a model"
+            ),
+        ),
     ):
-        try:
-            # MLflow also prints progress lines to stderr; mltrack prints one line.
-            with redirect_stderr(io.StringIO()):
-                mv = mlflow.register_model(model_uri, name, tags=tags)
-        except MlflowException as exc:
-            if _not_found(exc):
-                raise ModelNotFoundError(
-                    f"no logged model at '{model_uri}'; log one with mltrack.save(model, "
-                    "name=...) or pass a run that logged a model"
-                ) from None
-            raise
+        # MLflow also prints progress lines to stderr; mltrack prints one line.
+        with redirect_stderr(io.StringIO()):
+            mv = mlflow.register_model(model_uri, name, tags=tags)
         if description:
             mlflow_client.update_model_version(name, mv.version, description=description)
     info = _version_info(mv, _runs_by_id(mlflow_client, [mv.run_id] if mv.run_id else []))
@@ -685,7 +654,7 @@ def logged_model_of_run(run_id: str) -> str:
     """
     mlflow_client = client()
     run = _get_run(mlflow_client, run_id)
-    with mlflow_errors(f"searching the models of run {run_id}"):
+    with mlflow_errors(f"search the models of run {run_id}"):
         models = mlflow_client.search_logged_models(
             experiment_ids=[run.info.experiment_id],
             filter_string=f"source_run_id = '{run_id}'",
@@ -714,7 +683,7 @@ def latest_logged_model(experiment: str | None = None) -> str:
     """
     mlflow_client = client()
     exp_name = experiment_name(experiment)
-    with mlflow_errors(f"reading experiment '{exp_name}'"):
+    with mlflow_errors(f"read experiment '{exp_name}'"):
         exp = mlflow_client.get_experiment_by_name(exp_name)
         models = (
             mlflow_client.search_logged_models(
@@ -751,7 +720,7 @@ def fetch_runs(
     runs: list[Run] = []
     token: str | None = None
     page_size = max(1, min(page_size, 1000))
-    with mlflow_errors("searching runs"):
+    with mlflow_errors("search runs"):
         while True:
             size = page_size if max_runs is None else min(page_size, max_runs - len(runs))
             page = mlflow_client.search_runs(
@@ -772,7 +741,7 @@ def _runs_by_id(mlflow_client: MlflowClient, run_ids: Iterable[str]) -> dict[str
     ids = sorted({r for r in run_ids if r})
     if not ids:
         return {}
-    with mlflow_errors("listing experiments"):
+    with mlflow_errors("list experiments"):
         experiments = [e.experiment_id for e in mlflow_client.search_experiments(max_results=1000)]
     found: dict[str, Run] = {}
     for start in range(0, len(ids), 100):
@@ -814,22 +783,18 @@ def _version_info(mv: ModelVersion, runs: dict[str, Run]) -> ModelVersionInfo:
 
 
 def _registered_model(mlflow_client: MlflowClient, name: str) -> Any:
-    from mlflow.exceptions import MlflowException
+    def missing() -> MltrackError:
+        # Close names only: a typo gets its fix, and the message does not change with
+        # whatever else happens to be registered.
+        close = difflib.get_close_matches(name, [m.name for m in list_models()], n=3)
+        hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+        return ModelNotFoundError(
+            f"no registered model named '{name}'{hint}; list them with `ml models`, "
+            "create one with `ml save NAME`"
+        )
 
-    with mlflow_errors(f"reading registered model '{name}'"):
-        try:
-            return mlflow_client.get_registered_model(name)
-        except MlflowException as exc:
-            if _not_found(exc):
-                # Close names only: a typo gets its fix, and the message does not change
-                # with whatever else happens to be registered.
-                close = difflib.get_close_matches(name, [m.name for m in list_models()], n=3)
-                hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
-                raise ModelNotFoundError(
-                    f"no registered model named '{name}'{hint}; list them with `ml models`, "
-                    "create one with `ml save NAME`"
-                ) from None
-            raise
+    with mlflow_errors(f"read registered model '{name}'", not_found=missing):
+        return mlflow_client.get_registered_model(name)
 
 
 def list_models() -> list[RegisteredModelSummary]:
@@ -837,7 +802,7 @@ def list_models() -> list[RegisteredModelSummary]:
     mlflow_client = client()
     out: list[RegisteredModelSummary] = []
     token: str | None = None
-    with mlflow_errors("listing registered models"):
+    with mlflow_errors("list registered models"):
         while True:
             page = mlflow_client.search_registered_models(max_results=1000, page_token=token)
             for rm in page:
@@ -871,7 +836,7 @@ def list_versions(name: str) -> list[ModelVersionInfo]:
     versions: list[ModelVersion] = []
     token: str | None = None
     escaped = name.replace("'", "\\'")
-    with mlflow_errors(f"listing versions of '{name}'"):
+    with mlflow_errors(f"list the versions of '{name}'"):
         while True:
             page = mlflow_client.search_model_versions(
                 f"name = '{escaped}'", max_results=10000, page_token=token
@@ -902,21 +867,18 @@ def get_version(name: str, version_or_alias: str) -> ModelVersionInfo:
 
 
 def _model_version(mlflow_client: MlflowClient, name: str, ref: str) -> ModelVersion:
-    from mlflow.exceptions import MlflowException
-
     _registered_model(mlflow_client, name)
-    with mlflow_errors(f"reading '{name}' version {ref}"):
-        try:
-            if ref.isdigit():
-                return mlflow_client.get_model_version(name, ref)
-            return mlflow_client.get_model_version_by_alias(name, ref)
-        except MlflowException as exc:
-            if not _not_found(exc) and "INVALID_PARAMETER" not in str(exc.error_code):
-                raise
     what = f"version {ref}" if ref.isdigit() else f"alias '{ref}'"
-    raise ModelNotFoundError(
-        f"model '{name}' has no {what}; see its versions and aliases with `ml models {name}`"
-    )
+
+    def missing() -> MltrackError:
+        return ModelNotFoundError(
+            f"model '{name}' has no {what}; see its versions and aliases with `ml models {name}`"
+        )
+
+    with mlflow_errors(f"read '{name}' {what}", not_found=missing, invalid_is_not_found=True):
+        if ref.isdigit():
+            return mlflow_client.get_model_version(name, ref)
+        return mlflow_client.get_model_version_by_alias(name, ref)
 
 
 # --------------------------------------------------------------------------- resolve
@@ -933,7 +895,6 @@ def resolve_model(ref: str) -> ResolvedModel:
         RunNotFoundError: a run id that does not exist.
         ModelNotFoundError: a model, version or alias that does not exist.
     """
-    from mlflow.exceptions import MlflowException
 
     ref = ref.strip()
     mlflow_client = client()
@@ -946,15 +907,13 @@ def resolve_model(ref: str) -> ResolvedModel:
         return ResolvedModel(uri=ref, run_id=run_id)
     body = ref[len("models:/") :] if ref.startswith("models:/") else ref
     if body.startswith("m-") and "/" not in body and "@" not in body:
-        with mlflow_errors(f"reading logged model {body}"):
-            try:
-                lm = mlflow_client.get_logged_model(body)
-            except MlflowException as exc:
-                if _not_found(exc):
-                    raise ModelNotFoundError(
-                        f"no logged model '{body}'; check the id in the run's Models tab"
-                    ) from None
-                raise
+        with mlflow_errors(
+            f"read logged model {body}",
+            not_found=lambda: ModelNotFoundError(
+                f"no logged model '{body}'; check the id in the run's Models tab"
+            ),
+        ):
+            lm = mlflow_client.get_logged_model(body)
         return ResolvedModel(uri=f"models:/{body}", run_id=lm.source_run_id, model_id=body)
     if "@" in body:
         name, ref_part = body.rsplit("@", 1)
@@ -1014,7 +973,6 @@ def promote(
         ModelNotFoundError: unknown model or version.
         MltrackError: an invalid alias name.
     """
-    from mlflow.exceptions import MlflowException
 
     if not _ALIAS_RE.match(to) or _RESERVED_ALIAS_RE.match(to):
         raise MltrackError(
@@ -1025,11 +983,11 @@ def promote(
     mv = _model_version(mlflow_client, name, str(version))
     target = str(mv.version)
     previous: str | None = None
-    with mlflow_errors(f"promoting '{name}' version {target}"):
+    with mlflow_errors(f"promote '{name}' version {target}"):
         try:
             previous = str(mlflow_client.get_model_version_by_alias(name, to).version)
-        except MlflowException as exc:
-            if not _not_found(exc) and "INVALID_PARAMETER" not in str(exc.error_code):
+        except Exception as exc:
+            if not _missing(exc):
                 raise
         mlflow_client.set_registered_model_alias(name, to, target)
         tags = {

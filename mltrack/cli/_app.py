@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import urllib.parse
 from typing import Any
 
 import click
@@ -105,25 +104,31 @@ def _command(app: typer.Typer, kwargs: dict[str, Any]) -> str:
     return " ".join(words)
 
 
-def _tracking_uri() -> str:
-    from mltrack.teamserver import redact_uri
-
-    mlflow = sys.modules.get("mlflow")
-    uri = mlflow.get_tracking_uri() if mlflow is not None else ""
-    return redact_uri(uri or os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
-
-
-_ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts/"
 _ENDPOINT = re.compile(r"request to endpoint (/\S+) failed with error code")
-_CAUSES = (
-    (re.compile(r"connection refused", re.I), "connection refused"),
-    (re.compile(r"timed? ?out", re.I), "no answer in time"),
-    (
-        re.compile(r"name or service not known|failed to resolve|nodename nor servname", re.I),
-        "unknown host name",
-    ),
-    (re.compile(r"too many 5\d\d error responses", re.I), "it keeps answering 5xx errors"),
-)
+
+
+def server_error_message(exc: BaseException, command: str = "ml") -> str | None:
+    """One line for a tracking-server failure MLflow raised: 401/403 or no connection.
+
+    Returns None for anything else (a bug: the caller shows the traceback). The message
+    holds no password: URIs are redacted and MLflow's own text (which may embed the
+    request URL) is not repeated. The translation is :mod:`mltrack.mlflow_errors`'.
+    """
+    from mltrack.mlflow_errors import artifact_path, tracking_uri_shown, translate
+
+    suffix = f" for `{command}`" if command != "ml" else ""
+    for link in _chain(exc):
+        artifact = artifact_path(link)
+        if artifact is not None:
+            action = f"access the artifact {artifact}{suffix}"
+        else:
+            endpoint = _ENDPOINT.search(str(link))
+            what = endpoint.group(1).removeprefix("/api/2.0/mlflow/") if endpoint else "the API"
+            action = f"use {what}{suffix}"
+        error = translate(link, action, tracking_uri_shown())
+        if error is not None:
+            return str(error)
+    return None
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -133,58 +138,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         seen.append(current)
         current = current.__cause__ or current.__context__
     return seen
-
-
-def _connection_failure(exc: BaseException) -> str | None:
-    """Why MLflow's REST client could not reach the server, when ``exc`` says so."""
-    # MLflow wraps requests' errors in a bare MlflowException ("... failed with exception");
-    # requests' own errors are not matched: they also come from model servers and LLM APIs.
-    text = str(exc)
-    if not re.search(r"^API request to \S+ failed with (timeout )?exception", text):
-        return None
-    for pattern, cause in _CAUSES:
-        if pattern.search(text):
-            return cause
-    return "no answer"
-
-
-def server_error_message(exc: BaseException, command: str = "ml") -> str | None:
-    """One line for a tracking-server failure MLflow raised: 401/403 or no connection.
-
-    Returns None for anything else (a bug: the caller shows the traceback). The message
-    holds no password: URIs are redacted and MLflow's own text (which may embed the
-    request URL) is not repeated.
-    """
-    from mltrack.transport import access_denied, access_error
-
-    mlflow_exc = sys.modules.get("mlflow.exceptions")
-    requests_exc = sys.modules.get("requests.exceptions")
-    suffix = f" for `{command}`" if command != "ml" else ""
-    for link in _chain(exc):
-        if mlflow_exc is not None and isinstance(link, mlflow_exc.MlflowException):
-            endpoint = _ENDPOINT.search(str(link))
-            what = endpoint.group(1).removeprefix("/api/2.0/mlflow/") if endpoint else "the API"
-            denied = access_error(link, _tracking_uri(), f"use {what}{suffix}")
-            if denied is not None:
-                return str(denied)
-            cause = _connection_failure(link)
-            if cause is not None:
-                return (
-                    f"cannot reach the tracking server {_tracking_uri()} ({cause}); is it "
-                    "running and is MLFLOW_TRACKING_URI right? `ml doctor` checks both"
-                )
-        # Proxied artifact transfers raise requests' HTTPError, not MlflowException.
-        if requests_exc is not None and isinstance(link, requests_exc.HTTPError):
-            status = getattr(link.response, "status_code", 0)
-            url = urllib.parse.urlsplit(str(getattr(link.response, "url", "")))
-            if status in (401, 403) and url.path.startswith("/api/2.0/mlflow"):
-                # Downloads name the artifact in ?path=, uploads in the URL path.
-                path = urllib.parse.parse_qs(url.query).get("path", [""])[0] or url.path
-                artifact = path.removeprefix(_ARTIFACTS_API)
-                action = f"access the artifact {artifact}{suffix}"
-                answer = str(getattr(link.response, "text", ""))
-                return str(access_denied(_tracking_uri(), status, action, answer))
-    return None
 
 
 app = MltrackTyper(
