@@ -47,3 +47,13 @@ print(
     "by model:",
     {k: round(v, 8) for k, v in metrics.items() if k.endswith(".cost_usd") and ".by_model." in k},
 )
+
+# --- checks ---
+assert metrics["llm.calls"] == 2, metrics
+assert metrics["llm.tokens.input"] > 0 and metrics["llm.tokens.output"] > 0, metrics
+by_model = {k: v for k, v in metrics.items() if k.startswith("llm.by_model.")}
+assert by_model["llm.by_model.claude-haiku-4-5.calls"] == 1, by_model
+assert by_model["llm.by_model.claude-sonnet-4-6.calls"] == 1, by_model
+parts = [v for k, v in by_model.items() if k.endswith(".cost_usd")]
+assert metrics["llm.cost_usd"] > 0 and abs(sum(parts) - metrics["llm.cost_usd"]) < 1e-12
+assert len(mlflow.search_runs(output_format="list")) == 1, "no run besides support-bot"

@@ -31,3 +31,10 @@ with FakeLLMServer() as llm:
     except BudgetExceeded as exc:
         print(f"stopped: {exc}")
     print(f"requests sent to the API: {len(llm.calls())}")
+
+# --- checks ---
+tracker = summarize.llm_tracker()
+before_last = sum(call.cost_usd for call in tracker.calls[:-1])
+assert before_last < 0.0002 <= tracker.cost_usd, "requests stop once the budget is reached"
+assert len(tracker.calls) == day - 1, "the call that would overspend was never sent"
+assert 1 < len(tracker.calls) < 19, len(tracker.calls)

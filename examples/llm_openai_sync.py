@@ -32,3 +32,10 @@ print(f"cost=${usage.cost_usd:.8f} (source: {usage.calls[0].price_source})")
 # no run was active, so each call started its own run named "answer"
 run = mlflow.search_runs(output_format="list", max_results=1)[0]
 print({k: v for k, v in sorted(run.data.metrics.items()) if not k.startswith("llm.by_")})
+
+# --- checks ---
+runs = mlflow.search_runs(filter_string="attributes.run_name = 'answer'", output_format="list")
+assert len(runs) == 2 == len(usage.calls), "each call outside a run started its own run"
+assert all(r.data.metrics["llm.calls"] == 1 for r in runs), [r.data.metrics for r in runs]
+assert usage.tokens_input > 0 and usage.tokens_output > 0 and usage.cost_usd > 0
+assert sum(r.data.metrics["llm.cost_usd"] for r in runs) - usage.cost_usd < 1e-12

@@ -42,3 +42,8 @@ print(f"model={call.model} tokens in/out={call.input_tokens}/{call.output_tokens
 print(f"cost=${call.cost_usd:.8f} (price source: {call.price_source})")
 expected = (call.input_tokens * 0.40 + call.output_tokens * 1.60) / 1e6
 print(f"check: {call.input_tokens} x $0.40/M + {call.output_tokens} x $1.60/M = ${expected:.8f}")
+
+# --- checks ---
+assert call.model == "acme-support-7b" and call.input_tokens > 0 and call.output_tokens > 0
+assert call.cost_usd is not None and abs(call.cost_usd - expected) < 1e-15, (call, expected)
+assert usage.cost_complete and usage.unpriced_calls == 0

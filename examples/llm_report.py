@@ -40,3 +40,13 @@ for by in ("model", "provider"):
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     print(report.stdout)
+
+# --- checks ---
+# The provider table just printed, and the model table, count the four calls.
+assert "| **total** | **4** |" in report.stdout, report.stdout
+assert "| openai | 3 |" in report.stdout and "| anthropic | 1 |" in report.stdout
+by_model = subprocess.run(
+    [sys.executable, "-m", "mltrack", "llm", "report", experiment.name, "--by", "model", "--format", "markdown"],
+    capture_output=True, text=True, check=True,
+).stdout  # fmt: skip
+assert "| gpt-4o-mini | 3 |" in by_model and "| claude-haiku-4-5 | 1 |" in by_model, by_model

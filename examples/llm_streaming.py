@@ -36,3 +36,10 @@ for model, totals in usage.summary()["by_model"].items():
         f"{model:18} tokens in/out {totals['tokens_input']}/{totals['tokens_output']}"
         f"  ${totals['cost_usd']:.8f}"
     )
+
+# --- checks ---
+by_model = usage.summary()["by_model"]
+assert set(by_model) == {"gpt-4o", "claude-haiku-4-5"}, by_model
+for model, totals in by_model.items():
+    assert totals["tokens_input"] > 0 and totals["tokens_output"] > 0, (model, totals)
+    assert totals["cost_usd"] > 0, (model, totals)

@@ -24,3 +24,9 @@ print(f"warnings: {len(mine)} for {len(usage.calls)} calls")
 print(f"costs: {[call.cost_usd for call in usage.calls]}")
 print(f"tokens are still counted: input={usage.tokens_input} output={usage.tokens_output}")
 print(f"cost complete: {usage.cost_complete} ({usage.unpriced_calls} unpriced calls)")
+
+# --- checks ---
+assert len(mine) == 1 and len(usage.calls) == 3, "one warning for three calls"
+assert all(call.cost_usd is None for call in usage.calls), "unknown cost, never $0"
+assert usage.tokens_input > 0 and usage.tokens_output > 0
+assert usage.cost_complete is False and usage.unpriced_calls == 3
