@@ -564,9 +564,12 @@ def catch_up(timeout: float | None = None) -> bool:
 def _close_all() -> None:
     for logger in list(_loggers.values()):
         logger.close()
-        if not logger.spool.is_empty():
+        # A run whose status alone is spooled was reported when it ended.
+        pending = logger.spool.pending_values()
+        if pending:
+            server = f"tracking server {strip_userinfo(logger.tracking_uri)[0]}"
+            state = "still unreachable at exit" if logger.offline else "not reached in time"
             _say(
-                f"tracking server {strip_userinfo(logger.tracking_uri)[0]} still unreachable "
-                f"at exit: {_values(logger.spool.pending_values())} wait in "
-                f"{_shown_path(logger.spool.dir)}; run `ml sync` when it is back"
+                f"{server} {state}: {_values(pending)} wait in {_shown_path(logger.spool.dir)}; "
+                "run `ml sync` to send them"
             )

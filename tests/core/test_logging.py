@@ -346,3 +346,40 @@ def test_reachability_probe_accepts_credentials_in_the_uri(mlflow_server: Throwa
     host = mlflow_server.url.removeprefix("http://")
     assert TrackingTransport(f"http://bob:s3cret@{host}").is_reachable()
     assert not TrackingTransport(f"http://bob:s3cret@127.0.0.1:{free_port()}").is_reachable()
+
+
+OFFLINE_EXIT_SCRIPT = """
+import mltrack
+
+with mltrack.run("offline-exit", experiment="nowhere") as run:
+    for i in range(10):
+        mltrack.log_metric("loss", 1 / (i + 1))
+"""
+
+
+def test_outage_lines_of_a_process_are_clean_and_one_line_each(tmp_path: Path) -> None:
+    """The real stderr of a process that never reached its server: no warnings machinery
+    (file path, source line echo), one line per event, credentials never shown."""
+    url = f"http://bob:s3cret-pw@127.0.0.1:{free_port()}"
+    bare = url.replace("bob:s3cret-pw@", "")
+    script = tmp_path / "offline_exit.py"
+    script.write_text(OFFLINE_EXIT_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**env, "MLFLOW_TRACKING_URI": url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    spool = r"\.mltrack/spool/[0-9a-f]{12}"
+    assert re.fullmatch(
+        rf"mltrack: tracking server {re.escape(bare)} unreachable: 10 values and the status of "
+        rf"run 'offline-exit' \(FINISHED\) spooled to {spool}; they will be sent when it is back\n"
+        rf"mltrack: tracking server {re.escape(bare)} still unreachable at exit: 10 values wait "
+        rf"in {spool}; run `ml sync` to send them\n",
+        done.stderr,
+    ), done.stderr
+    assert "s3cret" not in done.stderr + done.stdout
