@@ -28,15 +28,23 @@ os.environ["MLTRACK_API_TOKEN"] = secrets.token_urlsafe(32)  # the server's toke
 Path("rows.json").write_text(json.dumps({"records": [X.iloc[0].to_dict(), X.iloc[120].to_dict()]}))
 
 
+outputs: list[str] = []
+
+
 def ml(*args: str) -> None:
     print("$ ml", " ".join(args).replace(os.environ.get("MODEL_URL", "-"), "$MODEL_URL"))
     done = subprocess.run(
         [sys.executable, "-m", "mltrack", *args], capture_output=True, text=True, check=True
     )
     print(done.stdout.strip(), "\n")
+    outputs.append(done.stdout)
 
 
 with start_local("iris-try-url") as server:
     os.environ["MODEL_URL"] = server.url
     ml("try", server.url, "--data", "rows.json")
     ml("try", server.url, "--repeat", "20")
+
+# --- checks ---
+scored, repeated = outputs
+assert '"predictions"' in scored and "latency" in repeated

@@ -29,11 +29,15 @@ os.environ["MLTRACK_API_TOKEN"] = secrets.token_urlsafe(32)  # the server's toke
 body = json.dumps({"records": [X.iloc[0].to_dict(), X.iloc[120].to_dict()]})
 
 
+outputs: list[str] = []
+
+
 def shell(command: str) -> None:
     """Run one command line in bash and print it with what it printed."""
     print(f"$ {command}")
     done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, check=True)
     print(done.stdout.strip(), "\n")
+    outputs.append(done.stdout.strip())
 
 
 with start_local("iris-curl") as server:
@@ -44,3 +48,9 @@ with start_local("iris-curl") as server:
         f"-H 'content-type: application/json' -d '{body}'"
     )
     shell("curl -s -o /dev/null -w '%{http_code}\\n' $MODEL_URL/predict -d '{}'  # no token")
+
+# --- checks ---
+health, predicted, no_token = outputs
+assert json.loads(health) == {"status": "ok"}
+assert json.loads(predicted)["predictions"] == model.predict(X.iloc[[0, 120]]).tolist()
+assert no_token == "401"

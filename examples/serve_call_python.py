@@ -29,3 +29,8 @@ with start_local("iris-call") as server:
     )
     response.raise_for_status()
     print(response.status_code, response.json())
+
+# --- checks ---
+assert response.status_code == 200
+expected = model.predict(X.iloc[[0, 120]]).tolist()
+assert response.json()["predictions"] == expected  # one per row, in input order

@@ -24,15 +24,19 @@ with start_local("iris-served") as server:  # NAME means models:/NAME@champion
     print(f"ready in {server.startup_s:.1f} s")
 
     rows = X.sample(3, random_state=0)
-    print("records:", api.post("/predict", json={"records": rows.to_dict("records")}).json())
+    by_records = api.post("/predict", json={"records": rows.to_dict("records")}).json()
+    print("records:", by_records)
     split = {"columns": list(rows.columns), "data": rows.values.tolist()}
-    print("split:  ", api.post("/predict", json={"split": split}).json())
-    print("columns:", api.post("/predict", json={"columns": rows.to_dict("list")}).json())
+    by_split = api.post("/predict", json={"split": split}).json()
+    print("split:  ", by_split)
+    by_columns = api.post("/predict", json={"columns": rows.to_dict("list")}).json()
+    print("columns:", by_columns)
 
     typo = {**rows.iloc[0].to_dict(), "sepal_length": "long"}
     bad = api.post("/predict", json={"records": [typo]})
     print(bad.status_code, bad.json()["error"])
-    print(httpx.post(f"{server.url}/predict", json=[]).status_code, "without the token")
+    anonymous = httpx.post(f"{server.url}/predict", json=[])
+    print(anonymous.status_code, "without the token")
 
     meta = api.get("/metadata").json()
     print(
@@ -40,3 +44,11 @@ with start_local("iris-served") as server:  # NAME means models:/NAME@champion
     )
     metrics = api.get("/metrics").text.splitlines()
     print(*[line for line in metrics if line.startswith("mltrack_requests_total")], sep="\n")
+
+# --- checks ---
+expected = model.predict(rows).tolist()
+assert by_records["predictions"] == by_split["predictions"] == by_columns["predictions"] == expected
+assert bad.status_code == 422 and bad.json()["field"] == "sepal_length"
+assert anonymous.status_code == 401
+assert meta["name"] == "iris-served" and meta["alias"] == "champion"
+assert any('status="200"' in line for line in metrics if line.startswith("mltrack_requests_total"))

@@ -26,3 +26,14 @@ with start_local("iris-api") as server:
     schema = httpx.get(f"{server.url}/openapi.json").json()  # public, like /docs
 
 print(json.dumps(schema, indent=2))
+
+# --- checks ---
+components = schema["components"]["schemas"]
+assert components["Record"]["required"] == list(X.columns)  # the signature's fields
+assert components["Records"]["minItems"] == 1  # an empty list is refused, and says so
+post = schema["paths"]["/predict"]["post"]
+assert post["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+    "PredictRequest"
+)
+assert {"200", "400", "401", "413", "422", "429"} <= set(post["responses"])
+assert "text/plain" in schema["paths"]["/metrics"]["get"]["responses"]["200"]["content"]

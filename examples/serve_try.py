@@ -21,10 +21,14 @@ saved = mltrack.save(
 )
 
 
+runs: list[subprocess.CompletedProcess[str]] = []
+
+
 def ml(*args: str) -> None:
     print("$ ml", " ".join(args))
     proc = subprocess.run([sys.executable, "-m", "mltrack", *args], capture_output=True, text=True)
     print(proc.stdout.strip() or proc.stderr.strip())
+    runs.append(proc)
 
 
 ml("try", "iris-try")  # no champion yet: the latest version
@@ -34,3 +38,9 @@ ml("try", "iris-try", "--data", "flower.json", "--repeat", "20")
 
 Path("incomplete.json").write_text(json.dumps([{"sepal length (cm)": 5.1}]))
 ml("try", "iris-try", "--data", "incomplete.json")
+
+# --- checks ---
+latest, flower, incomplete = runs
+assert latest.returncode == 0 and '"predictions"' in latest.stdout
+assert flower.returncode == 0 and '"predictions"' in flower.stdout
+assert incomplete.returncode != 0 and "sepal length (cm)" in incomplete.stderr

@@ -450,24 +450,27 @@ def _tensor(spec: TensorSpecLite, value: Any, label: str) -> np.ndarray[Any, Any
                 f"got {_json_type_name(bad)} {_describe(bad)}",
                 label,
             )
+    out_of_range = (
+        f"tensor '{label}' (row {{row}}): expected finite numbers within the range of "
+        f"{spec.dtype}, got NaN, Infinity or a number out of range"
+    )
+    if spec.dtype.kind == "f":
+        limit = NUMBER_LIMITS["float" if spec.dtype.itemsize <= 4 else "double"][1]
+        for index, leaf in enumerate(leaves):  # exact for integers past a double's precision
+            if type(leaf) is int and not -limit <= leaf <= limit:
+                raise RequestError(422, out_of_range.format(row=index // per_row), label)
+        wide = np.asarray(leaves, dtype=np.float64)
+        bad = ~(np.abs(wide) <= limit)  # NaN compares false: bad too
+        if bad.any():
+            row = int(np.argmax(bad)) // per_row
+            raise RequestError(422, out_of_range.format(row=row), label)
+        return wide.astype(spec.dtype).reshape(raw.shape)
     try:
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
-            array = np.asarray(leaves, dtype=spec.dtype).reshape(raw.shape)
+        return np.asarray(leaves, dtype=spec.dtype).reshape(raw.shape)
     except (OverflowError, ValueError, TypeError):
         raise RequestError(
             422, f"tensor '{label}': a value is out of range for {spec.dtype}", label
         ) from None
-    if array.dtype.kind == "f":
-        finite = np.isfinite(array)
-        if not finite.all():
-            row = int(np.argwhere(~finite)[0][0]) if array.ndim else 0
-            raise RequestError(
-                422,
-                f"tensor '{label}' (row {row}): expected finite numbers, got NaN, Infinity "
-                f"or a number out of range for {spec.dtype}",
-                label,
-            )
-    return array
 
 
 def _tensors(spec: InputSpec, value: Any) -> TensorInput:

@@ -9,6 +9,16 @@ on either side (MLflow's scoring server has none):
 
 The servers run one after the other (never at once) so they do not share the CPU, and
 the latency/throughput phases alternate A/B/A/B to spread machine noise over both.
+
+Then mltrack alone, with a bearer token (issue 21):
+
+* load: 32 concurrent clients for 30 s sending a mix of valid bodies and bad ones (null,
+  NaN, Infinity, ``1e309``, 100,000 nested ``[``, ``[]``, malformed JSON, wrong types):
+  counts 5xx answers, answers other than 200 for valid / 4xx for bad bodies, dropped
+  connections, and the p99 latency;
+* drain: the same load, one connection per request, and SIGTERM to the server after 3 s:
+  every request the server had accepted must be answered (a refused connection after the
+  listener closed is not a failure), and the process exits 0 or 143.
 Prints one JSON object as the last line (see /work/shared/BENCHMARKS.md).
 """
 
@@ -32,9 +42,14 @@ import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+from typing import Any  # noqa: E402
 
 from mltrack.localserver import free_port  # noqa: E402
 
+LOAD_SECONDS = 30.0
+LOAD_CLIENTS = 32
+DRAIN_AFTER_S = 3.0
+TOKEN = "bench-token-0123456789abcdef"
 LATENCY_REQUESTS = 600
 WARMUP_REQUESTS = 100
 THROUGHPUT_SECONDS = 8.0
@@ -70,6 +85,7 @@ class Server:
             int(cmd[cmd.index("--port") + 1]) if "--port" in cmd else int(cmd[cmd.index("-p") + 1])
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        self.headers: dict[str, str] = {}  # sent with the readiness probe
 
     def start(self) -> float:
         """Launch and return seconds until the first successful prediction."""
@@ -88,7 +104,12 @@ class Server:
                 raise RuntimeError(f"{self.name} exited with code {self.proc.returncode}")
             with contextlib.suppress(OSError, http.client.HTTPException):
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("POST", self.path, self.body, {"Content-Type": "application/json"})
+                conn.request(
+                    "POST",
+                    self.path,
+                    self.body,
+                    {"Content-Type": "application/json", **self.headers},
+                )
                 response = conn.getresponse()
                 response.read()
                 conn.close()
@@ -156,6 +177,102 @@ class Server:
         for thread in threads:
             thread.join()
         return sum(counts) / (time.perf_counter() - start), sum(errors)
+
+
+def mixed_bodies() -> list[tuple[bytes, bool]]:
+    """(body, valid) pairs: one in three valid, the rest each a different bad request."""
+    names = list(ROW)
+    good = [
+        {"records": [ROW]},
+        [ROW, ROW],
+        {"split": {"columns": names, "data": [list(ROW.values())]}},
+        {"columns": {k: [v, v] for k, v in ROW.items()}},
+    ]
+    bad_json = [
+        {"records": [{**ROW, "sepal_width": None}]},
+        {"records": [{**ROW, "petal_width": "wide"}]},
+        {"records": [{**ROW, "colour": 1}]},
+        {"split": {"data": [list(ROW.values())]}},
+        {"columns": {k: [] for k in ROW}},
+        [],
+    ]
+    raw = [
+        b'{"records": [{"sepal_length": NaN, "sepal_width": 1, "petal_length": 1, "petal_width": 1}]}',
+        b'[{"sepal_length": 1, "sepal_width": Infinity, "petal_length": 1, "petal_width": 1}]',
+        b'{"columns": {"sepal_length": [1e309], "sepal_width": [1], "petal_length": [1], '
+        b'"petal_width": [-Infinity]}}',
+        b"[" * 100_000,
+        b'{"records": [',
+        b"",
+    ]
+    bodies = [(json.dumps(b).encode(), True) for b in good]
+    bodies += [(json.dumps(b).encode(), False) for b in bad_json] + [(b, False) for b in raw]
+    return bodies + [(json.dumps(b).encode(), True) for b in good * 2]  # 1/2 valid overall
+
+
+def load_mix(port: int, seconds: float, clients: int, fresh: bool = False) -> dict[str, Any]:
+    """Send the mixed bodies from ``clients`` threads; count what went wrong.
+
+    Args:
+        fresh: open one connection per request (the drain phase: a refused connection
+            is then told apart from a request the server accepted and dropped).
+    """
+    bodies = mixed_bodies()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+    lock = threading.Lock()
+    totals = {"requests": 0, "5xx": 0, "unexpected": 0, "dropped": 0, "refused": 0}
+    latencies: list[float] = []
+    stop_at = time.perf_counter() + seconds
+
+    def worker(index: int) -> None:
+        mine = dict.fromkeys(totals, 0)
+        took: list[float] = []
+        conn = None
+        i = index
+        while time.perf_counter() < stop_at:
+            body, valid = bodies[i % len(bodies)]
+            i += 1
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                try:
+                    conn.connect()
+                except ConnectionRefusedError:
+                    mine["refused"] += 1  # the listener is closed: never accepted
+                    conn = None
+                    time.sleep(0.01)
+                    continue
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/predict", body, headers)
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException):
+                mine["dropped"] += 1  # accepted, then no answer
+                conn.close()
+                conn = None
+                continue
+            took.append(time.perf_counter() - start)
+            mine["requests"] += 1
+            status = response.status
+            mine["5xx"] += status >= 500
+            mine["unexpected"] += (status != 200) if valid else not 400 <= status < 500
+            if fresh or response.getheader("connection", "").lower() == "close":
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+        with lock:
+            for key, value in mine.items():
+                totals[key] += value
+            latencies.extend(took)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    p99 = percentile(latencies, 0.99) * 1000 if latencies else 0.0
+    return {**totals, "p99_ms": round(p99, 2), "rps": round(totals["requests"] / seconds, 1)}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -226,6 +343,30 @@ def main() -> None:
                 raw[server.name]["rps"].append(rps)
                 raw[server.name]["err"].append(errors)
                 server.stop()
+        body = json.dumps({"dataframe_records": [ROW]}).encode()
+        auth_env = {**env, "MLTRACK_API_TOKEN": TOKEN}
+        guarded = Server(
+            "mltrack-auth",
+            [sys.executable, "-m", "mltrack.serve", str(model), "--port", str(free_port())],
+            "/predict",
+            body,
+            auth_env,
+        )
+        guarded.headers = {"Authorization": f"Bearer {TOKEN}"}
+        servers.append(guarded)
+        guarded.start()
+        load = load_mix(guarded.port, LOAD_SECONDS, LOAD_CLIENTS)
+        guarded.stop()
+        guarded.start()
+        assert guarded.proc is not None
+        stopper = threading.Timer(
+            DRAIN_AFTER_S,
+            lambda: os.killpg(guarded.proc.pid, signal.SIGTERM),  # type: ignore[union-attr]
+        )
+        stopper.start()
+        drain = load_mix(guarded.port, DRAIN_AFTER_S + 5, LOAD_CLIENTS, fresh=True)
+        stopper.join()
+        drain["exit_code"] = guarded.proc.wait(timeout=60)
         summary = {}
         for name, data in raw.items():
             summary[name] = {
@@ -260,6 +401,19 @@ def main() -> None:
                 "unit": "x",
             },
         ]
+        results += [
+            {"name": "load_5xx", "value": load["5xx"], "unit": "count", "goal": "<= 0"},
+            {"name": "load_dropped", "value": load["dropped"], "unit": "count", "goal": "<= 0"},
+            {"name": "load_unexpected_status", "value": load["unexpected"], "unit": "count", "goal": "<= 0"},
+            {"name": "load_p99_ms", "value": load["p99_ms"], "unit": "ms"},
+            {"name": "drain_failed_in_flight", "value": drain["dropped"] + drain["5xx"], "unit": "count", "goal": "<= 0"},
+            {"name": "drain_exit_code_ok", "value": int(drain["exit_code"] in (0, 143)), "unit": "bool", "goal": ">= 1"},
+        ]  # fmt: skip
+        print(
+            f"load  {LOAD_CLIENTS} clients {LOAD_SECONDS:.0f} s mixed bodies: {load}",
+            file=sys.stderr,
+        )
+        print(f"drain SIGTERM after {DRAIN_AFTER_S:.0f} s under load: {drain}", file=sys.stderr)
         for name, values in summary.items():
             print(
                 f"{name:8s} p50 {values['p50_ms']:.2f} ms  p99 {values['p99_ms']:.2f} ms  "
@@ -277,7 +431,14 @@ def main() -> None:
                     "bench": "serving",
                     "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
                     "results": results,
-                    "raw": {**rounded, "clients": CLIENTS, "rounds": ROUNDS, "workers": 1},
+                    "raw": {
+                        **rounded,
+                        "clients": CLIENTS,
+                        "rounds": ROUNDS,
+                        "workers": 1,
+                        "load": {**load, "clients": LOAD_CLIENTS, "seconds": LOAD_SECONDS},
+                        "drain": drain,
+                    },
                 }
             )
         )
