@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OWNER_ENV",
+    "Sentinel",
     "exit_with_parent",
     "exit_with_parent_from_env",
     "keeper_command",
@@ -56,6 +57,7 @@ __all__ = [
     "kill_processes",
     "name_process",
     "owned_tempdir",
+    "owner_env",
     "pid_start_time",
     "processes_with_env",
     "reap_tempdirs",

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mltrack._process import (
+    OWNER_ENV,
     kill_group,
     owned_tempdir,
     owner_env,
@@ -448,6 +449,9 @@ class Runner:
             # Commands print in colour as in a terminal. Scripts do not get this: one that
             # parses a command's output must see what it sees when run by hand.
             env["FORCE_COLOR"] = "1"
+            # Only our workers read it; a command (killed with its group, or by the
+            # sentinel) must not hand it to a grandchild that would take it as its own.
+            env.pop(OWNER_ENV, None)
         return env
 
     def _run_item(
