@@ -21,3 +21,8 @@ with mltrack.run("buffered-logging") as run:
 history = MlflowClient().get_metric_history(run.id, "signal")
 print(f"queued 5000 values in {queued * 1000:.0f} ms, delivered in {delivered:.2f} s")
 print("values on the server:", len(history))
+
+# --- checks ---
+assert len(history) == 5000, f"every value arrived: {len(history)} of 5000"
+assert sorted(m.step for m in history) == list(range(5000))
+assert {m.value for m in history if m.step == 150} == {0.5}

@@ -33,3 +33,12 @@ print(info.name, info.status, info.params)
 print({k: round(v, 4) for k, v in info.metrics.items()})
 print("tags:", {k: v for k, v in info.tags.items() if k == "kind"})
 print("artifacts:", [a.path for a in mlflow.MlflowClient().list_artifacts(run.id)])
+
+# --- checks ---
+stored = mlflow.MlflowClient().get_run(run.id)
+assert stored.data.params == {"lr": "0.05", "epochs": "8", "batch_size": "32"}
+assert stored.data.tags["kind"] == "baseline" and stored.info.status == "FINISHED"
+losses = mlflow.MlflowClient().get_metric_history(run.id, "loss")
+assert [m.step for m in losses] == list(range(8)), "one loss value per epoch"
+assert stored.data.metrics["best_loss"] == losses[-1].value
+assert [a.path for a in mlflow.MlflowClient().list_artifacts(run.id)] == ["predictions.json"]

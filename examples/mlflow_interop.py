@@ -37,3 +37,12 @@ children = client.search_runs(
     [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
 )
 print("children of plain-parent:", [(c.info.run_name, c.data.metrics) for c in children])
+
+# --- checks ---
+assert stored.data.params == {"source": "mltrack", "also_logged_by": "mlflow.log_param"}
+assert stored.data.metrics == {"mlflow_metric": 1.0, "mltrack_metric": 2.0}, stored.data.metrics
+assert [a.path for a in client.list_artifacts(run.id)] == ["notes.txt"]
+assert len(children) == 1 and children[0].info.run_name == "evaluate", children
+assert (
+    children[0].data.metrics == {"recall": 0.85} and children[0].data.params["threshold"] == "0.3"
+)

@@ -57,3 +57,18 @@ for path in sorted((k8s.output_dir / "k8s").glob("*.yaml")):
             detail = f"replicas {spec['minReplicas']}..{spec['maxReplicas']}"
         print(f"  {path.name}: {doc['kind']} {doc['metadata']['name']} {detail}")
 print("apply with:", k8s.commands[-1])
+
+# --- checks ---
+assert len(stages) == 2, stages
+assert any(f"docker push {image}" in c for c in docker.commands), docker.commands
+manifests = {
+    doc["kind"]: doc
+    for path in (k8s.output_dir / "k8s").glob("*.yaml")
+    for doc in yaml.safe_load_all(path.read_text())
+    if doc
+}
+assert {"Deployment", "Service", "HorizontalPodAutoscaler"} <= set(manifests), set(manifests)
+hpa = manifests["HorizontalPodAutoscaler"]["spec"]
+assert (hpa["minReplicas"], hpa["maxReplicas"]) == (2, 6), hpa
+container = manifests["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+assert container["image"] == image and "1024" in str(container["resources"]), container

@@ -82,3 +82,12 @@ template_path.write_text(yaml.safe_dump(template, sort_keys=False))
 print("\nProperties of the function after adding the VPC:")
 print(yaml.safe_dump(function["Properties"], sort_keys=False))
 print("\n".join(result.commands))
+
+# --- checks ---
+assert response["statusCode"] == 200, response
+assert len(json.loads(response["body"])["predictions"]) == 1
+stored = yaml.safe_load(template_path.read_text())
+function = next(r for r in stored["Resources"].values() if r["Type"] == "AWS::Serverless::Function")
+assert function["Properties"]["VpcConfig"]["SecurityGroupIds"] == ["sg-0123456789abcdef0"]
+assert "MemorySize: 2048" in template_path.read_text(), "the memory_mb option"
+assert len(warm) == 20 and sorted(warm)[10] < cold_ms, "warm calls are faster than the init"

@@ -24,6 +24,7 @@ profiles = {
     "always-warm-t4": {"gpu": "T4", "min_replicas": 1, "max_replicas": 5, "concurrency": 8},
     "big-batches-a10g": {"gpu": "A10G", "memory_mb": 16384, "timeout_s": 600},
 }
+found = {}
 for label, options in profiles.items():
     result = mltrack.ship(
         "iris-gpu", to="modal", dry_run=True, output_dir=f"out/{label}", **options
@@ -37,9 +38,23 @@ for label, options in profiles.items():
                 if isinstance(kw.value, ast.Constant):
                     settings[kw.arg] = kw.value.value
     print(f"{label:<20}", settings)
+    found[label] = settings
 
 print("\ndeploy with:", result.commands[-1])
 try:
     mltrack.ship("iris-gpu", to="modal", dry_run=True, output_dir="out/bad", gpu="V100")
 except (DeployError, MltrackError) as exc:
     print(f"\n{type(exc).__name__}: {exc}")
+
+# --- checks ---
+assert found["scale-to-zero-cpu"].get("min_containers") == 0, found["scale-to-zero-cpu"]
+assert found["scale-to-zero-cpu"]["max_containers"] == 3
+warm_t4 = found["always-warm-t4"]
+assert (warm_t4["gpu"], warm_t4["min_containers"], warm_t4["max_inputs"]) == ("T4", 1, 8), warm_t4
+big = found["big-batches-a10g"]
+assert (big["gpu"], big["memory"], big["timeout"]) == ("A10G", 16384, 600), big
+try:
+    mltrack.ship("iris-gpu", to="modal", dry_run=True, output_dir="out/bad", gpu="V100")
+    raise AssertionError("an unknown GPU must be refused")
+except MltrackError as exc:
+    assert "V100" in str(exc) and "T4" in str(exc), exc

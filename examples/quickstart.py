@@ -44,3 +44,15 @@ with start_local("iris-quickstart") as server:  # (3)!
 # (1)! Inside a tracked run, `save` logs the model to that run and registers it as the next version of `iris-quickstart` (it prints the version's URI). The input example is stored with the model and gives the served API its input schema.
 # (2)! Moves the `champion` alias and records who promoted which version, when and why; `ml promote iris-quickstart N` does the same.
 # (3)! A model name means its champion. The server runs in a background process on a free port with a bearer token, like `ml ship iris-quickstart --local`, and stops when the block ends.
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+runs = mlflow.search_runs(filter_string="attributes.run_name = 'train'", output_format="list")
+assert len(runs) == 3, len(runs)
+logged = {float(r.data.params["C"]): r.data.metrics["accuracy"] for r in runs}
+assert logged == scores, (logged, scores)
+champion = mlflow.MlflowClient().get_model_version_by_alias("iris-quickstart", "champion")
+assert champion.version == str(versions[best].version)
+assert champion.tags["mltrack.promotion_reason"] == "best accuracy"
+assert answer.status_code == 200 and len(answer.json()["predictions"]) == 3, answer.text
