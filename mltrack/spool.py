@@ -28,9 +28,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["LOCAL_RUN_PREFIX", "ReplayResult", "Sender", "Spool", "SpoolBatch", "spools_under"]
+__all__ = [
+    "LOCAL_RUN_PREFIX",
+    "ReplayResult",
+    "Sender",
+    "Spool",
+    "SpoolBatch",
+    "server_id_of",
+    "spools_under",
+]
 
 LOCAL_RUN_PREFIX = "local-"
+
+# local id -> server id of the spooled runs this process created on a server: a handle
+# keeps its local id, and reading it back after the replay must find the server's run.
+_server_ids: dict[str, str] = {}
+
+
+def server_id_of(local_id: str) -> str | None:
+    """The server id of a ``local-…`` run once this process's replay created it."""
+    return _server_ids.get(local_id)
+
 
 MetricRow = tuple[str, float, int, int]  # key, value, timestamp (ms), step
 
@@ -228,6 +246,7 @@ class Spool:
                 _atomic_write(path, record)  # before any data: a retry never creates it twice
                 result.runs_created += 1
             id_map[record["local_id"]] = record["server_id"]
+            _server_ids[record["local_id"]] = record["server_id"]
         return id_map
 
     def _terminate_finished_runs(self, sender: Sender, result: ReplayResult) -> None:

@@ -676,14 +676,20 @@ def get_run(run_id: str) -> RunInfo:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    if run_id.startswith(LOCAL_RUN_PREFIX):
-        raise RunNotFoundError(
-            f"run {run_id} is spooled locally (server was unreachable); run `ml sync` first"
-        )
     setup_tracking()
     from mltrack.logging import catch_up
+    from mltrack.spool import server_id_of
 
     catch_up()  # what this process logged (or spooled, if the server is back) is read back
+    if run_id.startswith(LOCAL_RUN_PREFIX):
+        # A run started while the server was away: replayed by now if the server is back.
+        server_id = server_id_of(run_id)
+        if server_id is None:
+            raise RunNotFoundError(
+                f"run {run_id} is spooled locally (server was unreachable); run `ml sync` "
+                "once the server is back"
+            )
+        run_id = server_id
     client = MlflowClient()
     try:
         run_obj = client.get_run(run_id)

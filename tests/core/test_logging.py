@@ -383,3 +383,39 @@ def test_outage_lines_of_a_process_are_clean_and_one_line_each(tmp_path: Path) -
         done.stderr,
     ), done.stderr
     assert "s3cret" not in done.stderr + done.stdout
+
+
+@pytest.mark.slow
+def test_a_run_started_offline_is_read_back_by_its_handle_once_the_server_is_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("MLTRACK_LOGGING__RETRY_INTERVAL_S", "3600")  # only the read replays
+    mltrack_experiment = "offline-handle"
+    mlflow.set_tracking_uri(url)
+    with mltrack.run("early", experiment=mltrack_experiment, params={"lr": 0.1}) as run:
+        for step in range(20):
+            mltrack.log_metric("loss", 1 / (step + 1))
+    assert run.offline and run.id.startswith("local-")
+    (line,) = _mltrack_lines(capsys)
+    assert re.fullmatch(
+        _outage_line(url, r"21 values and the status of run 'early' \(FINISHED\)"), line
+    ), line
+
+    server = start_server(root=tmp_path / "server", port=port)
+    try:
+        info = mltrack.get_run(run.id)  # the local id still finds the run the replay created
+        assert not info.id.startswith("local-") and info.name == "early"
+        assert info.status == "FINISHED" and info.end_time is not None
+        assert info.params == {"lr": "0.1"} and info.metrics == {"loss": 1 / 20}
+        assert info.tags["mltrack.spooled"] == "true"
+        assert _mltrack_lines(capsys) == [
+            f"mltrack: tracking server {url} is back: sent the 21 spooled values and the "
+            "status of 1 run"
+        ]
+    finally:
+        server.stop()
+        mlflow.set_tracking_uri(None)
