@@ -46,3 +46,10 @@ print(
 )
 print("  settings.llm.budget_usd =", settings.llm.budget_usd)
 print("  settings.autolog_frameworks =", settings.autolog_frameworks)
+
+# --- checks ---
+names = [name for name, _, _ in table]
+assert "MLTRACK_LLM__BUDGET_USD" in names and "MLTRACK_AUTOLOG_FRAMEWORKS" in names, names
+assert len(names) == len(set(names)) and all(n.startswith("MLTRACK_") for n in names)
+assert settings.llm.budget_usd == 5.0, settings.llm.budget_usd
+assert list(settings.autolog_frameworks) == ["sklearn", "xgboost"], settings.autolog_frameworks

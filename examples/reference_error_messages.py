@@ -12,11 +12,14 @@ from pathlib import Path
 import mltrack
 from mltrack.errors import MltrackError
 
+caught: dict[str, MltrackError] = {}
+
 
 def show(what: str, action) -> None:
     try:
         action()
     except MltrackError as exc:
+        caught[what] = exc
         print(f"{what}\n  -> {type(exc).__name__}: {exc}\n")
 
 
@@ -37,3 +40,10 @@ done = subprocess.run(
     text=True,
 )
 print(f"$ ml card models:/no-such-model/1\n{done.stderr.strip()}\nexit status: {done.returncode}")
+
+# --- checks ---
+# Every mistake raised a one-line MltrackError, and the CLI printed one line, exit status 2.
+assert len(caught) == 6, sorted(caught)
+assert all("\n" not in str(exc) for exc in caught.values()), caught
+assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+assert "Traceback" not in done.stderr

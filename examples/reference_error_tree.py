@@ -15,3 +15,8 @@ for name in errors.__all__:
         else:  # the built-in exception it also is, so `except LookupError` catches it
             print(f"  <<{base.__name__}>> {name}")
 print("```")
+
+# --- checks ---
+# Every class is a subclass of MltrackError, so `except MltrackError` catches them all.
+assert all(issubclass(getattr(errors, name), errors.MltrackError) for name in errors.__all__)
+assert issubclass(errors.MltrackError, Exception)

@@ -24,3 +24,7 @@ for cls in classes:
         for paragraph in details.split("\n\n"):
             print(textwrap.indent(textwrap.fill(" ".join(paragraph.split()), 88), "  "))
     print()
+
+# --- checks ---
+assert len(classes) == len(errors.__all__) and classes[0] is errors.MltrackError
+assert all(inspect.getdoc(cls) for cls in classes), "every error class states cause and fix"
