@@ -101,8 +101,18 @@ class LiveDocsError(MltrackError, RuntimeError):
     """An example, notebook or executable block failed while building the docs.
 
     The message has the form ``page:line -> file:line: ExceptionType: message`` followed by
-    the failing source line and the traceback tail.
+    the failing source line and the traceback tail. A mistake in a ``livedocs`` block or
+    an example's header reads ``page:line: what is wrong and how to fix it``.
+
+    Attributes:
+        where: ``page:line`` (or the file) the error is about, when it is about one.
+        message: the message without that location.
     """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+        self.message = message
 
 
 class AccessDeniedError(TrackingServerError, PermissionError):

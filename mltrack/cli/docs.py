@@ -122,7 +122,7 @@ def _run(
         status = "[green]ok[/]" if result.ok else "[red]failed[/]"
         table.add_row(result.id, status, f"{result.duration_s:.1f}", "yes" if result.cached else "")
     console.print(table)
-    problems = [*plan.problems, *engine.failures(plan, report)]
+    problems = [*map(str, plan.problems), *engine.failures(plan, report)]
     for path in plan.unreferenced:
         message = f"{path}: example is not embedded by any page"
         if check and engine.config.strict_unreferenced:

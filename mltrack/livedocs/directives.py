@@ -107,7 +107,7 @@ def parse_line_spec(spec: str) -> list[int]:
 def _parse_pair(where: str, text: str) -> tuple[str, str]:
     """One ``key: value`` line (comment-stripped except for ``title``/``cli``)."""
     if ":" not in text:
-        raise LiveDocsError(f"{where}: expected 'key: value' in a livedocs block, got {text!r}")
+        raise LiveDocsError(f"expected 'key: value' in a livedocs block, got {text!r}", where=where)
     key, value = (s.strip() for s in text.split(":", 1))
     if key in ("title", "cli"):
         if key == "title" and len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
@@ -116,16 +116,16 @@ def _parse_pair(where: str, text: str) -> tuple[str, str]:
         value = re.sub(r"(^|\s+)#.*$", "", value)  # trailing comment
     if key not in _KEYS:
         known = ", ".join(sorted(_KEYS | {"tabs"}))
-        raise LiveDocsError(f"{where}: unknown livedocs option {key!r}; use one of {known}")
+        raise LiveDocsError(f"unknown livedocs option {key!r}; use one of {known}", where=where)
     return key, value
 
 
 def _check(where: str, options: dict[str, str]) -> dict[str, str]:
     if ("file" in options) == ("cli" in options):
-        raise LiveDocsError(f"{where}: a livedocs block needs exactly one of 'file:' or 'cli:'")
+        raise LiveDocsError("a livedocs block needs exactly one of 'file:' or 'cli:'", where=where)
     if options.get("show", "both") not in _SHOW:
         raise LiveDocsError(
-            f"{where}: show must be code, output, both or markdown, got {options['show']!r}"
+            f"show must be code, output, both or markdown, got {options['show']!r}", where=where
         )
     for key in ("lines", "hl_lines"):
         if key in options:
@@ -133,7 +133,8 @@ def _check(where: str, options: dict[str, str]) -> dict[str, str]:
                 parse_line_spec(options[key])
             except ValueError:
                 raise LiveDocsError(
-                    f"{where}: {key} must be numbers or ranges like '5-30', got {options[key]!r}"
+                    f"{key} must be numbers or ranges like '5-30', got {options[key]!r}",
+                    where=where,
                 ) from None
     return options
 
@@ -176,31 +177,36 @@ def _parse_tabs(
             if head.strip() == "tabs":
                 if rest.strip():
                     raise LiveDocsError(
-                        f"{where}: 'tabs:' takes one indented 'Label: file or command' line "
-                        "per tab below it, not a value on its own line"
+                        "'tabs:' takes one indented 'Label: file or command' line "
+                        "per tab below it, not a value on its own line",
+                        where=where,
                     )
                 in_tabs = True
                 continue
             key, value = _parse_pair(where, text)
             if key not in _TAB_DEFAULTS:
                 raise LiveDocsError(
-                    f"{where}: {key!r} cannot apply to every tab; put it under the tab it "
-                    "belongs to (long form: 'Label:' then indented 'key: value' lines)"
+                    f"{key!r} cannot apply to every tab; put it under the tab it "
+                    "belongs to (long form: 'Label:' then indented 'key: value' lines)",
+                    where=where,
                 )
             defaults[key] = value
             continue
         if not in_tabs:
-            raise LiveDocsError(f"{where}: unexpected indented line {text!r} in a livedocs block")
+            raise LiveDocsError(
+                f"unexpected indented line {text!r} in a livedocs block", where=where
+            )
         if tab_indent is None or width <= tab_indent:
             if tab_indent is not None and width < tab_indent:
-                raise LiveDocsError(f"{where}: tab labels must line up under 'tabs:'")
+                raise LiveDocsError("tab labels must line up under 'tabs:'", where=where)
             tab_indent = width
             label, colon, value = text.partition(":")
             label = label.strip().strip("\"'")
             if not label or '"' in label or not colon:
                 raise LiveDocsError(
-                    f"{where}: expected 'Label: examples/file.py' or 'Label: ml command' "
-                    f"in tabs:, got {text!r}"
+                    f"expected 'Label: examples/file.py' or 'Label: ml command' "
+                    f"in tabs:, got {text!r}",
+                    where=where,
                 )
             value = value.strip()
             if value and not value.startswith("#"):
@@ -211,14 +217,16 @@ def _parse_tabs(
                 tabs.append((line + offset, label, {}))
             continue
         if not tabs:
-            raise LiveDocsError(f"{where}: indented line before the first tab label")
+            raise LiveDocsError("indented line before the first tab label", where=where)
         key, value = _parse_pair(where, text)  # long form: the tab's own options
         tabs[-1][2][key] = value
     if not tabs:
-        raise LiveDocsError(f"{page}:{line}: 'tabs:' lists no tab; add 'Label: file or command'")
+        raise LiveDocsError(
+            "'tabs:' lists no tab; add 'Label: file or command'", where=f"{page}:{line}"
+        )
     labels = [label for _, label, _ in tabs]
     if len(set(labels)) != len(labels):
-        raise LiveDocsError(f"{page}:{line}: tab labels must be unique, got {labels}")
+        raise LiveDocsError(f"tab labels must be unique, got {labels}", where=f"{page}:{line}")
     found = []
     for index, (tab_line, label, own) in enumerate(tabs):
         options = _check(f"{page}:{tab_line}", {**defaults, **own, "tab": label})
@@ -257,14 +265,18 @@ def find_directives(page: str, text: str) -> list[Directive]:
         if words[:1] == ["python"] and "livedocs" in words[1:]:
             # An executable snippet: the block's own code runs like an example.
             if j >= len(lines):
-                raise LiveDocsError(f"{page}:{i + 1}: code block is not closed with {fence}")
+                raise LiveDocsError(
+                    f"code block is not closed with {fence}", where=f"{page}:{i + 1}"
+                )
             indent = match.group("indent")
             body = [ln[len(indent) :] if ln.startswith(indent) else ln for ln in lines[i + 1 : j]]
             options = {"snippet": "\n".join(body) + "\n"}
             found.append(Directive(page, i + 1, j + 1, indent, options))
         elif is_directive:
             if j >= len(lines):
-                raise LiveDocsError(f"{page}:{i + 1}: livedocs block is not closed with {fence}")
+                raise LiveDocsError(
+                    f"livedocs block is not closed with {fence}", where=f"{page}:{i + 1}"
+                )
             indent = match.group("indent")
             body = [ln[len(indent) :] if ln.startswith(indent) else ln for ln in lines[i + 1 : j]]
             if any(re.match(r"^tabs[ \t]*:", ln) for ln in body):

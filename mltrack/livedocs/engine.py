@@ -130,17 +130,13 @@ class LiveDocsEngine:
         lines = text.split("\n")
         out = Rendered(markdown="")
         for directive in reversed(directives):
-            item_id = directive.cli and f"cli:{directive.cli}"
-            if directive.snippet is not None:
-                item_id = directive.where
-            elif not item_id:
-                item_id = Path(os.path.normpath(directive.file or "")).as_posix()
-            item = plan.items.get(item_id)
-            result: ItemResult | None = report.results.get(item_id)
+            item = plan.item_for(directive.where)
+            result: ItemResult | None = report.results.get(item.id) if item else None
             if result is not None:
                 result = self.redact_result(result)
-            problem = next((p for p in plan.problems if p.startswith(directive.where)), None)
-            rendered = render_directive(self.config.root, directive, item, result, problem)
+            problem = plan.problem_at(directive.where)
+            message = problem.message if problem is not None else None
+            rendered = render_directive(self.config.root, directive, item, result, message)
             out.fragments.update(rendered.fragments)
             lines[directive.line - 1 : directive.end_line] = rendered.markdown.split("\n")
         out.markdown = "\n".join(lines)

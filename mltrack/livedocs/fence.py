@@ -140,28 +140,20 @@ def _render(site: _Site, page: str, source: str) -> tuple[Rendered, list[str]]:
 def _failures(site: _Site, directives: list[Directive]) -> list[str]:
     out = []
     for directive in directives:
-        item_id = _item_id(directive)
-        problem = next((p for p in site.plan.problems if p.startswith(f"{directive.where}:")), None)
-        item = site.plan.items.get(item_id)
-        result = site.report.results.get(item_id)
+        problem = site.plan.problem_at(directive.where)
+        item = site.plan.item_for(directive.where)
+        result = site.report.results.get(item.id) if item is not None else None
         if problem is not None:
-            out.append(problem)
+            out.append(str(problem))
         elif item is None or result is None:
+            what = item.id if item is not None else "this block"
             out.append(
-                f"{directive.where}: {item_id} was never executed; run `ml docs run` "
+                f"{directive.where}: {what} was never executed; run `ml docs run` "
                 "before building the site"
             )
         elif not result.ok and "allow_error" not in directive.options:
             out.append(format_failure(item, result))
     return out
-
-
-def _item_id(directive: Directive) -> str:
-    if directive.snippet is not None:
-        return directive.where
-    if directive.cli:
-        return f"cli:{directive.cli}"
-    return Path(os.path.normpath(directive.file or "")).as_posix()
 
 
 def _to_html(markdown_text: str, md: Any, config: dict[str, Any] | None) -> str:

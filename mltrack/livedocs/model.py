@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mltrack.errors import LiveDocsError
 from mltrack.livedocs.directives import Directive
 
 __all__ = ["EngineConfig", "ErrorInfo", "Figure", "Item", "ItemResult", "Plan", "RunSummary"]
@@ -96,14 +97,50 @@ class Item:
         return self.refs[0].where if self.refs else ""
 
 
+@dataclass(frozen=True)
+class Problem:
+    """A mistake found while planning: where it is (``page:line``, or a file) and what.
+
+    Attributes:
+        where: the block's ``page:line`` (or the file, for a notebook or header).
+        message: what is wrong and how to fix it.
+    """
+
+    where: str
+    message: str
+
+    @classmethod
+    def of(cls, error: LiveDocsError, fallback: str) -> Problem:
+        """The problem an exception names (at ``fallback`` when it names no place)."""
+        return cls(error.where or fallback, error.message)
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
 @dataclass
 class Plan:
-    """What a build must have: items keyed by id, every directive, problems found."""
+    """What a build must have: items keyed by id, every directive, problems found.
+
+    The plan is the only authority on which item a block shows (:meth:`item_for`) and
+    on what is wrong with a block (:meth:`problem_at`).
+    """
 
     items: dict[str, Item] = field(default_factory=dict)
     directives: list[Directive] = field(default_factory=list)
     unreferenced: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    #: ``page:line`` of each block -> id of the item it shows.
+    item_ids: dict[str, str] = field(default_factory=dict)
+
+    def item_for(self, where: str) -> Item | None:
+        """The item the block at ``where`` (``page:line``) shows, if it was planned."""
+        item_id = self.item_ids.get(where)
+        return self.items.get(item_id) if item_id is not None else None
+
+    def problem_at(self, where: str) -> Problem | None:
+        """The problem of the block at exactly ``where``, if any."""
+        return next((p for p in self.problems if p.where == where), None)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mltrack.errors import LiveDocsError
 from mltrack.livedocs.directives import Directive, find_directives
-from mltrack.livedocs.model import EngineConfig, Item, Plan
+from mltrack.livedocs.model import EngineConfig, Item, Plan, Problem
 
 __all__ = ["ENGINE_VERSION", "build_plan", "item_header", "read_header"]
 
@@ -37,13 +37,14 @@ def read_header(path: Path, source: str) -> dict[str, str]:
         for token in match.group("body").split():
             if "=" not in token:
                 raise LiveDocsError(
-                    f"{path}:{lineno}: expected key=value in livedocs header, got {token!r}"
+                    f"expected key=value in livedocs header, got {token!r}",
+                    where=f"{path}:{lineno}",
                 )
             key, value = token.split("=", 1)
             if key not in _HEADER_KEYS:
                 known = ", ".join(sorted(_HEADER_KEYS))
                 raise LiveDocsError(
-                    f"{path}:{lineno}: unknown livedocs header key {key!r}; use {known}"
+                    f"unknown livedocs header key {key!r}; use {known}", where=f"{path}:{lineno}"
                 )
             options[key] = value
     return options
@@ -110,10 +111,10 @@ def _tree_hash(root: Path, dirs: tuple[str, ...]) -> str:
 def _make_file_item(config: EngineConfig, rel: str, where: str) -> Item:
     path = config.root / rel
     if not path.is_file():
-        raise LiveDocsError(f"{where}: livedocs file {rel!r} does not exist; check the path")
+        raise LiveDocsError(f"livedocs file {rel!r} does not exist; check the path", where=where)
     if path.suffix not in (".ipynb", ".py"):
         raise LiveDocsError(
-            f"{where}: livedocs can run .py scripts and .ipynb notebooks, not {rel!r}"
+            f"livedocs can run .py scripts and .ipynb notebooks, not {rel!r}", where=where
         )
     kind = "notebook" if path.suffix == ".ipynb" else "script"
     header = item_header(config.root, rel)
@@ -123,7 +124,7 @@ def _make_file_item(config: EngineConfig, rel: str, where: str) -> Item:
             item.timeout_s = float(header["timeout"])
         except ValueError:
             raise LiveDocsError(
-                f"{rel}: timeout must be a number of seconds, got {header['timeout']!r}"
+                f"timeout must be a number of seconds, got {header['timeout']!r}", where=rel
             ) from None
     if header.get("inputs"):
         item.inputs = [p for p in header["inputs"].split(",") if p]
@@ -141,7 +142,7 @@ def _item_key(config: EngineConfig, item: Item, env_fp: str, cli_fp: str) -> str
         path = config.root / rel
         if not path.is_file():
             raise LiveDocsError(
-                f"{item.id}: declared input {rel!r} does not exist; fix the inputs= header"
+                f"declared input {rel!r} does not exist; fix the inputs= header", where=item.id
             )
         digest.update(rel.encode())
         digest.update(path.read_bytes())
@@ -183,7 +184,7 @@ def build_plan(config: EngineConfig, pages: dict[str, str], include_notebooks: b
 
     Returns:
         The plan; directive or header mistakes are collected in ``plan.problems``
-        (each ``path:line: message``) instead of stopping at the first one.
+        (each a :class:`Problem` at ``page:line``) instead of stopping at the first one.
     """
     plan = Plan()
     env_fp = _environment_fingerprint(config)
@@ -192,7 +193,7 @@ def build_plan(config: EngineConfig, pages: dict[str, str], include_notebooks: b
         try:
             directives = find_directives(page, text)
         except LiveDocsError as exc:
-            plan.problems.append(str(exc))
+            plan.problems.append(Problem.of(exc, page))
             continue
         for directive in directives:
             _add_directive(config, plan, directive)
@@ -202,14 +203,16 @@ def build_plan(config: EngineConfig, pages: dict[str, str], include_notebooks: b
                 try:
                     plan.items[rel] = _make_file_item(config, rel, rel)
                 except LiveDocsError as exc:
-                    plan.problems.append(str(exc))
+                    plan.problems.append(Problem.of(exc, rel))
     for item in list(plan.items.values()):
         if item.kind == "cli" and not cli_fp:
             cli_fp = _tree_hash(config.root, config.cli_sources)
         try:
             item.key = _item_key(config, item, env_fp, cli_fp)
         except LiveDocsError as exc:
-            plan.problems.append(str(exc))
+            # Every block embedding the item shows the problem.
+            wheres = [ref.where for ref in item.refs] or [item.id]
+            plan.problems += [Problem(where, str(exc)) for where in wheres]
             del plan.items[item.id]
     referenced = {i.path for i in plan.items.values() if i.refs}
     plan.unreferenced = [p for p in _referencable_files(config) if p not in referenced]
@@ -251,17 +254,21 @@ def _add_directive(config: EngineConfig, plan: Plan, directive: Directive) -> No
     else:
         rel = Path(os.path.normpath(directive.file or "")).as_posix()
         if rel.endswith(".ipynb"):
-            plan.problems.append(
-                f"{directive.where}: notebooks are pages of their own; put {rel!r} under "
+            message = (
+                f"notebooks are pages of their own; put {rel!r} under "
                 f"{config.notebooks_dir}/ instead of embedding it"
             )
+            plan.problems.append(Problem(directive.where, message))
             return
         item = plan.items.get(rel)
         if item is None:
             try:
                 item = _make_file_item(config, rel, directive.where)
             except LiveDocsError as exc:
-                plan.problems.append(str(exc))
+                # A header mistake names its own file:line; the block shows it at its line.
+                message = exc.message if exc.where == directive.where else str(exc)
+                plan.problems.append(Problem(directive.where, message))
                 return
             plan.items[rel] = item
     item.refs.append(directive)
+    plan.item_ids[directive.where] = item.id

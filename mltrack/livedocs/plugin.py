@@ -193,7 +193,7 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
 
     def _report_problems(self) -> None:
         assert self.engine is not None
-        errors = list(self.plan.problems) + self.engine.failures(self.plan, self.report)
+        errors = [str(p) for p in self.plan.problems] + self.engine.failures(self.plan, self.report)
         unreferenced = [
             f"{path}: example is not embedded by any page; add a livedocs block or delete it"
             for path in self.plan.unreferenced

@@ -89,9 +89,31 @@ def test_plan_keys_change_with_content_and_declared_inputs(tmp_path: Path) -> No
     (tmp_path / "data.csv").write_text("a,b\n1,2\n")
     assert build_plan(config, pages).items["examples/a.py"].key != key
     missing = build_plan(config, {"docs/q.md": "```livedocs\nfile: examples/nope.py\n```\n"})
-    assert missing.problems == [
+    assert [str(p) for p in missing.problems] == [
         "docs/q.md:1: livedocs file 'examples/nope.py' does not exist; check the path"
     ]
+
+
+def test_plan_maps_each_block_to_its_item_and_its_own_problem(tmp_path: Path) -> None:
+    """A block at x.md:1 does not pick up the problem of x.md:12 (they were prefixes)."""
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "a.py").write_text("print(1)\n")
+    lines = ["```livedocs", "file: examples/a.py", "```", *[""] * 8]
+    lines += ["```livedocs", "file: examples/nope.py", "```", ""]
+    plan = build_plan(EngineConfig(root=tmp_path), {"docs/x.md": "\n".join(lines)})
+    assert plan.problem_at("docs/x.md:1") is None
+    problem = plan.problem_at("docs/x.md:12")
+    assert problem is not None and problem.where == "docs/x.md:12"
+    assert problem.message == "livedocs file 'examples/nope.py' does not exist; check the path"
+    item = plan.item_for("docs/x.md:1")
+    assert item is not None and item.id == "examples/a.py"
+    assert plan.item_for("docs/x.md:12") is None and plan.item_for("docs/x.md:2") is None
+    # A header mistake names the file's own line; the block shows it at its line.
+    (tmp_path / "examples" / "a.py").write_text("# livedocs: retries=3\nprint(1)\n")
+    plan = build_plan(EngineConfig(root=tmp_path), {"docs/x.md": "\n".join(lines[:3])})
+    problem = plan.problem_at("docs/x.md:1")
+    assert problem is not None
+    assert problem.message.startswith("examples/a.py:1: unknown livedocs header key 'retries'")
 
 
 def test_ansi_to_html_colours_and_escaping() -> None:
