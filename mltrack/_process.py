@@ -297,7 +297,15 @@ def _keep(owner: int, cmd: list[str]) -> int:
 
 # -- temp dirs -----------------------------------------------------------------------------
 
-_STAMP = re.compile(r"^(?P<prefix>.+?)(?P<pid>\d+)-(?P<start>\d+)-[^-]+$")
+_STAMP = re.compile(r"^(?P<prefix>.+?)(?P<pid>\d+)-(?P<start>\d+)-(?P<ns>\d+)-[^-]+$")
+
+
+def _pid_namespace() -> int:
+    """Which pid namespace we are in: a container sharing /tmp numbers its pids anew."""
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
 
 
 def pid_start_time(pid: int) -> int | None:
@@ -313,18 +321,20 @@ def pid_start_time(pid: int) -> int | None:
 
 
 def owned_tempdir(prefix: str) -> Path:
-    """``mkdtemp`` with the owner's pid and start time in the name (``PREFIX<pid>-<t>-…``)."""
+    """``mkdtemp`` named after its owner: ``PREFIX<pid>-<start time>-<pid namespace>-…``."""
     import tempfile
 
     me = os.getpid()
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{me}-{pid_start_time(me) or 0}-"))
+    stamp = f"{me}-{pid_start_time(me) or 0}-{_pid_namespace()}"
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{stamp}-"))
 
 
 def reap_tempdirs(prefixes: Iterable[str], base: str | None = None) -> list[Path]:
     """Remove :func:`owned_tempdir` dirs whose owner is gone; return what was removed.
 
     A dir is removed only when its pid is dead or now belongs to a process that started
-    at another time (pid reuse); a live owner's dir and unstamped dirs are left alone.
+    at another time (pid reuse); a live owner's dir, unstamped dirs and dirs of another
+    pid namespace (a container sharing /tmp: its pids are not ours) are left alone.
     """
     import tempfile
 
@@ -335,11 +345,12 @@ def reap_tempdirs(prefixes: Iterable[str], base: str | None = None) -> list[Path
     except OSError:
         return removed
     prefixes = tuple(prefixes)
+    namespace = _pid_namespace()
     for name in names:
         if not name.startswith(prefixes):
             continue
         match = _STAMP.match(name)
-        if match is None or match["prefix"] not in prefixes:
+        if match is None or match["prefix"] not in prefixes or int(match["ns"]) != namespace:
             continue
         started = pid_start_time(int(match["pid"]))
         if started is not None and (started == int(match["start"]) or not _IS_LINUX):

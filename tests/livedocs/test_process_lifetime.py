@@ -256,27 +256,31 @@ def _cmdline(pid: int) -> str:
 
 def test_reaping_removes_dead_owners_dirs_only(tmp_path: Path) -> None:
     # A dead owner; a live pid that started at another time (the pid was reused); a live
-    # owner (this process); an unstamped dir and another program's dir.
+    # owner (this process); another pid namespace's dir (a container sharing /tmp); an
+    # unstamped dir and another program's dir.
     done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
     )
+    dead = int(done.stdout)
     me, started = os.getpid(), pid_start_time(os.getpid())
     assert started is not None
-    stale = tmp_path / f"mltrack-serve-{int(done.stdout)}-123-abcd1234"
-    reused = tmp_path / f"mltrack-livedocs-{me}-{started + 1}-x"
     mine = owned_tempdir("mltrack-livedocs-")
-    assert mine.name.startswith(f"mltrack-livedocs-{me}-{started}-")
-    mine_here = tmp_path / mine.name
     mine.rmdir()
+    namespace = int(mine.name.split("-")[4])
+    assert mine.name.startswith(f"mltrack-livedocs-{me}-{started}-{namespace}-")
+    stale = tmp_path / f"mltrack-serve-{dead}-123-{namespace}-abcd1234"
+    reused = tmp_path / f"mltrack-livedocs-{me}-{started + 1}-{namespace}-x"
+    mine_here = tmp_path / mine.name
+    foreign = tmp_path / f"mltrack-serve-{dead}-123-{namespace + 1}-y"
     unstamped = tmp_path / "mltrack-livedocs-abcdef"
-    other = tmp_path / f"unrelated-{int(done.stdout)}-123-z"
-    for path in (stale, reused, mine_here, unstamped, other):
+    other = tmp_path / f"unrelated-{dead}-123-{namespace}-z"
+    for path in (stale, reused, mine_here, foreign, unstamped, other):
         path.mkdir()
     (stale / "server.log").write_text("left by a killed build")
     removed = reap_tempdirs(["mltrack-livedocs-", "mltrack-serve-"], base=str(tmp_path))
     assert sorted(removed) == sorted([stale, reused])
     assert not stale.exists() and not reused.exists()
-    assert mine_here.is_dir() and unstamped.is_dir() and other.is_dir()
+    assert all(p.is_dir() for p in (mine_here, foreign, unstamped, other))
 
 
 def _run_notebook_worker(tmp_path: Path, source: str) -> tuple[subprocess.Popen[bytes], Path]:
