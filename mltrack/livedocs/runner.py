@@ -832,16 +832,23 @@ def _request_stack_dump(proc: subprocess.Popen[bytes], log_path: Path) -> int:
 
 #: Frames of the worker itself (and its exit-with-parent watchdog), not of the example.
 _OWN_FRAMES = ("<frozen runpy>", "livedocs/worker.py", "mltrack/_process.py")
+#: A frame of the watchdog thread :func:`mltrack._process.exit_with_parent` starts.
+_WATCHDOG_FRAME = "mltrack/_process.py"
 
 
 def _condense_dump(dump: str) -> str:
-    """The faulthandler dump without the worker's own frames."""
-    lines = ["Still running when killed (most recent call first):"]
+    """The faulthandler dump without the worker's own frames and threads."""
+    blocks: list[list[str]] = [[]]
     for line in dump.splitlines():
         if line.startswith(("Thread ", "Current thread ")):
-            lines.append(line.split(" (", 1)[0].replace("Current thread", "Thread") + ":")
-        elif line.strip() and not any(own in line for own in _OWN_FRAMES):
-            lines.append(line)
+            blocks.append([line.split(" (", 1)[0].replace("Current thread", "Thread") + ":"])
+        elif line.strip():
+            blocks[-1].append(line)
+    lines = ["Still running when killed (most recent call first):"]
+    for block in blocks:
+        if any(_WATCHDOG_FRAME in line for line in block):
+            continue  # the exit-with-parent watchdog thread, not the example's
+        lines += [line for line in block if not any(own in line for own in _OWN_FRAMES)]
     return "\n".join(lines[:25])
 
 
