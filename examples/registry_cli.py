@@ -43,3 +43,10 @@ uri = ml("save", "iris-tree", "--run", run.id).strip()
 version = uri.rsplit("/", 1)[1]
 ml("promote", "iris-tree", version, "--to", "champion", "--reason", "first tree")
 ml("models", "iris-tree")
+
+# --- checks ---
+client = mlflow.MlflowClient()
+champion = client.get_model_version_by_alias("iris-tree", "champion")
+assert champion.version == version and champion.run_id == run.id, champion
+assert champion.tags["mltrack.promotion_reason"] == "first tree"
+assert uri == f"models:/iris-tree/{version}", uri

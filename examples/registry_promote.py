@@ -44,3 +44,18 @@ if verdict.promote:
 
 for v in list_versions(NAME)[:2]:
     print(f"v{v.version}: aliases={list(v.aliases)} val_f1={v.metrics['val_f1']:.3f}")
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+client = mlflow.MlflowClient()
+aliases = client.get_registered_model(NAME).aliases
+if verdict.promote:
+    assert aliases == {"champion": str(b.version)}, aliases  # challenger alias removed
+    tags = client.get_model_version(NAME, str(b.version)).tags
+    assert tags["mltrack.promotion_reason"] == "beats champion on F1"
+    assert tags["mltrack.previous_champion"] == str(a.version), tags
+else:
+    assert aliases == {"champion": str(a.version), "challenger": str(b.version)}, aliases
+f1 = {v.version: v.metrics["val_f1"] for v in list_versions(NAME)}
+assert verdict.promote == (f1[str(b.version)] > f1[str(a.version)]), f1

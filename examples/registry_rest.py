@@ -67,3 +67,9 @@ with contextlib.ExitStack() as stack:
     print("aliases:", {a["alias"]: a["version"] for a in model["aliases"]}, "\n")
     for v in call("GET", "/model-versions/search", filter=f"name='{NAME}'")["model_versions"]:
         print(f"v{v['version']}: {v['status']}, source {v['source']}, run {v['run_id'][:8]}")
+
+    # --- checks ---
+    assert api.get("/registered-models/get", params={"name": NAME}).status_code == 200
+    client = mlflow.MlflowClient()
+    assert client.get_model_version_by_alias(NAME, "champion").version == str(version)
+    assert client.get_model_version(NAME, str(version)).run_id == run.info.run_id

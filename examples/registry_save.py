@@ -30,3 +30,12 @@ print("logged model:", version.model_id)
 loaded = mlflow.pyfunc.load_model(str(version))
 print("signature inputs:", [c.name for c in loaded.metadata.get_input_schema().inputs])
 print("predictions:", loaded.predict(X_test[:5]).tolist())
+
+# --- checks ---
+client = mlflow.MlflowClient()
+stored = client.get_model_version("iris-classifier", str(version.version))
+assert stored.run_id == run.id and version.flavor == "sklearn", (stored, version.flavor)
+assert str(version) == f"models:/iris-classifier/{version.version}", str(version)
+inputs = [c.name for c in loaded.metadata.get_input_schema().inputs]
+assert inputs == list(X_test.columns), inputs
+assert loaded.predict(X_test[:5]).tolist() == model.predict(X_test[:5]).tolist()

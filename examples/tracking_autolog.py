@@ -46,3 +46,13 @@ print(
     "the next run autologs again:",
     any(k.startswith("training_") for k in mltrack.get_last_run().metrics),
 )
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+assert "sklearn" in detect_frameworks()
+runs = mlflow.search_runs(order_by=["attributes.start_time ASC"], output_format="list")
+first, quiet, again = runs[-3:]
+assert any(k.startswith("training_") for k in first.data.metrics), first.data.metrics
+assert set(quiet.data.metrics) == {"test_r2"}, quiet.data.metrics
+assert any(k.startswith("training_") for k in again.data.metrics), again.data.metrics

@@ -21,3 +21,11 @@ print(f"{info.name}: {info.status} in {info.duration_s:.2f}s")
 print("params:", info.params)
 print("final_lr:", round(info.metrics["final_lr"], 5))
 print("stage tag:", info.tags["stage"])
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+history = mlflow.MlflowClient().get_metric_history(run.id, "lr")
+assert [m.step for m in history] == list(range(20)), "each key counts its own steps 0, 1, 2…"
+assert info.status == "FINISHED" and info.params == {"base_lr": "0.1", "warmup": "5"}
+assert info.metrics["final_lr"] == lr and info.tags["stage"] == "demo"

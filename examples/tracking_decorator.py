@@ -43,3 +43,16 @@ run = mltrack.get_last_run()
 print("run:", run.name, run.status)
 print("params:", run.params)
 print("metrics:", {k: round(v, 4) for k, v in run.metrics.items() if "accuracy" in k})
+
+# --- checks ---
+import mlflow  # noqa: E402
+
+assert run.name == "forest-seeds" and run.status == "FINISHED"
+assert run.params["config.n_estimators"] == "30" and run.params["config.max_depth"] == "4"
+children = mlflow.search_runs(
+    filter_string=f"tags.mlflow.parentRunId = '{run.id}'", output_format="list"
+)
+assert len(children) == 3 and {c.data.params["seed"] for c in children} == {"0", "1", "2"}
+scores = [c.data.metrics["test_accuracy"] for c in children]
+assert abs(run.metrics["mean_accuracy"] - sum(scores) / 3) < 1e-12
+assert run.metrics["worst_accuracy"] == min(scores)

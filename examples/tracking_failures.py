@@ -19,3 +19,9 @@ run = mltrack.get_last_run()
 print("status:", run.status)
 print("error type:", run.tags["mltrack.error.type"])
 print("error message:", run.tags["mltrack.error.message"])
+
+# --- checks ---
+assert run.name == "train" and run.status == "FAILED", run.status
+assert run.tags["mltrack.error.type"] == "ValueError"
+assert run.tags["mltrack.error.message"] == "learning_rate must be positive, got -1"
+assert run.params["learning_rate"] == "-1" and "result" not in run.metrics

@@ -37,3 +37,12 @@ assert info is not None
 for key, value in sorted(info.as_tags().items()):
     shown = value[:12] if key.endswith("commit") else value
     print(f"{key:28} {shown}")
+
+# --- checks ---
+tags = info.as_tags()
+assert tags["mlflow.source.git.branch"] == "feature/better-features"
+assert tags["mltrack.git.dirty"] == "true"
+assert tags["mlflow.source.git.repoURL"] == "https://github.com/acme/churn.git", tags
+stored = mltrack.get_run(run.id)
+assert stored.status == "FINISHED"
+assert not any("ghp_secret_token" in value for value in stored.tags.values()), stored.tags
