@@ -283,14 +283,16 @@ def _start(
         try:
             return _start_online(name, experiment, nested, tags, settings, uri)
         except Exception as exc:
-            from mltrack.transport import ServerUnreachable, access_error
+            from mltrack.mlflow_errors import Failure, classify, tracking_uri_shown, translate
+            from mltrack.transport import ServerUnreachable
 
             if isinstance(exc, MltrackError):
                 raise
-            target = experiment or _env_experiment() or "Default"
-            denied = access_error(exc, uri, f"use experiment {target!r}")
-            if denied is not None:
-                raise denied from None
+            if classify(exc) in (Failure.UNAUTHENTICATED, Failure.DENIED):
+                target = experiment or _env_experiment() or "Default"
+                denied = translate(exc, f"use experiment {target!r}", tracking_uri_shown())
+                if denied is not None:
+                    raise denied from None
             if logger.transport.is_reachable():
                 raise MltrackError(f"could not start a run on {uri}: {exc}") from None
             logger.mark_offline(str(ServerUnreachable(f"{uri}: {exc}")))
@@ -674,7 +676,6 @@ def get_run(run_id: str) -> RunInfo:
         RunNotFoundError: no run has this id (or it is still only in the spool).
     """
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     setup_tracking()
     from mltrack.logging import catch_up
@@ -690,18 +691,15 @@ def get_run(run_id: str) -> RunInfo:
                 "once the server is back"
             )
         run_id = server_id
-    client = MlflowClient()
-    try:
-        run_obj = client.get_run(run_id)
-    except MlflowException as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code) or "not found" in str(exc).lower():
-            raise RunNotFoundError(f"no run with id {run_id!r}; list runs with `ml runs`") from None
-        from mltrack.transport import access_error
+    from mltrack.mlflow_errors import mlflow_errors
 
-        denied = access_error(exc, client.tracking_uri, f"read run {run_id}")
-        if denied is not None:
-            raise denied from None
-        raise
+    client = MlflowClient()
+    with mlflow_errors(
+        f"read run {run_id}",
+        not_found=lambda: RunNotFoundError(f"no run with id {run_id!r}; list runs with `ml runs`"),
+        invalid_is_not_found=True,
+    ):
+        run_obj = client.get_run(run_id)
     return _to_run_info(run_obj, _model_uri_for(client, run_obj))
 
 

@@ -30,7 +30,6 @@ __all__ = [
     "ServerUnreachable",
     "TrackingTransport",
     "access_denied",
-    "access_error",
     "is_http_uri",
 ]
 
@@ -313,23 +312,6 @@ def access_denied(uri: str, status: int, action: str, answer: str = "") -> Acces
         f"{uri} denied {_who()} permission to {action} (403 PERMISSION_DENIED); reading needs "
         "READ, logging runs needs EDIT: ask the experiment's owner or an admin to grant it"
     )
-
-
-def access_error(exc: BaseException, uri: str, action: str) -> AccessDeniedError | None:
-    """Translate MLflow's 401/403 exceptions into :class:`AccessDeniedError` (else None)."""
-    code = str(getattr(exc, "error_code", "") or "")
-    status = 0
-    getter = getattr(exc, "get_http_status_code", None)
-    if callable(getter):
-        try:
-            status = int(getter())
-        except (TypeError, ValueError):
-            status = 0
-    if code == "PERMISSION_DENIED" or status == 403:
-        return access_denied(uri, 403, action, str(exc))
-    if code in ("UNAUTHENTICATED", "CUSTOMER_UNAUTHORIZED") or status == 401:
-        return access_denied(uri, 401, action)
-    return None
 
 
 def _json_float(value: float) -> float | str:
