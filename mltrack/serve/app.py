@@ -15,7 +15,9 @@ import hmac
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
@@ -45,6 +47,13 @@ KNOWN_PATHS = frozenset({"/predict", "/predict/batch", "/metadata", "/metrics"})
 #: Scoring on the event loop is faster than a thread hop while the model is this quick.
 INLINE_PREDICT_S = 0.002
 INLINE_MAX_ROWS = 256
+#: On SIGTERM, /ready answers 503 while predictions go on being served, until no
+#: prediction has come for DRAIN_IDLE_S (a load balancer has stopped sending) or for at
+#: most DRAIN_MAX_S (within Docker's and Kubernetes' default 10 s / 30 s grace), and only
+#: then does uvicorn stop listening and finish what is in flight. Closing the listener at
+#: once would reset the connections still queued in the kernel's accept backlog.
+DRAIN_IDLE_S = 0.3
+DRAIN_MAX_S = 5.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -231,7 +240,41 @@ class _ServeState:
         self.predictor = Predictor(model) if model else None
         self.metrics = metrics
         self.ready = False
+        self.draining = False  # SIGTERM received: /ready says 503, predictions still served
+        self.scoring = 0  # prediction requests in progress
+        self.last_request = 0.0  # time.monotonic() of the last prediction request
         self.predict_ewma_s = 0.0
+
+    def drain_on_sigterm(self) -> None:
+        """Put a drain in front of the SIGTERM handler the server installed (uvicorn's).
+
+        Called from the lifespan, so it works however uvicorn was started (``ml ship
+        --local``, ``python -m mltrack.serve``); uvicorn puts its previous handlers back
+        when it exits. Needs the main thread (a server run in a thread keeps uvicorn's).
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return
+        previous = signal.getsignal(signal.SIGTERM)
+        if not callable(previous):
+            return
+
+        def stop_when_idle(signum: int, frame: Any) -> None:
+            deadline = time.monotonic() + DRAIN_MAX_S
+            while time.monotonic() < deadline:
+                if self.scoring == 0 and time.monotonic() - self.last_request >= DRAIN_IDLE_S:
+                    break
+                time.sleep(0.02)
+            previous(signum, frame)  # uvicorn's graceful shutdown: in-flight requests finish
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            if self.draining:  # a second SIGTERM: stop now
+                previous(signum, frame)
+                return
+            self.draining = True
+            log.info("SIGTERM: draining (/ready answers 503) before shutting down")
+            threading.Thread(target=stop_when_idle, args=(signum, frame), daemon=True).start()
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _settings(settings: ServeSettings | None) -> ServeSettings:
@@ -295,6 +338,7 @@ def create_app(
             state.predictor = Predictor(state.model)
         metrics.model_load_seconds = state.model.load_seconds
         state.ready = True
+        state.drain_on_sigterm()
         log.info("model %s loaded in %.2f s", ref.uri, state.model.load_seconds)
         yield
         state.ready = False  # draining: probes say not ready while uvicorn finishes requests
@@ -348,6 +392,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 def _add_routes(app: FastAPI, state: _ServeState, max_body_bytes: int) -> None:
     async def score(request: Request, batch: bool) -> Response:
+        state.scoring += 1  # on the event loop only: no lock needed
+        state.last_request = time.monotonic()
+        try:
+            return await _score(request, batch)
+        finally:
+            state.scoring -= 1
+            state.last_request = time.monotonic()
+
+    async def _score(request: Request, batch: bool) -> Response:
         request_id = request.state.request_id
         predictor = state.predictor
         if predictor is None or not state.ready:
@@ -399,9 +452,11 @@ def _add_routes(app: FastAPI, state: _ServeState, max_body_bytes: int) -> None:
         "/ready", tags=["probes"], summary="Readiness", responses={503: {"model": ErrorResponse}}
     )
     async def ready(request: Request) -> Response:
-        """200 once the model is loaded, 503 before that and while shutting down."""
-        if not state.ready:
-            return _error(503, "model not loaded", request.state.request_id)
+        """200 once the model is loaded; 503 before that and from SIGTERM on (the server
+        then goes on scoring until no prediction has come for a moment, then stops)."""
+        if not state.ready or state.draining:
+            message = "shutting down" if state.draining else "model not loaded"
+            return _error(503, message, request.state.request_id)
         return JSONResponse({"status": "ready", "model": state.ref.uri if state.ref else None})
 
     @app.get(

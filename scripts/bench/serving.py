@@ -16,9 +16,10 @@ Then mltrack alone, with a bearer token (issue 21):
   NaN, Infinity, ``1e309``, 100,000 nested ``[``, ``[]``, malformed JSON, wrong types):
   counts 5xx answers, answers other than 200 for valid / 4xx for bad bodies, dropped
   connections, and the p99 latency;
-* drain: the same load, one connection per request, and SIGTERM to the server after 3 s:
-  every request the server had accepted must be answered (a refused connection after the
-  listener closed is not a failure), and the process exits 0 or 143.
+* drain: the same load, one connection per request, and SIGTERM to the server after 3 s;
+  the clients act as a load balancer (they poll ``/ready`` and send nothing new once it
+  stops answering 200): every request sent must be answered, and the process exits 0 or
+  143.
 Prints one JSON object as the last line (see /work/shared/BENCHMARKS.md).
 """
 
@@ -214,8 +215,8 @@ def load_mix(port: int, seconds: float, clients: int, fresh: bool = False) -> di
     """Send the mixed bodies from ``clients`` threads; count what went wrong.
 
     Args:
-        fresh: open one connection per request (the drain phase: a refused connection
-            is then told apart from a request the server accepted and dropped).
+        fresh: the drain phase: one connection per request, and no new request once
+            ``/ready`` stops answering 200 (as a load balancer does).
     """
     bodies = mixed_bodies()
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
@@ -223,13 +224,27 @@ def load_mix(port: int, seconds: float, clients: int, fresh: bool = False) -> di
     totals = {"requests": 0, "5xx": 0, "unexpected": 0, "dropped": 0, "refused": 0}
     latencies: list[float] = []
     stop_at = time.perf_counter() + seconds
+    not_ready = threading.Event()
+
+    def probe() -> None:
+        while time.perf_counter() < stop_at and not not_ready.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request("GET", "/ready")
+                if conn.getresponse().status != 200:
+                    not_ready.set()
+            except (OSError, http.client.HTTPException):
+                not_ready.set()
+            finally:
+                conn.close()
+            time.sleep(0.05)
 
     def worker(index: int) -> None:
         mine = dict.fromkeys(totals, 0)
         took: list[float] = []
         conn = None
         i = index
-        while time.perf_counter() < stop_at:
+        while time.perf_counter() < stop_at and not not_ready.is_set():
             body, valid = bodies[i % len(bodies)]
             i += 1
             if conn is None:
@@ -267,6 +282,8 @@ def load_mix(port: int, seconds: float, clients: int, fresh: bool = False) -> di
             latencies.extend(took)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    if fresh:
+        threads.append(threading.Thread(target=probe))
     for thread in threads:
         thread.start()
     for thread in threads:
