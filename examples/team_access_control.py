@@ -42,6 +42,7 @@ def sign_in(user: str) -> None:
     mltrack.logging._loggers.clear()  # one process plays several people here
 
 
+refused = []  # what bob was refused, in order
 try:
     with team_server(config) as server:  # stopped at the end of the block, also on error
         os.environ["MLFLOW_TRACKING_URI"] = server.url
@@ -58,15 +59,23 @@ try:
         try:
             mltrack.get_run(run.id)
         except AccessDeniedError as err:
+            refused.append("read")
             print(f"bob reads it  -> {type(err).__name__}: {err}")
         try:
             with mltrack.run("sneaky", experiment="alice-churn", log_git=False):
                 pass
         except AccessDeniedError as err:
+            refused.append("write")
             print(f"bob writes it -> {type(err).__name__}: {err}")
 
         grant_permission(server.url, "alice", passwords["alice"], "bob", "alice-churn", "READ")
         print("alice grants bob READ on 'alice-churn'")
-        print(f"bob reads it  -> auc = {mltrack.get_run(run.id).metrics['auc']}")
+        seen_by_bob = mltrack.get_run(run.id)
+        print(f"bob reads it  -> auc = {seen_by_bob.metrics['auc']}")
 finally:
     shutil.rmtree(root, ignore_errors=True)
+
+# --- checks ---
+assert refused == ["read", "write"], f"bob was refused {refused}, expected read and write"
+assert seen_by_bob.metrics == {"auc": 0.87} and seen_by_bob.name == "baseline", seen_by_bob
+assert not root.exists(), "the server's files are removed"

@@ -40,3 +40,12 @@ assert container["readinessProbe"]["httpGet"]["path"] == "/health"
 assert all("value" not in e or "PASSWORD" not in e["name"] for e in container["env"])
 assert service["spec"]["ports"][0]["targetPort"] == "http"
 print("wrote mlflow.yaml:", ", ".join(doc["kind"] for doc in (config_map, deployment, service)))
+
+# --- checks ---
+written = list(yaml.safe_load_all(Path("mlflow.yaml").read_text()))
+assert [doc["kind"] for doc in written] == ["ConfigMap", "Deployment", "Service"]
+assert deployment["spec"]["replicas"] == 2 and deployment["metadata"]["namespace"] == "mlflow"
+assert "mlflow.acme.internal" in manifests, "the Ingress host is allowed"
+secret_refs = [e for e in container["env"] if "valueFrom" in e]
+assert {e["valueFrom"]["secretKeyRef"]["name"] for e in secret_refs} >= {"mlflow-db", "mlflow-auth"}
+assert "s3://acme-ml/mlflow-artifacts" in manifests

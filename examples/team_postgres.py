@@ -111,3 +111,9 @@ with temporary_postgres() as pg:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
         shutil.rmtree(workdir, ignore_errors=True)
+
+# --- checks ---
+assert "logged 100 values to run" in done.stdout and "loss at the end: 0.01" in done.stdout
+assert check.returncode == 0, check.stdout
+assert server.returncode is not None, "the server stopped"
+assert admin_password not in check.stdout + "".join(banner), "the password is never printed"

@@ -29,3 +29,7 @@ with tempfile.TemporaryDirectory(prefix="team-migrate-") as workdir:
         check=True,
     )
     print(done.stdout.strip())
+
+# --- checks ---
+assert done.returncode == 0 and done.stdout.strip(), done
+assert "backup" in done.stdout.lower(), "the database is backed up first"

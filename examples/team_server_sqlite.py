@@ -59,3 +59,9 @@ finally:
     server.send_signal(signal.SIGINT)  # what Ctrl-C does: the server and its workers stop
     server.wait(timeout=60)
     shutil.rmtree(workdir, ignore_errors=True)
+
+# --- checks ---
+assert good.returncode == 0 and bad.returncode == 2, (good.returncode, bad.returncode)
+assert admin_password not in "".join(banner) + good.stdout + good.stderr + bad.stderr
+assert server.returncode is not None, "Ctrl-C stopped the server"
+assert len(bad.stderr.strip().splitlines()) == 1, bad.stderr

@@ -12,7 +12,6 @@ Runs standalone:
 
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,15 +22,6 @@ from mlflow import MlflowClient
 from mltrack.teamserver import TeamServerConfig, team_server
 
 os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin_password = secrets.token_urlsafe(16)
-root = Path(tempfile.mkdtemp(prefix="team-users-"))
-config = TeamServerConfig(
-    backend=f"sqlite:///{root}/mlflow.db",
-    artifacts=str(root / "artifacts"),
-    auth=True,
-    port=0,
-    workers=1,
-    state_dir=root / "state",
-)
 
 
 def ml(*args: str) -> None:
@@ -47,8 +37,16 @@ def ml(*args: str) -> None:
     done.check_returncode()
 
 
-try:
-    with team_server(config) as server:
+with tempfile.TemporaryDirectory(prefix="team-users-") as root:
+    config = TeamServerConfig(
+        backend=f"sqlite:///{root}/mlflow.db",
+        artifacts=f"{root}/artifacts",
+        auth=True,
+        port=0,
+        workers=1,
+        state_dir=Path(root) / "state",
+    )
+    with team_server(config) as server:  # stopped at the end of the block, also on error
         os.environ["MLFLOW_TRACKING_URI"] = server.url
         os.environ["MLFLOW_TRACKING_USERNAME"] = "admin"
         os.environ["MLFLOW_TRACKING_PASSWORD"] = admin_password
@@ -59,5 +57,15 @@ try:
         ml("server", "user-add", "alice", "--password-env", "ALICE_PASSWORD")
         ml("server", "grant", "alice", "churn-model", "EDIT")
         ml("server", "grant", "alice", "churn", "EDIT", "--model")  # new versions, aliases
-finally:
-    shutil.rmtree(root, ignore_errors=True)
+
+        # --- checks ---
+        # Alice signs in with the password from the vault: she can write to both.
+        experiment_id = MlflowClient().get_experiment_by_name("churn-model").experiment_id
+        os.environ["MLFLOW_TRACKING_USERNAME"] = "alice"
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = os.environ["ALICE_PASSWORD"]
+        alice_run = MlflowClient().create_run(experiment_id)
+        assert alice_run.info.experiment_id == experiment_id  # a 403 would have raised
+        MlflowClient().set_registered_model_tag("churn", "owner", "alice")
+        assert MlflowClient().get_registered_model("churn").tags["owner"] == "alice"
+        os.environ["MLFLOW_TRACKING_USERNAME"] = "admin"
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = admin_password

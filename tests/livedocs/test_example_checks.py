@@ -89,8 +89,9 @@ def test_every_example_and_notebook_checks_what_it_shows() -> None:
     ]
     missing += [rel for rel in _notebooks() if notebook_checks((ROOT / rel).read_text()) == 0]
     assert missing == [], (
-        "these examples check nothing: end each with a '# --- checks ---' section of asserts "
-        "(notebooks: a last cell tagged livedocs-checks), see docs/contributing.md#checks"
+        f"these examples check nothing: {', '.join(missing)}; end each with a "
+        "'# --- checks ---' section of asserts (notebooks: a last cell tagged "
+        "livedocs-checks), see docs/contributing.md#checks"
     )
 
 
