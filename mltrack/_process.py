@@ -317,6 +317,8 @@ def pid_start_time(pid: int) -> int | None:
             fields = fh.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
         return None
+    if fields[0] in (b"Z", b"X"):
+        return None  # it has ended; only its parent's wait is due
     return int(fields[19])  # field 22 of the line; the two before ")" are cut off
 
 
@@ -421,12 +423,16 @@ def _sentinel(marker_name: str, marker: str, paths: list[str]) -> int:
             said += chunk
     if b"done" in said:
         return 0
-    deadline = time.monotonic() + 2.0  # new processes may appear while we kill
+    # SIGTERM, then SIGKILL after 0.5 s; then SIGKILL whatever appeared meanwhile (a
+    # process forked while we killed), until none is left or 1.5 s have passed.
+    deadline = time.monotonic() + 1.5
+    kill_processes(processes_with_env(marker_name, marker), grace_s=0.5)
     while time.monotonic() < deadline:
-        pids = processes_with_env(marker_name, marker)
+        pids = [p for p in processes_with_env(marker_name, marker) if _alive(p)]
         if not pids:
             break
-        kill_processes(pids, grace_s=0.5)
+        kill_processes(pids, grace_s=0.0)
+        time.sleep(0.05)
     for path in paths:
         shutil.rmtree(path, ignore_errors=True)
     return 0

@@ -220,7 +220,8 @@ def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_tem
             time.sleep(0.05)
         survivors = {pid: _cmdline(pid) for pid in alive(tracked)}
         assert survivors == {}, f"still running {GUARANTEE_S} s after the SIGKILL: {survivors}"
-        assert alive(set(processes_with_env(TAG_ENV, tag))) == set()
+        late = {pid: _cmdline(pid) for pid in alive(set(processes_with_env(TAG_ENV, tag)))}
+        assert late == {}, f"started by the build after the snapshot, still running: {late}"
     finally:
         if build.poll() is None:
             build.kill()
@@ -229,11 +230,11 @@ def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_tem
                 os.kill(pid, signal.SIGKILL)
     # The sentinel removed the build's own dir; the model server's log dir belongs to
     # the (dead) example: the next build reaps it before it starts.
-    wait_for(
-        lambda: all(not n.startswith("mltrack-livedocs-") for n in leftovers(tmp)),
-        5,
-        "the sentinel did not remove the build's temp dir",
-    )
+    deadline = time.monotonic() + 5
+    while any(n.startswith("mltrack-livedocs-") for n in leftovers(tmp)):
+        assert time.monotonic() < deadline, f"the sentinel left the build's dir: {leftovers(tmp)}"
+        time.sleep(0.1)
+    assert [n for n in leftovers(tmp) if n.startswith("mltrack-serve-")], leftovers(tmp)
     next_root = make_project(tmp_path / "next", {"hello.py": "print('hello')\n"}, {})
     done = subprocess.run(
         [sys.executable, "-m", "mltrack", "docs", "run", "--root", str(next_root)],
@@ -243,7 +244,7 @@ def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_tem
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert leftovers(tmp) == []
+    assert leftovers(tmp) == [], "the next build did not reap the killed build's temp dirs"
     assert not list((tmp_path / "jupyter-runtime-default").glob("kernel-*.json"))
 
 
