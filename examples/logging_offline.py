@@ -6,6 +6,7 @@ starts a server there: reading the run back sends the spool first (the training 
 would also send it by itself within ``logging.retry_interval_s``; ``ml sync`` sends it
 from any other process).
 """
+# livedocs: snapshot_mask=(?<=spool/)([0-9a-f]{12}|<id>)
 
 import os
 
