@@ -18,7 +18,6 @@ import pytest
 from mltrack.livedocs.directives import find_directives
 from mltrack.livedocs.model import Item, ItemResult
 from mltrack.livedocs.render import checks_start, render_directive
-
 from tests.livedocs.test_livedocs_build import (
     MKDOCS_YML,
     NOTEBOOK,
