@@ -419,3 +419,33 @@ def test_a_run_started_offline_is_read_back_by_its_handle_once_the_server_is_bac
     finally:
         server.stop()
         mlflow.set_tracking_uri(None)
+
+
+@pytest.mark.slow
+def test_server_back_before_the_block_ends_gets_everything_at_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run's end replays the spool itself: plain MLflow reads see all of it at once."""
+    server = start_server(root=tmp_path / "server")
+    try:
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        monkeypatch.setenv("MLTRACK_LOGGING__RETRY_INTERVAL_S", "3600")  # no probe meanwhile
+        mlflow.set_tracking_uri(server.url)
+        with mltrack.run("comeback", experiment="comeback", autolog=False) as run:
+            mltrack.log_metric("x", 0.0, step=0)
+            assert mltrack.flush(timeout=60)
+            kill_group(server.process)  # the server dies; its store stays
+            for step in range(1, 1500):
+                mltrack.log_metric("x", float(step), step=step)
+            assert not mltrack.flush(timeout=60)  # spooled
+            server.restart()
+        stored = MlflowClient(server.url).get_run(run.id)
+        assert stored.info.status == "FINISHED" and stored.data.metrics == {"x": 1499.0}
+        assert len(MlflowClient(server.url).get_metric_history(run.id, "x")) == 1500
+        assert get_logger(server.url).spool.is_empty()
+        # Never announced (no probe failed, the run ended with the server back): no line.
+        assert _mltrack_lines(capsys) == []
+    finally:
+        server.stop()
+        mlflow.set_tracking_uri(None)
