@@ -217,6 +217,9 @@ def test_checks_run_hidden_and_a_failing_check_fails_the_strict_build(tmp_path: 
     # points from the page at the failing assert.
     (root / "examples" / "failing.py").write_text(FAILING)
     (root / "docs" / "index.md").write_text("# Home\n\n" + directive("examples/failing.py"))
+    wrong = _checks_cell("total = 6 * 7\nassert total == 40, f'the page says 40, got {total}'")
+    notebook["cells"] = [*NOTEBOOK["cells"], wrong]
+    (root / "notebooks" / "tiny.ipynb").write_text(json.dumps(notebook))
     bad = mkdocs(root, env, "--strict")
     assert bad.returncode != 0
     assert (
@@ -224,4 +227,6 @@ def test_checks_run_hidden_and_a_failing_check_fails_the_strict_build(tmp_path: 
         "above 0.8, the run has 0.5" in bad.stderr
     ), bad.stderr
     assert '11 | assert score > 0.8, f"the page claims' in bad.stderr  # the failing line
+    # a notebook's checks cell: the cell and the line in it
+    assert "notebooks/tiny.ipynb:cell 2:2: AssertionError: the page says 40, got 42" in bad.stderr
     assert leftovers(tmp) == [] and tagged_processes(tag) == []
