@@ -8,8 +8,6 @@ hourly price of its machine.
 """
 # livedocs: snapshot_mask=(=\s\$|compute\.cost_usd=)[0-9.e-]+
 
-import math
-
 import mlflow
 from openai import OpenAI
 
@@ -50,12 +48,17 @@ print(f"  {'llm.latency_p50_ms:':20}{info.metrics['llm.latency_p50_ms']:.0f} ms"
 print(f"compute: {info.duration_s:.2f} s x ${HOURLY_PRICE_USD}/h = ${compute_usd:.6f}")
 
 # --- checks ---
-assert info.status == "FINISHED"
-assert info.metrics["llm.calls"] == len(tracker.calls) == len(questions)
-assert info.metrics["llm.tokens.input"] == tracker.tokens_input
-assert info.metrics["llm.tokens.output"] == tracker.tokens_output
-assert math.isclose(info.metrics["llm.cost_usd"], tracker.cost_usd, rel_tol=1e-9)
-assert tracker.cost_usd > 0 and tracker.cost_complete and info.metrics["llm.calls_unpriced"] == 0
-assert all(call.price_source == "mlflow-catalog" for call in tracker.calls)
-assert info.metrics["llm.by_model.gpt-4o-mini.calls"] == 3
-assert compute_usd > 0
+import math  # noqa: E402
+
+stored = mlflow.MlflowClient().get_run(run.id)  # what the server holds, read back
+totals = stored.data.metrics
+assert stored.info.status == "FINISHED", stored.info.status
+assert totals["llm.calls"] == len(tracker.calls) == len(questions) == 3, totals
+assert totals["llm.tokens.input"] == tracker.tokens_input == 12, totals
+assert totals["llm.tokens.output"] == tracker.tokens_output == 21, totals
+assert math.isclose(totals["llm.cost_usd"], tracker.cost_usd, rel_tol=1e-9), totals
+assert tracker.cost_usd > 0 and tracker.cost_complete, "every call priced, cost > 0"
+assert totals["llm.calls_unpriced"] == 0, totals
+assert all(call.price_source == "mlflow-catalog" for call in tracker.calls), tracker.calls
+assert totals["llm.by_model.gpt-4o-mini.calls"] == 3, totals
+assert math.isclose(totals["compute.cost_usd"], compute_usd, rel_tol=1e-9) and compute_usd > 0

@@ -46,7 +46,8 @@ finally:
     server.stop()
 
 # --- checks ---
-assert spooled == 32  # 1 param, 30 losses, 1 accuracy
-assert run.status == "FINISHED" and run.params == {"epochs": "30"}
-assert run.metrics == {"loss": 1 / 30, "accuracy": 0.91}
-assert len(losses) == 30 and waiting == 0
+assert spooled == 32, f"1 param, 30 losses and 1 accuracy were spooled, not {spooled}"
+assert run.status == "FINISHED" and run.params == {"epochs": "30"}, run
+assert run.metrics == {"loss": 1 / 30, "accuracy": 0.91}, run.metrics
+assert len(losses) == 30, f"every loss value arrived once, not {len(losses)}"
+assert waiting == 0, f"the spool is empty after the replay, not {waiting}"
