@@ -63,7 +63,7 @@ with TestClient(create_app("batch-demo", auth=False)) as api:
     started = time.perf_counter()
     scored = 0
     for chunk in chunks:
-        reply = api.post("/predict/batch", json={"split": chunk.to_dict("split") | {"index": None}})
+        reply = api.post("/predict/batch", json={"split": chunk.to_dict("split", index=False)})
         scored += reply.json()["rows"]
     seconds = time.perf_counter() - started
 print(f"{'http':<8} {scored / seconds:>12,.0f} rows/s  ({scored} rows in {len(chunks)} requests)")
@@ -71,7 +71,9 @@ print(f"{'http':<8} {scored / seconds:>12,.0f} rows/s  ({scored} rows in {len(ch
 # --- checks ---
 client = mlflow.MlflowClient()
 assert client.get_model_version_by_alias("batch-demo", "champion").version == str(saved.version)
-runs = mlflow.search_runs(filter_string="attributes.run_name = 'batch-score'", output_format="list")
+runs = mlflow.search_runs(
+    filter_string="attributes.run_name = 'batch-score'", max_results=2, output_format="list"
+)
 assert len(runs) == 2, f"expected one batch-score run per mode, found {len(runs)}"
 for run in runs:
     assert run.data.tags["model_version"] == str(saved.version), run.data.tags

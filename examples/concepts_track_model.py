@@ -84,7 +84,9 @@ only = mlflow.search_runs(filter_string="attributes.run_name = 'score-only'", ou
 ]
 assert only.data.params == {} and only.data.metrics == {"result": 0.87}
 assert only.data.tags["team"] == "risk"
-nested = mlflow.search_runs(filter_string="attributes.run_name = 'trial'", output_format="list")
+nested = mlflow.search_runs(
+    filter_string=f"tags.mlflow.parentRunId = '{parent.id}'", output_format="list"
+)
 assert len(nested) == 3 and {r.data.tags["mlflow.parentRunId"] for r in nested} == {parent.id}
 assert set(parent.metrics) == {"best"} and abs(parent.metrics["best"] - 0.82) < 1e-9
 assert mltrack.get_last_run().metrics == {"latency_ms": 10.0}

@@ -86,4 +86,5 @@ champion_now = client.get_model_version_by_alias("churn-ab", "champion").version
 if verdict.promote and live_better:
     assert champion_now == str(promoted.version), "the challenger won and holds the alias"
 else:
-    assert champion_now == "1", "the champion kept its alias"
+    kept = client.get_model_version("churn-ab", champion_now).tags
+    assert kept["mltrack.promotion_reason"] == "A/B test", "the champion kept its alias"

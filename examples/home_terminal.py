@@ -60,7 +60,9 @@ import mlflow  # noqa: E402
 
 client = mlflow.MlflowClient()
 experiment = client.get_experiment_by_name("iris-demo")
-(run,) = client.search_runs([experiment.experiment_id], "attributes.run_name = 'logreg'")
+(run,) = client.search_runs(
+    [experiment.experiment_id], "attributes.run_name = 'logreg'", max_results=1
+)
 assert run.data.params["C"] == "0.5" and run.data.metrics["accuracy"] > 0.9, run.data
 champion = client.get_model_version_by_alias("iris-session", "champion")
 assert champion.version == "1" and champion.run_id == run.info.run_id

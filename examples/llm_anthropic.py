@@ -56,4 +56,6 @@ assert by_model["llm.by_model.claude-haiku-4-5.calls"] == 1, by_model
 assert by_model["llm.by_model.claude-sonnet-4-6.calls"] == 1, by_model
 parts = [v for k, v in by_model.items() if k.endswith(".cost_usd")]
 assert metrics["llm.cost_usd"] > 0 and abs(sum(parts) - metrics["llm.cost_usd"]) < 1e-12
-assert len(mlflow.search_runs(output_format="list")) == 1, "no run besides support-bot"
+since = f"attributes.start_time >= {run.info.start_time}"
+later = mlflow.search_runs(filter_string=since, output_format="list")
+assert [r.info.run_id for r in later] == [run.info.run_id], "no run besides support-bot"

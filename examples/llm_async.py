@@ -33,6 +33,8 @@ with FakeLLMServer() as llm:
 import mlflow  # noqa: E402
 
 assert len(usage.calls) == 3 and usage.cost_usd > 0, usage.calls
-(run,) = mlflow.search_runs(filter_string="attributes.run_name = 'glossary'", output_format="list")
+(run,) = mlflow.search_runs(
+    filter_string="attributes.run_name = 'glossary'", max_results=1, output_format="list"
+)
 assert run.data.metrics["llm.calls"] == 3, run.data.metrics
 assert abs(run.data.metrics["llm.cost_usd"] - usage.cost_usd) < 1e-12, run.data.metrics

@@ -34,7 +34,9 @@ run = mlflow.search_runs(output_format="list", max_results=1)[0]
 print({k: v for k, v in sorted(run.data.metrics.items()) if not k.startswith("llm.by_")})
 
 # --- checks ---
-runs = mlflow.search_runs(filter_string="attributes.run_name = 'answer'", output_format="list")
+runs = mlflow.search_runs(
+    filter_string="attributes.run_name = 'answer'", max_results=2, output_format="list"
+)
 assert len(runs) == 2 == len(usage.calls), "each call outside a run started its own run"
 assert all(r.data.metrics["llm.calls"] == 1 for r in runs), [r.data.metrics for r in runs]
 assert usage.tokens_input > 0 and usage.tokens_output > 0 and usage.cost_usd > 0

@@ -84,14 +84,14 @@ client = mlflow.MlflowClient()
 champion = client.get_model_version_by_alias(MODEL, "champion")
 assert meta["version"] == champion.version and meta["alias"] == "champion", meta
 (job,) = mlflow.search_runs(
-    filter_string="attributes.run_name = 'batch-score'", output_format="list"
+    filter_string="attributes.run_name = 'batch-score'", max_results=1, output_format="list"
 )
 assert job.data.metrics["rows"] == len(X_new) == len(pd.read_csv("scored.csv"))
 assert job.data.metrics["chunks"] == -(-len(X_new) // 25)
 loaded_id = mlflow.models.get_model_info(f"models:/{MODEL}@champion").model_id
 assert job.data.tags["model_version"] == loaded_id, (job.data.tags, loaded_id)
 (training,) = mlflow.search_runs(
-    filter_string="attributes.run_name = 'train-gbr'", output_format="list"
+    filter_string="attributes.run_name = 'train-gbr'", max_results=1, output_format="list"
 )
 assert training.info.run_id == champion.run_id and training.data.metrics["r2"] > 0.3
 assert reply.status_code == 200
