@@ -312,10 +312,12 @@ def _run_ui(uri: str, artifacts: Path, port: int, browser: bool) -> None:
     from mltrack.localserver import wait_healthy
 
     artifacts.mkdir(parents=True, exist_ok=True)
+    from mltrack._process import keeper_command
     from mltrack.serverapp import uvicorn_command
 
+    # Under a keeper: the UI ends with `ml ui`, even when that is SIGKILLed.
     proc = subprocess.Popen(
-        uvicorn_command("127.0.0.1", port),
+        keeper_command(uvicorn_command("127.0.0.1", port)),
         env=_ui_env(uri, artifacts),
         start_new_session=True,
         stdin=subprocess.DEVNULL,

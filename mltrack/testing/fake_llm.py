@@ -45,6 +45,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from mltrack._process import exit_with_parent
 from mltrack.errors import ServerStartError
 
 __all__ = ["FakeLLMServer", "count_tokens", "fake_reply"]
@@ -544,13 +545,6 @@ class FakeLLMServer:
         self.stop()
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Never outlive the process that started us, even if it was killed with SIGKILL."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m mltrack.testing.fake_llm``: serve until killed."""
     parser = argparse.ArgumentParser(description="Fake OpenAI/Anthropic API on 127.0.0.1.")
@@ -562,7 +556,8 @@ def main(argv: list[str] | None = None) -> None:
     server = _Server(("127.0.0.1", args.port), state)
     print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    # Never outlive the process that started us, even if it was killed with SIGKILL.
+    exit_with_parent()
     try:
         server.serve_forever()
     except (KeyboardInterrupt, SystemExit):

@@ -7,11 +7,13 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mltrack._process import processes_with_env
 from mltrack.localserver import free_port, wait_healthy
 
 
@@ -70,3 +72,30 @@ def test_ml_ui_with_a_server_store_prints_its_url(tracking_uri: str, tmp_path: P
     assert proc.returncode == 0, proc.stderr
     assert tracking_uri in proc.stdout
     assert not record.exists()  # no display: nothing to open
+
+
+@pytest.mark.slow
+def test_ml_ui_killed_outright_takes_the_ui_with_it(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    env.update({"CI": "true", "_ML_UI_TEST_TAG": tmp_path.name})
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltrack", "ui", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, timeout=150, proc=proc)
+    finally:
+        proc.kill()  # SIGKILL `ml ui` alone: no handler of its own runs
+        proc.wait(timeout=10)
+    # The UI runs in a session of its own; its keeper ends it when `ml ui` is gone.
+    deadline = time.monotonic() + 3
+    while processes_with_env("_ML_UI_TEST_TAG", tmp_path.name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert processes_with_env("_ML_UI_TEST_TAG", tmp_path.name) == []
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url, timeout=2)
