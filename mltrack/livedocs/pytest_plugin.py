@@ -74,6 +74,27 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
     return LiveDocsFile.from_parent(parent, path=file_path, items=wanted)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_pycollect_makemodule(module_path: Path, parent: pytest.Collector) -> Any:
+    """An example named on the command line is a livedocs item, not a test module.
+
+    pytest imports any ``.py`` file named explicitly; importing an example runs it in the
+    test process, in the project directory, a second time.
+    """
+    if not parent.config.getoption("livedocs"):
+        return None
+    engine, plan = _engine(parent.config)
+    rel = str(module_path.resolve().relative_to(engine.config.root))
+    if any(i.path == rel and i.page_line is None for i in plan.items.values()):
+        return _NotATestModule.from_parent(parent, path=module_path)
+    return None
+
+
+class _NotATestModule(pytest.File):
+    def collect(self) -> list[pytest.Item]:
+        return []
+
+
 class LiveDocsFile(pytest.File):
     """A file holding live docs items (a script, a notebook, or a page's snippets)."""
 

@@ -396,7 +396,8 @@ def test_notebook_failure_names_the_cell_and_the_line_in_it(tmp_path: Path) -> N
 def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(tmp_path: Path) -> None:
     root = make_project(
         tmp_path / "proj",
-        {"fine.py": "print('fine')\n", "bad.py": BAD_PY},
+        # Run in the project directory (imported as a test module), it leaves a file.
+        {"fine.py": "open('ran-here.txt', 'w').close()\nprint('fine')\n", "bad.py": BAD_PY},
         directive("examples/fine.py")
         + directive("examples/bad.py")
         + "```python livedocs\nprint('snippet', 2 + 2)\n```\n",
@@ -434,3 +435,12 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(tmp_path: Path) ->
     assert spread.returncode == 1, spread.stdout
     assert "2 passed" in spread.stdout and "1 failed" in spread.stdout
     assert "docs/index.md:5 -> examples/bad.py:3: KeyError: 'champion'" in spread.stdout
+    # An example named on the command line runs once, through the engine only.
+    named = subprocess.run(
+        [sys.executable, "-m", "pytest", "--livedocs", "-p", "no:cacheprovider", "-rA",
+         "examples/fine.py"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert named.returncode == 0 and "PASSED examples/fine.py::livedocs" in named.stdout
+    assert "1 passed" in named.stdout, named.stdout
+    assert not (root / "ran-here.txt").exists()
