@@ -31,9 +31,7 @@ so a loop of ``log_metric("loss", x)`` draws a curve in the MLflow UI.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import queue
-import sys
 import threading
 import time
 from collections import defaultdict, deque
@@ -42,6 +40,7 @@ from pathlib import Path
 
 from mltrack.config import LoggingSettings, load_settings
 from mltrack.errors import MltrackError, TrackingServerError
+from mltrack.notices import notice
 from mltrack.spool import LOCAL_RUN_PREFIX, ReplayResult, Spool, SpoolBatch
 from mltrack.transport import (
     BatchRejected,
@@ -263,7 +262,7 @@ class BufferedLogger:
                 self._send_or_spool(batch)
             except Exception as exc:  # e.g. the spool's disk is full: say so, keep sending
                 self.last_error = str(exc)
-                _say(f"{len(batch.metrics)} metric values were neither sent nor spooled: {exc}")
+                notice(f"{len(batch.metrics)} metric values were neither sent nor spooled: {exc}")
             finally:
                 self._finished(batch, handed_off=True)
 
@@ -292,7 +291,7 @@ class BufferedLogger:
         except BatchRejected as exc:
             path = self.spool.write_batch(batch, rejected=True)  # kept for inspection
             self.last_error = str(exc)
-            _say(f"{self._bare(str(exc))}; the batch is kept in {_shown_path(path)}")
+            notice(f"{self._bare(str(exc))}; the batch is kept in {_shown_path(path)}")
         except Exception as exc:  # e.g. 401/403: keep the data, tell the user once
             self._spool(batch)
             self._go_offline(str(exc), unreachable=False)
@@ -335,7 +334,7 @@ class BufferedLogger:
                 return
             self._announced = True
             line = self._outage_line(_values(self._spooled))
-        _say(line)
+        notice(line)
 
     def report_run_spooled(self, run_id: str, run_name: str, status: str) -> None:
         """Say that a run's status, and the values of it that were spooled, wait in the spool."""
@@ -346,7 +345,7 @@ class BufferedLogger:
             if count:
                 what = f"{_values(count)} and {what}"
             line = self._outage_line(what, plural=bool(count))
-        _say(line)
+        notice(line)
 
     def _replay_and_report(self) -> ReplayResult:
         with self._replay_lock:
@@ -358,7 +357,7 @@ class BufferedLogger:
                 self._spooled_by_run.clear()
                 self._problem = ""
             if announced:
-                _say(
+                notice(
                     f"tracking server {strip_userinfo(self.tracking_uri)[0]} is back: {_sent(result)}"
                 )
             return result
@@ -411,18 +410,6 @@ class BufferedLogger:
         self._replay_pending = result.remaining > 0
         self._offline = False
         return result
-
-
-def _say(message: str) -> None:
-    """Report on one line of stderr, prefixed ``mltrack:``.
-
-    Not :func:`warnings.warn`: its format points into mltrack's source, echoes a line of
-    it, and a warnings filter (or a test runner) can swallow it.
-    """
-    line = " ".join(message.split())
-    # stderr may be closed already (interpreter exit, a daemon): nothing to report to then.
-    with contextlib.suppress(OSError, ValueError):
-        print(f"mltrack: {line}", file=sys.stderr, flush=True)
 
 
 def _sent(result: ReplayResult) -> str:
@@ -569,7 +556,7 @@ def _close_all() -> None:
         if pending:
             server = f"tracking server {strip_userinfo(logger.tracking_uri)[0]}"
             state = "still unreachable at exit" if logger.offline else "not reached in time"
-            _say(
+            notice(
                 f"{server} {state}: {_values(pending)} wait in {_shown_path(logger.spool.dir)}; "
                 "run `ml sync` to send them"
             )

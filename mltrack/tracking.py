@@ -33,13 +33,13 @@ import socket
 import sqlite3
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, overload
 
 from mltrack import __version__
 from mltrack.config import Settings, load_settings
 from mltrack.errors import MltrackError, RunNotFoundError
+from mltrack.notices import notice_once
 from mltrack.spool import LOCAL_RUN_PREFIX, SpoolBatch
 
 __all__ = [
@@ -243,12 +243,6 @@ def current_run() -> RunHandle | None:
     return _current.get()
 
 
-def _warn_once(message: str, _seen: set[str] = set()) -> None:  # noqa: B006 - intentional
-    if message not in _seen:
-        _seen.add(message)
-        warnings.warn(message, stacklevel=4)
-
-
 def _log_params_and_tags(
     handle: RunHandle, params: Mapping[str, Any], tags: Mapping[str, str], settings: Settings
 ) -> None:
@@ -256,7 +250,7 @@ def _log_params_and_tags(
 
     clean, problems = sanitize_params(flatten_params(params), settings.max_param_length)
     for problem in problems:
-        _warn_once(f"mltrack: param {problem} to fit MLflow's limits")
+        notice_once(f"param {problem} to fit MLflow's limits")
     logger = get_logger(handle.tracking_uri)
     batch = SpoolBatch(handle.id, params=list(clean.items()), tags=list(tags.items()))
     if not batch.size():

@@ -119,12 +119,18 @@ def test_async_function_is_tracked(experiment: str) -> None:
     assert run.metrics == {"recall_at_k": 0.7} and run.params == {"k": "5"}
 
 
-def test_bad_params_are_sanitised_with_one_warning(experiment: str) -> None:
-    with (
-        pytest.warns(UserWarning, match="truncated"),
-        mltrack.run("params", params={"long": "x" * 7000, "bad key!": 1}) as run,
-    ):
+def test_bad_params_are_sanitised_with_one_line_each(
+    experiment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with mltrack.run("params", params={"long": "x" * 7000, "bad key!": 1}) as run:
         pass
+    err = capsys.readouterr().err
+    assert (
+        "mltrack: param value of 'long' truncated from 7000 to 6000 chars to fit MLflow's limits\n"
+        in err
+    )
+    assert "mltrack: param key 'bad key!' renamed to 'bad key_' to fit MLflow's limits\n" in err
+    assert "Warning" not in err and "contextlib" not in err
     params = MlflowClient().get_run(run.id).data.params
     assert len(params["long"]) == 6000 and params["long"].endswith("...")
     assert params["bad key_"] == "1"
