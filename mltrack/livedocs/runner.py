@@ -474,7 +474,7 @@ class Runner:
         dump_offset = 0
         with open(log_path, "wb") as log:
             proc: Any
-            if self._pool is not None and item.kind == "script":
+            if self._pool is not None and item.kind in ("script", "notebook"):
                 proc = self._pool.spawn(Path(argv[-1]), cwd, env, log_path)
             else:
                 proc = subprocess.Popen(
@@ -577,6 +577,8 @@ class Runner:
             "experiment": env_experiment,
             "root": str(self.config.root),
             "preimport": sorted(set(_IMPORT_HINT.findall(source))) if item.kind == "script" else [],
+            # Forked from the warm pool: the notebook's kernel is forked from it too.
+            "warm_kernel": self._pool is not None and item.kind == "notebook",
         }
         spec_path = out_dir / "spec.json"
         spec_path.write_text(json.dumps(spec))
@@ -678,6 +680,8 @@ class Runner:
                 partial.unlink()
 
 
+#: What the pool imports for warm notebook kernels (see worker.py, "warm kernels").
+KERNEL_MODULES = ("ipykernel.kernelapp", "jupyter_client.manager", "nbclient", "nbformat")
 #: Heavy modules the warm pool imports once when an example imports them.
 POOL_MODULES = ("mlflow", "numpy", "pandas", "sklearn", "matplotlib", "mltrack")
 _TOP_IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
@@ -783,14 +787,31 @@ class _Pool:
 
 
 def pool_modules(config: EngineConfig, items: list[Item]) -> list[str]:
-    """Heavy modules the scripts import (only those are worth pre-importing)."""
+    """Heavy modules the scripts and notebooks import (only those are worth pre-importing),
+    plus what a warm notebook kernel needs when there are notebooks."""
     found: set[str] = set()
+    notebooks = False
     for item in items:
-        if item.kind == "script" and item.path:
-            source = (config.root / item.path).read_text(errors="replace")
-            found.update(_TOP_IMPORT.findall(source))
+        if item.kind not in ("script", "notebook") or not item.path:
+            continue
+        source = (config.root / item.path).read_text(errors="replace")
+        if item.kind == "notebook":
+            notebooks = True
+            source = _notebook_code(source)
+        found.update(_TOP_IMPORT.findall(source))
     modules = [m for m in POOL_MODULES if m in found]
-    return ["matplotlib.pyplot" if m == "matplotlib" else m for m in modules]
+    modules = ["matplotlib.pyplot" if m == "matplotlib" else m for m in modules]
+    return [*modules, *KERNEL_MODULES] if notebooks else modules
+
+
+def _notebook_code(text: str) -> str:
+    """The code cells of a notebook, one after another (``""`` if it is not JSON)."""
+    try:
+        cells = json.loads(text).get("cells", [])
+    except (ValueError, AttributeError):
+        return ""
+    sources = [c.get("source", "") for c in cells if c.get("cell_type") == "code"]
+    return "\n".join(s if isinstance(s, str) else "".join(s) for s in sources)
 
 
 def _file_sha(path: Path) -> str:

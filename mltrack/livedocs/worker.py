@@ -329,16 +329,24 @@ del __livedocs_setup
 """
 
 
-def trace_kernel(root: str, notebook: str, target: str) -> None:
+def trace_kernel(root: str, notebook: str, target: str, watch_owner: bool = True) -> None:
     """Inside a notebook's kernel: record its project dependencies into ``target``.
 
     The notebook's folder goes first on ``sys.path`` (as when Jupyter runs it there), so
     it imports the modules next to it like a script does. After every cell the
     dependencies found so far are written to ``target`` (JSON list of relative paths).
+
+    Args:
+        root: project root.
+        notebook: the notebook's path.
+        target: where the dependencies go.
+        watch_owner: end with the worker named in the environment (a plain kernel; a
+            warm kernel watches its worker already).
     """
     from IPython import get_ipython
 
-    _process.exit_with_parent_from_env()  # the worker sets it: die with the worker
+    if watch_owner:
+        _process.exit_with_parent_from_env()  # the worker sets it: die with the worker
     sys.path.insert(0, os.path.dirname(notebook))
     opened: list[str] = []
     used: set[str] = set()
@@ -406,10 +414,173 @@ def _stop_kernels() -> None:
                 os.unlink(km.connection_file)
 
 
+# -- warm kernels ------------------------------------------------------------------------
+#
+# In the warm pool a notebook's worker is a fork of a process that already imported
+# mlflow, scikit-learn, pandas and ipykernel. Its kernel is a fork of the worker, made
+# before the worker starts any Jupyter machinery (no event loop, no zmq context yet),
+# so the notebook's imports cost nothing. Each notebook still gets a fresh kernel process
+# (clean state) with its worker's cwd and environment, in its worker's process group (a
+# timeout kills both), and it dies with its worker. nbclient drives it as usual: a
+# kernel manager adopts the forked process instead of launching one.
+
+
+def _warm_kernel_args(spec: dict[str, Any], nb: Any) -> list[str] | None:
+    """The kernel's extra command-line arguments if it can be forked from this process.
+
+    ``None`` (start a plain kernel) unless the pool asked for warm kernels and imported
+    ipykernel, the notebook names no other kernel than the configured one, and that
+    kernel is ``ipykernel_launcher`` on this very interpreter with no extra environment.
+    """
+    if not spec.get("warm_kernel") or "ipykernel.kernelapp" not in sys.modules:
+        return None
+    named = (nb.metadata.get("kernelspec") or {}).get("name")
+    if named and named != spec["kernel_name"]:
+        return None
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        kernelspec = KernelSpecManager().get_kernel_spec(spec["kernel_name"])
+    except NoSuchKernel:
+        return None
+    argv = list(kernelspec.argv)
+    if not argv or kernelspec.env or kernelspec.language.lower() != "python":
+        return None
+    exe = sys.executable if argv[0] in {"python", "python3"} else argv[0]
+    if os.path.realpath(exe) != os.path.realpath(sys.executable):
+        return None
+    rest = [a for a in argv[1:] if not a.startswith("-X")]  # interpreter options
+    if rest[:2] != ["-m", "ipykernel_launcher"]:
+        return None
+    extra = rest[2:]
+    if "-f" in extra:
+        at = extra.index("-f")
+        del extra[at : at + 2]
+    if any("{" in a for a in extra):
+        return None  # a placeholder only the launcher fills in
+    return extra
+
+
+class _ForkedKernel:
+    """A kernel forked by this worker; quacks like the ``Popen`` a provisioner holds."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -signal.SIGKILL  # reaped elsewhere
+                return self.returncode
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        import subprocess
+        import time
+
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
+            time.sleep(0.02)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _fork_kernel(connection_file: str, args: list[str], trace: tuple[str, str, str] | None) -> int:
+    """Fork this worker into an IPython kernel serving ``connection_file``; its pid.
+
+    Args:
+        connection_file: written already (ports and key).
+        args: extra kernel arguments (from the kernel spec and nbclient's).
+        trace: ``(root, notebook, target)`` for :func:`trace_kernel`, or ``None``.
+    """
+    worker = os.getpid()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        faulthandler.unregister(signal.SIGUSR1)
+        wake = getattr(_process, "_PDEATH_SIGNAL", None)
+        if wake is not None:
+            signal.signal(wake, signal.SIG_DFL)  # the worker's; ours is set below
+        os.environ.pop(_process.OWNER_ENV, None)  # nothing the notebook starts takes it
+        _process.exit_with_parent(worker)  # even a SIGKILLed worker takes its kernel along
+        _NOTEBOOK_CLIENTS.clear()
+        sys.argv = ["ipykernel_launcher", "-f", connection_file]
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app.initialize(["-f", connection_file, *args])
+        if "matplotlib.pyplot" in sys.modules:
+            # The pool imported pyplot for scripts (Agg): take the kernel's inline backend
+            # (ipykernel set MPLBACKEND), as a fresh kernel's first pyplot import would.
+            import matplotlib.pyplot as plt
+
+            plt.switch_backend(os.environ["MPLBACKEND"])
+        if trace is not None:
+            trace_kernel(*trace, watch_owner=False)
+        app.start()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    except BaseException:  # noqa: BLE001 - reported through the item's log
+        traceback.print_exc()
+    finally:
+        with contextlib.suppress(BaseException):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def _warm_kernel_manager(connection_file: str, kernel_name: str, pid: int) -> Any:
+    """A kernel manager for nbclient that adopts the forked kernel ``pid``."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class WarmKernelManager(AsyncKernelManager):  # type: ignore[misc]
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            provisioner = self.provisioner
+            assert provisioner is not None
+            provisioner.process = _ForkedKernel(pid)  # type: ignore[attr-defined]
+            provisioner.pid = pid  # type: ignore[attr-defined]
+            # Not the worker's group: a signal to the kernel must not reach the worker.
+            provisioner.pgid = None  # type: ignore[attr-defined]
+            provisioner.cwd = kw.get("cwd", os.getcwd())  # type: ignore[attr-defined]
+            self._reconcile_connection_info(provisioner.connection_info)  # type: ignore[attr-defined]
+
+    km = WarmKernelManager(kernel_name=kernel_name, connection_file=connection_file)
+    km.cache_ports = False
+    km.load_connection_file(connection_file)
+    km._connection_file_written = True  # the kernel has read it already: keep it as is
+    return km
+
+
 def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
     from traitlets.config import Config
 
     nb = nbformat.read(spec["path"], as_version=4)
@@ -419,19 +590,33 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     runtime = out_dir.parent / "jupyter-runtime"
     runtime.mkdir(mode=0o700, exist_ok=True)
     connection_file = runtime / f"kernel-{os.getpid()}.json"
+    warm_args = _warm_kernel_args(spec, nb)
+    # The kernel ends with this worker (trace_kernel reads it; it starts no other process).
+    os.environ.update(_process.owner_env())
+    deps_file = out_dir / "notebook-deps.json"
+    if spec.get("root"):
+        children = _trace_children(spec["root"], out_dir)  # the kernel is one of them
+    km = None
+    if warm_args is not None:
+        from jupyter_client.connect import write_connection_file
+
+        # Ports and key first: the forked kernel reads them while nbclient gets ready.
+        write_connection_file(str(connection_file), ip="127.0.0.1", transport="tcp")
+        trace = (spec["root"], spec["path"], str(deps_file)) if spec.get("root") else None
+        # nbclient's own argument (it would pass it to a launched kernel): no history file.
+        args = [*warm_args, "--HistoryManager.hist_file=:memory:"]
+        pid = _fork_kernel(str(connection_file), args, trace)
+        km = _warm_kernel_manager(str(connection_file), spec["kernel_name"], pid)
     client = NotebookClient(
         nb,
+        km=km,
         kernel_name=spec["kernel_name"],
         timeout=int(spec["timeout_s"]),
         resources={"metadata": {"path": str(Path.cwd())}},
         config=Config({"KernelManager": {"connection_file": str(connection_file)}}),
     )
     _NOTEBOOK_CLIENTS.append(client)
-    # The kernel ends with this worker (trace_kernel reads it; it starts no other process).
-    os.environ.update(_process.owner_env())
-    deps_file = out_dir / "notebook-deps.json"
-    if spec.get("root"):
-        children = _trace_children(spec["root"], out_dir)  # the kernel is one of them
+    if spec.get("root") and km is None:
         setup = _KERNEL_SETUP.format(
             worker=os.path.abspath(__file__),
             root=spec["root"],
@@ -457,6 +642,12 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 
         # Runs once the kernel is ready, before the first cell.
         client.on_notebook_start = start_tracing
+    running: list[int | None] = [None]  # the cell being executed, for a dead kernel
+
+    def cell_starts(cell_index: int, **_: Any) -> None:
+        running[0] = cell_index
+
+    client.on_cell_execute = cell_starts
     result: dict[str, Any] = {"ok": True, "error": None, "figures": []}
     try:
         client.execute()
@@ -472,6 +663,23 @@ def _run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
                 "message": message,
                 "line": None,
                 "cell": None,
+                "tail": message,
+                "source": None,
+            },
+        }
+    except DeadKernelError:
+        # A crash, os._exit() or the OOM killer: only this notebook fails, at its cell.
+        cell = None if running[0] is None else running[0] + 1
+        where = f" while running cell {cell}" if cell else ""
+        message = f"the notebook's kernel died{where} (a crash, os._exit() or out of memory)"
+        result = {
+            "ok": False,
+            "figures": [],
+            "error": {
+                "type": "DeadKernelError",
+                "message": message,
+                "line": None,
+                "cell": cell,
                 "tail": message,
                 "source": None,
             },

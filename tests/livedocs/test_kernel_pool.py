@@ -1,0 +1,207 @@
+"""Warm notebook kernels (issue 22): each notebook in a kernel forked from the warm pool.
+
+Real builds of temp projects through the engine: real worker pool, real IPython kernels,
+the session's real MLflow server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mltrack.livedocs.engine import LiveDocsEngine
+from mltrack.livedocs.model import EngineConfig, ItemResult
+from mltrack.livedocs.runner import BuildReport
+from mltrack.localserver import ThrowawayServer
+
+pytestmark = pytest.mark.slow
+
+#: First cell of every probe notebook: was mlflow imported before the notebook's own code
+#: ran (a warm kernel), and which process, folder and experiment is this.
+PROBE = (
+    "import os, sys\n"
+    "warm = 'mlflow' in sys.modules\n"
+    "print('warm', warm, 'pid', os.getpid(), 'cwd', os.getcwd())\n"
+    "print('experiment', os.environ['MLFLOW_EXPERIMENT_NAME'])\n"
+)
+
+
+def notebook(*cells: str, kernel: str = "python3", **livedocs: Any) -> str:
+    metadata: dict[str, Any] = {
+        "kernelspec": {"name": kernel, "display_name": "Python 3", "language": "python"}
+    }
+    if livedocs:
+        metadata["livedocs"] = livedocs
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "id": f"c{i}",
+                    "metadata": {},
+                    "outputs": [],
+                    "source": source,
+                }
+                for i, source in enumerate(cells, start=1)
+            ],
+            "metadata": metadata,
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+
+
+def build(
+    root: Path, server: ThrowawayServer, notebooks: dict[str, str], **config: Any
+) -> BuildReport:
+    for name, text in notebooks.items():
+        path = root / "notebooks" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    engine = LiveDocsEngine(EngineConfig(root=root, **config), progress=lambda *a: None)
+    plan = engine.plan({})
+    assert plan.problems == []
+    return engine.runner.run(plan, server_url=server.url)
+
+
+def cell_text(result: ItemResult) -> str:
+    """Everything the executed notebook's cells printed."""
+    assert result.notebook is not None, result.error
+    nb = json.loads(Path(result.notebook).read_text())
+    return "".join(
+        "".join(out.get("text", "")) if isinstance(out.get("text"), list) else out.get("text", "")
+        for cell in nb["cells"]
+        for out in cell.get("outputs", [])
+    )
+
+
+def probe(result: ItemResult) -> dict[str, str]:
+    text = cell_text(result)
+    words = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
+    first = text.splitlines()[0].split()  # warm True pid N cwd PATH
+    return {**words, "warm": first[1], "pid": first[3], "cwd": first[5]}
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_each_notebook_gets_a_fresh_warm_kernel_with_its_own_state(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    report = build(
+        tmp_path,
+        mlflow_server,
+        {
+            "a_sets.ipynb": notebook(PROBE, "import mlflow\nLEAK = 'from a'\nmlflow.leak = 1\n"),
+            "b_reads.ipynb": notebook(
+                PROBE,
+                "import mlflow\nprint('leak', 'LEAK' in globals(), hasattr(mlflow, 'leak'))\n",
+            ),
+        },
+        jobs=1,  # one after the other: a's kernel has finished before b's starts
+    )
+    a, b = report.results["notebooks/a_sets.ipynb"], report.results["notebooks/b_reads.ipynb"]
+    assert a.ok and b.ok, (a.error, b.error)
+    pa, pb = probe(a), probe(b)
+    # Forked from the pool that imported mlflow: the notebook did not import it itself.
+    assert pa["warm"] == pb["warm"] == "True"
+    assert pa["pid"] != pb["pid"]  # a fresh kernel process per notebook
+    # Each in its item's own folder (shown as "."), with its own experiment.
+    assert pa["cwd"] == pb["cwd"] == "." and pa["experiment"] != pb["experiment"]
+    assert pb["leak"] == "False False"  # nothing a set (globals, a module) reached b
+    assert not alive(int(pa["pid"])) and not alive(int(pb["pid"]))
+
+
+def test_plain_kernel_when_the_notebook_names_another_kernel_or_the_pool_is_off(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    warm_nb = notebook(PROBE, "import mlflow\n")
+    other_nb = notebook(PROBE, "import mlflow\n", kernel="some-other-kernel")
+    report = build(tmp_path, mlflow_server, {"warm.ipynb": warm_nb, "other.ipynb": other_nb})
+    warm, other = report.results["notebooks/warm.ipynb"], report.results["notebooks/other.ipynb"]
+    assert warm.ok and other.ok, (warm.error, other.error)
+    assert probe(warm)["warm"] == "True" and probe(other)["warm"] == "False"
+
+    off = build(
+        tmp_path / "off", mlflow_server, {"a.ipynb": warm_nb, "b.ipynb": warm_nb}, warm_pool=False
+    )
+    assert all(r.ok for r in off.results.values())
+    assert {probe(r)["warm"] for r in off.results.values()} == {"False"}
+
+
+def test_a_crashing_kernel_fails_only_its_notebook(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    report = build(
+        tmp_path,
+        mlflow_server,
+        {
+            "crash.ipynb": notebook(PROBE, "import mlflow\nos.kill(os.getpid(), 9)\n"),
+            "fine.ipynb": notebook(PROBE, "import mlflow\nprint('fine', 42)\n"),
+        },
+    )
+    crash, fine = report.results["notebooks/crash.ipynb"], report.results["notebooks/fine.ipynb"]
+    assert not crash.ok and crash.error is not None
+    assert crash.error.type == "DeadKernelError" and crash.error.cell == 2, crash.error
+    assert fine.ok, fine.error
+    assert probe(fine)["warm"] == "True" and "fine 42" in cell_text(fine)
+
+
+def test_a_timeout_kills_the_kernel(tmp_path: Path, mlflow_server: ThrowawayServer) -> None:
+    pid_file = tmp_path / "kernel.pid"
+    hang = notebook(
+        PROBE,
+        f"import mlflow, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
+        "time.sleep(120)\n",
+        timeout=3,
+    )
+    started = time.monotonic()
+    report = build(
+        tmp_path,
+        mlflow_server,
+        {"hang.ipynb": hang, "ok.ipynb": notebook(PROBE, "import mlflow\n")},
+    )
+    assert time.monotonic() - started < 60
+    hung = report.results["notebooks/hang.ipynb"]
+    assert not hung.ok and hung.error is not None and hung.error.type == "TimeoutError"
+    assert report.results["notebooks/ok.ipynb"].ok
+    kernel = int(pid_file.read_text())
+    assert kernel != os.getpid() and not alive(kernel)
+
+
+def test_dependencies_of_a_warm_kernel_are_recorded(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "helper.py").write_text("VALUE = 7\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "values.txt").write_text("10\n")
+    root = str(tmp_path)
+    report = build(
+        tmp_path,
+        mlflow_server,
+        {
+            "uses.ipynb": notebook(
+                PROBE,
+                "import mlflow\nimport helper\n"
+                f"print('read', open({root!r} + '/data/values.txt').read().strip(), helper.VALUE)\n",
+            ),
+            "plain.ipynb": notebook(PROBE, "import mlflow\nprint('nothing local')\n"),
+        },
+    )
+    uses, plain = report.results["notebooks/uses.ipynb"], report.results["notebooks/plain.ipynb"]
+    assert uses.ok and plain.ok, (uses.error, plain.error)
+    assert probe(uses)["warm"] == "True" and "read 10 7" in cell_text(uses)
+    assert sorted(uses.deps) == ["data/values.txt", "notebooks/helper.py"]
+    assert plain.deps == {}
