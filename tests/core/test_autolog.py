@@ -7,6 +7,7 @@ back from the real server with ``MlflowClient``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -188,3 +189,84 @@ def test_unknown_framework_fails_before_a_run_starts(
         pass
     assert MlflowClient().get_experiment_by_name(experiment) is None
     assert mlflow.active_run() is None
+
+
+def test_lightgbm_is_detected_and_autologged(experiment: str) -> None:
+    lgb = pytest.importorskip("lightgbm")
+    X, y = _data()
+    with mltrack.run("lightgbm") as run:
+        assert "lightgbm" in frameworks.detect_frameworks()
+        assert "lightgbm" in frameworks.active_autolog()
+        train_set = lgb.Dataset(X, y)
+        lgb.train(
+            {"objective": "binary", "num_leaves": 4, "verbose": -1, "seed": 0},
+            train_set,
+            num_boost_round=5,
+            valid_sets=[lgb.Dataset(X, y, reference=train_set)],
+            valid_names=["train"],
+        )
+    client = MlflowClient()
+    recorded = client.get_run(run.id).data
+    assert recorded.params["num_boost_round"] == "5", recorded.params
+    assert recorded.params["num_leaves"] == "4", recorded.params
+    history = client.get_metric_history(run.id, "train-binary_logloss")
+    assert [m.step for m in history] == [0, 1, 2, 3, 4], history
+    artifacts = {a.path for a in client.list_artifacts(run.id)}
+    assert "feature_importance_gain.json" in artifacts, artifacts
+
+
+KERAS_ON_TF = textwrap.dedent(
+    """
+    import json
+    import os
+
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+
+    import keras
+    import numpy as np
+    import tensorflow
+
+    import mltrack
+    from mltrack.frameworks import active_autolog, detect_frameworks
+
+    keras.utils.set_random_seed(0)
+    X = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    y = (X[:, 0] > 0).astype("float32")
+    with mltrack.run("keras-on-tf") as run:
+        model = keras.Sequential([keras.Input(shape=(3,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(X, y, epochs=3, verbose=0)
+        seen = {"run_id": run.id, "active": active_autolog(), "detected": detect_frameworks(),
+                "backend": keras.backend.backend()}
+    print(json.dumps(seen))
+    """
+)
+
+
+@pytest.mark.slow
+def test_keras_on_tensorflow_logs_each_epoch_once(experiment: str, tmp_path: Path) -> None:
+    # A fresh interpreter: Keras picks its backend once per process, at import.
+    missing = [n for n in ("tensorflow", "keras") if importlib.util.find_spec(n) is None]
+    if missing:
+        pytest.skip(f"{missing} not installed (the tensorflow and keras extras)")
+    (tmp_path / "fit.py").write_text(KERAS_ON_TF)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRACK_AUTOLOG")}
+    proc = subprocess.run(
+        [sys.executable, "fit.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["backend"] == "tensorflow"
+    assert {"keras", "tensorflow"} <= set(seen["detected"]), seen
+    # Keras 3 and TensorFlow both imported: only MLflow's Keras autologging is on.
+    assert "keras" in seen["active"] and "tensorflow" not in seen["active"], seen
+    client = MlflowClient()
+    history = client.get_metric_history(seen["run_id"], "loss")
+    assert [m.step for m in history] == [0, 1, 2], "one loss per epoch, not two"
+    assert client.get_run(seen["run_id"]).data.params["epochs"] == "3"
