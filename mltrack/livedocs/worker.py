@@ -559,7 +559,7 @@ def _warm_kernel_manager(connection_file: str, kernel_name: str, pid: int) -> An
     """A kernel manager for nbclient that adopts the forked kernel ``pid``."""
     from jupyter_client.manager import AsyncKernelManager
 
-    class WarmKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    class WarmKernelManager(AsyncKernelManager):
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             provisioner = self.provisioner
             assert provisioner is not None
@@ -568,7 +568,7 @@ def _warm_kernel_manager(connection_file: str, kernel_name: str, pid: int) -> An
             # Not the worker's group: a signal to the kernel must not reach the worker.
             provisioner.pgid = None  # type: ignore[attr-defined]
             provisioner.cwd = kw.get("cwd", os.getcwd())  # type: ignore[attr-defined]
-            self._reconcile_connection_info(provisioner.connection_info)  # type: ignore[attr-defined]
+            self._reconcile_connection_info(provisioner.connection_info)
 
     km = WarmKernelManager(kernel_name=kernel_name, connection_file=connection_file)
     km.cache_ports = False

@@ -12,6 +12,12 @@ Measures, in one run and one throwaway project:
 * ``server_start``: one throwaway server start.
 
 Goals (from the issue): warm <= 1.3 x plain; cold <= server start + (serial / cores) x 1.2.
+
+``DOCS_BUILD_REAL_SITE=1`` measures the real site instead (issue 22): every item the
+docs embed, executed cold and strict (``ml docs check --no-cache``) with its cache in a
+temp dir (the project's ``.cache/livedocs`` is left alone), and the ten slowest items.
+Goal on 2 cores: <= 120 s. It keeps every core busy for minutes.
+
 Prints one JSON object as the last line of stdout.
 """
 
@@ -155,7 +161,67 @@ def pooled(root: Path) -> float:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def real_site() -> None:
+    """Cold strict run of the real site's items; prints the JSON line."""
+    from mltrack._process import keeper_command, kill_group, owned_tempdir
+
+    repo = Path(__file__).resolve().parents[2]
+    cache = owned_tempdir("mltrack-bench-site-")
+    run_env = {**env(), "MLTRACK_DOCS__CACHE_DIR": str(cache)}
+    try:
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            keeper_command([sys.executable, "-m", "mltrack", "docs", "check", "--no-cache"]),
+            cwd=repo,
+            env=run_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # the keeper ends the group if this script dies
+        )
+        try:
+            _, err = proc.communicate(timeout=1800)
+        finally:
+            kill_group(proc, grace_s=2)
+        wall_s = time.monotonic() - start
+        telemetry = json.loads((cache / "last-build.json").read_text())
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    items = sorted(telemetry["items"], key=lambda i: -i["duration_s"])
+    failed = [i["id"] for i in items if i["status"] != "ok"]
+    if failed:
+        print(err.decode(errors="replace")[-3000:], file=sys.stderr)
+    cores = os.cpu_count() or 1
+    print(
+        json.dumps(
+            {
+                "bench": "docs_build_site",
+                "machine": {"cores": cores, "python": platform.python_version()},
+                "results": [
+                    {
+                        "name": "cold_strict_s",
+                        "value": round(wall_s, 1),
+                        "unit": "s",
+                        "goal": "<= 120",
+                    }
+                ],
+                "raw": {
+                    "engine_wall_s": telemetry["wall_s"],
+                    "server_start_s": telemetry["server_start_s"],
+                    "jobs": telemetry["jobs"],
+                    "items": len(items),
+                    "sum_item_s": round(sum(i["duration_s"] for i in items), 1),
+                    "failed": failed,
+                    "slowest": [{"id": i["id"], "duration_s": i["duration_s"]} for i in items[:10]],
+                },
+            }
+        )
+    )
+
+
 def main() -> None:
+    if os.environ.get("DOCS_BUILD_REAL_SITE") == "1":
+        real_site()
+        return
     cores = os.cpu_count() or 1
     root = Path(tempfile.mkdtemp(prefix="mltrack-bench-docs-"))
     try:
