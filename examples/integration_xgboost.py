@@ -1,7 +1,8 @@
 """XGBoost: autologged boosting rounds, then save with the xgboost flavor.
 
 Needs the `xgboost` extra (`uv add "mltrack[xgboost]"`); without it the script says so
-and exits cleanly.
+and exits cleanly. The script prints, as Markdown, what autologging recorded on the run,
+read back from the tracking server.
 """
 
 import importlib.util
@@ -12,6 +13,7 @@ if importlib.util.find_spec("xgboost") is None:
     print('Install the extra to run it: uv add "mltrack[xgboost]"')
     sys.exit(0)
 
+import mlflow
 import xgboost as xgb
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
@@ -29,20 +31,38 @@ def train(max_depth: int = 3, n_estimators: int = 50) -> dict[str, float]:
     )
     model.fit(X_train, y_train, eval_set=[(X_test, y_test)], verbose=False)
     version = mltrack.save(model, "cancer-xgb", input_example=X_test[:3], quiet=True)
-    print("saved", version, "flavor:", version.flavor)
+    print(f"Saved `{version}`, flavor `{version.flavor}`.\n")
     return {"test_accuracy": model.score(X_test, y_test)}
 
 
-print(train())
+def autolog_table(run_id: str) -> str:
+    """The run's params, metrics and artifacts, read back from the server, as Markdown."""
+    client = mlflow.MlflowClient()
+    data = client.get_run(run_id).data
+    unset = sorted(k for k, v in data.params.items() if v == "None")
+    rows = [f"| param | `{k}` | {v} |" for k, v in sorted(data.params.items()) if v != "None"]
+    if unset:
+        rows.append(f"| param | {len(unset)} more, all `None` | {', '.join(unset)} |")
+    for key, value in sorted(data.metrics.items()):
+        steps = len(client.get_metric_history(run_id, key))
+        rows.append(f"| metric | `{key}` | {value:.3f} (last of {steps}) |")
+    rows += [f"| artifact | `{a.path}` | |" for a in client.list_artifacts(run_id)]
+    return "\n".join(["| Recorded | Name | Value |", "| --- | --- | --- |", *rows])
+
+
+train()
 run = mltrack.get_last_run()
-print("metrics:", sorted(run.metrics)[:8])
+print(autolog_table(run.id))
 
 # --- checks ---
-import mlflow  # noqa: E402
-
 assert run.metrics["test_accuracy"] > 0.9, run.metrics
 assert any(k.startswith("validation_0") for k in run.metrics), "boosting rounds autologged"
 history = mlflow.MlflowClient().get_metric_history(run.id, "validation_0-logloss")
 assert len(history) == 50, f"one value per boosting round, got {len(history)}"
 (latest,) = mlflow.MlflowClient().get_registered_model("cancer-xgb").latest_versions
 assert mlflow.models.get_model_info(latest.source).flavors.get("xgboost"), "xgboost flavor"
+recorded = mlflow.MlflowClient().get_run(run.id).data
+assert recorded.params["n_estimators"] == "50" and recorded.params["learning_rate"] == "0.2"
+assert "XGBClassifier_score_unknown_dataset" in recorded.metrics, recorded.metrics
+artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run.id)}
+assert "feature_importance_weight.json" in artifacts, artifacts
