@@ -64,7 +64,7 @@ print(
 )
 
 # --- checks ---
-assert client.get_model_version_by_alias("iris-cached", "champion").version == "2"
+assert str(client.get_model_version_by_alias("iris-cached", "champion").version) == "2"
 info = load_version.cache_info()
 assert info.misses == 2 and info.currsize == 2, f"each version loads once: {info}"
 row_info = predict_row.cache_info()

@@ -58,7 +58,7 @@ import mlflow  # noqa: E402
 
 client = mlflow.MlflowClient()
 champion = client.get_model_version_by_alias("cancer-clf", "champion")
-assert champion.version == str(winner.version), (champion.version, winner.version)
+assert str(champion.version) == str(winner.version), (champion.version, winner.version)
 assert champion.tags["mltrack.promotion_reason"] == verdict.recommendation
 scores = {
     C: client.get_run(client.get_model_version("cancer-clf", str(v.version)).run_id).data.metrics

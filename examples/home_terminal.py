@@ -65,5 +65,5 @@ experiment = client.get_experiment_by_name("iris-demo")
 )
 assert run.data.params["C"] == "0.5" and run.data.metrics["accuracy"] > 0.9, run.data
 champion = client.get_model_version_by_alias("iris-session", "champion")
-assert champion.version == "1" and champion.run_id == run.info.run_id
+assert str(champion.version) == "1" and champion.run_id == run.info.run_id
 assert champion.tags["mltrack.promotion_reason"] == "first model"

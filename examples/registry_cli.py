@@ -47,6 +47,6 @@ ml("models", "iris-tree")
 # --- checks ---
 client = mlflow.MlflowClient()
 champion = client.get_model_version_by_alias("iris-tree", "champion")
-assert champion.version == version and champion.run_id == run.id, champion
+assert str(champion.version) == str(version) and champion.run_id == run.id, champion
 assert champion.tags["mltrack.promotion_reason"] == "first tree"
 assert uri == f"models:/iris-tree/{version}", uri

@@ -82,7 +82,7 @@ print("batch and online predictions agree for the same row")
 # --- checks ---
 client = mlflow.MlflowClient()
 champion = client.get_model_version_by_alias(MODEL, "champion")
-assert meta["version"] == champion.version and meta["alias"] == "champion", meta
+assert str(meta["version"]) == str(champion.version) and meta["alias"] == "champion", meta
 (job,) = mlflow.search_runs(
     filter_string="attributes.run_name = 'batch-score'", max_results=1, output_format="list"
 )
