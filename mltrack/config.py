@@ -303,12 +303,6 @@ class Settings(_Section):
         description="Directory of the config file, else the git root, else the working directory (read-only).",
     )
 
-    def resolved_tracking_uri(self) -> str:
-        """The tracking URI in effect: configured, else the project's embedded sqlite store."""
-        if self.tracking_uri:
-            return self.tracking_uri
-        return f"sqlite:///{self.project_root / '.mltrack' / 'mlflow.db'}"
-
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
     """``:LINE:COL: not valid YAML (problem)`` from PyYAML's error, 1-based like editors."""

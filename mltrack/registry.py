@@ -91,9 +91,9 @@ def client() -> MlflowClient:
     """
     import mlflow
 
-    from mltrack.tracking import setup_tracking
+    from mltrack.store import tracking_store
 
-    setup_tracking()
+    tracking_store()
     return mlflow.MlflowClient()
 
 

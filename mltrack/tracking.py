@@ -28,9 +28,7 @@ import math
 import os
 import platform
 import re
-import shutil
 import socket
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -41,6 +39,7 @@ from mltrack.config import Settings, load_settings
 from mltrack.errors import MltrackError, RunNotFoundError
 from mltrack.notices import notice_once
 from mltrack.spool import LOCAL_RUN_PREFIX, SpoolBatch
+from mltrack.store import tracking_store
 
 __all__ = [
     "RunHandle",
@@ -50,7 +49,6 @@ __all__ = [
     "get_last_run",
     "get_run",
     "run",
-    "setup_tracking",
     "track",
 ]
 
@@ -153,48 +151,6 @@ def system_tags() -> dict[str, str]:
     }
 
 
-# --------------------------------------------------------------------------- store
-def _local_store_uri(settings: Settings) -> str:
-    """Create (fast, from the schema template) the project's embedded sqlite store."""
-    from mltrack.localserver import template_db
-
-    folder = settings.project_root / ".mltrack"
-    db = folder / "mlflow.db"
-    if not db.exists():
-        (folder / "artifacts").mkdir(parents=True, exist_ok=True)
-        partial = db.with_suffix(".tmp")
-        shutil.copyfile(template_db(), partial)
-        with contextlib.closing(sqlite3.connect(partial)) as conn:
-            conn.execute(
-                "UPDATE experiments SET artifact_location=? WHERE experiment_id=0",
-                ((folder / "artifacts" / "0").as_uri(),),
-            )
-            conn.commit()
-        partial.replace(db)
-    return f"sqlite:///{db}"
-
-
-def setup_tracking(settings: Settings | None = None) -> str:
-    """Point MLflow at the configured tracking URI and return it.
-
-    Order: ``tracking_uri`` from config/env (``MLFLOW_TRACKING_URI``) > a URI set in code
-    with ``mlflow.set_tracking_uri`` > the project's embedded store ``.mltrack/mlflow.db``.
-    """
-    import mlflow
-    from mlflow.tracking._tracking_service import utils as tracking_utils
-
-    settings = settings or load_settings()
-    if settings.tracking_uri:
-        uri = settings.tracking_uri
-    elif tracking_utils._tracking_uri:
-        uri = str(tracking_utils._tracking_uri)
-    else:
-        uri = _local_store_uri(settings)
-    if mlflow.get_tracking_uri() != uri:
-        mlflow.set_tracking_uri(uri)
-    return uri
-
-
 # --------------------------------------------------------------------------- runs
 @dataclasses.dataclass
 class RunHandle:
@@ -268,7 +224,7 @@ def _start(
 ) -> RunHandle:
     from mltrack.logging import get_logger
 
-    uri = setup_tracking(settings)
+    uri = tracking_store(settings).uri
     logger = get_logger(uri)
     parent = current_run()
     reachable = not logger.offline and logger.transport.is_reachable()
@@ -671,7 +627,7 @@ def get_run(run_id: str) -> RunInfo:
     """
     from mlflow import MlflowClient
 
-    setup_tracking()
+    tracking_store()
     from mltrack.logging import catch_up
     from mltrack.spool import server_id_of
 
@@ -731,7 +687,7 @@ def get_last_run(experiment: str | None = None, include_nested: bool = False) ->
     from mlflow import MlflowClient
 
     settings = load_settings()
-    setup_tracking(settings)
+    tracking_store(settings)
     from mltrack.logging import catch_up
 
     catch_up()  # what this process logged (or spooled, if the server is back) is read back

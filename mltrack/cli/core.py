@@ -66,15 +66,17 @@ def _check_config() -> tuple[Check, object | None]:
 
 def _check_tracking(settings: object | None) -> list[Check]:
     from mltrack.config import Settings
+    from mltrack.store import tracking_store
     from mltrack.teamserver import redact_uri
     from mltrack.transport import TrackingTransport, is_http_uri
 
     if not isinstance(settings, Settings):
         return [Check("tracking", "fail", "config invalid; fix it first")]
-    uri = settings.resolved_tracking_uri()
-    shown = redact_uri(uri)  # a URI may carry a password: never print it
+    store = tracking_store(settings, apply=False)
+    uri = store.uri
+    shown = f"{redact_uri(uri)} ({store.describe()})"  # a URI may carry a password
     if not is_http_uri(uri):
-        return [Check("tracking", "ok", f"{shown} (embedded store, no server needed)")]
+        return [Check("tracking", "ok", f"{shown}; no server needed")]
     # MLflow's client takes user:password@ in the URI; the urllib probe does not.
     reachable = TrackingTransport(uri).is_reachable()
     checks = [
@@ -286,9 +288,10 @@ def runs(
 
     from mlflow import MlflowClient
 
-    from mltrack.tracking import resolve_experiments, setup_tracking
+    from mltrack.store import tracking_store
+    from mltrack.tracking import resolve_experiments
 
-    setup_tracking()
+    tracking_store()
     client = MlflowClient()
     experiments = resolve_experiments(client, experiment)
     found = client.search_runs(

@@ -281,9 +281,9 @@ def ui(
 
             webbrowser.open(settings.tracking_uri)
         return
-    from mltrack.tracking import setup_tracking
+    from mltrack.store import tracking_store
 
-    uri = setup_tracking(settings)  # creates the project's local store when needed
+    uri = tracking_store(settings).uri  # creates the project's local store when needed
     _run_ui(uri, settings.project_root / ".mltrack" / "artifacts", port, browser)
 
 

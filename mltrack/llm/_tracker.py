@@ -558,28 +558,23 @@ def _mltrack_run() -> Any:
     return tracking.current_run() if tracking is not None else None
 
 
-_tracking_ready = False
+#: Set when the first tracked call met a run the caller started with MLflow itself.
+_store_pinned = False
 
 
 def _setup_tracking(settings: Settings) -> None:
-    """Point MLflow at mltrack's tracking URI once per process (config, env, or local store)."""
-    global _tracking_ready
-    if _tracking_ready:
-        return
+    """Point MLflow at mltrack's tracking store (:mod:`mltrack.store` decides which)."""
+    global _store_pinned
     import mlflow
 
-    if mlflow.active_run() is not None:
-        # The caller already chose where runs go; switching URIs would orphan their run.
-        _tracking_ready = True
+    if _store_pinned or (mlflow.active_run() is not None and not _mltrack_run()):
+        # The caller chose where runs go (MLflow's own default, maybe): switching stores
+        # would orphan their run and the ones they read back later.
+        _store_pinned = True
         return
-    try:
-        from mltrack.tracking import setup_tracking
-    except ImportError:  # pragma: no cover - the core tracking module is missing
-        if settings.tracking_uri:
-            mlflow.set_tracking_uri(settings.tracking_uri)
-    else:
-        setup_tracking(settings)
-    _tracking_ready = True
+    from mltrack.store import tracking_store
+
+    tracking_store(settings)
 
 
 _experiment_ids: dict[str, str] = {}

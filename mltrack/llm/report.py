@@ -194,9 +194,9 @@ def llm_report(
     import mlflow
 
     try:
-        from mltrack.tracking import setup_tracking
+        from mltrack.store import tracking_store
 
-        setup_tracking()
+        tracking_store()
     except ImportError:  # pragma: no cover - core tracking module missing
         pass
     client = mlflow.MlflowClient()

@@ -64,11 +64,11 @@ def _client() -> Any:
     from mlflow import MlflowClient
 
     try:
-        from mltrack.tracking import setup_tracking
+        from mltrack.store import tracking_store
     except ImportError:  # a trimmed copy of mltrack (build contexts): MLflow's own default
         pass
     else:
-        setup_tracking()
+        tracking_store()
     return MlflowClient()
 
 

@@ -15,10 +15,7 @@ def test_defaults_without_file(tmp_path: Path) -> None:
     assert settings.config_path is None
     assert settings.autolog is True
     assert settings.logging.batch_size == 1000
-    assert (
-        settings.resolved_tracking_uri()
-        == f"sqlite:///{tmp_path.resolve() / '.mltrack' / 'mlflow.db'}"
-    )
+    assert settings.tracking_uri is None and settings.project_root == tmp_path.resolve()
 
 
 def test_file_is_found_upwards_and_env_and_args_override(tmp_path: Path) -> None:
@@ -39,7 +36,7 @@ def test_file_is_found_upwards_and_env_and_args_override(tmp_path: Path) -> None
 
 def test_mlflow_tracking_uri_env_is_honoured(tmp_path: Path) -> None:
     settings = load_settings(start=tmp_path, environ={"MLFLOW_TRACKING_URI": "http://127.0.0.1:1"})
-    assert settings.resolved_tracking_uri() == "http://127.0.0.1:1"
+    assert settings.tracking_uri == "http://127.0.0.1:1"
 
 
 def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
