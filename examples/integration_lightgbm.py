@@ -51,13 +51,15 @@ def autolog_table(run_id: str) -> str:
     """The run's params, metrics and artifacts, read back from the server, as Markdown."""
     client = mlflow.MlflowClient()
     data = client.get_run(run_id).data
-    unset = sorted(k for k, v in data.params.items() if v == "None")
-    rows = [f"| param | `{k}` | {v} |" for k, v in sorted(data.params.items()) if v != "None"]
+    params = {k: " ".join(v.split()) for k, v in data.params.items()}  # one line each
+    unset = sorted(k for k, v in params.items() if v == "None")
+    rows = [f"| param | `{k}` | `{v}` |" for k, v in sorted(params.items()) if v != "None"]
     if unset:
         rows.append(f"| param | {len(unset)} more, all `None` | {', '.join(unset)} |")
     for key, value in sorted(data.metrics.items()):
         steps = len(client.get_metric_history(run_id, key))
-        rows.append(f"| metric | `{key}` | {value:.3f} (last of {steps}) |")
+        last_of = f" (last of {steps})" if steps > 1 else ""
+        rows.append(f"| metric | `{key}` | {value:.3f}{last_of} |")
     rows += [f"| artifact | `{a.path}` | |" for a in client.list_artifacts(run_id)]
     return "\n".join(["| Recorded | Name | Value |", "| --- | --- | --- |", *rows])
 
