@@ -91,12 +91,15 @@ class RecordingProxy:
                 try:
                     time.sleep(proxy.hold_s)
                     if refuse:
-                        self._reply(400, json.dumps(POOL_EXHAUSTED).encode())
+                        answer = (400, json.dumps(POOL_EXHAUSTED).encode())
                     else:
-                        self._reply(*proxy._forward("POST", self.path, body))
+                        answer = proxy._forward("POST", self.path, body)
                 finally:
+                    # Before the reply: once the client has it, it may send the next
+                    # batch before this thread runs again (the peak would count both).
                     with proxy._lock:
                         proxy.active -= 1
+                self._reply(*answer)
 
         return Handler
 
