@@ -52,12 +52,20 @@ chromium:
 	@bash scripts/ensure_chromium.sh
 
 # The browser tests read the strict build made here (one build, shared with `make build`'s cache).
+# The other tests run in parallel workers: most of their time is spent waiting on servers
+# and subprocesses, so more workers than cores pays. The browser tests (one Chromium each)
+# run after them, on their own. With PYTEST_ARGS narrowing the run, a half with nothing
+# selected (pytest's exit 5) is not a failure.
+TEST_WORKERS ?= 4
 test: install chromium
 	@$(RUN) mkdocs build --strict --site-dir site
-	@MLTRACK_SITE_DIR="$(CURDIR)/site" $(RUN) pytest $(PYTEST_ARGS)
+	@MLTRACK_SITE_DIR="$(CURDIR)/site" $(RUN) pytest -m "not browser" -n $(TEST_WORKERS) --durations=20 $(PYTEST_ARGS) \
+	  || { status=$$?; [ $$status -eq 5 ] && [ -n "$(PYTEST_ARGS)" ] || exit $$status; }
+	@MLTRACK_SITE_DIR="$(CURDIR)/site" $(RUN) pytest -m browser --durations=10 $(PYTEST_ARGS) \
+	  || { status=$$?; [ $$status -eq 5 ] && [ -n "$(PYTEST_ARGS)" ] || exit $$status; }
 
 test-fast: install
-	@$(RUN) pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	@$(RUN) pytest -m "not slow and not browser" -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 docs: install
 	@$(RUN) mkdocs serve --dev-addr 127.0.0.1:8000
