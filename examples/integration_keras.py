@@ -1,9 +1,9 @@
 """Keras 3: autologged `fit`, then save the model with the keras flavor.
 
 Needs the `keras` extra (`uv add "mltrack[keras,torch]"`): Keras 3 here runs on the
-PyTorch backend (`KERAS_BACKEND=torch`), so no TensorFlow is needed; with TensorFlow
-installed the same code runs on its backend. Without Keras or the backend the script says
-so and exits cleanly. mltrack turns on MLflow's Keras autologging because the script
+PyTorch backend (`KERAS_BACKEND=torch`), so no TensorFlow is needed;
+`integration_keras_tensorflow.py` runs the same model on TensorFlow. Without Keras or the
+backend the script says so and exits cleanly. mltrack turns on MLflow's Keras autologging because the script
 imported Keras, and `mltrack.save` detects the Keras model.
 """
 
