@@ -70,7 +70,9 @@ print(f"{'http':<8} {scored / seconds:>12,.0f} rows/s  ({scored} rows in {len(ch
 
 # --- checks ---
 client = mlflow.MlflowClient()
-assert client.get_model_version_by_alias("batch-demo", "champion").version == str(saved.version)
+assert str(client.get_model_version_by_alias("batch-demo", "champion").version) == str(
+    saved.version
+)
 runs = mlflow.search_runs(
     filter_string="attributes.run_name = 'batch-score'", max_results=2, output_format="list"
 )

@@ -82,7 +82,7 @@ assert 0.1 < logged["challenger.requests"] / 400 < 0.3, "about 20 % of users see
 for alias, hits in outcomes.items():
     assert logged[f"{alias}.accuracy"] == sum(hits) / len(hits), alias
     assert sum(arm(u) == alias for u in range(400)) == logged[f"{alias}.requests"], alias
-champion_now = client.get_model_version_by_alias("churn-ab", "champion").version
+champion_now = str(client.get_model_version_by_alias("churn-ab", "champion").version)
 if verdict.promote and live_better:
     assert champion_now == str(promoted.version), "the challenger won and holds the alias"
 else:

@@ -66,9 +66,8 @@ import mlflow  # noqa: E402
 
 assert reply.status_code == 200 and reply.json()["predictions"] == [1, 0], reply.json()
 client = mlflow.MlflowClient()
-assert client.get_model_version_by_alias("review-sentiment", "champion").version == str(
-    version.version
-)
+champion = client.get_model_version_by_alias("review-sentiment", "champion")
+assert str(champion.version) == str(version.version), champion
 assert client.get_run(run.id).data.metrics["train_accuracy"] == 1.0
 signature = mlflow.models.get_model_info(version.uri).signature
 assert signature.inputs.input_names() == ["text"], signature

@@ -58,7 +58,9 @@ assert reply.json()["predictions"] == [0.0, 1.0], reply.json()
 assert list(loaded.predict(example)) == [0.0, 1.0]
 assert version.flavor == "pyfunc", version.flavor
 client = mlflow.MlflowClient()
-assert client.get_model_version_by_alias("fraud-rules", "champion").version == str(version.version)
+assert str(client.get_model_version_by_alias("fraud-rules", "champion").version) == str(
+    version.version
+)
 assert mlflow.models.get_model_info(str(version)).signature is not None, "saved with a signature"
 try:
     mltrack.save(NotAModel(), "not-a-model")

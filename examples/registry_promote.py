@@ -49,7 +49,7 @@ for v in list_versions(NAME)[:2]:
 import mlflow  # noqa: E402
 
 client = mlflow.MlflowClient()
-aliases = client.get_registered_model(NAME).aliases
+aliases = {k: str(v) for k, v in client.get_registered_model(NAME).aliases.items()}
 if verdict.promote:
     assert aliases == {"champion": str(b.version)}, aliases  # challenger alias removed
     tags = client.get_model_version(NAME, str(b.version)).tags

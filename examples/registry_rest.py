@@ -71,5 +71,5 @@ with contextlib.ExitStack() as stack:
     # --- checks ---
     assert api.get("/registered-models/get", params={"name": NAME}).status_code == 200
     client = mlflow.MlflowClient()
-    assert client.get_model_version_by_alias(NAME, "champion").version == str(version)
+    assert str(client.get_model_version_by_alias(NAME, "champion").version) == str(version)
     assert client.get_model_version(NAME, str(version)).run_id == run.info.run_id
