@@ -4,6 +4,7 @@ Needs the `transformers` and `torch` extras; without them the script says so and
 cleanly. To stay offline and CPU-sized, the model is a tiny, randomly initialised BERT
 with a word-level tokenizer built in the script: no download. With a real checkpoint,
 replace the two `from_...` blocks with `pipeline("text-classification", model=NAME)`.
+The script prints, as Markdown, what the run holds, read back from the tracking server.
 """
 
 import importlib.util
@@ -17,6 +18,7 @@ if missing:
 
 import logging  # noqa: E402
 
+import mlflow  # noqa: E402
 import torch  # noqa: E402 - imported only when installed
 import transformers  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
@@ -61,13 +63,33 @@ with mltrack.run("tiny-bert", params={"hidden_size": 16, "layers": 1}) as run:
     run.log_metrics({"mean_score": sum(p["score"] for p in predictions) / len(predictions)})
     version = mltrack.save(classifier, "tiny-bert", input_example=["great movie"], quiet=True)
 
-print("predictions:", [(p["label"], round(p["score"], 4)) for p in predictions])
-print("saved", version, "flavor:", version.flavor)
+
+def run_table(run_id: str) -> str:
+    """The run's params, metrics and artifacts, read back from the server, as Markdown."""
+    client = mlflow.MlflowClient()
+    data = client.get_run(run_id).data
+    params = {k: " ".join(v.split()) for k, v in data.params.items()}  # one line each
+    unset = sorted(k for k, v in params.items() if v == "None")
+    rows = [f"| param | `{k}` | `{v}` |" for k, v in sorted(params.items()) if v != "None"]
+    if unset:
+        rows.append(f"| param | {len(unset)} more, all `None` | {', '.join(unset)} |")
+    for key, value in sorted(data.metrics.items()):
+        steps = len(client.get_metric_history(run_id, key))
+        last_of = f" (last of {steps})" if steps > 1 else ""
+        rows.append(f"| metric | `{key}` | {value:.3f}{last_of} |")
+    rows += [f"| artifact | `{a.path}` | |" for a in client.list_artifacts(run_id)]
+    return "\n".join(["| Recorded | Name | Value |", "| --- | --- | --- |", *rows])
+
+
+labels = ", ".join(f"{p['label']} {p['score']:.4f}" for p in predictions)
+print(f"Predictions: {labels}. Saved `{version}`, flavor `{version.flavor}`.\n")
+print(run_table(run.id))
 
 # --- checks ---
-import mlflow  # noqa: E402
 
 assert len(predictions) == 2 and {p["label"] for p in predictions} <= {"NEGATIVE", "POSITIVE"}
 logged = mlflow.MlflowClient().get_run(run.id).data
 assert logged.params["hidden_size"] == "16" and "mean_score" in logged.metrics, logged
 assert version.flavor == "transformers", version.flavor
+assert set(logged.params) == {"hidden_size", "layers"}, "autologging adds nothing to inference"
+assert not mlflow.MlflowClient().list_artifacts(run.id), "the model is in the registry"
