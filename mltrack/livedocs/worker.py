@@ -527,19 +527,25 @@ def _fork_kernel(connection_file: str, args: list[str], trace: tuple[str, str, s
         if wake is not None:
             signal.signal(wake, signal.SIG_DFL)  # the worker's; ours is set below
         os.environ.pop(_process.OWNER_ENV, None)  # nothing the notebook starts takes it
+        os.environ["JPY_PARENT_PID"] = str(worker)  # as jupyter_client sets it for a kernel
         _process.exit_with_parent(worker)  # even a SIGKILLed worker takes its kernel along
         _NOTEBOOK_CLIENTS.clear()
         sys.argv = ["ipykernel_launcher", "-f", connection_file]
         from ipykernel.kernelapp import IPKernelApp
 
         app = IPKernelApp.instance()
-        app.initialize(["-f", connection_file, *args])
-        if "matplotlib.pyplot" in sys.modules:
-            # The pool imported pyplot for scripts (Agg): take the kernel's inline backend
-            # (ipykernel set MPLBACKEND), as a fresh kernel's first pyplot import would.
-            import matplotlib.pyplot as plt
+        # The class read JPY_PARENT_PID when the pool imported it: pass the worker's pid.
+        # A kernel with a parent prints no "connect another client" banner into the log.
+        app.initialize(["-f", connection_file, f"--IPKernelApp.parent_handle={worker}", *args])
+        if "matplotlib" in sys.modules and app.shell is not None:
+            # Imported by the pool with its Agg backend: set up the inline backend the
+            # way a fresh kernel's first `import matplotlib` does (figures shown as PNG).
+            from IPython.core.pylabtools import activate_matplotlib
+            from matplotlib_inline.backend_inline import configure_inline_support
 
-            plt.switch_backend(os.environ["MPLBACKEND"])
+            backend = os.environ["MPLBACKEND"]  # set by ipykernel: its inline backend
+            activate_matplotlib(backend)
+            configure_inline_support(app.shell, backend)
         if trace is not None:
             trace_kernel(*trace, watch_owner=False)
         app.start()

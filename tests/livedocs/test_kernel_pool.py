@@ -205,3 +205,26 @@ def test_dependencies_of_a_warm_kernel_are_recorded(
     assert probe(uses)["warm"] == "True" and "read 10 7" in cell_text(uses)
     assert sorted(uses.deps) == ["data/values.txt", "notebooks/helper.py"]
     assert plain.deps == {}
+
+
+def test_figures_show_inline_although_the_pool_imported_matplotlib(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    # Both import pyplot, so the pool imported it (for scripts: with the Agg backend).
+    plot = notebook(
+        PROBE,
+        "import mlflow\nimport matplotlib, matplotlib.pyplot as plt\n"
+        "print('backend', matplotlib.get_backend())\n"
+        "plt.plot([1, 2, 3])\nplt.show()\n",
+    )
+    report = build(tmp_path, mlflow_server, {"p1.ipynb": plot, "p2.ipynb": plot})
+    for result in report.results.values():
+        assert result.ok, result.error
+        assert probe(result)["warm"] == "True"
+        assert probe(result)["backend"] == "module://matplotlib_inline.backend_inline"
+        assert result.notebook is not None
+        nb = json.loads(Path(result.notebook).read_text())
+        shown = [o for c in nb["cells"] for o in c.get("outputs", []) if "data" in o]
+        assert any("image/png" in o["data"] for o in shown), shown
+        # A kernel with a parent prints no "connect another client" banner into the log.
+        assert "--existing" not in result.output
