@@ -41,6 +41,7 @@ from pathlib import Path
 from mltrack.config import LoggingSettings, load_settings
 from mltrack.errors import MltrackError, TrackingServerError
 from mltrack.notices import notice
+from mltrack.run_context import current_run
 from mltrack.spool import LOCAL_RUN_PREFIX, ReplayResult, Spool, SpoolBatch
 from mltrack.transport import (
     BatchRejected,
@@ -462,8 +463,6 @@ def get_logger(tracking_uri: str | None = None) -> BufferedLogger:
 
 
 def _current_run_id() -> str:
-    from mltrack.tracking import current_run
-
     handle = current_run()
     if handle is not None:
         return handle.id
@@ -479,8 +478,6 @@ def _current_run_id() -> str:
 
 
 def _current_uri() -> str:
-    from mltrack.tracking import current_run
-
     handle = current_run()
     if handle is not None:
         return handle.tracking_uri

@@ -19,7 +19,6 @@ on-disk spool and created on the server later (see :mod:`mltrack.logging`).
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import dataclasses
 import functools
 import getpass
@@ -38,6 +37,7 @@ from mltrack import __version__
 from mltrack.config import Settings, load_settings
 from mltrack.errors import MltrackError, RunNotFoundError
 from mltrack.notices import notice_once
+from mltrack.run_context import current_run, enter_run, leave_run
 from mltrack.spool import LOCAL_RUN_PREFIX, SpoolBatch
 from mltrack.store import tracking_store
 
@@ -56,9 +56,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _MAX_KEY = 250
 _KEY_BAD_CHARS = re.compile(r"[^A-Za-z0-9_\-. /]")
-_current: contextvars.ContextVar[RunHandle | None] = contextvars.ContextVar(
-    "mltrack_run", default=None
-)
 
 
 # --------------------------------------------------------------------------- params
@@ -192,11 +189,6 @@ class RunHandle:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set tags on this run."""
         _log_params_and_tags(self, {}, {k: str(v) for k, v in tags.items()}, load_settings())
-
-
-def current_run() -> RunHandle | None:
-    """The innermost run opened by :func:`run` or ``@track`` in this context, if any."""
-    return _current.get()
 
 
 def _log_params_and_tags(
@@ -421,7 +413,7 @@ def run(
         log_models=settings.autolog_log_models,
     ):
         handle = _start(name or "run", experiment, nested, all_tags, settings)
-        token = _current.set(handle)
+        token = enter_run(handle)
         try:
             if params:
                 _log_params_and_tags(handle, params, {}, settings)
@@ -435,7 +427,7 @@ def run(
         else:
             _end(handle, "FINISHED", None)
         finally:
-            _current.reset(token)
+            leave_run(token)
 
 
 @overload

@@ -7,7 +7,6 @@ import functools
 import inspect
 import re
 import statistics
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -554,8 +553,9 @@ class _Activation:
 
 def _mltrack_run() -> Any:
     """The innermost ``mltrack.run`` / ``@mltrack.track`` run of this context, if any."""
-    tracking = sys.modules.get("mltrack.tracking")  # not imported: no such run
-    return tracking.current_run() if tracking is not None else None
+    from mltrack.run_context import current_run
+
+    return current_run()
 
 
 #: Set when the first tracked call met a run the caller started with MLflow itself.
