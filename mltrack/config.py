@@ -187,6 +187,19 @@ class ServeSettings(_Section):
     )
 
 
+def regex_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be a redaction pattern (ends a one-line error), or None."""
+    import re
+
+    try:
+        regex = re.compile(pattern)
+    except re.error as exc:
+        return f"is not a valid regular expression ({exc}); fix or remove it"
+    if regex.match(""):
+        return "matches the empty string; make it match at least one character"
+    return None
+
+
 class DocsSettings(_Section):
     """The live docs engine."""
 
@@ -226,21 +239,10 @@ class DocsSettings(_Section):
     @field_validator("redact_patterns")
     @classmethod
     def _valid_regexes(cls, patterns: list[str]) -> list[str]:
-        import re
-
         for index, pattern in enumerate(patterns):
-            try:
-                regex = re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(
-                    f"item {index} {pattern!r} is not a valid regular expression ({exc}); "
-                    "fix or remove it"
-                ) from None
-            if regex.match(""):
-                raise ValueError(
-                    f"item {index} {pattern!r} matches the empty string; "
-                    "make it match at least one character"
-                )
+            problem = regex_problem(pattern)
+            if problem is not None:
+                raise ValueError(f"item {index} {pattern!r} {problem}")
         return patterns
 
     strict_unreferenced: bool = Field(

@@ -29,6 +29,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from mltrack.config import regex_problem
 from mltrack.errors import ConfigError
 
 __all__ = [
@@ -124,19 +125,10 @@ def compile_patterns(
     """Compile user patterns; an invalid one is a one-line :class:`ConfigError`."""
     compiled = []
     for index, pattern in enumerate(patterns):
-        try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise ConfigError(
-                f"{setting}[{index}]: {pattern!r} is not a valid regular expression ({exc}); "
-                "fix or remove it"
-            ) from None
-        if regex.match(""):
-            raise ConfigError(
-                f"{setting}[{index}]: {pattern!r} matches the empty string; "
-                "make it match at least one character"
-            )
-        compiled.append(regex)
+        problem = regex_problem(pattern)
+        if problem is not None:
+            raise ConfigError(f"{setting}[{index}]: {pattern!r} {problem}")
+        compiled.append(re.compile(pattern))
     return compiled
 
 
