@@ -42,9 +42,9 @@ extras:
 	  if [ -n "$(TORCH_WHEEL)" ] && [ -f "$(TORCH_WHEEL)" ]; then \
 	    echo "extras: installing PyTorch (CPU) from $(TORCH_WHEEL)"; \
 	    $(UV) pip install --quiet --python "$${UV_PROJECT_ENVIRONMENT:-.venv}/bin/python" "$(TORCH_WHEEL)" \
-	      || echo "extras: could not install $(TORCH_WHEEL): the PyTorch, Keras and Transformers examples will show their skip message" >&2; \
+	      || echo "extras: could not install $(TORCH_WHEEL): the PyTorch, Keras-on-PyTorch and Transformers examples will show their skip message" >&2; \
 	  else \
-	    echo "extras: no PyTorch CPU wheel (set TORCH_WHEEL=...): the PyTorch, Keras and Transformers examples will show their skip message" >&2; \
+	    echo "extras: no PyTorch CPU wheel (set TORCH_WHEEL=...): the PyTorch, Keras-on-PyTorch and Transformers examples will show their skip message" >&2; \
 	  fi; \
 	fi
 
