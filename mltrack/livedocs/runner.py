@@ -684,7 +684,8 @@ class Runner:
 KERNEL_MODULES = ("ipykernel.kernelapp", "jupyter_client.manager", "nbclient", "nbformat")
 #: Heavy modules the warm pool imports once when an example imports them.
 POOL_MODULES = ("mlflow", "numpy", "pandas", "sklearn", "matplotlib", "mltrack")
-_TOP_IMPORT = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_]*)", re.M)
+#: ``import a.b`` / ``from a.b import c``: the module named (``a.b``).
+_IMPORTED = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_.]*)", re.M)
 
 
 class _ForkedProcess:
@@ -798,9 +799,15 @@ def pool_modules(config: EngineConfig, items: list[Item]) -> list[str]:
         if item.kind == "notebook":
             notebooks = True
             source = _notebook_code(source)
-        found.update(_TOP_IMPORT.findall(source))
-    modules = [m for m in POOL_MODULES if m in found]
-    modules = ["matplotlib.pyplot" if m == "matplotlib" else m for m in modules]
+        found.update(name.rstrip(".") for name in _IMPORTED.findall(source))
+    # The submodules too (`from sklearn.linear_model import Ridge`): a package's top
+    # level is often light, its submodules are what an example waits for.
+    modules = []
+    for package in POOL_MODULES:
+        named = sorted(m for m in found if m == package or m.startswith(package + "."))
+        if named and package == "matplotlib":
+            named = sorted({*named, "matplotlib.pyplot"} - {"matplotlib"})
+        modules += named
     return [*modules, *KERNEL_MODULES] if notebooks else modules
 
 

@@ -228,3 +228,28 @@ def test_figures_show_inline_although_the_pool_imported_matplotlib(
         assert any("image/png" in o["data"] for o in shown), shown
         # A kernel with a parent prints no "connect another client" banner into the log.
         assert "--existing" not in result.output
+
+
+def test_the_pool_imports_the_submodules_items_import_and_ipykernel_for_notebooks(
+    tmp_path: Path,
+) -> None:
+    from mltrack.livedocs.model import Item
+    from mltrack.livedocs.runner import KERNEL_MODULES, pool_modules
+
+    (tmp_path / "a.py").write_text(
+        "import mlflow.sklearn\nfrom sklearn.linear_model import Ridge\n"
+    )
+    (tmp_path / "b.ipynb").write_text(
+        notebook("import matplotlib\nfrom sklearn import datasets\nimport requests\n")
+    )
+    config = EngineConfig(root=tmp_path)
+    script = Item(id="a.py", kind="script", path="a.py", key="a")
+    nb = Item(id="b.ipynb", kind="notebook", path="b.ipynb", key="b")
+    assert pool_modules(config, [script]) == ["mlflow.sklearn", "sklearn.linear_model"]
+    assert pool_modules(config, [script, nb]) == [
+        "mlflow.sklearn",
+        "sklearn",
+        "sklearn.linear_model",
+        "matplotlib.pyplot",
+        *KERNEL_MODULES,
+    ]
