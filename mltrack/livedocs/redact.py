@@ -314,14 +314,25 @@ class Scrubber:
         replacements: Mapping[str, str] | None = None,
     ):
         self.redactor = secrets if isinstance(secrets, Redactor) else Redactor(secrets)
-        self.replacements = sorted((replacements or {}).items(), key=lambda kv: -len(kv[0]))
+        self.replacements = sorted(
+            ((old, new) for old, new in (replacements or {}).items() if old),
+            key=lambda kv: -len(kv[0]),
+        )
+        # A long temp path wraps in a terminal like a secret does: match it across wraps.
+        alternatives = "|".join(
+            f"(?P<r{index}>{_wrappable(old)})" for index, (old, _) in enumerate(self.replacements)
+        )
+        self._replace = re.compile(alternatives) if alternatives else None
 
     def __call__(self, text: str) -> str:
         text = self.redactor(text)
-        for old, new in self.replacements:
-            if old:
-                text = text.replace(old, new)
-        return text
+        if self._replace is None:
+            return text
+        return self._replace.sub(self._substitute, text)
+
+    def _substitute(self, match: re.Match[str]) -> str:
+        index = int((match.lastgroup or "r0")[1:])
+        return self.replacements[index][1]
 
     def data(self, value: Any) -> Any:
         """Every string in JSON-like ``value`` scrubbed (keys too)."""

@@ -147,6 +147,13 @@ def test_invalid_pattern_is_one_line_naming_the_setting(tmp_path: Path) -> None:
         compile_patterns([".*"])
 
 
+def test_scrubber_replaces_a_temp_path_a_terminal_wrapped() -> None:
+    cwd = "/tmp/mltrack-livedocs-4242-99-4026531836-abcd/items/examples-deploy-py-f2a7ba/cwd"
+    scrub = Scrubber([], {cwd + "/": "", cwd: ".", cwd.split("/items")[0]: "<tmp>"})
+    wrapped = f"wrote {cwd[:60]}\n{cwd[60:]}/build/docker, kept {cwd.split('/items')[0]}/log"
+    assert scrub(wrapped) == "wrote build/docker, kept <tmp>/log"
+
+
 def test_scrubber_redacts_then_replaces_build_paths() -> None:
     scrub = Scrubber(Redactor(["sk-abcdef"]), {"http://127.0.0.1:5123": "http://localhost:5000"})
     assert (
