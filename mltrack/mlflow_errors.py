@@ -15,8 +15,8 @@ import enum
 import re
 import sys
 import urllib.parse
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from typing import Literal
 
 from mltrack.errors import MltrackError, TrackingServerError
 
@@ -183,24 +183,45 @@ def tracking_uri_shown() -> str:
     return redact_uri(uri or os.environ.get("MLFLOW_TRACKING_URI", "the tracking server"))
 
 
-@contextmanager
-def mlflow_errors(
-    action: str,
-    not_found: Callable[[], MltrackError] | None = None,
-    invalid_is_not_found: bool = False,
-) -> Iterator[None]:
+class mlflow_errors:  # noqa: N801 - used like a function: `with mlflow_errors(...):`
     """Raise mltrack's error for a known MLflow failure inside the block (see :func:`translate`).
 
     Anything else propagates unchanged: mltrack's own errors, and MLflow errors that are
-    not one of the known failures (a bug shows its traceback).
+    not one of the known failures (a bug shows its traceback). A class rather than a
+    generator, so a ``--debug`` traceback ends at the call that failed, not in contextlib.
+
+    Args:
+        action: what the block does, for the message (``"read run 0a1b…"``).
+        not_found: builds the error for a missing resource.
+        invalid_is_not_found: treat MLflow's INVALID_PARAMETER_VALUE as "not found".
     """
-    try:
-        yield
-    except MltrackError:
-        raise
-    except Exception as exc:
-        uri = tracking_uri_shown()
-        error = translate(exc, action, uri, not_found, invalid_is_not_found, tracking_call=True)
+
+    def __init__(
+        self,
+        action: str,
+        not_found: Callable[[], MltrackError] | None = None,
+        invalid_is_not_found: bool = False,
+    ) -> None:
+        self.action = action
+        self.not_found = not_found
+        self.invalid_is_not_found = invalid_is_not_found
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> Literal[False]:
+        if exc is None or isinstance(exc, MltrackError) or not isinstance(exc, Exception):
+            return False
+        error = translate(
+            exc,
+            self.action,
+            tracking_uri_shown(),
+            self.not_found,
+            self.invalid_is_not_found,
+            tracking_call=True,
+        )
         if error is None:
-            raise
+            return False
         raise error from None
