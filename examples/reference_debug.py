@@ -26,7 +26,7 @@ via_env = subprocess.run([*command, *failing], capture_output=True, text=True, e
 print("with MLTRACK_DEBUG=1:", "traceback" if "Traceback" in via_env.stderr else "one line")
 
 # --- checks ---
-assert plain.returncode == 2 and debug.returncode != 0, (plain.returncode, debug.returncode)
+assert plain.returncode == debug.returncode == 2, (plain.returncode, debug.returncode)
 assert len(plain.stderr.strip().splitlines()) == 1 and "no-such-model" in plain.stderr
 assert "Traceback" not in plain.stderr and lines[0].startswith("Traceback"), lines[0]
 assert "Traceback" in via_env.stderr, "MLTRACK_DEBUG=1 prints the traceback too"

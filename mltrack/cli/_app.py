@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import traceback
 from typing import Any
 
 import click
@@ -62,7 +63,9 @@ class MltrackTyper(typer.Typer):
             result = super().__call__(*args, standalone_mode=False, **kwargs)
         except MltrackError as exc:
             if debug_enabled():
-                raise
+                # The traceback, then the same exit status as without --debug.
+                traceback.print_exc()
+                sys.exit(USER_ERROR_EXIT)
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(USER_ERROR_EXIT)
         except _ABORTS:

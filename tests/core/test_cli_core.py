@@ -35,6 +35,7 @@ def test_user_error_is_one_line_exit_2(tracking_uri: str, tmp_path: Path) -> Non
     ]
     debug = ml("--debug", "runs", "--experiment", "does-not-exist", cwd=tmp_path)
     assert "Traceback" in debug.stderr
+    assert debug.returncode == 2  # the same status, with the traceback
 
 
 def test_mltrack_debug_env_shows_the_traceback(tracking_uri: str, tmp_path: Path) -> None:
@@ -44,7 +45,7 @@ def test_mltrack_debug_env_shows_the_traceback(tracking_uri: str, tmp_path: Path
     assert off.returncode == 2
     assert len(off.stderr.strip().splitlines()) == 1 and "Traceback" not in off.stderr
     debug = ml(*args, cwd=tmp_path, env={"MLTRACK_DEBUG": "1"})
-    assert debug.returncode not in (0, 2)
+    assert debug.returncode == 2
     assert "Traceback (most recent call last)" in debug.stderr
     assert "RunNotFoundError: no experiment named 'does-not-exist'" in debug.stderr
 
