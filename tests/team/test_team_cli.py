@@ -215,7 +215,7 @@ def test_config_describe_has_no_secret() -> None:
 def test_migrate_upgrades_an_old_postgres_schema_without_printing_the_password(
     postgres: Any,
 ) -> None:
-    from mltrack.teamserver import _postgres_driver
+    from mltrack.teamserver._config import _postgres_driver
     from mltrack.testing.postgres import load_mlflow_schema
 
     database = f"migrate_{uuid.uuid4().hex[:8]}"

@@ -146,7 +146,7 @@ class _PeakConnections:
     def __init__(self, uri: str) -> None:
         import sqlalchemy
 
-        from mltrack.teamserver import _postgres_driver
+        from mltrack.teamserver._config import _postgres_driver
 
         self._sqlalchemy = sqlalchemy
         self._engine = sqlalchemy.create_engine(_postgres_driver(uri))

@@ -1,0 +1,70 @@
+"""A team MLflow tracking server: PostgreSQL (or sqlite), proxied artifacts, basic auth.
+
+``ml server`` stands on MLflow's own production setup rather than a home-made one: the
+same FastAPI/uvicorn app ``mlflow server`` runs, the same environment contract
+(``_MLFLOW_SERVER_*`` variables), MLflow's ``basic-auth`` app for users and
+per-experiment permissions, and ``mlflow db upgrade`` for schema migrations. What mltrack
+adds is the glue a team needs around it:
+
+* one validated :class:`TeamServerConfig` (backend URI, artifact store, auth, bind address);
+* a *prepare* step that creates or checks the database schema and bootstraps the admin
+  user **once**, before any worker starts, so several workers never race on migrations
+  and a bad URI or a missing admin password is one clear error instead of crashing workers;
+* a generated auth config (``basic_auth.ini``) and a stable Flask secret key kept in the
+  server's state directory, readable by its owner only;
+* :func:`check_server`: health, authentication and a write/read round trip against any
+  running server; :func:`migrate`: a timestamped backup of a sqlite database, then
+  ``mlflow db upgrade``;
+* credentials never leave the process environment: every URI that is shown is passed
+  through :func:`redact_uri` first.
+
+The package's modules, one concern each: ``_config`` (validation), ``_env`` (what
+MLflow's server reads), ``_prepare`` (schema, admin, worker plan), ``_server``
+(start/stop), ``_check``, ``_migrate``, ``_users``, ``_kubernetes``; the programs run in
+the database's environment are ``_prepare_db`` and ``_migrate_db``.
+"""
+
+from __future__ import annotations
+
+from mltrack.serverapp import AUTH_APP
+from mltrack.teamserver._check import CheckResult, auth_status, check_server
+from mltrack.teamserver._config import TeamServerConfig
+from mltrack.teamserver._env import server_env
+from mltrack.teamserver._kubernetes import kubernetes_manifests
+from mltrack.teamserver._migrate import MigrationResult, backup_sqlite, migrate, schema_revision
+from mltrack.teamserver._prepare import ConnectionLimit, plan_workers, prepare
+from mltrack.teamserver._server import (
+    TeamServer,
+    client_instructions,
+    start_team_server,
+    team_server,
+)
+from mltrack.teamserver._uris import redact_uri
+from mltrack.teamserver._users import PERMISSIONS, create_user, grant_permission
+from mltrack.transport import strip_userinfo
+
+__all__ = [
+    "AUTH_APP",
+    "CheckResult",
+    "ConnectionLimit",
+    "MigrationResult",
+    "PERMISSIONS",
+    "TeamServer",
+    "TeamServerConfig",
+    "auth_status",
+    "backup_sqlite",
+    "check_server",
+    "client_instructions",
+    "create_user",
+    "grant_permission",
+    "kubernetes_manifests",
+    "migrate",
+    "plan_workers",
+    "prepare",
+    "redact_uri",
+    "schema_revision",
+    "server_env",
+    "start_team_server",
+    "strip_userinfo",
+    "team_server",
+]

@@ -1,0 +1,234 @@
+"""Start, wait for and stop the team server (uvicorn under a keeper)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mltrack._process import free_port, keeper_command, kill_group, owned_tempdir
+from mltrack.errors import ConfigError, ServerStartError
+from mltrack.serverapp import (
+    THREADS_ENV,
+    uvicorn_command,
+)
+from mltrack.teamserver._config import TeamServerConfig
+from mltrack.teamserver._env import _ADMIN_BOOTSTRAPPED, server_env
+from mltrack.teamserver._prepare import _scrub, plan_workers, prepare
+from mltrack.teamserver._uris import _ANY_INTERFACE, _port_in_use, _sqlite_path
+
+
+@dataclass
+class TeamServer:
+    """A running team server started by :func:`start_team_server`.
+
+    Attributes:
+        url: base URL clients use as ``MLFLOW_TRACKING_URI``.
+        config: what it was started with.
+        process: the uvicorn supervisor (leader of its own process group).
+        startup_s: seconds from launch to the first healthy answer (after prepare).
+    """
+
+    url: str
+    config: TeamServerConfig
+    process: subprocess.Popen[bytes]
+    env: dict[str, str] = field(repr=False)
+    startup_s: float = 0.0
+    _owned_state: bool = field(default=False, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def log_path(self) -> Path:
+        return self.config.state_dir / "server.log"
+
+    def log_tail(self, chars: int = 2000) -> str:
+        with contextlib.suppress(OSError):
+            return _scrub(self.log_path.read_text(errors="replace")[-chars:], self.config, self.env)
+        return ""
+
+    def stop(self) -> None:
+        """Stop every server process; remove the state directory if it was temporary."""
+        if self._stopped:
+            return
+        self._stopped = True
+        _kill_group(self.process)
+        if self._owned_state:
+            shutil.rmtree(self.config.state_dir, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port and database (no prepare step)."""
+        _kill_group(self.process)
+        self.process = _launch(self.config, self.env)
+        self.startup_s = _wait_healthy(self)
+        self._stopped = False
+
+    def __enter__(self) -> TeamServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    kill_group(proc, grace_s=15)  # several uvicorn workers take longer to drain
+
+
+def _launch(config: TeamServerConfig, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    assert config.workers is not None, "plan_workers() decides them before the launch"
+    # Under a keeper: the workers end with this process, even when it is SIGKILLed.
+    cmd = keeper_command(
+        uvicorn_command(config.host, config.port, config.workers, auth=config.auth)
+    )
+    log = open(config.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=config.state_dir,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+
+
+def _local_url(config: TeamServerConfig) -> str:
+    host = "127.0.0.1" if config.host in _ANY_INTERFACE else config.host
+    return f"http://{host}:{config.port}"
+
+
+def _wait_healthy(server: TeamServer, timeout: float = 120.0) -> float:
+    start = time.monotonic()
+    while True:
+        if server.process.poll() is not None:
+            raise ServerStartError(
+                f"the server exited with code {server.process.returncode}\n"
+                f"--- server log ---\n{server.log_tail()}"
+            )
+        try:
+            with urllib.request.urlopen(server.url + "/health", timeout=2) as resp:
+                if resp.status == 200:
+                    return time.monotonic() - start
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        if time.monotonic() - start > timeout:
+            raise ServerStartError(
+                f"{server.url}/health did not answer within {timeout:.0f} s\n"
+                f"--- server log ---\n{server.log_tail()}"
+            )
+        time.sleep(0.1)
+
+
+def _require_admin_password_on_first_start(config: TeamServerConfig) -> None:
+    # Known before any import when the users database is a sqlite file not created yet;
+    # otherwise MLflow's bootstrap says it (one line, via prepare).
+    users_db = _sqlite_path(config.resolved_auth_db) if config.auth else None
+    first_start = users_db is not None and not users_db.exists()
+    if first_start and not os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
+        raise ConfigError(
+            "first start with --auth: set MLFLOW_AUTH_ADMIN_PASSWORD (and optionally "
+            "MLFLOW_AUTH_ADMIN_USERNAME, default 'admin') to create the admin user"
+        )
+
+
+def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer:
+    """Validate, prepare and start a team server; return when it answers ``/health``.
+
+    Args:
+        config: the server settings. A ``state_dir`` that does not exist yet is created;
+            if it is None-like (empty path) a temporary one is used and removed on stop.
+        wait: wait for ``/health`` before returning.
+
+    Raises:
+        ConfigError: invalid settings.
+        ServerStartError: the port is taken, the database cannot be prepared, or the
+            server did not become healthy (the message holds the log tail).
+    """
+    config.validate()
+    owned = False
+    if not str(config.state_dir) or str(config.state_dir) == ".":
+        config.state_dir = owned_tempdir("mltrack-teamserver-")
+        owned = True
+    config.state_dir = Path(config.state_dir).expanduser().resolve()
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        config.state_dir.chmod(0o700)  # holds the secret key and maybe the users database
+        if config.port == 0:
+            config.port = free_port(config.host)
+        elif _port_in_use(config.host, config.port):
+            raise ServerStartError(
+                f"port {config.port} on {config.host} is already in use; pick another with --port"
+            )
+        if "://" not in config.artifacts:
+            Path(config.artifacts_location).mkdir(parents=True, exist_ok=True)
+        sqlite_file = _sqlite_path(config.backend)
+        if sqlite_file is not None:
+            sqlite_file = sqlite_file.expanduser().resolve()
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            if not sqlite_file.exists():
+                # A migrated empty schema, copied: seconds instead of every migration.
+                from mltrack.localserver import template_db
+
+                shutil.copyfile(template_db(), sqlite_file)
+            config.backend = f"sqlite:///{sqlite_file}"
+        _require_admin_password_on_first_start(config)
+        env = server_env(config)
+        limit = prepare(config, env)
+        config.workers, config.threads, config.workers_note = plan_workers(
+            config.backend, config.workers, limit
+        )
+        env[THREADS_ENV] = str(config.threads)
+        if config.auth:
+            env.update(_ADMIN_BOOTSTRAPPED)  # done once above, not per worker
+        proc = _launch(config, env)
+    except BaseException:
+        if owned:
+            shutil.rmtree(config.state_dir, ignore_errors=True)
+        raise
+    server = TeamServer(_local_url(config), config, proc, env, _owned_state=owned)
+    if wait:
+        try:
+            server.startup_s = _wait_healthy(server)
+        except BaseException:
+            server.stop()
+            raise
+    return server
+
+
+@contextlib.contextmanager
+def team_server(config: TeamServerConfig) -> Iterator[TeamServer]:
+    """Context manager form of :func:`start_team_server`; always stops the server."""
+    server = start_team_server(config)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def client_instructions(config: TeamServerConfig, public_url: str | None = None) -> list[str]:
+    """Shell lines a team member runs to use the server (no secrets in them)."""
+    url = public_url or (
+        f"http://{socket.gethostname()}:{config.port}"
+        if config.host in _ANY_INTERFACE
+        else _local_url(config)
+    )
+    lines = [f"export MLFLOW_TRACKING_URI={url}"]
+    if config.auth:
+        lines += [
+            "export MLFLOW_TRACKING_USERNAME=<your user>",
+            "export MLFLOW_TRACKING_PASSWORD=<your password>   # or a secret manager",
+        ]
+    lines.append("ml doctor            # checks reachability and credentials")
+    lines.append(f"ml server --check {url}")
+    return lines
