@@ -52,6 +52,7 @@ __all__ = [
     "Sentinel",
     "exit_with_parent",
     "exit_with_parent_from_env",
+    "free_port",
     "keeper_command",
     "kill_group",
     "kill_processes",
@@ -64,6 +65,14 @@ __all__ = [
     "set_parent_death_signal",
     "start_sentinel",
 ]
+
+# Ports handed out by free_port: below Linux's ephemeral range (32768+), so an outgoing
+# connection never holds one, and each process draws from a slice of its own (by pid):
+# two processes that each pick a port and bind it a moment later (xdist workers, parallel
+# builds) do not pick the same one, as two bind(0) calls could.
+_PORT_LOW, _PORT_HIGH, _PORT_SLICES = 20000, 32000, 96
+_next_port: int | None = None
+_port_lock = threading.Lock()
 
 #: Set by a starter in its child's environment: the pid the child must not outlive.
 OWNER_ENV = "MLTRACK_OWNER_PID"
@@ -320,6 +329,32 @@ def pid_start_time(pid: int) -> int | None:
     if fields[0] in (b"Z", b"X"):
         return None  # it has ended; only its parent's wait is due
     return int(fields[19])  # field 22 of the line; the two before ")" are cut off
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at ``host`` right now, from this process's slice."""
+    import random
+    import socket
+
+    global _next_port
+    size = (_PORT_HIGH - _PORT_LOW) // _PORT_SLICES
+    base = _PORT_LOW + (os.getpid() % _PORT_SLICES) * size  # a fork gets a new slice too
+    bind_host = "0.0.0.0" if host in ("", "0.0.0.0") else host
+    with _port_lock:
+        if _next_port is None or not base <= _next_port < base + size:
+            _next_port = base + random.randrange(size)
+        for _ in range(size):
+            port = _next_port
+            _next_port = base + (port - base + 1) % size
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((bind_host, port))
+                except OSError:
+                    continue
+                return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # the slice is full
+        sock.bind((bind_host, 0))
+        return int(sock.getsockname()[1])
 
 
 def owned_tempdir(prefix: str) -> Path:

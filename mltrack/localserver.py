@@ -41,6 +41,7 @@ from typing import Protocol
 
 from mltrack._process import (
     exit_with_parent,
+    free_port,
     keeper_command,
     kill_group,
     name_process,
@@ -74,13 +75,6 @@ class ServerProcess(Protocol):
     def poll(self) -> int | None: ...
 
     def wait(self, timeout: float | None = None) -> int: ...
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _port_is_free(port: int) -> bool:

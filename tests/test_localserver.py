@@ -137,3 +137,27 @@ def test_unknown_start_method_is_a_clear_error(
     finally:
         tempfile.tempdir = None
     assert list(tmp_path.iterdir()) == []  # no temp dir left behind
+
+
+def test_free_port_draws_from_this_process_slice() -> None:
+    """Two processes that pick a port and bind it later do not pick the same one."""
+    import subprocess
+    import sys
+
+    from mltrack._process import _PORT_HIGH, _PORT_LOW, _PORT_SLICES, free_port
+
+    size = (_PORT_HIGH - _PORT_LOW) // _PORT_SLICES
+
+    def slice_of(port: int) -> int:
+        return (port - _PORT_LOW) // size
+
+    ports = [free_port() for _ in range(5)]
+    assert len(set(ports)) == 5  # not handed out twice in a row
+    assert {slice_of(p) for p in ports} == {os.getpid() % _PORT_SLICES}
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; from mltrack._process import free_port; "
+         "print(os.getpid(), free_port())"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    pid, port = map(int, child.stdout.split())
+    assert slice_of(port) == pid % _PORT_SLICES

@@ -60,7 +60,7 @@ def find_pg_bin() -> Path:
 
 
 def _free_port() -> int:
-    from mltrack.localserver import free_port
+    from mltrack._process import free_port
 
     return free_port()
 
