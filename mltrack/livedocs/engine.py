@@ -120,14 +120,26 @@ class LiveDocsEngine:
             if result.id in plan.items
         ]
 
-    def render_page(self, page: str, text: str, plan: Plan, report: BuildReport) -> Rendered:
+    def render_page(
+        self, page: str, text: str, plan: Plan, report: BuildReport, first_line: int = 1
+    ) -> Rendered:
         """Replace every directive of a page by its rendered Markdown.
+
+        Args:
+            page: the page's path, as planned (``docs/guide.md``).
+            text: its Markdown.
+            plan: the plan, which says which item each block (``page:line``) shows.
+            report: the results.
+            first_line: the line of the page file ``text`` starts at: a site generator
+                hands over the Markdown without the YAML front matter, so the blocks'
+                lines are counted from there.
 
         Returns:
             The page's new Markdown and the HTML fragments its placeholders stand for.
         """
-        directives = find_directives(page, text)
-        lines = text.split("\n")
+        skipped = first_line - 1
+        directives = find_directives(page, "\n" * skipped + text)
+        lines = ("\n" * skipped + text).split("\n")
         out = Rendered(markdown="")
         for directive in reversed(directives):
             item = plan.item_for(directive.where)
@@ -139,5 +151,5 @@ class LiveDocsEngine:
             rendered = render_directive(self.config.root, directive, item, result, message)
             out.fragments.update(rendered.fragments)
             lines[directive.line - 1 : directive.end_line] = rendered.markdown.split("\n")
-        out.markdown = "\n".join(lines)
+        out.markdown = "\n".join(lines[skipped:])
         return out

@@ -257,8 +257,16 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             return markdown
         self._fix_edit_url(page, config)
         name = f"{self.engine.config.docs_dir}/{page.file.src_uri}"
+        # MkDocs hands over the Markdown without the front matter: blocks are planned at
+        # their line in the file.
+        source = page.file.content_string
+        first_line = (
+            source.count("\n") - markdown.count("\n") + 1 if source.endswith(markdown) else 1
+        )
         try:
-            rendered = self.engine.render_page(name, markdown, self.plan, self.report)
+            rendered = self.engine.render_page(
+                name, markdown, self.plan, self.report, first_line=first_line
+            )
         except LiveDocsError as exc:
             if self.strict:
                 raise PluginError(f"livedocs: {exc}") from None

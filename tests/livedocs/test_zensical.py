@@ -48,7 +48,13 @@ print(6 * 7)
 assert 6 * 7 == 42
 """
 
+# Front matter: MkDocs hands the plugin the Markdown without it, so the blocks' lines
+# are counted from the file's start all the same.
 INDEX_MD = """\
+---
+title: Fence test
+---
+
 # Fence test
 
 ```livedocs
@@ -100,6 +106,7 @@ def _blocks(page_html: str) -> list[str]:
     body = re.sub(r'id="__tabs_\d+_(\d+)"', r'id="__tabs_\1"', body)
     body = re.sub(r'for="__tabs_\d+_(\d+)"', r'for="__tabs_\1"', body)
     body = re.sub(r'name="__tabs_\d+"', 'name="__tabs"', body)
+    body = re.sub(r'id="__span-(?:ld\d+x)?\d+-', 'id="__span-N-', body)
     blocks = []
     for start in (m.start() for m in re.finditer(r'<div class="livedocs"', body)):
         depth = 0
@@ -134,12 +141,15 @@ def test_zensical_renders_livedocs_blocks_like_mkdocs_and_fails_strictly(tmp_pat
     assert zensical_blocks == mkdocs_blocks
     for text in ("hello from livedocs", "from the cli", "snippet says 2", 'class="ansi-fg-green"'):
         assert text in zensical_blocks[0] + zensical_blocks[1] + zensical_blocks[2]
+    assert "not executed" not in mkdocs_page
     # The hidden checks section stays hidden; a plain python block is left to the highlighter.
     assert "assert" not in zensical_blocks[0]
     assert "a plain block stays a plain block" in re.sub(r"<[^>]+>", "", zensical_page)
     # Two tab sets on one page keep distinct radio ids (each block converts on its own).
     ids = re.findall(r'<input[^>]* id="(__livedocs[^"]+)"', zensical_page)
     assert len(ids) == 4 and len(set(ids)) == 4
+    spans = re.findall(r'id="(__span-[^"]+)"', zensical_page)
+    assert len(spans) == len(set(spans))  # code line ids too
 
     # A failing check: the Zensical build fails with the MkDocs build's message.
     (root / "examples" / "bad.py").write_text(
