@@ -76,13 +76,15 @@ build: install
 # Zensical runs Python-Markdown extensions, not MkDocs plugins: the examples execute first
 # (`ml docs run`, which records failures too), then the livedocs fence renders each block
 # from the cache and fails the build on a failed or never-executed one. `zensical build
-# --clean` empties .cache/, so this build keeps its livedocs cache apart (seeded from
-# MkDocs' one: only what changed since `make build` runs again).
+# --clean` empties all of .cache/, so this build keeps its livedocs cache apart (seeded
+# from MkDocs' one: only what changed since `make build` runs again) and hands it back
+# afterwards, so the next `make build` does not run everything again.
 ZENSICAL_CACHE := .zensical-livedocs
 build-zensical: install
 	@mkdir -p $(ZENSICAL_CACHE) && if [ -d .cache/livedocs ]; then cp -a .cache/livedocs/. $(ZENSICAL_CACHE)/; fi
 	@MLTRACK_DOCS__CACHE_DIR=$(ZENSICAL_CACHE) $(RUN) ml docs run
-	@MLTRACK_DOCS__CACHE_DIR=$(ZENSICAL_CACHE) MLTRACK_LIVEDOCS_STRICT=1 $(RUN) zensical build --clean
+	@MLTRACK_DOCS__CACHE_DIR=$(ZENSICAL_CACHE) MLTRACK_LIVEDOCS_STRICT=1 $(RUN) zensical build --clean; \
+	  status=$$?; mkdir -p .cache/livedocs && cp -a $(ZENSICAL_CACHE)/. .cache/livedocs/; exit $$status
 
 # Versioned docs: mike commits VERSION (default: the package version) to the gh-pages
 # branch and points `latest` at it; PUSH=1 also pushes the branch.

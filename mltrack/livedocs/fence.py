@@ -212,14 +212,17 @@ def format_livedocs(
 
 
 _TAB_ID = re.compile(r"__tabbed_(\d+)")
+_LINE_SPAN_ID = re.compile(r'id="__span-(\d+)-')
 
 
 def _unique_tab_ids(html: str, md: Any) -> str:
-    """Give this block's tab sets ids of their own on the page.
+    """Give this block's tab sets and code line spans ids of their own on the page.
 
-    Each block is converted by a Markdown instance of its own, whose tab sets are numbered
-    from 1 again: two blocks on one page would share radio ids and switch each other's tabs.
+    Each block is converted by a Markdown instance of its own, which numbers tab sets and
+    code blocks from the start again: two blocks on one page would share radio ids (and
+    switch each other's tabs) and line ids.
     """
     block = getattr(md, "livedocs_blocks", 0) + 1
     md.livedocs_blocks = block
-    return _TAB_ID.sub(rf"__livedocs{block}_\1", html)
+    html = _TAB_ID.sub(rf"__livedocs{block}_\1", html)
+    return _LINE_SPAN_ID.sub(rf'id="__span-ld{block}x\1-', html)
