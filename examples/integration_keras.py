@@ -13,6 +13,10 @@ import sys
 
 # Keras reads its backend once, at import: choose it before `import keras`.
 os.environ.setdefault("KERAS_BACKEND", "torch")
+# Keras imports TensorFlow when it is installed (for its data utilities): keep its
+# start-up log lines (timestamps, CPU notes) out of the output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 backend = os.environ["KERAS_BACKEND"]
 missing = [name for name in ("keras", backend) if importlib.util.find_spec(name) is None]
 if missing:
