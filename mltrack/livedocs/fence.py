@@ -131,10 +131,10 @@ def _render(site: _Site, page: str, source: str) -> tuple[Rendered, list[str]]:
     indent = directives[0].indent
     lines = text.split("\n")[start - 1 : end]
     block = [ln[len(indent) :] if ln.startswith(indent) else ln for ln in lines]
-    synthetic = "\n" * (start - 1) + "\n".join(block)
-    rendered = site.engine.render_page(page, synthetic, site.plan, site.report)
-    rendered.markdown = rendered.markdown.lstrip("\n")
-    return rendered, _failures(site, find_directives(page, synthetic))
+    rendered = site.engine.render_page(
+        page, "\n".join(block), site.plan, site.report, first_line=start
+    )
+    return rendered, _failures(site, directives)
 
 
 def _failures(site: _Site, directives: list[Directive]) -> list[str]:
