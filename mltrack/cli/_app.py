@@ -50,6 +50,51 @@ def exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+#: Other spellings of ``--format`` values, accepted without a word: one canonical name each.
+FORMAT_ALIASES = {"md": "markdown"}
+
+
+def choose_format(value: str, allowed: tuple[str, ...], option: str = "--format") -> str:
+    """The canonical name of a ``--format`` value (``md`` -> ``markdown``), case-insensitive.
+
+    Validated here rather than by a Click choice so that a typo is a one-line mltrack error
+    (exit status 2) naming the values to use.
+
+    Raises:
+        MltrackError: ``value`` is neither an allowed format nor an alias of one.
+    """
+    key = value.strip().lower()
+    key = FORMAT_ALIASES.get(key, key)
+    if key not in allowed:
+        raise MltrackError(f"unknown {option} '{value}': use one of {', '.join(allowed)}")
+    return key
+
+
+def _flag_type_hidden() -> None:
+    """Show flags as flags in ``--help``: ``--local``, not ``--local <bool>``.
+
+    Typer's rich help prints a value type after every option, flags included, so a flag
+    reads as if it took a value; its plain help (and Click's) prints none. The override is
+    for flags and counters only; options that take a value keep their type.
+    """
+    from typer.core import TyperOption
+
+    original = TyperOption.display_type_rich
+    if getattr(original, "_mltrack_flags", False):
+        return
+
+    def display_type_rich(self: Any, ctx: Any) -> str | None:
+        if getattr(self, "is_flag", False) or getattr(self, "count", False):
+            return None
+        return original(self, ctx)
+
+    display_type_rich._mltrack_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flag_type_hidden()
+
+
 def debug_enabled() -> bool:
     """True when tracebacks were asked for with ``--debug`` or ``MLTRACK_DEBUG``."""
     return os.environ.get("MLTRACK_DEBUG", "").lower() in ("1", "true", "yes", "on")

@@ -9,7 +9,7 @@ from enum import StrEnum
 
 import typer
 
-from mltrack.cli._app import app, console
+from mltrack.cli._app import app, choose_format, console
 
 __all__ = ["llm_app", "report"]
 
@@ -24,8 +24,8 @@ class ReportFormat(StrEnum):
     """Output formats of ``ml llm report``."""
 
     table = "table"
-    json = "json"
     markdown = "markdown"
+    json = "json"
 
 
 class GroupBy(StrEnum):
@@ -43,8 +43,12 @@ def report(
         help="Experiment name; default: `experiment` in .mltrack.yml, then "
         "MLFLOW_EXPERIMENT_NAME, else every experiment.",
     ),
-    output_format: ReportFormat = typer.Option(
-        ReportFormat.table, "--format", "-f", help="table, json or markdown."
+    output_format: str = typer.Option(
+        "table",
+        "--format",
+        "-f",
+        metavar="<table|markdown|json>",
+        help="table, markdown (also: md) or json.",
     ),
     by: GroupBy = typer.Option(
         GroupBy.model, "--by", help="Group rows by model, provider or day (UTC)."
@@ -59,11 +63,12 @@ def report(
     """
     from mltrack.llm.report import llm_report, render_table
 
+    kind = ReportFormat(choose_format(output_format, tuple(ReportFormat)))
     result = llm_report(experiment, by=by.value, max_traces=max_traces)
-    if output_format is ReportFormat.json:
+    if kind is ReportFormat.json:
         # plain print: JSON must not be wrapped or highlighted
         typer.echo(result.to_json())
-    elif output_format is ReportFormat.markdown:
+    elif kind is ReportFormat.markdown:
         typer.echo(result.to_markdown())
     else:
         console.print(render_table(result))

@@ -13,7 +13,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from mltrack.cli._app import app, console
+from mltrack.cli._app import app, choose_format, console
 from mltrack.errors import MltrackError
 
 __all__ = ["card", "compare", "models", "promote", "save"]
@@ -121,15 +121,8 @@ def promote(
     console.print(f"{name}@{to} → v{info.version}{note}: {info.uri}", highlight=False)
 
 
-CARD_FORMATS = ("md", "html")
+CARD_FORMATS = ("markdown", "html")
 COMPARE_FORMATS = ("table", "markdown", "json")
-
-
-def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
-    """Validate a choice here so a typo is a one-line error with exit code 2."""
-    if value not in allowed:
-        raise MltrackError(f"unknown {option} '{value}': use one of {', '.join(allowed)}")
-    return value
 
 
 @app.command()
@@ -137,18 +130,29 @@ def card(
     ref: str = typer.Argument(
         ..., metavar="RUN_ID_OR_MODEL_URI", help="Run id, runs:/…, models:/NAME/VERSION or @alias."
     ),
-    fmt: str = typer.Option("md", "--format", "-f", help="md or html."),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        metavar="<markdown|html>",
+        help="markdown (also: md) or html; default: html for an --output ending in .html, "
+        "else markdown.",
+    ),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file."),
     log: bool = typer.Option(False, "--log", help="Also store the card in the run's artifacts."),
 ) -> None:
     """Generate a model card (Markdown with YAML front matter, or standalone HTML)."""
     from mltrack.cards import model_card
 
-    kind = _choice(fmt, CARD_FORMATS, "--format")
+    if fmt is not None:
+        kind = choose_format(fmt, CARD_FORMATS)
+    else:
+        html_file = output is not None and output.suffix.lower() in (".html", ".htm")
+        kind = "html" if html_file else "markdown"
     result = model_card(ref)
-    text = result.markdown if kind == "md" else result.html
+    text = result.markdown if kind == "markdown" else result.html
     if output is not None:
-        result.save(output, format="md" if kind == "md" else "html")
+        result.save(output, format="md" if kind == "markdown" else "html")
         console.print(f"wrote {output}", highlight=False)
     else:
         print(text)
@@ -170,7 +174,13 @@ def compare(
         None, "--challenger", help="Challenger run id or model URI."
     ),
     plot: Path | None = typer.Option(None, "--plot", help="Write a PNG chart (experiment mode)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, markdown or json."),
+    fmt: str = typer.Option(
+        "table",
+        "--format",
+        "-f",
+        metavar="<table|markdown|json>",
+        help="table, markdown (also: md) or json.",
+    ),
     lower_is_better: bool = typer.Option(
         False, "--lower-is-better", help="Rank ascending (guessed from the metric name otherwise)."
     ),
@@ -183,7 +193,7 @@ def compare(
     """
     from mltrack import insights
 
-    kind = _choice(fmt, COMPARE_FORMATS, "--format")
+    kind = choose_format(fmt, COMPARE_FORMATS)
     direction = False if lower_is_better else None
     if (champion is None) != (challenger is None):
         raise MltrackError("pass both --champion and --challenger (run ids or model URIs)")
