@@ -146,11 +146,12 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
     def _add_build_report(self, files: Files, config: MkDocsConfig) -> None:
         from mltrack.livedocs.reference import build_report_page
 
-        uri = "reference/build-report.md"
+        # A page about the build, for contributors: listed under Contributing in the nav.
+        uri = "contributing/build-report.md"
         if files.get_file_from_path(uri) is None:
             content = build_report_page(self.report.to_json())
             files.append(File.generated(config, uri, content=content))
-            self.generated.setdefault("reference", []).append(uri)
+            self.generated.setdefault("contributing", []).append(uri)  # no edit button
 
     def _add_notebooks(self, files: Files, config: MkDocsConfig) -> None:
         assert self.engine is not None
@@ -237,7 +238,9 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             elif isinstance(entry, Page) and entry.file.src_uri == index_uri:
                 in_nav = {p.file.src_uri for p in _flatten(items) if isinstance(p, Page)}
                 children: list[Any] = [entry]
-                for uri in sorted(uris, key=lambda u: u.removesuffix(".md")):
+                # In the generator's order: the API reference is in reading order (groups),
+                # the CLI's in command order.
+                for uri in uris:
                     file = files.get_file_from_path(uri)
                     if uri == index_uri or uri in in_nav or file is None or file.page is None:
                         continue
