@@ -18,14 +18,8 @@ from mltrack.llm._pricing import (
     UnknownModelPriceWarning,
     compute_cost,
 )
-from mltrack.llm._tracker import (
-    BudgetWarning,
-    LLMCall,
-    LLMTracker,
-    flush_metrics,
-    run_totals,
-    track_llm,
-)
+from mltrack.llm._scopes import BudgetWarning, LLMCall, LLMTracker, run_totals
+from mltrack.llm._tracker import flush_metrics, track_llm
 
 __all__ = [
     "BudgetExceeded",

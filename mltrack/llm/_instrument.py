@@ -7,7 +7,8 @@
 * an MLflow span processor (:func:`mlflow.tracing.configure`) runs as each LLM span ends:
   it prices the call (:mod:`mltrack.llm._pricing`), stores the cost on the span as
   ``mlflow.llm.cost`` (so the server keeps that value), redacts prompts when asked and
-  hands the call to the active :class:`~mltrack.llm.LLMTracker` scopes;
+  hands the call to the active :class:`~mltrack.llm.LLMTracker` scopes
+  (:mod:`mltrack.llm._scopes`);
 * a thin gate around each client method checks the budgets *before* the request is sent.
 """
 
@@ -35,6 +36,7 @@ from mltrack.llm._pricing import (
     use_bundled_catalog,
     warn_once,
 )
+from mltrack.llm._scopes import LLMCall, active_scopes, check_budgets, record_call
 
 if TYPE_CHECKING:
     from mlflow.entities.span import LiveSpan
@@ -190,8 +192,6 @@ def _process_span(span: LiveSpan) -> None:
     for key in _SECRET_ATTRIBUTES:
         if span.get_attribute(key) is not None:
             span.set_attribute(key, REDACTED)
-    from mltrack.llm._tracker import LLMCall, active_scopes, record_call
-
     scopes = active_scopes()
     settings = scopes[-1].tracker.settings if scopes else _default_settings
     if settings is None:
@@ -257,8 +257,6 @@ def _process_span(span: LiveSpan) -> None:
 
 def _before_request() -> None:
     """Enforce the active scopes' budgets, and make sure the span processor is registered."""
-    from mltrack.llm._tracker import check_budgets
-
     check_budgets()
     ensure_processor()
 
@@ -537,8 +535,6 @@ def _stream_helper(original: Callable[..., Any], is_async: bool) -> Callable[...
         if is_async:
 
             async def arequest() -> Any:
-                from mltrack.llm._tracker import check_budgets
-
                 try:
                     check_budgets()
                 except BaseException:
@@ -556,8 +552,6 @@ def _stream_helper(original: Callable[..., Any], is_async: bool) -> Callable[...
         else:
 
             def srequest() -> Any:
-                from mltrack.llm._tracker import check_budgets
-
                 check_budgets()
                 tracker = _AnthropicStreamSpan(inputs)
                 try:
