@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -20,6 +23,70 @@ def run_ml(
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         timeout=180,
     )
+
+
+def ml_in_process(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    drop_env: tuple[str, ...] = (),
+) -> subprocess.CompletedProcess[str]:
+    """Run ``ml ARGS`` in this process, through the app's own entry point and error boundary.
+
+    What a subprocess would see, without its start-up (``import mlflow`` alone costs
+    seconds): its own environment (``os.environ`` without variables starting with one of
+    ``drop_env``, plus ``env``), working directory, stdout/stderr captured as text, and the
+    exit status — an uncaught exception prints its traceback on stderr and exits 1, as
+    Python does. Everything is restored afterwards: the environment, the directory, a
+    tracking URI the command set in code, the consoles. Output goes to 200-column,
+    colourless consoles (``COLUMNS=200 NO_COLOR=1`` for a subprocess).
+
+    A handler that captured the real ``sys.stderr`` before (MLflow's logger) still writes
+    there: checks that nothing else reaches stderr belong in a subprocess test.
+    """
+    import mlflow
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from mltrack.cli import _app, app
+
+    saved_env = dict(os.environ)
+    saved_cwd = Path.cwd()
+    saved_uri = tracking_utils._tracking_uri
+    saved_defaults = set(_app._added_defaults)
+    # Private attributes: the public getters return resolved values (sys.stdout, the
+    # terminal's width) where the consoles hold "decide at each write" (None).
+    consoles = [(c, c._file, c._width, c._color_system) for c in (_app.console, _app.err_console)]
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        for key in [k for k in os.environ if k.startswith(drop_env)] if drop_env else []:
+            del os.environ[key]
+        os.environ.update(env or {})
+        if cwd is not None:
+            os.chdir(cwd)
+        for console, buffer in ((_app.console, out), (_app.err_console, err)):
+            console.file, console.width = buffer, 200
+            console._color_system = None  # no ANSI codes, as in a pipe
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                app(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if not isinstance(exc.code, int | None):
+                    print(exc.code, file=sys.stderr)
+            except Exception:
+                traceback.print_exc()
+                code = 1
+    finally:
+        for console, file, width, colors in consoles:
+            console._file, console._width, console._color_system = file, width, colors
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        mlflow.set_tracking_uri(saved_uri)
+        _app._added_defaults.clear()
+        _app._added_defaults.update(saved_defaults)
+    return subprocess.CompletedProcess(["ml", *args], code, out.getvalue(), err.getvalue())
 
 
 def start_ml(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:

@@ -1,7 +1,9 @@
 """What a team member sees from the `ml` CLI against a server with basic auth.
 
-A real ``ml server --auth`` (sqlite backend, nobody may read by default) with real users;
-every command runs as its own process, as a person would run it.
+A real ``ml server --auth`` (sqlite backend, nobody may read by default) with real users.
+The commands run in-process through the CLI's entry point and error boundary (a process
+each would spend its time importing MLflow); the first error and ``--debug`` run as a
+person runs them, in processes of their own, where nothing else may reach stderr.
 """
 
 from __future__ import annotations
@@ -18,13 +20,21 @@ from typing import Any
 import pytest
 
 from mltrack.teamserver import grant_permission
+from tests._helpers import ml_in_process
 
 ML = [sys.executable, "-m", "mltrack"]
+CLIENT_ONLY = ("MLFLOW_", "MLTRACK_")
 
 
 def _ml(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run `ml` with only this client environment (no inherited MLflow/mltrack settings)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLTRACK_"))}
+    """Run `ml` in-process with only this client environment (no inherited MLflow/mltrack
+    settings)."""
+    return ml_in_process(*args, env=env, cwd=cwd, drop_env=CLIENT_ONLY)
+
+
+def _ml_process(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The same in a process of its own, through the installed entry point."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(CLIENT_ONLY)}
     return subprocess.run(
         [*ML, *args],
         env={**base, "NO_COLOR": "1", "COLUMNS": "300", **env},
@@ -67,13 +77,13 @@ def test_ml_runs_without_permission_is_one_line_naming_the_403(
     experiment, run_name = alice_experiment
     bob = auth_team.env("bob")
 
-    line = _one_line_error(_ml(bob, "runs", "-e", experiment, cwd=tmp_path))
+    line = _one_line_error(_ml_process(bob, "runs", "-e", experiment, cwd=tmp_path))
     assert "403" in line and "'bob'" in line and "permission" in line
     assert "`ml runs`" in line and auth_team.url in line
     assert auth_team.passwords["bob"] not in line
 
     # --debug shows the traceback (for bug reports): Python's own exit code 1.
-    debug = _ml(bob, "--debug", "runs", "-e", experiment, cwd=tmp_path)
+    debug = _ml_process(bob, "--debug", "runs", "-e", experiment, cwd=tmp_path)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
     assert "403" in debug.stderr
 
