@@ -210,12 +210,58 @@ _TITLES = {
 }
 
 
-def schema_components(spec: InputSpec, output_schema: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _params_schema(params_schema: Any) -> dict[str, Any]:
+    """The ``params`` object :func:`mltrack.serve.schema.check_params` accepts."""
+    if params_schema is None:
+        return {
+            "anyOf": [{"type": "object", "maxProperties": 0}, {"type": "null"}],
+            "description": "This model takes no inference params.",
+        }
+    properties: dict[str, Any] = {}
+    for spec in params_schema.params:
+        kind = getattr(spec.dtype, "name", "any")  # an Object dtype has no MLflow name
+        # datetimes go through numpy's parser, not RFC 3339: any string may be tried
+        value = {"type": "string"} if kind == "datetime" else _value_schema(kind)
+        if spec.shape == (-1,):
+            value = {"type": "array", "items": value}
+        properties[spec.name] = {
+            "anyOf": [value, {"type": "null"}],
+            "default": _json_default(spec.default),
+            "description": f"MLflow type `{spec.dtype}`",
+        }
+    return {
+        "anyOf": [
+            {"type": "object", "properties": properties, "additionalProperties": False},
+            {"type": "null"},
+        ],
+        "description": "Inference params; a param left out takes its default.",
+    }
+
+
+def _json_default(value: Any) -> Any:
+    """A param default as JSON (datetimes as ISO strings, numpy scalars as numbers)."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def schema_components(
+    spec: InputSpec, output_schema: Any, params_schema: Any = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Components for the OpenAPI document and the ``PredictRequest`` body schema.
 
     The request schemas are exactly what :func:`mltrack.serve.schema.parse_payload`
     accepts, as far as JSON Schema can say it (it cannot say that the lists of a
     ``columns`` body, or ``split.columns`` and each row, have the same length).
+
+    Args:
+        spec: the input signature.
+        output_schema: the output signature (or ``None``).
+        params_schema: the model's ``ParamSchema`` (``None``: it takes no params).
 
     Returns:
         ``(components, request_body_schema)``: named schemas to merge into
@@ -232,10 +278,7 @@ def schema_components(spec: InputSpec, output_schema: Any) -> tuple[dict[str, An
     components: dict[str, Any] = dict(top.get("$defs", {}))
     inputs, keys = _input_components(spec)
     components.update(inputs)
-    params = {
-        "anyOf": [{"type": "object"}, {"type": "null"}],
-        "description": "Inference params, when the model takes any.",
-    }
+    params = _params_schema(params_schema)
     variants: list[dict[str, Any]] = []
     for key, value in keys.items():
         title = _TITLES[key]

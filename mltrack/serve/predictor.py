@@ -13,7 +13,7 @@ import secrets
 from typing import Any
 
 from mltrack.serve.model import LoadedModel, to_jsonable
-from mltrack.serve.schema import RequestError, TensorInput, parse_payload
+from mltrack.serve.schema import RequestError, TensorInput, check_params, parse_payload
 
 __all__ = ["ModelFailure", "Predictor", "decode_json", "new_request_id"]
 
@@ -61,6 +61,7 @@ class Predictor:
     def parse(self, body: bytes) -> tuple[Any, dict[str, Any] | None, int]:
         """Decode and validate a body; return (model input, params, rows)."""
         data, params = parse_payload(self.model.spec, decode_json(body))
+        params = check_params(self.model.pyfunc.metadata.get_params_schema(), params)
         rows = data.rows if isinstance(data, TensorInput) else len(data)
         return data, params, rows
 

@@ -26,6 +26,7 @@ __all__ = [
     "InputSpec",
     "RequestError",
     "TensorInput",
+    "check_params",
     "parse_payload",
 ]
 
@@ -573,3 +574,46 @@ def _by_format(spec: InputSpec, fmt: str, value: Any) -> pd.DataFrame | TensorIn
     if fmt == "split":
         return _split(spec, value)
     return _columns(spec, value)
+
+
+def check_params(schema: Any, params: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate a request's ``params`` against the model's MLflow ``ParamSchema``.
+
+    MLflow would ignore params a model does not declare (with a log line the client never
+    sees) and raise inside ``predict`` for a value of the wrong type, which a server would
+    answer with a 500; here both are the client's 422 naming the param.
+
+    Args:
+        schema: ``model.metadata.get_params_schema()`` (``None``: the model takes none).
+        params: the request's ``params`` object, or ``None``.
+
+    Returns:
+        The params converted to the declared types, or ``None`` when none were sent.
+
+    Raises:
+        RequestError: 422 naming the param that is unknown or of the wrong type.
+    """
+    if not params:
+        return None
+    if schema is None:
+        raise RequestError(
+            422, f"this model takes no params; remove 'params' (got {', '.join(params)})", "params"
+        )
+    from mlflow.exceptions import MlflowException
+    from mlflow.types.schema import ParamSpec
+
+    specs = {spec.name: spec for spec in schema.params}
+    checked: dict[str, Any] = {}
+    for name, value in params.items():
+        spec = specs.get(name)
+        if spec is None:
+            raise RequestError(
+                422, f"unknown param '{name}'; this model takes: {', '.join(specs)}", "params"
+            )
+        try:
+            checked[name] = ParamSpec.validate_param_spec(value, spec)
+        except MlflowException as exc:
+            raise RequestError(422, f"param '{name}': {exc.message}", "params") from None
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise RequestError(422, f"param '{name}': {exc}", "params") from None
+    return checked
