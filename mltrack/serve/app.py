@@ -517,7 +517,8 @@ def _add_openapi(app: FastAPI, state: _ServeState) -> None:
         if state.model is None:
             return schema  # not cached: regenerated with the signature once loaded
         output = state.model.pyfunc.metadata.get_output_schema()
-        components, body = schema_components(state.model.spec, output)
+        params = state.model.pyfunc.metadata.get_params_schema()
+        components, body = schema_components(state.model.spec, output, params)
         schema.setdefault("components", {}).setdefault("schemas", {}).update(components)
         examples = request_examples(state.model.spec, state.model.input_example)
         ok = {"$ref": "#/components/schemas/PredictResponse"}
