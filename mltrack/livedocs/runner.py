@@ -15,25 +15,21 @@ dirs of builds whose process is gone.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.parse
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mltrack._process import (
@@ -47,25 +43,46 @@ from mltrack._process import (
 )
 from mltrack.errors import LiveDocsError
 from mltrack.livedocs.cache import ResultCache
-from mltrack.livedocs.model import (
-    EngineConfig,
-    ErrorInfo,
-    Figure,
-    Item,
-    ItemResult,
-    Plan,
-    RunSummary,
+from mltrack.livedocs.collect import (
+    claim_experiment,
+    claimed_experiment,
+    collect,
+    file_sha,
+    preload_client,
 )
-from mltrack.livedocs.redact import Redactor, Scrubber, redact_notebook, redactor_for
+from mltrack.livedocs.model import EngineConfig, ErrorInfo, Item, ItemResult, Plan
+from mltrack.livedocs.processes import (
+    KERNEL_MODULES,
+    MARKER_ENV,
+    POOL_MODULES,
+    WORKER,
+    WorkerPool,
+    kill_marked,
+    peak_rss_mb,
+    pool_modules,
+    request_stack_dump,
+    terminate_as_interrupt,
+)
+from mltrack.livedocs.redact import Redactor, Scrubber, redactor_for
 
-__all__ = ["BuildReport", "Runner", "StderrProgress", "format_failure", "processes_with_env"]
+__all__ = [
+    "KERNEL_MODULES",
+    "MARKER_ENV",
+    "POOL_MODULES",
+    "WORKER",
+    "BuildReport",
+    "Runner",
+    "StderrProgress",
+    "experiment_names",
+    "format_failure",
+    "pool_modules",
+    "processes_with_env",
+]
 
-#: Marker variable set in every worker's environment; used to find stragglers.
-MARKER_ENV = "LIVEDOCS_BUILD_MARKER"
+#: The pool's old name (the benchmarks and tests import it from here).
+_Pool = WorkerPool
 #: Extra seconds a worker may take to import and reach the server before its item starts.
 _GRACE_S = 60.0
-#: The worker runs as a plain script: it imports only the standard library before the item.
-WORKER = str(Path(__file__).with_name("worker.py"))
 #: What readers see instead of the throwaway server's random port.
 PUBLIC_SERVER_URL = "http://localhost:5000"
 #: Temp dirs a build (or what it runs) makes with :func:`owned_tempdir`; a later build
@@ -93,10 +110,13 @@ class BuildReport:
         server_start_s: its start-up time.
         wall_s: wall time of the whole run.
         jobs: worker count used.
+        experiments: item id -> the MLflow experiment it runs in (for an item executed
+            in this build, the one it ran in on the server).
     """
 
     results: dict[str, ItemResult] = field(default_factory=dict)
     executed: list[str] = field(default_factory=list)
+    experiments: dict[str, str] = field(default_factory=dict)
     server_started: bool = False
     server_start_s: float = 0.0
     wall_s: float = 0.0
@@ -192,40 +212,50 @@ class _Cancelled(Exception):
     pass
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Turn SIGTERM into KeyboardInterrupt while running, so cleanup runs for both."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _processes_with_marker(marker: str) -> list[int]:
-    """PIDs of our processes whose environment carries ``MARKER_ENV=marker``."""
-    return processes_with_env(MARKER_ENV, marker)
-
-
-def _kill_marked(marker: str) -> None:
-    for pid in _processes_with_marker(marker):
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _kill_group(proc: subprocess.Popen[bytes], grace_s: float = 2.0) -> None:
-    kill_group(proc, grace_s=grace_s)
-
-
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60] or "item"
+    return re.sub(r"[^A-Za-z0-9_]+", "-", text).strip("-")[:60] or "item"
+
+
+def _experiment_base(config: EngineConfig, item: Item) -> str:
+    """The name an item's experiment gets when nothing else in the build has it."""
+    if item.page_line is not None:  # a snippet: the page and the line of its block
+        page = PurePosixPath(item.id.rsplit(":", 1)[0]).with_suffix("")
+        name = page.parent.name if page.name == "index" and page.parent.name else page.name
+        return f"{_slug(name)}-line-{item.page_line}"
+    if item.kind == "cli" or item.path is None:
+        return _slug(item.command or item.id)
+    path = PurePosixPath(item.path)
+    folders = (*config.examples_dirs, config.notebooks_dir)
+    inside = next((path.relative_to(d) for d in folders if path.is_relative_to(d)), path)
+    name = _slug(inside.with_suffix("").as_posix())
+    if item.kind == "notebook" and any(
+        (config.root / d / inside.with_suffix(".py")).is_file() for d in config.examples_dirs
+    ):
+        name += "-notebook"  # notebooks/quickstart.ipynb next to examples/quickstart.py
+    return name
+
+
+def experiment_names(config: EngineConfig, items: Iterable[Item]) -> dict[str, str]:
+    """Item id -> the experiment the item runs in, named after it.
+
+    ``examples/quickstart.py`` runs in ``quickstart``, ``notebooks/report.ipynb`` in
+    ``report`` (``quickstart-notebook`` when an example has the notebook's name), a page's
+    snippet in ``<page>-line-<N>`` and ``cli:ml runs`` in ``ml-runs``. Two items that would
+    still get the same name are told apart by ``-2``, ``-3``... in the order of their ids.
+    On a server shared with other builds, the worker claims the next free suffix too, so
+    an item never sees another's runs.
+    """
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for item in sorted(items, key=lambda i: i.id):
+        base = name = _experiment_base(config, item)
+        suffix = 1
+        while name in taken:
+            suffix += 1
+            name = f"{base}-{suffix}"
+        taken.add(name)
+        names[item.id] = name
+    return names
 
 
 class Runner:
@@ -246,7 +276,7 @@ class Runner:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._server_ready_at: float | None = None
-        self._pool: _Pool | None = None
+        self._pool: WorkerPool | None = None
         self._rss: dict[int, float] = {}
 
     # -- public -----------------------------------------------------------------------
@@ -267,6 +297,7 @@ class Runner:
         start = time.monotonic()
         reap_tempdirs(REAPED_PREFIXES)  # left by builds that were killed outright
         report = BuildReport(jobs=self._jobs())
+        report.experiments = experiment_names(self.config, plan.items.values())
         misses: list[Item] = []
         use_cache = self.config.use_cache and not force
         hashes: dict[str, str | None] = {}
@@ -297,7 +328,7 @@ class Runner:
         for rel, digest in result.deps.items():
             if rel not in hashes:
                 path = self.config.root / rel
-                hashes[rel] = _file_sha(path) if path.is_file() else None
+                hashes[rel] = file_sha(path) if path.is_file() else None
             if hashes[rel] != digest:
                 return False
         return True
@@ -334,25 +365,28 @@ class Runner:
         try:
             modules = pool_modules(self.config, phases[0])
             if self.config.warm_pool and modules and len(phases[0]) > 1:
-                self._pool = _Pool(modules, self._base_environment(marker))
-            with _terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
+                self._pool = WorkerPool(modules, self._base_environment(marker))
+            with terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
+
+                def submit(items: list[Item]) -> dict[Future[ItemResult], Item]:
+                    args = (url, tmp, marker, secrets, report.experiments)
+                    return {pool.submit(self._run_item, item, *args): item for item in items}
+
                 try:
                     # Workers start importing right away; they wait for the server's health.
-                    futures: dict[Future[ItemResult], Item] = {
-                        pool.submit(self._run_item, item, url, tmp, marker, secrets): item
-                        for item in phases[0]
-                    }
+                    futures = submit(phases[0])
                     if need_server:
                         server = start_server(root=tmp / "server", port=port)
                         report.server_start_s = server.startup_s
                         self.progress("server", {"seconds": server.startup_s})
                     self._server_ready_at = time.monotonic()
+                    if any(item.needs_server for item in misses):
+                        # Only now: the server is a fork of this process, and a fork
+                        # taken while a thread imports can deadlock on the import lock.
+                        threading.Thread(target=preload_client, daemon=True).start()
                     for phase_index in (0, 1):
                         if phase_index == 1:
-                            futures = {
-                                pool.submit(self._run_item, item, url, tmp, marker, secrets): item
-                                for item in phases[1]
-                            }
+                            futures = submit(phases[1])
                         pending = set(futures)
                         while pending:
                             finished, pending = wait(
@@ -376,7 +410,7 @@ class Runner:
             if self._pool is not None:
                 self._pool.stop()
                 self._pool = None
-            _kill_marked(marker)
+            kill_marked(marker)
             if server is not None:
                 server.stop()
             shutil.rmtree(tmp, ignore_errors=True)
@@ -406,7 +440,7 @@ class Runner:
         with self._lock:
             procs = list(self._active.values())
         for proc in procs:
-            _kill_group(proc, grace_s=1.0)
+            kill_group(proc, grace_s=1.0)
 
     def _base_environment(self, marker: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -420,6 +454,10 @@ class Runner:
                 "PYTHONUNBUFFERED": "1",
                 # The page shows a table of the runs; MLflow's "View run at" lines are noise.
                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+                # MLflow's INFO notices ("Experiment ... does not exist. Creating a new
+                # experiment", "Inferring model signature...") are noise on a page too;
+                # its warnings and errors still show. An example may set its own level.
+                "MLFLOW_LOGGING_LEVEL": os.environ.get("MLFLOW_LOGGING_LEVEL", "WARNING"),
                 # Progress bars (MLflow's artifact downloads, anything on tqdm) redraw a
                 # terminal line: on a page they are dozens of lines of noise.
                 "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
@@ -455,17 +493,27 @@ class Runner:
         return env
 
     def _run_item(
-        self, item: Item, url: str, tmp: Path, marker: str, secrets: Redactor
+        self,
+        item: Item,
+        url: str,
+        tmp: Path,
+        marker: str,
+        secrets: Redactor,
+        experiments: dict[str, str],
     ) -> ItemResult:
         if self._cancel.is_set():
             raise _Cancelled(item.id)
-        name = f"{_slug(item.id)}-{uuid.uuid4().hex[:6]}"
-        workdir = tmp / "items" / name
+        workdir = tmp / "items" / f"{_slug(item.id)}-{uuid.uuid4().hex[:6]}"
         cwd = workdir / "cwd"
         out_dir = workdir / "out"
         cwd.mkdir(parents=True)
         out_dir.mkdir()
-        experiment = f"livedocs-{name}"
+        # Named after the item; on a server other builds use too, the next free suffix.
+        # A script or notebook's worker claims it once the server answers; a command
+        # runs after the server started, so it is claimed here.
+        experiment = experiments.get(item.id) or _slug(item.id)
+        if item.kind == "cli" and item.needs_server:
+            experiment = claim_experiment(url, experiment)
         env = self._environment(item, url, marker, experiment)
         argv = self._argv(item, url, out_dir, experiment)
         log_path = workdir / "output.log"
@@ -492,9 +540,9 @@ class Runner:
                 flag = out_dir / "started" if item.kind != "cli" else log_path
                 timed_out = self._wait(proc, item, started, flag)
                 if timed_out:
-                    dump_offset = _request_stack_dump(proc, log_path)
+                    dump_offset = request_stack_dump(proc, log_path)
             finally:
-                _kill_group(proc)
+                kill_group(proc)
                 with self._lock:
                     self._active.pop(proc.pid, None)
         duration = time.monotonic() - started
@@ -511,9 +559,12 @@ class Runner:
                 str(self.config.root) + os.sep: "",
             },
         )
-        result = self._collect(
+        experiment = claimed_experiment(out_dir, experiment)
+        experiments[item.id] = experiment
+        result = collect(
             item,
-            proc,
+            self.config.root,
+            proc.returncode,
             log_path,
             out_dir,
             dump_offset if timed_out else None,
@@ -541,7 +592,7 @@ class Runner:
                 return False
             except subprocess.TimeoutExpired:
                 pass
-            rss = _peak_rss_mb(proc.pid)
+            rss = peak_rss_mb(proc.pid)
             if rss is not None:
                 self._rss[proc.pid] = max(rss, self._rss.get(proc.pid, 0.0))
             if self._cancel.is_set():
@@ -584,88 +635,6 @@ class Runner:
         spec_path.write_text(json.dumps(spec))
         return [sys.executable, WORKER, str(spec_path)]
 
-    def _collect(
-        self,
-        item: Item,
-        proc: subprocess.Popen[bytes],
-        log_path: Path,
-        out_dir: Path,
-        dump_offset: int | None,
-        duration: float,
-        url: str,
-        experiment: str,
-        scrub: Scrubber,
-    ) -> ItemResult:
-        raw = log_path.read_bytes()
-        timed_out = dump_offset is not None
-        dump = scrub(raw[dump_offset:].decode("utf-8", errors="replace")) if timed_out else ""
-        output = scrub(raw[:dump_offset].decode("utf-8", errors="replace"))
-        result = ItemResult(
-            id=item.id, key=item.key, ok=True, duration_s=duration, returncode=proc.returncode
-        )
-        data: dict[str, Any] = {}
-        with contextlib.suppress(OSError, ValueError):
-            data = json.loads((out_dir / "result.json").read_text())
-        if timed_out:
-            result.ok = False
-            result.error = ErrorInfo(
-                "TimeoutError",
-                f"killed after {item.timeout_s:g} s; raise it with '# livedocs: timeout=N' "
-                "or make the example faster",
-                line=_line_in_dump(dump, item.path),
-                tail=_condense_dump(dump),
-            )
-        elif item.kind == "cli":
-            if proc.returncode != 0 and not item.allow_error:
-                result.ok = False
-                lines = output.strip().splitlines()
-                result.error = ErrorInfo(
-                    "CommandError",
-                    f"exit code {proc.returncode}" + (f": {lines[-1]}" if lines else ""),
-                    tail="\n".join(lines[-12:]),
-                )
-        elif data.get("error") or proc.returncode != 0:
-            err = data.get("error") or {
-                "type": "WorkerError",
-                "message": f"worker exited with code {proc.returncode}",
-                "tail": "\n".join(output.strip().splitlines()[-12:]),
-            }
-            result.ok = False
-            result.error = ErrorInfo(
-                type=err["type"],
-                message=scrub(err.get("message", "")),
-                line=err.get("line"),
-                cell=err.get("cell"),
-                tail=scrub(err.get("tail", "")),
-                source=err.get("source") and scrub(err["source"]),
-            )
-        result.output = output
-        if result.error is not None and result.error.source is None:
-            source = self._source_line(item, result.error.line)
-            result.error.source = source and scrub(source)
-        result.deps = {
-            rel: _file_sha(self.config.root / rel)
-            for rel in data.get("deps", [])
-            if (self.config.root / rel).is_file()
-        }
-        if isinstance(data.get("peak_rss_mb"), int | float):
-            result.peak_rss_mb = float(data["peak_rss_mb"])
-        figures = [_load_figure(f, scrub) for f in data.get("figures", [])]
-        result.figures = [f for f in figures if f is not None]
-        executed = out_dir / "executed.ipynb"
-        if executed.is_file():
-            _scrub_notebook(executed, scrub)
-            result.notebook = str(executed)
-        if not timed_out and item.needs_server:
-            result.runs = _run_summaries(url, experiment, scrub)
-        return result
-
-    def _source_line(self, item: Item, line: int | None) -> str | None:
-        if item.kind != "script" or item.path is None or line is None:
-            return None
-        lines = (self.config.root / item.path).read_text(errors="replace").splitlines()
-        return lines[line - 1] if 0 < line <= len(lines) else None
-
     def _write_telemetry(self, report: BuildReport) -> None:
         path = self.config.cache_path / "last-build.json"
         # Atomic: pytest-xdist workers finish their builds concurrently, and a reader
@@ -678,274 +647,3 @@ class Runner:
         except OSError:
             with contextlib.suppress(OSError):
                 partial.unlink()
-
-
-#: What the pool imports for warm notebook kernels (see worker.py, "warm kernels").
-KERNEL_MODULES = ("ipykernel.kernelapp", "jupyter_client.manager", "nbclient", "nbformat")
-#: Heavy modules the warm pool imports once when an example imports them.
-POOL_MODULES = ("mlflow", "numpy", "pandas", "sklearn", "matplotlib", "mltrack")
-#: ``import a.b`` / ``from a.b import c``: the module named (``a.b``).
-_IMPORTED = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_.]*)", re.M)
-
-
-class _ForkedProcess:
-    """A worker forked by the pool; quacks like ``Popen`` for waiting and killing."""
-
-    def __init__(self, pool: _Pool, pid: int):
-        self.pool = pool
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            self.returncode = self.pool.exit_code(self.pid)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
-            time.sleep(0.05)
-        assert self.returncode is not None
-        return self.returncode
-
-
-class _Pool:
-    """Client of ``worker.py --pool``: forks pre-imported workers."""
-
-    def __init__(self, modules: list[str], env: dict[str, str]):
-        self.proc = subprocess.Popen(
-            [sys.executable, WORKER, "--pool", ",".join(modules)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,
-        )
-        self._lock = threading.Lock()
-        self._changed = threading.Condition(self._lock)
-        self._pids: dict[int, int] = {}
-        self._exits: dict[int, int] = {}
-        self._ready = False
-        self._dead = False
-        self._next = 0
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            with contextlib.suppress(ValueError):
-                message = json.loads(raw)
-                with self._changed:
-                    if "ready" in message:
-                        self._ready = True
-                    elif "exit" in message:
-                        self._exits[message["exit"]] = message["code"]
-                    else:
-                        self._pids[message["id"]] = message["pid"]
-                    self._changed.notify_all()
-        with self._changed:
-            self._dead = True
-            self._changed.notify_all()
-
-    def exit_code(self, pid: int) -> int | None:
-        with self._lock:
-            if pid in self._exits:
-                return self._exits[pid]
-            if self._dead:
-                return -signal.SIGKILL  # the pool died; its children were killed with it
-        return None
-
-    def spawn(self, spec: Path, cwd: Path, env: dict[str, str], log: Path) -> _ForkedProcess:
-        """Fork a worker for one item (blocks until the pool has finished importing)."""
-        with self._changed:
-            request_id = self._next
-            self._next += 1
-            line = json.dumps(
-                {"id": request_id, "spec": str(spec), "cwd": str(cwd), "env": env, "log": str(log)}
-            )
-            assert self.proc.stdin is not None
-            try:
-                self.proc.stdin.write(line.encode() + b"\n")
-                self.proc.stdin.flush()
-            except OSError:
-                raise LiveDocsError(
-                    "the livedocs worker pool died; run with a fresh build"
-                ) from None
-            while request_id not in self._pids:
-                if self._dead:
-                    raise LiveDocsError("the livedocs worker pool died; run with a fresh build")
-                self._changed.wait(0.5)
-            return _ForkedProcess(self, self._pids.pop(request_id))
-
-    def stop(self) -> None:
-        with contextlib.suppress(OSError):
-            if self.proc.stdin is not None:
-                self.proc.stdin.close()
-        _kill_group(self.proc, grace_s=0.5)
-
-
-def pool_modules(config: EngineConfig, items: list[Item]) -> list[str]:
-    """Heavy modules the scripts and notebooks import (only those are worth pre-importing),
-    plus what a warm notebook kernel needs when there are notebooks."""
-    found: set[str] = set()
-    notebooks = False
-    for item in items:
-        if item.kind not in ("script", "notebook") or not item.path:
-            continue
-        source = (config.root / item.path).read_text(errors="replace")
-        if item.kind == "notebook":
-            notebooks = True
-            source = _notebook_code(source)
-        found.update(name.rstrip(".") for name in _IMPORTED.findall(source))
-    # The submodules too (`from sklearn.linear_model import Ridge`): a package's top
-    # level is often light, its submodules are what an example waits for.
-    modules = []
-    for package in POOL_MODULES:
-        named = sorted(m for m in found if m == package or m.startswith(package + "."))
-        if named and package == "matplotlib":
-            named = sorted({*named, "matplotlib.pyplot"} - {"matplotlib"})
-        modules += named
-    return [*modules, *KERNEL_MODULES] if notebooks else modules
-
-
-def _notebook_code(text: str) -> str:
-    """The code cells of a notebook, one after another (``""`` if it is not JSON)."""
-    try:
-        cells = json.loads(text).get("cells", [])
-    except (ValueError, AttributeError):
-        return ""
-    sources = [c.get("source", "") for c in cells if c.get("cell_type") == "code"]
-    return "\n".join(s if isinstance(s, str) else "".join(s) for s in sources)
-
-
-def _file_sha(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _peak_rss_mb(pid: int) -> float | None:
-    """Peak resident set size of a running process (Linux ``VmHWM``), in MiB."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def _request_stack_dump(proc: subprocess.Popen[bytes], log_path: Path) -> int:
-    """Ask a timed-out worker where it is stuck (SIGUSR1 -> faulthandler); return the
-    log offset where that dump starts."""
-    offset = log_path.stat().st_size
-    if proc.poll() is not None:
-        return offset
-    with contextlib.suppress(OSError):
-        os.kill(proc.pid, signal.SIGUSR1)
-    deadline = time.monotonic() + 1.0
-    size = offset
-    while time.monotonic() < deadline:
-        time.sleep(0.1)
-        new_size = log_path.stat().st_size
-        if new_size > offset and new_size == size:
-            break  # the dump was written and has stopped growing
-        size = new_size
-    return offset
-
-
-#: Frames of the worker itself (and its exit-with-parent watchdog), not of the example.
-_OWN_FRAMES = ("<frozen runpy>", "livedocs/worker.py", "mltrack/_process.py")
-#: A frame of the watchdog thread :func:`mltrack._process.exit_with_parent` starts.
-_WATCHDOG_FRAME = "mltrack/_process.py"
-
-
-def _condense_dump(dump: str) -> str:
-    """The faulthandler dump without the worker's own frames and threads."""
-    blocks: list[list[str]] = [[]]
-    for line in dump.splitlines():
-        if line.startswith(("Thread ", "Current thread ")):
-            blocks.append([line.split(" (", 1)[0].replace("Current thread", "Thread") + ":"])
-        elif line.strip():
-            blocks[-1].append(line)
-    lines = ["Still running when killed (most recent call first):"]
-    for block in blocks:
-        if any(_WATCHDOG_FRAME in line for line in block):
-            continue  # the exit-with-parent watchdog thread, not the example's
-        lines += [line for line in block if not any(own in line for own in _OWN_FRAMES)]
-    return "\n".join(lines[:25])
-
-
-def _line_in_dump(dump: str, path: str | None) -> int | None:
-    if not path:
-        return None
-    for match in re.finditer(r'File "([^"]+)", line (\d+)', dump):
-        if match.group(1).endswith(path):
-            return int(match.group(2))  # most recent call first
-    return None
-
-
-def _load_figure(entry: dict[str, str], scrub: Scrubber) -> Figure | None:
-    path = Path(entry["file"])
-    mime = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}.get(
-        path.suffix.lower()
-    )
-    if mime is None or not path.is_file() or path.stat().st_size > 5_000_000:
-        return None
-    data = path.read_bytes()
-    if mime == "image/svg+xml":  # text: a secret may be drawn in it
-        data = scrub(data.decode("utf-8", errors="replace")).encode()
-    return Figure(name=scrub(entry["name"]), mime=mime, data=base64.b64encode(data).decode())
-
-
-def _scrub_notebook(path: Path, scrub: Scrubber) -> None:
-    """Scrub every output of the executed copy (all MIME types, JSON data recursively)."""
-    nb = redact_notebook(json.loads(path.read_text()), scrub)
-    path.write_text(json.dumps(nb, indent=1))
-
-
-def _api(url: str, endpoint: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    if body is None:
-        request = urllib.request.Request(url + endpoint)
-    else:
-        request = urllib.request.Request(
-            url + endpoint,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-    with urllib.request.urlopen(request, timeout=10) as resp:
-        return dict(json.loads(resp.read() or b"{}"))
-
-
-def _run_summaries(url: str, experiment: str, scrub: Scrubber) -> list[RunSummary]:
-    """Runs the item created in its experiment (name, status, params, metrics)."""
-    try:
-        query = urllib.parse.urlencode({"experiment_name": experiment})
-        exp = _api(url, f"/api/2.0/mlflow/experiments/get-by-name?{query}")["experiment"]
-        found = _api(
-            url,
-            "/api/2.0/mlflow/runs/search",
-            {
-                "experiment_ids": [exp["experiment_id"]],
-                "max_results": 50,
-                "order_by": ["attributes.start_time ASC"],
-            },
-        )
-    except (OSError, ValueError, KeyError):
-        return []  # no experiment: the item created no run
-    runs = []
-    for run in found.get("runs", []):
-        info, data = run.get("info", {}), run.get("data", {})
-        runs.append(
-            RunSummary(
-                name=scrub(info.get("run_name", "")),
-                status=info.get("status", ""),
-                params={scrub(p["key"]): scrub(str(p["value"])) for p in data.get("params", [])},
-                metrics={scrub(m["key"]): float(m["value"]) for m in data.get("metrics", [])},
-            )
-        )
-    return runs

@@ -107,17 +107,34 @@ def _wait_for_server(url: str, timeout: float) -> None:
         time.sleep(0.05)
 
 
-def _create_experiment(url: str, name: str) -> None:
-    """Create the item's experiment up front (MLflow would log a notice doing it)."""
+def _claim_experiment(url: str, name: str, attempts: int = 100) -> str:
+    """Create the item's experiment up front; return its name.
+
+    ``name`` on a fresh throwaway server; on a server other builds use too (the pytest
+    plugin's, a test's) the first of ``name-2``, ``name-3``... that does not exist yet, so
+    the item never sees another item's runs. The runner's ``claim_experiment`` does the
+    same for commands. Only the standard library: nothing is imported before the item.
+    """
+    import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(
-        url + "/api/2.0/mlflow/experiments/create",
-        data=json.dumps({"name": name}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with contextlib.suppress(OSError):
-        urllib.request.urlopen(request, timeout=10).close()
+    for number in range(1, attempts + 1):
+        candidate = name if number == 1 else f"{name}-{number}"
+        request = urllib.request.Request(
+            url + "/api/2.0/mlflow/experiments/create",
+            data=json.dumps({"name": candidate}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            urllib.request.urlopen(request, timeout=10).close()
+        except urllib.error.HTTPError as exc:
+            if b"RESOURCE_ALREADY_EXISTS" in exc.read():
+                continue
+            return name  # the item reports what is wrong with the server itself
+        except OSError:
+            return name
+        return candidate
+    return name
 
 
 def _preimport(modules: list[str]) -> None:
@@ -790,7 +807,10 @@ def run_spec(spec: dict[str, Any]) -> int:
     if spec.get("server_url"):
         _wait_for_server(spec["server_url"], spec.get("server_wait_s", 90.0))
         if spec.get("experiment"):
-            _create_experiment(spec["server_url"], spec["experiment"])
+            name = _claim_experiment(spec["server_url"], spec["experiment"])
+            # The item, and every process it starts, logs to the experiment claimed.
+            os.environ["MLFLOW_EXPERIMENT_NAME"] = os.environ["MLTRACK_EXPERIMENT"] = name
+            (out_dir / "experiment.txt").write_text(name)
     (out_dir / "started").touch()  # the parent starts the item's timeout clock now
     if spec["kind"] == "notebook":
         result = _run_notebook(spec, out_dir)
