@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
+from typing import Any
 
 import markdown
 import pytest
@@ -369,3 +371,160 @@ def test_markdown_output_is_executed_and_redacted_like_any_output(
     )
     assert re.search(r"<td>\[redacted\]</td>\s*<td[^>]*>3</td>", html), html
     assert '<div class="livedocs" data-livedocs-item="examples/table.py">' in html
+
+
+# -- runner split: experiment names, claims, run summaries, stack dumps ------------------
+
+
+def test_experiments_are_named_after_their_items(tmp_path: Path) -> None:
+    from mltrack.livedocs.directives import Directive
+    from mltrack.livedocs.runner import experiment_names
+
+    for rel in ("examples/quickstart.py", "examples/ci/train.py", "notebooks/report.ipynb"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    config = EngineConfig(root=tmp_path)
+    items = [
+        Item(id="examples/quickstart.py", kind="script", path="examples/quickstart.py"),
+        Item(id="examples/ci/train.py", kind="script", path="examples/ci/train.py"),
+        Item(id="notebooks/quickstart.ipynb", kind="notebook", path="notebooks/quickstart.ipynb"),
+        Item(id="notebooks/report.ipynb", kind="notebook", path="notebooks/report.ipynb"),
+        Item(id="cli:ml runs --limit 3", kind="cli", command="ml runs --limit 3"),
+        Item(
+            id="docs/guides/tracking.md:12",
+            kind="script",
+            path=".cache/livedocs/snippets/abc.py",
+            page_line=12,
+        ),
+        Item(id="docs/cli/index.md:5", kind="script", path=".cache/x.py", page_line=5),
+        # Not unique by their own names: told apart in the order of their ids.
+        Item(id="examples/ci-train.py", kind="script", path="examples/ci-train.py"),
+    ]
+    names = experiment_names(config, items)
+    assert names == {
+        "examples/quickstart.py": "quickstart",
+        # ("examples/ci-train.py" sorts first: "-" before "/")
+        "examples/ci-train.py": "ci-train",
+        "examples/ci/train.py": "ci-train-2",
+        # An example of the same name exists: the notebook's experiment says what it is.
+        "notebooks/quickstart.ipynb": "quickstart-notebook",
+        "notebooks/report.ipynb": "report",
+        "cli:ml runs --limit 3": "ml-runs-limit-3",
+        "docs/guides/tracking.md:12": "tracking-line-12",
+        "docs/cli/index.md:5": "cli-line-5",
+    }
+    # One item embedded by two pages is one item: one name, whatever its directives.
+    item = items[0]
+    item.refs = [Directive("docs/a.md", 1, 3, ""), Directive("docs/b.md", 9, 11, "")]
+    assert experiment_names(config, [item]) == {"examples/quickstart.py": "quickstart"}
+    # The name depends on the item, not on which other items a build executes.
+    assert experiment_names(config, items[2:3]) == {
+        "notebooks/quickstart.ipynb": "quickstart-notebook"
+    }
+
+
+def test_experiment_claims_take_the_next_free_suffix_on_a_shared_server(
+    mlflow_server: Any,
+) -> None:
+    """Runner (commands) and worker (scripts, notebooks) claim names the same way, so an
+    item never logs into an experiment another build's item already used."""
+    from mlflow import MlflowClient
+
+    from mltrack.livedocs import worker
+    from mltrack.livedocs.collect import claim_experiment
+
+    base = f"claimed-{uuid.uuid4().hex[:8]}"
+    assert claim_experiment(mlflow_server.url, base) == base
+    assert worker._claim_experiment(mlflow_server.url, base) == f"{base}-2"
+    assert claim_experiment(mlflow_server.url, base) == f"{base}-3"
+    client = MlflowClient(mlflow_server.url)
+    for name in (base, f"{base}-2", f"{base}-3"):
+        assert client.get_experiment_by_name(name) is not None
+
+
+def test_run_summaries_come_from_mlflows_client_scrubbed_and_oldest_first(
+    mlflow_server: Any,
+) -> None:
+    from mlflow import MlflowClient
+
+    from mltrack.livedocs.collect import run_summaries
+    from mltrack.livedocs.redact import redactor_for
+
+    client = MlflowClient(mlflow_server.url)
+    name = f"summaries-{uuid.uuid4().hex[:8]}"
+    experiment_id = client.create_experiment(name)
+    secret = "sk-" + uuid.uuid4().hex
+    for index, run_name in enumerate(["first", "second", "third"]):
+        run = client.create_run(
+            experiment_id, start_time=1_700_000_000_000 + index, run_name=run_name
+        )
+        client.log_param(run.info.run_id, "C", str(0.1 * (index + 1)))
+        client.log_param(run.info.run_id, "api_key", secret)
+        client.log_metric(run.info.run_id, "accuracy", 0.5, step=0)
+        client.log_metric(run.info.run_id, "accuracy", 0.9 + index / 100, step=1)
+        if index < 2:
+            client.set_terminated(run.info.run_id)
+    # The secret is redacted because a variable with KEY in its name holds it.
+    scrub = Scrubber(redactor_for(("KEY",), environ={"MY_API_KEY": secret}))
+    runs = run_summaries(mlflow_server.url, name, scrub)
+    assert [r.name for r in runs] == ["first", "second", "third"]
+    assert [r.status for r in runs] == ["FINISHED", "FINISHED", "RUNNING"]
+    assert runs[0].params == {"C": "0.1", "api_key": "[redacted]"}
+    assert runs[2].metrics == {"accuracy": 0.92}  # the latest value of each metric
+    # No experiment (the item created no run), or no server: no runs, no error.
+    assert run_summaries(mlflow_server.url, f"missing-{uuid.uuid4().hex}", scrub) == []
+    assert run_summaries("http://127.0.0.1:9", name, scrub) == []
+
+
+def test_stack_dump_of_a_timed_out_worker_keeps_only_the_examples_frames() -> None:
+    from mltrack.livedocs.processes import condense_dump, line_in_dump
+
+    dump = (
+        "Thread 0x00007f01 (most recent call first):\n"
+        '  File "/repo/mltrack/_process.py", line 210 in watch\n'
+        "\n"
+        "Current thread 0x00007f00 (most recent call first):\n"
+        '  File "/repo/examples/slow.py", line 7 in wait_for_it\n'
+        '  File "/repo/examples/slow.py", line 12 in <module>\n'
+        '  File "<frozen runpy>", line 88 in _run_code\n'
+        '  File "/repo/mltrack/livedocs/worker.py", line 300 in _run_script\n'
+    )
+    assert condense_dump(dump).splitlines() == [
+        "Still running when killed (most recent call first):",
+        "Thread 0x00007f00:",
+        '  File "/repo/examples/slow.py", line 7 in wait_for_it',
+        '  File "/repo/examples/slow.py", line 12 in <module>',
+    ]
+    assert line_in_dump(dump, "examples/slow.py") == 7
+    assert line_in_dump(dump, "examples/other.py") is None
+
+
+@pytest.mark.slow
+def test_executed_example_runs_in_its_named_experiment_without_mlflow_info_lines(
+    tmp_path: Path,
+) -> None:
+    """Through the engine: the example's experiment is named after it, MLflow's INFO
+    notices stay out of the captured output, its warnings stay in."""
+    from mltrack.livedocs.engine import LiveDocsEngine
+
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "named.py").write_text(
+        "import logging, os\n"
+        "import mlflow\n"
+        "print('experiment', os.environ['MLFLOW_EXPERIMENT_NAME'])\n"
+        "with mlflow.start_run(run_name='default'):\n"
+        "    mlflow.log_param('where', 'default')\n"
+        "mlflow.set_experiment('brand-new')  # MLflow logs an INFO notice creating it\n"
+        "logging.getLogger('mlflow.example').warning('a warning the reader must see')\n"
+    )
+    engine = LiveDocsEngine(EngineConfig(root=tmp_path, jobs=1), progress=lambda *a: None)
+    report = engine.execute(
+        engine.plan({"docs/index.md": "```livedocs\nfile: examples/named.py\n```\n"})
+    )
+    result = report.results["examples/named.py"]
+    assert result.ok, result.error
+    assert "experiment named" in result.output
+    assert "a warning the reader must see" in result.output
+    assert " INFO " not in result.output and "does not exist" not in result.output
+    assert [(r.name, r.params) for r in result.runs] == [("default", {"where": "default"})]
+    assert report.experiments["examples/named.py"] == "named"
