@@ -177,7 +177,11 @@ class RegisteredModelSummary:
 
 @dataclass(frozen=True)
 class ResolvedModel:
-    """What a run id or model URI points to (see :func:`resolve_model`)."""
+    """What a run id or model URI points to (see :func:`resolve_model`).
+
+    ``alias`` is the alias the reference went through (``NAME@alias``, or ``champion``
+    for a bare ``NAME``); ``aliases`` are all the aliases the version holds.
+    """
 
     uri: str
     run_id: str | None
@@ -186,6 +190,7 @@ class ResolvedModel:
     version: str | None = None
     aliases: tuple[str, ...] = ()
     version_tags: dict[str, str] = field(default_factory=dict)
+    alias: str | None = None
 
     @property
     def registry_uri(self) -> str | None:
@@ -868,7 +873,7 @@ def get_version(name: str, version_or_alias: str) -> ModelVersionInfo:
 
 def _model_version(mlflow_client: MlflowClient, name: str, ref: str) -> ModelVersion:
     _registered_model(mlflow_client, name)
-    what = f"version {ref}" if ref.isdigit() else f"alias '{ref}'"
+    what = f"version {ref}" if ref.isdigit() else f"alias '@{ref}'"
 
     def missing() -> MltrackError:
         return ModelNotFoundError(
@@ -943,6 +948,7 @@ def resolve_model(ref: str) -> ResolvedModel:
         version=str(mv.version),
         aliases=tuple(sorted(mv.aliases or [])),
         version_tags=dict(mv.tags or {}),
+        alias=None if ref_part.isdigit() else ref_part,
     )
 
 

@@ -25,14 +25,12 @@ from mltrack.serve.schema import InputSpec, TensorInput
 
 __all__ = ["LoadedModel", "ModelRef", "find_card", "load_model", "resolve_model", "to_jsonable"]
 
-CHAMPION_ALIAS = "champion"
 #: Written next to ``MLmodel`` in build contexts: the registry identity of the copy.
 REF_FILE = "mltrack_ref.json"
 #: The model card artifact written by ``mltrack.model_card(...).log_to_run()``.
 CARD_FILE = "model_card.md"
 #: ``models:/m-…``: a logged model's id (MLflow 3), not a registered name.
 _LOGGED_MODEL_RE = re.compile(r"^m-[0-9a-f]{32}$")
-_NAME_RE = re.compile(r"^(?P<name>[^@/:]+?)(?:@(?P<alias>[\w.-]+)|/(?P<version>\d+))?$")
 
 
 @dataclass(frozen=True)
@@ -72,49 +70,21 @@ def _client() -> Any:
     return MlflowClient()
 
 
-def _registered(name: str, alias: str | None, version: str | None) -> ModelRef:
-    """Resolve a registered model name to a version, with one-line errors."""
-    from mlflow.exceptions import MlflowException
-
-    client = _client()
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        raise ModelNotFoundError(
-            f"no registered model named '{name}'; list models with `ml models` "
-            "or register one with `ml save NAME`"
-        ) from None
-    if version is not None:
-        try:
-            client.get_model_version(name, version)
-        except MlflowException:
-            raise ModelNotFoundError(f"model '{name}' has no version {version}") from None
-        return ModelRef(f"models:/{name}/{version}", name, version)
-    wanted = alias or CHAMPION_ALIAS
-    try:
-        mv = client.get_model_version_by_alias(name, wanted)
-        return ModelRef(f"models:/{name}@{wanted}", name, str(mv.version), wanted)
-    except MlflowException:
-        if alias is not None:
-            raise ModelNotFoundError(
-                f"model '{name}' has no alias '@{alias}'; set it with `ml promote {name}`"
-            ) from None
-    versions = client.search_model_versions(f"name = '{name}'")
-    if not versions:
-        raise ModelNotFoundError(f"registered model '{name}' has no versions yet; log one first")
-    latest = max(versions, key=lambda mv: int(mv.version))
-    return ModelRef(f"models:/{name}/{latest.version}", name, str(latest.version))
-
-
 def resolve_model(name_or_uri: str) -> ModelRef:
     """Resolve ``name_or_uri`` to a loadable URI.
 
+    Names, ``models:/`` and ``runs:/`` URIs and run ids go through the registry's
+    resolver (:func:`mltrack.registry.resolve_model`, the one place that reads the
+    registry). A reference that goes through an alias is served by its alias URI
+    (``NAME`` -> ``models:/NAME@champion``), so the server follows the alias' version
+    as it was when the model loaded, and says which alias it serves.
+
     Args:
-        name_or_uri: ``NAME``, ``NAME@alias``, ``NAME/VERSION``, an MLflow model URI or a
-            local directory containing an ``MLmodel`` file.
+        name_or_uri: ``NAME``, ``NAME@alias``, ``NAME/VERSION``, a run id, an MLflow model
+            URI or a local directory containing an ``MLmodel`` file.
 
     Raises:
-        ModelNotFoundError: no such registered model, version or alias, or no such path.
+        ModelNotFoundError: no such registered model, version, alias or run, or no such path.
     """
     ref = name_or_uri.strip()
     if not ref:
@@ -122,32 +92,30 @@ def resolve_model(name_or_uri: str) -> ModelRef:
     path = Path(ref).expanduser()
     if (path / "MLmodel").is_file():
         return _local_ref(path)
-    if ref.startswith("runs:/") or _LOGGED_MODEL_RE.match(ref.removeprefix("models:/")):
-        # The registry's resolver checks that the run / logged model exists in the store.
-        from mltrack.registry import resolve_model as resolve_in_store
-
-        return ModelRef(resolve_in_store(ref).uri)
-    if ref.startswith("models:/"):
-        match = _NAME_RE.match(ref[len("models:/") :])
-        if match is None:
-            raise ModelNotFoundError(
-                f"cannot parse model URI '{ref}'; use models:/NAME@alias or models:/NAME/3"
-            )
-        return _registered(match["name"], match["alias"], match["version"])
-    if ":/" in ref or ref.startswith(("/", "./", "../")):
-        if ref.startswith(("/", ".")) or ref.startswith("file:"):
-            local = Path(ref.removeprefix("file://").removeprefix("file:"))
-            if not (local / "MLmodel").is_file():
-                raise ModelNotFoundError(
-                    f"'{ref}' is not an MLflow model directory (no MLmodel file)"
-                )
-        else:
-            _client()  # MLflow resolves other schemes through the tracking store too
+    if ref.startswith(("/", "./", "../", "file:")):
+        local = Path(ref.removeprefix("file://").removeprefix("file:"))
+        if not (local / "MLmodel").is_file():
+            raise ModelNotFoundError(f"'{ref}' is not an MLflow model directory (no MLmodel file)")
         return ModelRef(ref)
-    match = _NAME_RE.match(ref)
-    if match is None:
-        raise ModelNotFoundError(f"'{ref}' is neither a model name nor a model URI")
-    return _registered(match["name"], match["alias"], match["version"])
+    if ":/" in ref and not ref.startswith(("models:/", "runs:/")):
+        _client()  # s3://, gs://, ...: MLflow resolves other schemes through the store too
+        return ModelRef(ref)
+    # Imported here: a server of a local directory never needs the registry.
+    from mltrack.registry import logged_model_of_run
+    from mltrack.registry import resolve_model as resolve_in_registry
+
+    body = ref.removeprefix("models:/")
+    if body != ref and not any(c in body for c in "@/") and not _LOGGED_MODEL_RE.match(body):
+        ref = body  # models:/NAME: as NAME, its champion or else its latest version
+    resolved = resolve_in_registry(ref)
+    if resolved.name is None or resolved.version is None:
+        if resolved.run_id and resolved.uri == f"runs:/{resolved.run_id}":
+            return ModelRef(logged_model_of_run(resolved.run_id))  # a run: the model it logged
+        return ModelRef(resolved.uri)  # a run's artifact path or a logged model (m-...)
+    if resolved.alias is not None:
+        uri = f"models:/{resolved.name}@{resolved.alias}"
+        return ModelRef(uri, resolved.name, resolved.version, resolved.alias)
+    return ModelRef(resolved.uri, resolved.name, resolved.version)
 
 
 def _local_ref(path: Path) -> ModelRef:

@@ -106,7 +106,7 @@ def test_bad_references_raise_clear_errors(train: Any, experiment: str) -> None:
         registry.promote(experiment, 1, to="latest")
     with pytest.raises(RunNotFoundError, match="no run with id"):
         registry.resolve_model("0" * 32)
-    with pytest.raises(ModelNotFoundError, match="has no alias 'challenger'"):
+    with pytest.raises(ModelNotFoundError, match="has no alias '@challenger'"):
         registry.resolve_model(f"models:/{experiment}@challenger")
 
 
