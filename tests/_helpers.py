@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import traceback
@@ -38,8 +39,9 @@ def ml_in_process(
     ``drop_env``, plus ``env``), working directory, stdout/stderr captured as text, and the
     exit status — an uncaught exception prints its traceback on stderr and exits 1, as
     Python does. Everything is restored afterwards: the environment, the directory, a
-    tracking URI the command set in code, the consoles. Output goes to 200-column,
-    colourless consoles (``COLUMNS=200 NO_COLOR=1`` for a subprocess).
+    tracking URI the command set in code, the consoles, signal handlers (``ml server``
+    sets one for SIGTERM). Output goes to 200-column, colourless consoles (what
+    ``COLUMNS=200 NO_COLOR=1`` gives a subprocess).
 
     A handler that captured the real ``sys.stderr`` before (MLflow's logger) still writes
     there: checks that nothing else reaches stderr belong in a subprocess test.
@@ -53,6 +55,7 @@ def ml_in_process(
     saved_cwd = Path.cwd()
     saved_uri = tracking_utils._tracking_uri
     saved_defaults = set(_app._added_defaults)
+    saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     # Private attributes: the public getters return resolved values (sys.stdout, the
     # terminal's width) where the consoles hold "decide at each write" (None).
     consoles = [(c, c._file, c._width, c._color_system) for c in (_app.console, _app.err_console)]
@@ -81,11 +84,13 @@ def ml_in_process(
         for console, file, width, colors in consoles:
             console._file, console._width, console._color_system = file, width, colors
         os.chdir(saved_cwd)
+        mlflow.set_tracking_uri(saved_uri)  # before the environment: MLflow exports it there
         os.environ.clear()
         os.environ.update(saved_env)
-        mlflow.set_tracking_uri(saved_uri)
         _app._added_defaults.clear()
         _app._added_defaults.update(saved_defaults)
+        for sig, handler in saved_signals.items():
+            signal.signal(sig, handler)
     return subprocess.CompletedProcess(["ml", *args], code, out.getvalue(), err.getvalue())
 
 

@@ -1,4 +1,9 @@
-"""``ml server`` as a user runs it: a real server process, its output, its errors, migrate."""
+"""``ml server`` as a user runs it: a real server process, its output, its errors, migrate.
+
+The server itself runs as a process of its own; the other commands run in-process through
+the CLI's entry point (``tests._helpers.ml_in_process``), except one bad option and the
+password check, which run as a person runs them.
+"""
 
 from __future__ import annotations
 
@@ -16,18 +21,29 @@ from typing import Any
 import pytest
 
 from mltrack.teamserver import TeamServerConfig, redact_uri
+from tests._helpers import ml_in_process
 
 ML = [sys.executable, "-m", "mltrack"]
 
 
-def _ml(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: int = 120):  # type: ignore[no-untyped-def]
+def _ml(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``ml ARGS`` in-process, with ``env`` added to this process's environment."""
+    return ml_in_process(*args, env=env, cwd=cwd)
+
+
+def _ml_process(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The same in a process of its own, through the installed entry point."""
     return subprocess.run(
         [*ML, *args],
         env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})},
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=180,
     )
 
 
@@ -50,7 +66,8 @@ def test_redact_uri_hides_only_the_password() -> None:
     ],
 )
 def test_bad_options_are_one_line_errors(args: list[str], expected: str, tmp_path: Path) -> None:
-    done = _ml("server", *args, cwd=tmp_path)
+    run = _ml_process if args[0] == "--workers" else _ml  # one as a process: nothing else
+    done = run("server", *args, cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     assert expected in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 2
@@ -59,7 +76,8 @@ def test_bad_options_are_one_line_errors(args: list[str], expected: str, tmp_pat
 def test_password_in_backend_uri_never_printed(tmp_path: Path) -> None:
     secret = "pw-" + uuid.uuid4().hex
     uri = f"postgresql://mlflow:{secret}@127.0.0.1:1/mlflow"  # nothing listens on port 1
-    done = _ml("server", "--port", "0", env={"MLFLOW_BACKEND_STORE_URI": uri}, cwd=tmp_path)
+    # A process of its own: whatever reaches its stdout or stderr is checked for the secret.
+    done = _ml_process("server", "--port", "0", env={"MLFLOW_BACKEND_STORE_URI": uri}, cwd=tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
     assert "could not prepare postgresql" in output and "mlflow:***@127.0.0.1:1" in output
@@ -67,14 +85,10 @@ def test_password_in_backend_uri_never_printed(tmp_path: Path) -> None:
 
 
 def test_auth_without_admin_password_is_a_clear_error(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_AUTH_ADMIN")}
-    done = subprocess.run(
-        [*ML, "server", "--auth", "--port", "0", "--backend", f"sqlite:///{tmp_path}/m.db"],
-        env={**env, "NO_COLOR": "1"},
+    done = ml_in_process(
+        *("server", "--auth", "--port", "0", "--backend", f"sqlite:///{tmp_path}/m.db"),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=180,
+        drop_env=("MLFLOW_AUTH_ADMIN",),
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "MLFLOW_AUTH_ADMIN_PASSWORD" in done.stderr and "Traceback" not in done.stderr
@@ -161,6 +175,14 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _downgrade_one(url: str) -> None:
+    """Take a database one migration back with MLflow's own alembic scripts."""
+    from alembic import command
+    from mlflow.store.db.utils import _get_alembic_config
+
+    command.downgrade(_get_alembic_config(url), "-1")
+
+
 def _revision(db: Path) -> str:
     with sqlite3.connect(db) as conn:
         return str(conn.execute("SELECT version_num FROM alembic_version").fetchone()[0])
@@ -173,21 +195,11 @@ def test_migrate_backs_up_sqlite_then_upgrades_an_old_schema(tmp_path: Path) -> 
     db = tmp_path / "mlflow.db"
     db.write_bytes(template_db().read_bytes())
     head = _revision(db)
-    # Take the database one migration back with MLflow's own alembic scripts.
-    code = (
-        "import sys\n"
-        "from alembic import command\n"
-        "from mlflow.store.db.utils import _get_alembic_config\n"
-        "command.downgrade(_get_alembic_config(sys.argv[1]), '-1')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, f"sqlite:///{db}"], capture_output=True, text=True, timeout=180
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    _downgrade_one(f"sqlite:///{db}")
     old = _revision(db)
     assert old != head
 
-    result = _ml("server", "migrate", "--backend", f"sqlite:///{db}", cwd=tmp_path, timeout=300)
+    result = _ml("server", "migrate", "--backend", f"sqlite:///{db}", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{old} -> {head}" in result.stdout
     assert _revision(db) == head
@@ -225,24 +237,11 @@ def test_migrate_upgrades_an_old_postgres_schema_without_printing_the_password(
     secret = "pw-" + uuid.uuid4().hex
     uri = postgres.uri_for(database).replace(f"{postgres.user}@", f"{postgres.user}:{secret}@")
     head = _pg_revision(postgres, database)
-    code = (
-        "import os\n"
-        "from alembic import command\n"
-        "from mlflow.store.db.utils import _get_alembic_config\n"
-        "command.downgrade(_get_alembic_config(os.environ['URL']), '-1')\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        env={**os.environ, "URL": _postgres_driver(uri)},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    _downgrade_one(_postgres_driver(uri))
     old = _pg_revision(postgres, database)
     assert old != head
 
-    result = _ml("server", "migrate", env={"MLFLOW_BACKEND_STORE_URI": uri}, timeout=300)
+    result = _ml("server", "migrate", env={"MLFLOW_BACKEND_STORE_URI": uri})
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert f"{old} -> {head}" in result.stdout and _pg_revision(postgres, database) == head
