@@ -37,12 +37,13 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from mltrack.config import LoggingSettings, load_settings
 from mltrack.errors import MltrackError, TrackingServerError
 from mltrack.notices import notice
 from mltrack.run_context import current_run
-from mltrack.spool import LOCAL_RUN_PREFIX, ReplayResult, Spool, SpoolBatch
+from mltrack.spool import LOCAL_RUN_PREFIX, ReplayResult, Sender, Spool, SpoolBatch
 from mltrack.transport import (
     BatchRejected,
     ServerUnreachable,
@@ -53,6 +54,7 @@ from mltrack.transport import (
 
 __all__ = [
     "BufferedLogger",
+    "LogSender",
     "catch_up",
     "flush",
     "get_logger",
@@ -64,13 +66,41 @@ __all__ = [
 _Row = tuple[str, str, float, int, int]  # run_id, key, value, timestamp ms, step
 
 
-class BufferedLogger:
-    """Queue + background sender + spool for one tracking URI."""
+class LogSender(Sender, Protocol):
+    """What the logger sends through: a tracking client that can also be probed.
 
-    def __init__(self, tracking_uri: str, settings: LoggingSettings, spool_dir: Path) -> None:
+    :class:`~mltrack.transport.TrackingTransport` in use. Its errors carry the meaning:
+    :class:`~mltrack.transport.ServerUnreachable` spools and probes again later,
+    :class:`~mltrack.transport.BatchRejected` puts the batch aside, anything else spools
+    it as a server trouble (401/403, an overloaded server).
+    """
+
+    def is_reachable(self) -> bool: ...
+
+
+class BufferedLogger:
+    """Queue + background sender + spool for one tracking URI.
+
+    Args:
+        tracking_uri: the server (or store) the values are for; names the spool.
+        settings: batch size, intervals, queue and in-flight limits.
+        spool_dir: root of the on-disk spool.
+        sender: what batches go through; default a
+            :class:`~mltrack.transport.TrackingTransport` for ``tracking_uri``.
+    """
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        settings: LoggingSettings,
+        spool_dir: Path,
+        sender: LogSender | None = None,
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.settings = settings
-        self.transport = TrackingTransport(tracking_uri)
+        self.transport: LogSender = (
+            sender if sender is not None else TrackingTransport(tracking_uri)
+        )
         self.spool = Spool(spool_dir, tracking_uri)
         self._queue: deque[_Row] = deque()
         self._cond = threading.Condition()

@@ -1,4 +1,8 @@
-"""The buffered logger: batching, and nothing lost or duplicated when the server dies."""
+"""The buffered logger: batching, and nothing lost or duplicated when the server dies.
+
+The logic runs against an in-memory server; a few tests stop and restart a real MLflow
+server (and `ml sync`, and a process's exit) to show the same end to end.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,23 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
 from mlflow import MlflowClient
 
 import mltrack
+from mltrack.config import LoggingSettings
+from mltrack.errors import MltrackError
 from mltrack.localserver import ThrowawayServer, free_port, kill_group, start_server
-from mltrack.logging import get_logger
+from mltrack.logging import BufferedLogger, get_logger
 from mltrack.transport import TrackingTransport
 from tests._helpers import run_ml
+from tests.core._memory_sender import MemorySender
 
 
 def _ml(
@@ -29,29 +37,157 @@ def _ml(
     return run_ml(*args, cwd=cwd, env=env)
 
 
-def test_10k_values_arrive_in_batches(experiment: str, tracking_uri: str) -> None:
-    logger = get_logger(tracking_uri)
-    before = logger.transport.requests["log-batch"]
-    with mltrack.run("many") as run:
-        for i in range(10_000):
-            mltrack.log_metric("v", float(i), step=i)
-    assert run.tracking_uri == tracking_uri
-    # Counted by the transport as it sends them: full batches of 1,000, no partial ones.
-    assert logger.transport.requests["log-batch"] - before <= 10
-    assert logger.peak_queue >= 1
-    history = MlflowClient().get_metric_history(run.id, "v")
-    assert len(history) == 10_000
-    assert sorted(m.step for m in history) == list(range(10_000))
-    assert sum(m.value for m in history) == sum(range(10_000))
+# --------------------------------------------------------------------------- logic
+# The logger's own logic against an in-memory server (tests/core/_memory_sender.py):
+# what a batch holds, when it goes, what is spooled and in which order it is replayed.
 
 
-def test_a_partial_batch_waits_at_most_the_flush_interval(experiment: str) -> None:
-    with mltrack.run("trickle") as run:
-        mltrack.log_metric("slow", 1.0)
-        deadline = time.monotonic() + 30
-        while not MlflowClient().get_metric_history(run.id, "slow"):
-            assert time.monotonic() < deadline, "a lone value was never sent"
-            time.sleep(0.2)  # flush_interval_s is 1 s by default; no flush was asked for
+def _until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for: {what}"
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[_Memory]:
+    """A logger on an in-memory server; closed after the test."""
+    monkeypatch.chdir(tmp_path)  # spool paths in messages are shown relative to it
+    made: list[BufferedLogger] = []
+
+    def make(sender: MemorySender | None = None, **settings: Any) -> BufferedLogger:
+        logger = BufferedLogger(
+            MEMORY_URI, LoggingSettings(**settings), tmp_path / "spool", sender or MemorySender()
+        )
+        made.append(logger)
+        return logger
+
+    yield make
+    for logger in made:
+        logger.close(timeout=10)
+
+
+_Memory = Callable[..., BufferedLogger]
+MEMORY_URI = "http://memory.invalid:5000"
+
+
+def test_only_full_batches_go_until_a_flush_then_the_rest(memory: _Memory) -> None:
+    logger = memory(batch_size=100, flush_interval_s=3600)
+    sender = logger.transport
+    assert isinstance(sender, MemorySender)
+    for _ in range(1050):
+        logger.log("run-a", "v", 1.0)  # no step: each key counts its own, from 0
+    logger.log("run-a", "w", 2.0)
+    _until(lambda: sum(sender.sizes()) == 1000, "the 10 full batches")
+    time.sleep(0.2)  # nothing else is due for an hour: the 51 left wait
+    assert sender.sizes() == [100] * 10
+    assert logger.flush(timeout=30)
+    assert sorted(sender.sizes()[10:]) == [51]  # the rest, in one partial batch
+    assert sender.steps("run-a") == list(range(1050))
+    assert sender.steps("run-a", "w") == [0]
+    assert logger.peak_queue >= 100 and logger.spool.is_empty()
+
+
+def test_batches_hold_one_run_each(memory: _Memory) -> None:
+    logger = memory(batch_size=1000, flush_interval_s=3600)
+    sender = logger.transport
+    assert isinstance(sender, MemorySender)
+    for step in range(30):
+        logger.log(f"run-{step % 3}", "v", float(step), step=step)
+    assert logger.flush(timeout=30)
+    assert sorted(b.run_id for b in sender.batches) == ["run-0", "run-1", "run-2"]
+    assert sender.steps("run-1") == list(range(1, 30, 3))
+
+
+def test_a_partial_batch_waits_the_flush_interval_then_goes_by_itself(memory: _Memory) -> None:
+    logger = memory(batch_size=1000, flush_interval_s=0.3)
+    sender = logger.transport
+    assert isinstance(sender, MemorySender)
+    started = time.monotonic()
+    logger.log("run-a", "slow", 1.0)
+    _until(lambda: bool(sender.batches), "the lone value, sent without a flush")
+    assert time.monotonic() - started >= 0.3  # it waited for more values first
+    assert sender.steps("run-a", "slow") == [0]
+
+
+def test_outage_spools_in_order_and_the_thread_replays_when_the_server_is_back(
+    memory: _Memory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sender = MemorySender()
+    logger = memory(sender, batch_size=100, flush_interval_s=0.05, retry_interval_s=0.1)
+    for step in range(300):
+        logger.log("run-a", "v", float(step), step=step)
+    assert logger.flush(timeout=30)
+    sender.up = False
+    for step in range(300, 800):
+        logger.log("run-a", "v", float(step), step=step)
+    assert not logger.flush(timeout=30)  # spooled, not sent
+    assert logger.offline and logger.spool.pending_values() == 500
+    _until(lambda: sender.probes > 0 and "unreachable" in capsys.readouterr().err, "outage line")
+    sender.up = True
+    _until(lambda: not logger.offline and logger.spool.is_empty(), "the replay")
+    # In order, each value once: what was sent before, then the spool, batch by batch.
+    assert sender.steps("run-a") == list(range(800))
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("mltrack:")]
+    assert lines == [f"mltrack: tracking server {MEMORY_URI} is back: sent the 500 spooled values"]
+
+
+def test_catch_up_replays_at_once_when_the_server_answers_again(memory: _Memory) -> None:
+    """Read-after-write: no waiting for the thread's next probe (an hour away here)."""
+    sender = MemorySender()
+    logger = memory(sender, batch_size=50, retry_interval_s=3600)
+    sender.up = False
+    for step in range(120):
+        logger.log("run-a", "v", float(step), step=step)
+    assert not logger.catch_up(timeout=30)  # still down: the values wait in the spool
+    assert logger.spool.pending_values() == 120 and not sender.batches
+    sender.up = True
+    assert logger.catch_up(timeout=30)
+    assert sender.steps("run-a") == list(range(120)) and logger.spool.is_empty()
+
+
+def test_a_rejected_batch_is_put_aside_and_the_others_go_on(
+    memory: _Memory, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sender = MemorySender()
+    sender.refuse_key = "bad"
+    logger = memory(sender, batch_size=100)
+    logger.log("run-bad", "bad", 1.0)
+    logger.log("run-ok", "v", 1.0)
+    assert logger.flush(timeout=30)
+    assert [b.run_id for b in sender.batches] == ["run-ok"] and not logger.offline
+    (aside,) = logger.spool.rejected_dir.glob("*.json")
+    assert "run-bad" in aside.read_text()
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("mltrack: INVALID_PARAMETER_VALUE: bad metric 'bad'; the batch is kept")
+
+
+def test_close_sends_what_is_queued_exactly_once(memory: _Memory) -> None:
+    """What the exit hook does: 5,000 values, 200 of them in no full batch, nothing due."""
+    logger = memory(batch_size=800, flush_interval_s=3600)
+    sender = logger.transport
+    assert isinstance(sender, MemorySender)
+    for step in range(5000):
+        logger.log("run-a", "v", float(step), step=step)
+    logger.close(timeout=30)
+    assert sorted(sender.steps("run-a")) == list(range(5000))
+    assert sorted(sender.sizes()) == [200] + [800] * 6
+    assert logger.spool.is_empty()
+    with pytest.raises(MltrackError, match="the metric logger is closed"):
+        logger.log("run-a", "v", 1.0)
+
+
+def test_close_with_the_server_down_keeps_everything_in_the_spool(memory: _Memory) -> None:
+    sender = MemorySender()
+    sender.up = False
+    logger = memory(sender, batch_size=100, flush_interval_s=3600)
+    for step in range(250):
+        logger.log("run-a", "v", float(step), step=step)
+    logger.close(timeout=30)
+    assert logger.spool.pending_values() == 250 and not sender.batches
+
+
+# --------------------------------------------------------------------------- real server
 
 
 EXIT_SCRIPT = """
@@ -235,50 +371,6 @@ def test_server_stopped_mid_run_nothing_lost_after_replay(outage: _Outage) -> No
     again = _ml("sync", env=env, cwd=outage.project)
     assert again.returncode == 0 and "nothing to sync" in again.stdout
     assert len(MlflowClient(outage.server.url).get_metric_history(outage.run_id, "x")) == 3000
-
-
-@pytest.mark.slow
-def test_logger_replays_on_its_own_when_the_server_is_back(
-    outage: _Outage, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """No `ml sync`: the logger's thread probes the server and replays the spool."""
-    _assert_outage_reported(outage)
-    logger = get_logger(outage.server.url)
-    assert logger.offline and logger.spool.pending_values() == 2000
-
-    outage.server.restart()
-    deadline = time.monotonic() + 60
-    # The spool empties file by file during the replay; the logger is back online when the
-    # replay returns, a moment later: wait for both.
-    while logger.offline or not logger.spool.is_empty():
-        assert time.monotonic() < deadline, "the spool was never replayed"
-        time.sleep(0.2)
-    assert not logger.offline and logger.spool.is_empty()
-    assert mltrack.flush(timeout=60)
-    outage.assert_all_3000_arrived_once()
-    assert _mltrack_lines(capsys) == [
-        f"mltrack: tracking server {outage.server.url} is back: sent the 2,000 spooled values "
-        "and the status of 1 run"
-    ]
-
-
-@pytest.mark.slow
-def test_reading_the_run_after_the_outage_shows_everything(
-    outage: _Outage, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Read-after-write: get_run / get_last_run replay the spool when the server is back,
-    instead of showing RUNNING and a part of the values until the next probe."""
-    logger = get_logger(outage.server.url)
-    logger.settings.retry_interval_s = 3600.0  # the thread's probe would come too late
-    logger._next_probe = time.monotonic() + 3600
-    outage.server.restart()
-
-    last = mltrack.get_last_run("resilience")
-    assert last.id == outage.run_id and last.status == "FINISHED"
-    assert last.metrics == {"x": 2999.0}
-    outage.assert_all_3000_arrived_once()
-    assert logger.spool.is_empty() and not logger.offline
-    assert len(_mltrack_lines(capsys)) == 1  # the server-is-back line
 
 
 @pytest.mark.slow

@@ -1,9 +1,9 @@
 """The buffered logger keeps several batches in flight, and retries an overloaded server.
 
-The logger talks to the session's real MLflow server through a small recording proxy on
-127.0.0.1: it counts the ``log-batch`` requests that are inside the server at the same
-time (each is held 50 ms, so requests that overlap are seen to), and can answer the first
-requests the way MLflow does when its database connection pool is exhausted.
+How many batches are in flight is the logger's own logic: an in-memory server that holds
+each batch 50 ms counts the overlap. The retry is about MLflow's real answer: the logger
+talks to the session's MLflow server through a small proxy on 127.0.0.1 that answers the
+first requests the way MLflow does when its database connection pool is exhausted.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from mlflow import MlflowClient
 from mltrack.config import LoggingSettings
 from mltrack.localserver import ThrowawayServer
 from mltrack.logging import BufferedLogger
+from tests.core._memory_sender import MemorySender
 
 # What MLflow 3.17 answers when SQLAlchemy's pool has no free connection.
 POOL_EXHAUSTED = {
@@ -119,12 +119,6 @@ def run_id(mlflow_server: ThrowawayServer, experiment: str) -> str:
     return str(client.create_run(client.create_experiment(experiment)).info.run_id)
 
 
-@pytest.fixture()
-def proxy(mlflow_server: ThrowawayServer) -> Iterator[RecordingProxy]:
-    with RecordingProxy(mlflow_server.url) as recording:
-        yield recording
-
-
 def _log(logger: BufferedLogger, run_id: str, n: int) -> None:
     try:
         for step in range(n):
@@ -139,20 +133,15 @@ def _arrived(url: str, run_id: str) -> list[float]:
 
 
 @pytest.mark.parametrize("max_in_flight", [1, 4])
-def test_batches_in_flight_are_bounded_by_the_setting(
-    proxy: RecordingProxy,
-    run_id: str,
-    mlflow_server: ThrowawayServer,
-    tmp_path: Path,
-    max_in_flight: int,
-) -> None:
+def test_batches_in_flight_are_bounded_by_the_setting(tmp_path: Path, max_in_flight: int) -> None:
+    sender = MemorySender(hold_s=0.05)
     settings = LoggingSettings(batch_size=10, max_in_flight=max_in_flight)
-    logger = BufferedLogger(proxy.url, settings, tmp_path / "spool")
-    _log(logger, run_id, 400)
-    assert proxy.batches == 40
-    # 40 requests held 50 ms each: with 4 allowed, they overlap; never more than allowed.
-    assert proxy.peak == max_in_flight
-    assert _arrived(mlflow_server.url, run_id) == [step + 0.5 for step in range(400)]
+    logger = BufferedLogger("http://memory.invalid", settings, tmp_path / "spool", sender)
+    _log(logger, "run-a", 400)
+    assert sender.sizes() == [10] * 40
+    # 40 sends held 50 ms each: with 4 allowed, they overlap; never more than allowed.
+    assert sender.peak == max_in_flight
+    assert sorted(sender.steps("run-a")) == list(range(400))
     assert logger.spool.is_empty()
 
 
@@ -177,7 +166,7 @@ def test_an_exhausted_connection_pool_is_retried_not_rejected(
 
 
 def test_batches_are_sent_from_the_logger_thread_when_no_sender_can_start(
-    mlflow_server: ThrowawayServer, run_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Python 3.12 refuses to start threads from atexit handlers, where the last values of
     # a short script are sent; this interpreter (3.11) would start them, so the refusal is
@@ -189,21 +178,23 @@ def test_batches_are_sent_from_the_logger_thread_when_no_sender_can_start(
             raise RuntimeError("can't create new thread at interpreter shutdown")
         start(thread)
 
+    sender = MemorySender()
     settings = LoggingSettings(batch_size=10, max_in_flight=4)
-    logger = BufferedLogger(mlflow_server.url, settings, tmp_path / "spool")
+    logger = BufferedLogger("http://memory.invalid", settings, tmp_path / "spool", sender)
     monkeypatch.setattr(threading.Thread, "start", refuse_senders)
-    _log(logger, run_id, 95)
-    assert not logger._senders
-    assert _arrived(mlflow_server.url, run_id) == [step + 0.5 for step in range(95)]
+    _log(logger, "run-a", 95)
+    assert not logger._senders and sender.peak == 1
+    assert sorted(sender.steps("run-a")) == list(range(95))
 
 
 def test_a_store_inside_the_process_gets_one_batch_at_a_time(tmp_path: Path) -> None:
     # A sqlite file has one writer, and the store runs under this process's GIL: sender
     # threads would only contend for its lock.
+    sender = MemorySender(hold_s=0.01)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    client = MlflowClient(uri)
-    run_id = client.create_run(client.create_experiment("in-process")).info.run_id
-    logger = BufferedLogger(uri, LoggingSettings(batch_size=10, max_in_flight=4), tmp_path / "s")
-    _log(logger, run_id, 100)
-    assert not logger._senders
-    assert _arrived(uri, run_id) == [step + 0.5 for step in range(100)]
+    logger = BufferedLogger(
+        uri, LoggingSettings(batch_size=10, max_in_flight=4), tmp_path / "s", sender
+    )
+    _log(logger, "run-a", 100)
+    assert not logger._senders and sender.peak == 1
+    assert sender.steps("run-a") == list(range(100))  # one at a time: in order, too
