@@ -10,7 +10,17 @@ The one syntax is a fenced block whose info string is ``livedocs``::
     title: Train a model
     ```
 
-or ``cli: ml --help`` instead of ``file:``. A sample with several forms (Python, CLI, REST)
+or ``cli: ml --help`` instead of ``file:``. A view of what an example left on the
+server, shot in Chromium at build time (light and dark scheme)::
+
+    ```livedocs
+    screenshot: mlflow-ui      # mlflow-ui | model-server | model-card
+    of: examples/quickstart.py
+    view: experiment           # experiment run trace model compare | docs | card
+    alt: The quick start's three runs in the MLflow UI
+    ```
+
+A sample with several forms (Python, CLI, REST)
 is one block of language tabs, each tab an item of its own::
 
     ```livedocs
@@ -36,11 +46,20 @@ from dataclasses import dataclass, field
 
 from mltrack.errors import LiveDocsError
 
-__all__ = ["Directive", "find_directives", "parse_line_spec"]
+__all__ = ["SCREENSHOT_VIEWS", "Directive", "find_directives", "parse_line_spec"]
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 _KEYS = {"file", "cli", "show", "lines", "hl_lines", "title", "allow_error"}
 _SHOW = {"code", "output", "both", "markdown"}
+#: What a ``screenshot:`` block may show: app -> its views (the first is the default).
+SCREENSHOT_VIEWS = {
+    "mlflow-ui": ("experiment", "run", "trace", "model", "compare"),
+    "model-server": ("docs",),
+    "model-card": ("card",),
+}
+#: Keys of a ``screenshot:`` block (``url:`` replaces ``view:``; ``model``, ``run``,
+#: ``sort`` and ``height`` pick what is shown).
+_SCREENSHOT_KEYS = {"screenshot", "of", "view", "url", "alt", "model", "run", "sort", "height"}
 #: Keys of a ``tabs:`` block itself: defaults for every tab.
 _TAB_DEFAULTS = {"show", "allow_error"}
 
@@ -81,6 +100,11 @@ class Directive:
         return self.options.get("show", "both")
 
     @property
+    def screenshot(self) -> str | None:
+        """The app a ``screenshot:`` block shows (``mlflow-ui``...), else ``None``."""
+        return self.options.get("screenshot")
+
+    @property
     def tab(self) -> str | None:
         """Label of the language tab this directive renders, for one of a ``tabs:`` block."""
         return self.options.get("tab")
@@ -109,18 +133,73 @@ def _parse_pair(where: str, text: str) -> tuple[str, str]:
     if ":" not in text:
         raise LiveDocsError(f"expected 'key: value' in a livedocs block, got {text!r}", where=where)
     key, value = (s.strip() for s in text.split(":", 1))
-    if key in ("title", "cli"):
-        if key == "title" and len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
+    if key in ("title", "cli", "alt"):
+        if key != "cli" and len(value) > 1 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
+    elif key == "url":
+        value = re.sub(r"\s+#\s.*$", "", value)  # `/#/models` is a path, not a comment
     else:
         value = re.sub(r"(^|\s+)#.*$", "", value)  # trailing comment
-    if key not in _KEYS:
-        known = ", ".join(sorted(_KEYS | {"tabs"}))
+    if key not in _KEYS | _SCREENSHOT_KEYS:
+        known = ", ".join(sorted(_KEYS | {"tabs", "screenshot"}))
         raise LiveDocsError(f"unknown livedocs option {key!r}; use one of {known}", where=where)
     return key, value
 
 
+def _check_screenshot(where: str, options: dict[str, str]) -> dict[str, str]:
+    app = options["screenshot"]
+    unknown = sorted(set(options) - _SCREENSHOT_KEYS)
+    if unknown:
+        raise LiveDocsError(
+            f"{unknown[0]!r} is not an option of a screenshot block; use "
+            + ", ".join(sorted(_SCREENSHOT_KEYS)),
+            where=where,
+        )
+    if app not in SCREENSHOT_VIEWS:
+        raise LiveDocsError(
+            f"screenshot must be one of {', '.join(SCREENSHOT_VIEWS)}, got {app!r}", where=where
+        )
+    if not options.get("of", "").endswith((".py", ".ipynb")):
+        raise LiveDocsError(
+            "a screenshot block needs 'of: examples/NAME.py', the example whose state it shows",
+            where=where,
+        )
+    if not options.get("alt"):
+        raise LiveDocsError(
+            "a screenshot block needs 'alt:', one sentence saying what the image shows",
+            where=where,
+        )
+    if "view" in options and "url" in options:
+        raise LiveDocsError("a screenshot block takes 'view:' or 'url:', not both", where=where)
+    views = SCREENSHOT_VIEWS[app]
+    if options.get("view", views[0]) not in views:
+        raise LiveDocsError(
+            f"view of {app} must be one of {', '.join(views)}, got {options['view']!r}",
+            where=where,
+        )
+    if "url" in options and (app == "model-card" or not options["url"].startswith("/")):
+        raise LiveDocsError(
+            "url: is a path on the mlflow-ui or model-server app, starting with '/' "
+            "(e.g. '/#/models')",
+            where=where,
+        )
+    height = options.get("height", "720")
+    if not height.isdigit() or not 300 <= int(height) <= 2000:
+        raise LiveDocsError(
+            f"height must be pixels between 300 and 2000, got {height!r}", where=where
+        )
+    return options
+
+
 def _check(where: str, options: dict[str, str]) -> dict[str, str]:
+    if "screenshot" in options:
+        return _check_screenshot(where, options)
+    stray = sorted(set(options) & (_SCREENSHOT_KEYS - _KEYS))
+    if stray:
+        raise LiveDocsError(
+            f"{stray[0]!r} belongs to a screenshot block; start it with 'screenshot: mlflow-ui'",
+            where=where,
+        )
     if ("file" in options) == ("cli" in options):
         raise LiveDocsError("a livedocs block needs exactly one of 'file:' or 'cli:'", where=where)
     if options.get("show", "both") not in _SHOW:

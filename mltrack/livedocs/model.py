@@ -9,7 +9,16 @@ from typing import Any, Literal
 from mltrack.errors import LiveDocsError
 from mltrack.livedocs.directives import Directive
 
-__all__ = ["EngineConfig", "ErrorInfo", "Figure", "Item", "ItemResult", "Plan", "RunSummary"]
+__all__ = [
+    "EngineConfig",
+    "ErrorInfo",
+    "Figure",
+    "Item",
+    "ItemResult",
+    "Plan",
+    "RunSummary",
+    "Screenshot",
+]
 
 ItemKind = Literal["script", "notebook", "cli"]
 
@@ -73,6 +82,8 @@ class Item:
         page_line: for a snippet, the page line of its opening fence (errors point there).
         key: cache key, filled by the planner.
         refs: directives that embed this item.
+        screenshots: ``screenshot:`` blocks showing what this item left on the server;
+            they are taken right after it ran and cached with its result.
     """
 
     id: str
@@ -85,6 +96,7 @@ class Item:
     page_line: int | None = None
     key: str = ""
     refs: list[Directive] = field(default_factory=list)
+    screenshots: list[Directive] = field(default_factory=list)
 
     @property
     def needs_server(self) -> bool:
@@ -184,6 +196,35 @@ class RunSummary:
 
 
 @dataclass
+class Screenshot:
+    """A view of what an item left on the server, shot in the light and dark scheme.
+
+    Attributes:
+        spec: which block it was taken for (:func:`mltrack.livedocs.screenshots.spec_id`).
+        where: ``page:line`` of the block that asked for it first.
+        ok: both images were taken and the view rendered without an error.
+        light: PNG in the light scheme, base64-encoded.
+        dark: PNG in the dark scheme, base64-encoded.
+        width: image width in pixels.
+        height: image height in pixels.
+        text: the visible text of the view, volatile values masked (what snapshots diff).
+        target: what was opened, as a reader would write it (``/#/experiments/<id>/runs``).
+        error: why the view could not be shot, when not ``ok``.
+    """
+
+    spec: str
+    where: str
+    ok: bool
+    light: str = ""
+    dark: str = ""
+    width: int = 0
+    height: int = 0
+    text: str = ""
+    target: str = ""
+    error: str = ""
+
+
+@dataclass
 class ItemResult:
     """The outcome of executing one item (what the cache stores).
 
@@ -202,6 +243,7 @@ class ItemResult:
         deps: project files the item imported or read (path -> sha256), found by tracing;
             a cached result is stale when one of them changed.
         peak_rss_mb: peak resident memory of the item's process.
+        screenshots: views of what it left on the server (``screenshot:`` blocks).
     """
 
     id: str
@@ -217,6 +259,7 @@ class ItemResult:
     notebook: str | None = None
     deps: dict[str, str] = field(default_factory=dict)
     peak_rss_mb: float | None = None
+    screenshots: list[Screenshot] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -239,4 +282,5 @@ class ItemResult:
             notebook=data.get("notebook"),
             deps=data.get("deps", {}),
             peak_rss_mb=data.get("peak_rss_mb"),
+            screenshots=[Screenshot(**s) for s in data.get("screenshots", [])],
         )

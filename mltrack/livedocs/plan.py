@@ -134,6 +134,11 @@ def _make_file_item(config: EngineConfig, rel: str, where: str) -> Item:
 def _item_key(config: EngineConfig, item: Item, env_fp: str, cli_fp: str) -> str:
     digest = hashlib.sha256()
     digest.update(f"{env_fp}|{item.kind}|{item.id}|{item.allow_error}".encode())
+    if item.screenshots:
+        # Its screenshots are part of its result: a new or changed view runs it again.
+        from mltrack.livedocs.screenshots import screenshots_fingerprint
+
+        digest.update(screenshots_fingerprint(item.screenshots).encode())
     if item.path:
         digest.update((config.root / item.path).read_bytes())
     if item.kind == "cli":
@@ -214,7 +219,7 @@ def build_plan(config: EngineConfig, pages: dict[str, str], include_notebooks: b
             wheres = [ref.where for ref in item.refs] or [item.id]
             plan.problems += [Problem(where, str(exc)) for where in wheres]
             del plan.items[item.id]
-    referenced = {i.path for i in plan.items.values() if i.refs}
+    referenced = {i.path for i in plan.items.values() if i.refs or i.screenshots}
     plan.unreferenced = [p for p in _referencable_files(config) if p not in referenced]
     return plan
 
@@ -238,9 +243,36 @@ def _snippet_item(config: EngineConfig, directive: Directive) -> Item:
     )
 
 
+def _add_screenshot(config: EngineConfig, plan: Plan, directive: Directive) -> None:
+    """Attach a ``screenshot:`` block to the item it shows (planned like a file block)."""
+    from mltrack.livedocs.screenshots import browser_problem
+
+    rel = Path(os.path.normpath(directive.options["of"])).as_posix()
+    item = plan.items.get(rel)
+    if item is None:
+        try:
+            item = _make_file_item(config, rel, directive.where)
+        except LiveDocsError as exc:
+            message = exc.message if exc.where == directive.where else str(exc)
+            plan.problems.append(Problem(directive.where, message))
+            return
+        plan.items[rel] = item
+    plan.item_ids[directive.where] = item.id
+    missing = browser_problem()
+    if missing is not None:
+        # Not taken, and not part of the item's key: once Chromium is there, the
+        # example runs again and the screenshot is taken.
+        plan.problems.append(Problem(directive.where, missing))
+        return
+    item.screenshots.append(directive)
+
+
 def _add_directive(config: EngineConfig, plan: Plan, directive: Directive) -> None:
     plan.directives.append(directive)
     item: Item | None
+    if directive.screenshot is not None:
+        _add_screenshot(config, plan, directive)
+        return
     if directive.snippet is not None:
         item = _snippet_item(config, directive)
         plan.items[item.id] = item

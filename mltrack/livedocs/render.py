@@ -343,8 +343,12 @@ def _body(
     result: ItemResult | None,
     problem: str | None,
 ) -> str:
+    if directive.screenshot is not None and problem is None and item is not None:
+        return out.placeholder(_screenshot_html(directive, item, result))
     if item is None or result is None:
         text = problem or "this item was not executed (see the build log)"
+        if directive.screenshot is not None:  # e.g. no Chromium: a placeholder naming the fix
+            return out.placeholder(_screenshot_placeholder(directive, text))
         return out.placeholder(error_html(text, f"{directive.where}: livedocs"))
     show = directive.show
     if show == "markdown":
@@ -359,6 +363,44 @@ def _body(
     output = out.placeholder(_output_html(item, result))
     return (
         '=== "Code"\n\n' + _indent(code, "    ") + '\n\n=== "Output"\n\n' + _indent(output, "    ")
+    )
+
+
+def _screenshot_placeholder(directive: Directive, reason: str) -> str:
+    """What a reader sees where a screenshot could not be taken: its alt text and why."""
+    return (
+        '<figure class="livedocs-screenshot livedocs-screenshot-missing">'
+        f'<div class="admonition warning"><p class="admonition-title">'
+        f"{html.escape(directive.options.get('alt', 'Screenshot'))}</p>"
+        f"<p>{html.escape(reason)}</p></div></figure>"
+    )
+
+
+def _screenshot_html(directive: Directive, item: Item, result: ItemResult | None) -> str:
+    """Both images of a ``screenshot:`` block; Material shows the one of the reader's scheme."""
+    from mltrack.livedocs.screenshots import spec_id
+
+    spec = spec_id(directive)
+    shot = next((s for s in (result.screenshots if result else []) if s.spec == spec), None)
+    if result is None or shot is None:
+        reason = "screenshot not taken: its example did not run in this build"
+        if result is not None and result.ok:
+            reason = (
+                f"screenshot missing from the cached result of {item.id}; rebuild with --no-cache"
+            )
+        return error_html(reason, f"{directive.where}: livedocs screenshot")
+    if not shot.ok:
+        return error_html(f"{shot.where}: {shot.error}", f"{directive.where}: screenshot failed")
+    alt = html.escape(directive.options["alt"], quote=True)
+    size = f'width="{shot.width}" height="{shot.height}"'
+    images = "".join(
+        f'<img class="livedocs-screenshot-{scheme}" src="data:image/png;base64,{data}#only-{scheme}"'
+        f' alt="{alt}" {size}>'
+        for scheme, data in (("light", shot.light), ("dark", shot.dark))
+    )
+    return (
+        f'<figure class="livedocs-screenshot" data-livedocs-view="{html.escape(shot.target)}">'
+        f"{images}<figcaption>{html.escape(directive.options['alt'])}</figcaption></figure>"
     )
 
 

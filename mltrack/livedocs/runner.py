@@ -64,6 +64,7 @@ from mltrack.livedocs.processes import (
     terminate_as_interrupt,
 )
 from mltrack.livedocs.redact import Redactor, Scrubber, redactor_for
+from mltrack.livedocs.screenshots import shoot_screenshots
 
 __all__ = [
     "KERNEL_MODULES",
@@ -399,6 +400,8 @@ class Runner:
                                 self.progress(
                                     "item", {"result": result, "done": done, "total": total}
                                 )
+                    # `screenshot:` blocks: shot now, while the server holds what ran.
+                    shoot_screenshots(misses, report, url, self.cache, secrets, self.config.root)
                 except BaseException:
                     self._cancel.set()
                     self._kill_active()

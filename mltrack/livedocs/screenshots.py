@@ -1,0 +1,529 @@
+"""Screenshots of what an example left on the throwaway server, taken at build time.
+
+A ``screenshot:`` block names an app, the example whose state it shows and a view::
+
+    ```livedocs
+    screenshot: mlflow-ui
+    of: examples/quickstart.py
+    view: experiment            # experiment | run | trace | model | compare, or url: /path
+    sort: accuracy              # optional: the runs table sorted by this metric
+    alt: The quick start's three runs in the MLflow UI
+    ```
+
+Right after the items of a build ran, while the server is still up, Chromium (driven
+by Playwright) opens each view twice, in the light and the dark colour scheme, waits
+until it has rendered (no spinner, text unchanged for a moment), and keeps two PNG
+images and the view's visible text. They belong to the example's result: cached under
+its key (which includes the blocks' specs, so a new or changed block runs the example
+again), stale with it when a file it used changes. A view that shows MLflow's error
+page, "not found", an HTTP error or never settles fails the example, naming the block.
+
+Apps: ``mlflow-ui`` (the tracking server's UI), ``model-server`` (the example's
+registered model served by ``python -m mltrack.serve``, ``/docs`` by default) and
+``model-card`` (the HTML model card the example logged to its run).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mltrack.livedocs.directives import SCREENSHOT_VIEWS, Directive
+from mltrack.livedocs.model import ErrorInfo, Item, ItemResult, Screenshot
+
+if TYPE_CHECKING:
+    from mltrack.livedocs.cache import ResultCache
+    from mltrack.livedocs.runner import BuildReport
+
+__all__ = [
+    "FIX",
+    "browser_problem",
+    "chromium_path",
+    "screenshots_fingerprint",
+    "shoot_screenshots",
+    "spec_id",
+]
+
+#: What a reader of the build log is told to run when Chromium or Playwright is missing.
+FIX = "bash scripts/ensure_chromium.sh"
+#: Width of every shot: Material's content column shows it scaled down, sharp enough.
+WIDTH = 1280
+DEFAULT_HEIGHT = 720
+#: Seconds a view may take to render (MLflow's charts load their data one by one).
+RENDER_TIMEOUT_S = 30.0
+#: The view's text must stay the same this many polls in a row to count as rendered.
+_STABLE_POLLS = 3
+_POLL_MS = 300
+_CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: MLflow's error and not-found pages, in any view.
+_ERROR_TEXT = re.compile(
+    r"page not found|not found|load error|something went wrong|does not exist|"
+    r"an error occurred|failed to (?:load|fetch)|internal server error",
+    re.I,
+)
+#: Keeps MLflow's assistant panel and first-visit hints closed: they would cover the view.
+_INIT_SCRIPT = """
+try {
+  localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');
+  localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');
+} catch (e) {}
+"""
+#: The view's root (an open drawer or dialog, else the main area) and whether anything
+#: in it still shows a loading indicator.
+_STATE_JS = """
+() => {
+  const visible = (e) => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
+  const dialogs = [...document.querySelectorAll('[role="dialog"]')].filter(visible);
+  const root = dialogs.length ? dialogs[dialogs.length - 1]
+    : (document.querySelector('main') || document.body);
+  const busy = [...document.querySelectorAll(
+    '[role="progressbar"], [aria-busy="true"], [class*="spinner" i], [class*="spin-dot" i],' +
+    ' [class*="-spin-spinning"], [class*="skeleton" i]'
+  )].filter(visible).length;
+  return {text: (root && root.innerText) || '', busy: busy};
+}
+"""
+#: Volatile values of a view's text, masked before it is cached and diffed.
+_TEXT_MASKS = [
+    (re.compile(r"\b(?:a few|\d+|an?) (?:second|minute|hour|day)s? ago\b|\bjust now\b"), "<ago>"),
+    (re.compile(r"\b\d{2}/\d{2}/\d{4},? \d{1,2}:\d{2}(?::\d{2})?(?: ?[AP]M)?"), "<time>"),
+    (re.compile(r"#[0-9a-f]{6}\b"), "#<colour>"),
+]
+_MAX_TEXT = 4000
+#: Swagger UI's files, fetched by FastAPI's /docs from a CDN: served from the vendored copy.
+_VENDORED_SWAGGER = "docs/assets/vendor/swagger-ui"
+_PUBLIC_URL = "http://localhost:5000"
+
+
+class ShotError(Exception):
+    """A view could not be shot; the message says what the reader of the log should fix."""
+
+
+def chromium_path() -> str | None:
+    """The Chromium to drive: ``$MLTRACK_CHROMIUM`` when set, else Debian's, else ``None``."""
+    given = os.environ.get("MLTRACK_CHROMIUM")
+    candidates = [given] if given else ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+    return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
+
+
+def browser_problem() -> str | None:
+    """Why screenshots cannot be taken on this machine (naming the fix), or ``None``."""
+    if importlib.util.find_spec("playwright") is None:
+        return f"screenshot not taken: Playwright is not installed; run `{FIX}` and `make install`"
+    if chromium_path() is None:
+        where = os.environ.get("MLTRACK_CHROMIUM") or "/usr/bin/chromium"
+        return f"screenshot not taken: Chromium not found at {where}; run `{FIX}`"
+    return None
+
+
+def spec_id(directive: Directive) -> str:
+    """What a block asks to see (its options but the alt text), as a short hash."""
+    options = {k: v for k, v in directive.options.items() if k != "alt"}
+    return hashlib.sha256(json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def screenshots_fingerprint(directives: list[Directive]) -> str:
+    """Part of an item's cache key: the views asked of it and the code that shoots them."""
+    own = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return own + "|" + ",".join(sorted({spec_id(d) for d in directives}))
+
+
+# -- the tracking server ---------------------------------------------------------------
+
+
+def _api(url: str, endpoint: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url + endpoint, data=data, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=15) as resp:
+        return dict(json.loads(resp.read() or b"{}"))
+
+
+@dataclass
+class _State:
+    """What an example left on the server: its experiment and runs (oldest first)."""
+
+    url: str
+    experiment_id: str
+    runs: list[dict[str, Any]]
+
+    def run(self, name: str | None) -> dict[str, Any]:
+        """The run named ``name``, else the last run that logged metrics, else the last."""
+        if name:
+            found = [r for r in self.runs if r["info"].get("run_name") == name]
+            if not found:
+                names = sorted({r["info"].get("run_name", "") for r in self.runs})
+                raise ShotError(f"the example created no run named {name!r}; its runs: {names}")
+            return found[-1]
+        if not self.runs:
+            raise ShotError("the example created no run in its experiment")
+        with_metrics = [r for r in self.runs if r.get("data", {}).get("metrics")]
+        return (with_metrics or self.runs)[-1]
+
+    def model(self, name: str | None) -> str:
+        """``name``, else the registered model the example's runs produced."""
+        if name:
+            return name
+        found: list[str] = []
+        for run in self.runs:
+            query = urllib.parse.urlencode({"filter": f"run_id='{run['info']['run_id']}'"})
+            versions = _api(self.url, f"/api/2.0/mlflow/model-versions/search?{query}")
+            found += [v["name"] for v in versions.get("model_versions", [])]
+        if not found:
+            raise ShotError("the example registered no model; name one with 'model: NAME'")
+        return found[-1]
+
+    def trace_id(self) -> str:
+        query = urllib.parse.urlencode(
+            {
+                "experiment_ids": self.experiment_id,
+                "max_results": 1,
+                "order_by": "timestamp_ms DESC",
+            }
+        )
+        traces = _api(self.url, f"/api/2.0/mlflow/traces?{query}").get("traces", [])
+        if not traces:
+            raise ShotError("the example recorded no trace in its experiment")
+        return str(traces[0]["request_id"])
+
+
+def _state(url: str, experiment: str | None) -> _State:
+    if not experiment:
+        raise ShotError("the example ran in no experiment of this build")
+    query = urllib.parse.urlencode({"experiment_name": experiment})
+    try:
+        exp = _api(url, f"/api/2.0/mlflow/experiments/get-by-name?{query}")["experiment"]
+    except urllib.error.HTTPError:
+        raise ShotError(f"the example left no experiment {experiment!r} on the server") from None
+    found = _api(
+        url,
+        "/api/2.0/mlflow/runs/search",
+        {
+            "experiment_ids": [exp["experiment_id"]],
+            "max_results": 200,
+            "order_by": ["attributes.start_time ASC"],
+        },
+    )
+    return _State(url, str(exp["experiment_id"]), found.get("runs", []))
+
+
+def _card_html(state: _State) -> str:
+    """The HTML model card the example logged to one of its runs (the last one)."""
+    for run in reversed(state.runs):
+        run_id = run["info"]["run_id"]
+        query = urllib.parse.urlencode({"run_id": run_id})
+        files = _api(state.url, f"/api/2.0/mlflow/artifacts/list?{query}").get("files", [])
+        if any(f.get("path") == "model_card.html" for f in files):
+            path = urllib.parse.urlencode({"run_uuid": run_id, "path": "model_card.html"})
+            with urllib.request.urlopen(f"{state.url}/get-artifact?{path}", timeout=15) as resp:
+                return str(resp.read().decode("utf-8", errors="replace"))
+    raise ShotError("no run of the example holds model_card.html; log one with card.log_to_run()")
+
+
+def _mlflow_path(directive: Directive, state: _State) -> str:
+    options = directive.options
+    if "url" in options:
+        values = {"experiment_id": state.experiment_id}
+        if "{run_id}" in options["url"]:
+            values["run_id"] = state.run(options.get("run"))["info"]["run_id"]
+        if "{model}" in options["url"]:
+            values["model"] = urllib.parse.quote(state.model(options.get("model")))
+        return options["url"].format(**values)
+    view = options.get("view", SCREENSHOT_VIEWS["mlflow-ui"][0])
+    eid = state.experiment_id
+    if view == "experiment":
+        path = f"/#/experiments/{eid}/runs"
+        if options.get("sort"):
+            order = urllib.parse.quote(f"metrics.`{options['sort']}`")
+            path += f"?orderByKey={order}&orderByAsc=false"
+        return path
+    if view == "run":
+        run_id = state.run(options.get("run"))["info"]["run_id"]
+        return f"/#/experiments/{eid}/runs/{run_id}/model-metrics"
+    if view == "trace":
+        return f"/#/experiments/{eid}/traces?selectedEvaluationId={state.trace_id()}"
+    if view == "model":
+        return f"/#/models/{urllib.parse.quote(state.model(options.get('model')))}"
+    # compare: every run of the example, side by side
+    ids = [r["info"]["run_id"] for r in state.runs]
+    if len(ids) < 2:
+        raise ShotError("compare needs at least two runs; the example created fewer")
+    runs = urllib.parse.quote(json.dumps(ids, separators=(",", ":")))
+    experiments = urllib.parse.quote(json.dumps([eid]))
+    return f"/#/compare-runs?runs={runs}&experiments={experiments}"
+
+
+@contextlib.contextmanager
+def _model_server(url: str, state: _State, model: str | None) -> Iterator[str]:
+    """Serve the example's registered model (its champion, else its latest version)."""
+    from mltrack.deploy.local import start_local
+
+    name = state.model(model)
+    query = urllib.parse.urlencode({"name": name})
+    info = _api(url, f"/api/2.0/mlflow/registered-models/get?{query}")["registered_model"]
+    aliases = {a["alias"] for a in info.get("aliases", [])}
+    versions = sorted(int(v["version"]) for v in info.get("latest_versions", []))
+    if "champion" in aliases:
+        uri = f"models:/{name}@champion"
+    elif versions:
+        uri = f"models:/{name}/{versions[-1]}"
+    else:
+        raise ShotError(f"registered model {name!r} has no version to serve")
+    server = start_local(uri, auth=False, env={"MLFLOW_TRACKING_URI": url})
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+# -- the browser -----------------------------------------------------------------------
+
+
+class _Browser:
+    """One Chromium for all the shots of a build (started on first use)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    def _start(self) -> Any:
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            path = chromium_path()
+            if path is None:
+                raise ShotError(f"Chromium not found; run `{FIX}`")
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=path, args=_CHROMIUM_ARGS
+            )
+        return self._browser
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._browser is not None:
+                self._browser.close()
+        with contextlib.suppress(Exception):
+            if self._playwright is not None:
+                self._playwright.stop()
+
+    def _route(self, route: Any) -> None:
+        """Loopback only; Swagger UI's CDN files come from the vendored copy."""
+        target = urllib.parse.urlsplit(route.request.url)
+        if target.hostname in ("127.0.0.1", "localhost") or target.scheme in ("data", "blob"):
+            route.continue_()
+            return
+        name = target.path.rsplit("/", 1)[-1]
+        vendored = self.root / _VENDORED_SWAGGER / name
+        if name.startswith("swagger-ui") and vendored.is_file():
+            kind = "text/css" if name.endswith(".css") else "application/javascript"
+            route.fulfill(status=200, content_type=kind, body=vendored.read_bytes())
+            return
+        route.abort()
+
+    def shoot(
+        self, target: str | None, html: str | None, height: int, scheme: str, check: bool
+    ) -> tuple[bytes, str]:
+        """Open ``target`` (or show ``html``), wait for it to render, return PNG and text.
+
+        Raises:
+            ShotError: an HTTP error, an error page, or a view that never settles.
+        """
+        context = self._start().new_context(
+            viewport={"width": WIDTH, "height": height},
+            color_scheme=scheme,
+            device_scale_factor=1,
+            reduced_motion="reduce",
+        )
+        try:
+            context.add_init_script(_INIT_SCRIPT)
+            context.route("**/*", self._route)
+            page = context.new_page()
+            if html is not None:
+                page.set_content(html, wait_until="load")
+            else:
+                assert target is not None
+                response = page.goto(target, wait_until="load", timeout=RENDER_TIMEOUT_S * 1000)
+                if response is not None and response.status >= 400:
+                    raise ShotError(f"the server answered HTTP {response.status}")
+            text = self._settle(page)
+            if check:
+                found = _ERROR_TEXT.search(text)
+                if found:
+                    line = next(ln for ln in text.splitlines() if found.group(0) in ln)
+                    raise ShotError(f"the view shows an error: {line.strip()!r}")
+            return page.screenshot(type="png"), text
+        finally:
+            context.close()
+
+    @staticmethod
+    def _settle(page: Any) -> str:
+        last, stable = None, 0
+        for _ in range(int(RENDER_TIMEOUT_S * 1000 / _POLL_MS)):
+            state = page.evaluate(_STATE_JS)
+            text = str(state["text"]).strip()
+            if text and not state["busy"] and text == last:
+                stable += 1
+                if stable >= _STABLE_POLLS:
+                    return text
+            else:
+                stable = 0
+            last = text
+            page.wait_for_timeout(_POLL_MS)
+        raise ShotError(f"the view did not finish rendering within {RENDER_TIMEOUT_S:g} s")
+
+
+def _mask_text(text: str, url: str) -> str:
+    text = text.replace(url, _PUBLIC_URL)
+    for pattern, replacement in _TEXT_MASKS:
+        text = pattern.sub(replacement, text)
+    lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line)[:_MAX_TEXT]
+
+
+def _take(
+    browser: _Browser,
+    directive: Directive,
+    state: _State,
+    url: str,
+    secrets: Callable[[str], str],
+) -> Screenshot:
+    options = directive.options
+    app = options["screenshot"]
+    height = int(options.get("height", DEFAULT_HEIGHT))
+    shot = Screenshot(spec=spec_id(directive), where=directive.where, ok=False)
+    with contextlib.ExitStack() as stack:
+        html = None
+        target: str | None = None
+        if app == "mlflow-ui":
+            path = _mlflow_path(directive, state)
+            target, shot.target = url + path, path
+        elif app == "model-server":
+            base = stack.enter_context(_model_server(url, state, options.get("model")))
+            path = options.get("url", "/docs")
+            target, shot.target = base + path, path
+        else:
+            html, shot.target = _card_html(state), "model_card.html"
+        images = {}
+        for scheme in ("light", "dark"):
+            png, text = browser.shoot(target, html, height, scheme, check=app != "model-card")
+            images[scheme] = png
+            if scheme == "light":
+                shot.text = _mask_text(text, url)
+    if secrets(shot.text) != shot.text:
+        raise ShotError("the view shows a secret (it is redacted in its text); keep it off")
+    shot.light = base64.b64encode(images["light"]).decode()
+    shot.dark = base64.b64encode(images["dark"]).decode()
+    shot.width, shot.height, shot.ok = WIDTH, height, True
+    return shot
+
+
+def _shoot_item(
+    browser: _Browser,
+    item: Item,
+    result: ItemResult,
+    url: str,
+    experiment: str | None,
+    secrets: Callable[[str], str],
+) -> None:
+    shots: dict[str, Screenshot] = {}
+    state: _State | None = None
+    for directive in item.screenshots:
+        spec = spec_id(directive)
+        if spec in shots:
+            continue  # the same view on two pages: one shot
+        try:
+            state = state or _state(url, experiment)
+            shots[spec] = _take(browser, directive, state, url, secrets)
+        except ShotError as exc:
+            shots[spec] = Screenshot(spec, directive.where, ok=False, error=str(exc))
+        except Exception as exc:  # a browser or server failure: the block says which
+            message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            shots[spec] = Screenshot(spec, directive.where, ok=False, error=message)
+    result.screenshots = list(shots.values())
+    failed = [s for s in result.screenshots if not s.ok]
+    if failed:
+        result.ok = False
+        result.error = ErrorInfo(
+            "ScreenshotError",
+            "; ".join(f"{s.where}: screenshot of {item.id}: {s.error}" for s in failed),
+        )
+
+
+def shoot_screenshots(
+    items: list[Item],
+    report: BuildReport,
+    url: str,
+    cache: ResultCache,
+    secrets: Callable[[str], str],
+    root: Path,
+) -> None:
+    """Shoot the ``screenshot:`` blocks of the items executed in this build.
+
+    Called by the runner after the items ran, while the server still holds their state.
+    Each shot goes into its item's result, which is stored in the cache again; a failed
+    shot fails the item (never cached), naming the block's ``page:line``.
+
+    Args:
+        items: the items executed in this build.
+        report: their results and experiments.
+        url: the tracking server.
+        cache: where results are kept.
+        secrets: the build's redactor (a view whose text holds a secret is refused).
+        root: the project root (for the vendored Swagger UI).
+    """
+    todo = [
+        (item, report.results[item.id])
+        for item in items
+        if item.screenshots and item.id in report.results and report.results[item.id].ok
+    ]
+    if not todo:
+        return
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        # A thread of its own: Playwright's sync API refuses a thread with an event loop.
+        browser = _Browser(root)
+        try:
+            for item, result in todo:
+                experiment = report.experiments.get(item.id)
+                _shoot_item(browser, item, result, url, experiment, secrets)
+        except BaseException as exc:
+            failure.append(exc)
+        finally:
+            browser.close()
+
+    thread = threading.Thread(target=work, name="livedocs-screenshots", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    for _, result in todo:
+        if result.ok:
+            cache.store(result)  # again, now with its screenshots
+        else:
+            with contextlib.suppress(OSError):  # the ok entry stored before the shots
+                (cache.directory / "items" / f"{result.key}.json").unlink()
+            cache.store_failure(result)
