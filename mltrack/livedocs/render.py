@@ -170,30 +170,53 @@ def _format_metric(value: float) -> str:
     return f"{value:.4g}"
 
 
-#: Longer lists (autologged estimators log dozens of params) are cut, with a count.
+#: When the example names none of a run's keys, this many are shown before "more".
 _MAX_VALUES = 8
 
 
-def _pairs(values: dict[str, str]) -> str:
+def _source_text(root: Path | None, item: Item) -> str:
+    """The item's source (its file, or its command line), to find the keys it names."""
+    if item.kind == "cli" or root is None or item.path is None:
+        return item.command or ""
+    try:
+        return (root / item.path).read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pairs_cell(values: dict[str, str], source: str) -> str:
+    """A params or metrics cell: the keys the example names, the rest behind "more".
+
+    Autologging adds dozens of keys (every estimator argument, ``training_*`` metrics)
+    next to the two the example set; the ones its source names (``C``, ``max_iter``,
+    ``accuracy``) are what the page is about.
+    """
     items = sorted(values.items())
-    text = ", ".join(f"{k}={v}" for k, v in items[:_MAX_VALUES])
-    if len(items) > _MAX_VALUES:
-        text += f", … (+{len(items) - _MAX_VALUES} more)"
-    return text
+    named = [(k, v) for k, v in items if re.search(rf"(?<![\w.]){re.escape(k)}(?!\w)", source)]
+    shown = named or items[:_MAX_VALUES]
+    rest = [pair for pair in items if pair not in shown]
+    cell = html.escape(", ".join(f"{k}={v}" for k, v in shown))
+    cell = f"<code>{cell}</code>" if cell else "&mdash;"
+    if rest:
+        hidden = html.escape(", ".join(f"{k}={v}" for k, v in rest))
+        cell += (
+            f'<details class="livedocs-more"><summary>{len(rest)} more</summary>'
+            f"<code>{hidden}</code></details>"
+        )
+    return cell
 
 
-def _runs_html(runs: list[RunSummary]) -> str:
+def _runs_html(runs: list[RunSummary], source: str = "") -> str:
     rows = []
     for run in runs:
-        params = _pairs(run.params)
-        metrics = _pairs({k: _format_metric(v) for k, v in run.metrics.items()})
+        metrics = {k: _format_metric(v) for k, v in run.metrics.items()}
         rows.append(
             "<tr>"
             f"<td>{html.escape(run.name)}</td>"
             f'<td><span class="livedocs-status livedocs-status-{run.status.lower()}">'
             f"{html.escape(run.status)}</span></td>"
-            f"<td><code>{html.escape(params) or '&mdash;'}</code></td>"
-            f"<td><code>{html.escape(metrics) or '&mdash;'}</code></td>"
+            f"<td>{_pairs_cell(run.params, source)}</td>"
+            f"<td>{_pairs_cell(metrics, source)}</td>"
             "</tr>"
         )
     return (
@@ -222,7 +245,7 @@ def error_html(message: str, title: str) -> str:
     )
 
 
-def _media_html(result: ItemResult) -> list[str]:
+def _media_html(result: ItemResult, source: str = "") -> list[str]:
     parts = []
     for figure in result.figures:
         parts.append(
@@ -231,11 +254,13 @@ def _media_html(result: ItemResult) -> list[str]:
             f"<figcaption>{html.escape(figure.name)}</figcaption></figure>"
         )
     if result.runs:
-        parts.append(_runs_html(result.runs))
+        parts.append(_runs_html(result.runs, source))
     return parts
 
 
-def _output_html(item: Item, result: ItemResult, caption: bool = False) -> str:
+def _output_html(
+    item: Item, result: ItemResult, caption: bool = False, root: Path | None = None
+) -> str:
     parts = ['<p class="livedocs-caption">Output</p>'] if caption else []
     if not result.ok:
         parts.append(error_html(format_failure(item, result), f"{item.id} failed"))
@@ -243,7 +268,7 @@ def _output_html(item: Item, result: ItemResult, caption: bool = False) -> str:
         parts.append(_console_html(result.output, item.command if item.kind == "cli" else None))
     elif item.kind == "cli":
         parts.append(_console_html("", item.command))
-    parts += _media_html(result)
+    parts += _media_html(result, _source_text(root, item))
     if len(parts) == int(caption):
         parts.append('<p class="livedocs-empty"><em>No output.</em></p>')
     return '<div class="livedocs-output">' + "".join(parts) + "</div>"
@@ -278,13 +303,13 @@ def markdown_output(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip("\n")
 
 
-def _markdown_body(out: Rendered, item: Item, result: ItemResult) -> str:
+def _markdown_body(out: Rendered, item: Item, result: ItemResult, root: Path | None = None) -> str:
     parts = []
     if not result.ok:
         parts.append(out.placeholder(error_html(format_failure(item, result), f"{item.id} failed")))
     if result.output.strip():
         parts.append(markdown_output(result.output))
-    media = _media_html(result)
+    media = _media_html(result, _source_text(root, item))
     if media:
         parts.append(out.placeholder('<div class="livedocs-output">' + "".join(media) + "</div>"))
     if not parts:
@@ -352,15 +377,15 @@ def _body(
         return out.placeholder(error_html(text, f"{directive.where}: livedocs"))
     show = directive.show
     if show == "markdown":
-        return _markdown_body(out, item, result)
+        return _markdown_body(out, item, result, root)
     if item.kind == "cli" or show == "output":
-        return out.placeholder(_output_html(item, result))
+        return out.placeholder(_output_html(item, result, root=root))
     code = _code_block(root, item, directive)
     if show == "code":
         return code
     if directive.tab is not None:  # a language tab: no second row of tabs inside it
-        return code + "\n\n" + out.placeholder(_output_html(item, result, caption=True))
-    output = out.placeholder(_output_html(item, result))
+        return code + "\n\n" + out.placeholder(_output_html(item, result, caption=True, root=root))
+    output = out.placeholder(_output_html(item, result, root=root))
     return (
         '=== "Code"\n\n' + _indent(code, "    ") + '\n\n=== "Output"\n\n' + _indent(output, "    ")
     )
