@@ -88,8 +88,10 @@ def _environment_fingerprint(config: EngineConfig) -> str:
     lock = config.root / "uv.lock"
     lock_hash = _sha(lock.read_bytes()) if lock.is_file() else "no-lock"
     py = ".".join(map(str, sys.version_info[:3]))
-    # The worker decides what is captured: a change to it changes every output.
-    worker = _sha((Path(__file__).parent / "worker.py").read_bytes())
+    # The worker (worker*.py) decides what is captured: a change changes every output.
+    worker = _sha(
+        b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("worker*.py")))
+    )
     # So does what is redacted: a result cached before a name or pattern was added
     # would still hold the secret.
     redact = _sha(

@@ -101,7 +101,13 @@ def peak_rss_mb(pid: int) -> float | None:
 # -- stack dumps of timed-out workers ----------------------------------------------------
 
 #: Frames of the worker itself (and its exit-with-parent watchdog), not of the example.
-_OWN_FRAMES = ("<frozen runpy>", "livedocs/worker.py", "mltrack/_process.py")
+_OWN_FRAMES = (
+    "<frozen runpy>",
+    "livedocs/worker.py",
+    "livedocs/worker_tracing.py",
+    "livedocs/worker_notebooks.py",
+    "mltrack/_process.py",
+)
 #: A frame of the watchdog thread :func:`mltrack._process.exit_with_parent` starts.
 _WATCHDOG_FRAME = "mltrack/_process.py"
 

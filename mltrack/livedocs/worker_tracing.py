@@ -1,0 +1,235 @@
+"""What an item uses of the project: the modules it imports and the files it opens.
+
+Loaded by path (the ``mltrack`` package is not imported before an item runs) by the
+worker (``worker.py``) for scripts and, through a silent execution, into a notebook's
+kernel (``worker_notebooks.py``). A file the item used is a dependency: when it changes,
+the item's cached result is stale. Only the standard library is imported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "child_opens",
+    "dependencies",
+    "preimport",
+    "project_files",
+    "record_imports",
+    "trace_children",
+    "trace_kernel",
+    "trace_opens",
+]
+
+#: Modules loaded before this one (the worker's own, stdlib only) and this module itself:
+#: never dependencies of an example.
+_BASELINE = frozenset(sys.modules)
+#: Module name -> the pre-import that loaded it (:func:`preimport`). The warm pool
+#: pre-imports what *any* example imports; such a module is a dependency of an item only
+#: when the item's own code imports something of the same pre-import.
+_PRELOADED: dict[str, str] = {}
+
+
+def preimport(modules: list[str]) -> None:
+    """Import ``modules`` before the item (the warm pool, mlflow for a script), noting
+    which pre-import loaded each module."""
+    import importlib
+    import warnings
+
+    for name in modules:
+        before = set(sys.modules)
+        # A failing import is left for the example itself to report.
+        with warnings.catch_warnings(), contextlib.suppress(Exception):
+            warnings.simplefilter("ignore")
+            importlib.import_module(name)
+        for loaded in sys.modules.keys() - before:
+            _PRELOADED.setdefault(loaded, name)
+
+
+def record_imports(used: set[str]) -> None:
+    """Record every module name the item's code imports (at any depth, while it runs).
+
+    Modules the worker pre-imported are already in ``sys.modules`` when the item starts,
+    so only the import statements tell whether the item uses them.
+    """
+    import builtins
+    import importlib
+
+    original_import = builtins.__import__
+    original_import_module = importlib.import_module
+
+    def note(name: object) -> None:
+        if isinstance(name, str):
+            parts = name.split(".")
+            used.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+
+    def recording_import(
+        name: str,
+        globals: Any = None,  # noqa: A002 - the signature of builtins.__import__
+        locals: Any = None,  # noqa: A002
+        fromlist: Any = (),
+        level: int = 0,
+    ) -> Any:
+        module = original_import(name, globals, locals, fromlist, level)
+        # With a from-list (or a relative import) the result is the named module itself.
+        full = getattr(module, "__name__", name) if fromlist or level else name
+        note(full)
+        for attr in fromlist or ():
+            if isinstance(attr, str) and attr != "*":
+                used.add(f"{full}.{attr}")
+        return module
+
+    def recording_import_module(name: str, package: str | None = None) -> Any:
+        module = original_import_module(name, package)
+        note(getattr(module, "__name__", name))
+        return module
+
+    builtins.__import__ = recording_import
+    importlib.import_module = recording_import_module
+
+
+_SKIP_PARTS = {".venv", "venv", ".git", ".cache", "site", "__pycache__", "node_modules"}
+
+
+def trace_opens(opened: list[str]) -> None:
+    """Record every file the example opens (an audit hook; it cannot be removed)."""
+
+    def hook(event: str, args: tuple[Any, ...]) -> None:
+        if event == "open" and args and isinstance(args[0], str | os.PathLike):
+            opened.append(os.fspath(args[0]))
+
+    sys.addaudithook(hook)
+
+
+_REALPATHS: dict[str, str] = {}
+
+
+def _realpath(path: str) -> str:
+    # Memoised: in a notebook kernel the dependencies are recomputed after cells.
+    real = _REALPATHS.get(path)
+    if real is None:
+        real = _REALPATHS[path] = os.path.realpath(path)
+    return real
+
+
+def dependencies(
+    root: str, script: str, opened: list[str], cwd: str, used: set[str] | None = None
+) -> list[str]:
+    """Project files the item used: imported local modules and files it read.
+
+    Args:
+        root: project root; only files under it count.
+        script: the item's own file (its content is in the cache key already).
+        opened: paths of files the item opened (audit hook).
+        cwd: directory relative opened paths are resolved against.
+        used: module names the item's code imported (:func:`record_imports`): a
+            pre-imported module counts only when its pre-import was used. ``None``
+            counts every module loaded after the worker's own.
+    """
+    groups = {_PRELOADED[name] for name in used if name in _PRELOADED} if used is not None else None
+    paths = {
+        getattr(module, "__file__", None)
+        for name, module in list(sys.modules.items())
+        if name not in _BASELINE
+        and (groups is None or name not in _PRELOADED or _PRELOADED[name] in groups)
+    }
+    paths.update(os.path.join(cwd, p) for p in opened)
+    return project_files(root, paths, exclude=script)
+
+
+def project_files(root: str, paths: Iterable[object], exclude: str | None = None) -> list[str]:
+    """The files among ``paths`` that lie in the project (relative to ``root``), sorted.
+
+    Caches, virtual environments, the built site and ``exclude`` (the item's own file) are
+    left out.
+    """
+    root_real = _realpath(root)
+    exclude_real = _realpath(exclude) if exclude else None
+    found = set()
+    for path in paths:
+        if not isinstance(path, str) or not path:
+            continue
+        real = _realpath(path)
+        if real == exclude_real or not real.startswith(root_real + os.sep):
+            continue
+        rel = os.path.relpath(real, root_real)
+        if _SKIP_PARTS.intersection(rel.split(os.sep)) or not os.path.isfile(real):
+            continue
+        found.add(rel)
+    return sorted(found)
+
+
+_CHILD_TRACE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "childtrace")
+
+
+def trace_children(root: str, out_dir: Path) -> Path:
+    """Make every Python process the item starts record the project files it opens.
+
+    ``childtrace/sitecustomize.py`` goes first on ``PYTHONPATH``; the processes inherit it
+    (and where to write) through the environment. Returns the folder they write to.
+    """
+    target = out_dir / "child-opens"
+    target.mkdir(exist_ok=True)
+    inherited = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        [_CHILD_TRACE, inherited] if inherited else [_CHILD_TRACE]
+    )
+    os.environ["MLTRACK_LIVEDOCS_CHILD_OPENS"] = str(target)
+    os.environ["MLTRACK_LIVEDOCS_ROOT"] = root
+    return target
+
+
+def child_opens(target: Path) -> list[str]:
+    """What the item's child processes opened, compiled modules mapped to their source."""
+    found = []
+    for record in sorted(target.glob("*.txt")):
+        for path in record.read_text(errors="replace").splitlines():
+            folder, name = os.path.split(path)
+            if os.path.basename(folder) == "__pycache__" and name.endswith(".pyc"):
+                path = os.path.join(os.path.dirname(folder), name.split(".", 1)[0] + ".py")
+            found.append(path)
+    return found
+
+
+def trace_kernel(root: str, notebook: str, target: str) -> None:
+    """Inside a notebook's kernel: record its project dependencies into ``target``.
+
+    The notebook's folder goes first on ``sys.path`` (as when Jupyter runs it there), so
+    it imports the modules next to it like a script does. After every cell the
+    dependencies found so far are written to ``target`` (JSON list of relative paths).
+
+    Args:
+        root: project root.
+        notebook: the notebook's path.
+        target: where the dependencies go.
+    """
+    from IPython import get_ipython
+
+    sys.path.insert(0, os.path.dirname(notebook))
+    opened: list[str] = []
+    used: set[str] = set()
+    trace_opens(opened)
+    record_imports(used)
+    seen: list[tuple[int, int]] = [(-1, -1)]
+
+    def dump(*_: Any) -> None:
+        if (len(sys.modules), len(opened)) == seen[0]:
+            return  # nothing imported or opened since the last cell
+        deps = dependencies(root, notebook, opened, os.getcwd(), used)
+        partial = f"{target}.tmp"
+        with open(partial, "w") as fh:
+            json.dump(deps, fh)
+        os.replace(partial, target)
+        seen[0] = (len(sys.modules), len(opened))  # after our own write's open
+
+    shell = get_ipython()
+    if shell is None:
+        raise RuntimeError("livedocs: trace_kernel runs inside an IPython kernel only")
+    shell.events.register("post_run_cell", dump)
+    dump()
