@@ -18,6 +18,7 @@ import typer
 from rich.table import Table
 
 from mltrack.cli._app import app, console, user_environment
+from mltrack.cli._tables import headline_metrics
 from mltrack.errors import ConfigError, MltrackError
 
 
@@ -315,22 +316,32 @@ def runs(
     if not rows:
         console.print("no runs yet: decorate a function with @mltrack.track and call it")
         return
-    table = Table(title=f"runs ({len(rows)})")
-    for column in ("id", "name", "experiment", "status", "start", "duration", "metrics"):
-        table.add_column(column, overflow="fold")
+    # One experiment: named in the title, not repeated on every row (room for the metrics).
+    names = {row["experiment"] for row in rows}
+    single = names.pop() if len(names) == 1 else None
+    title = f"runs ({len(rows)})" + (f" in {single}" if single else "")
+    columns = ["id", "name", "status", "start", "duration", "metrics"]
+    if single is None:
+        columns.insert(2, "experiment")
+    table = Table(title=title)
+    for column in columns:
+        # Values are never cut in two: only names and the metrics list may wrap.
+        wraps = column in ("name", "experiment", "metrics")
+        table.add_column(column, overflow="fold", no_wrap=not wraps)
     colours = {"FINISHED": "green", "FAILED": "red", "KILLED": "yellow", "RUNNING": "cyan"}
     for row in rows:
-        metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(row["metrics"].items())[:4])
+        shown = headline_metrics(row["metrics"], limit=4)
         status = row["status"]
-        table.add_row(
-            row["id"][:8],
-            row["name"] or "",
-            row["experiment"],
-            f"[{colours.get(status, 'white')}]{status}[/]",
-            row["start"],
-            row["duration"],
-            metrics,
-        )
+        cells = {
+            "id": row["id"][:8],
+            "name": row["name"] or "",
+            "experiment": row["experiment"],
+            "status": f"[{colours.get(status, 'white')}]{status}[/]",
+            "start": row["start"],
+            "duration": row["duration"],
+            "metrics": ", ".join(f"{k}={row['metrics'][k]:.4g}" for k in shown),
+        }
+        table.add_row(*(cells[column] for column in columns))
     console.print(table)
 
 

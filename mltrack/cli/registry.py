@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from mltrack.cli._app import app, choose_format, console
+from mltrack.cli._tables import headline_metrics
 from mltrack.errors import MltrackError
 
 __all__ = ["card", "compare", "models", "promote", "save"]
@@ -76,7 +77,7 @@ def models(
         console.print(table)
         return
     versions = registry.list_versions(name)
-    metric_names = sorted({k for v in versions for k in v.metrics})[:6]
+    metric_names = headline_metrics((k for v in versions for k in v.metrics), limit=6)
     if as_json:
         version_rows: list[dict[str, Any]] = [
             {
