@@ -68,7 +68,7 @@ TOKEN_SHAPES: dict[str, str] = {
 #: Characters a token shape may continue with on the next line after a terminal wrap.
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=_-]+")
 #: A wrapped token continues only from a line at least this long: text is wrapped at a
-#: terminal's width (the engine's ``COLUMNS`` is 88, ``textwrap``'s default 70); a
+#: terminal's width (the engine's ``COLUMNS`` is 100, ``textwrap``'s default 70); a
 #: shorter line ending with a token is the token's end, and the next line's first word
 #: is not part of it.
 _MIN_WRAPPED_LINE = 70

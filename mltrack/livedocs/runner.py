@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from mltrack._forkserver import ForkServer, runs_mltrack, start_forkserver
 from mltrack._process import (
     OWNER_ENV,
     kill_group,
@@ -278,6 +279,7 @@ class Runner:
         self._cancel = threading.Event()
         self._server_ready_at: float | None = None
         self._pool: WorkerPool | None = None
+        self._forkserver: ForkServer | None = None  # runs the examples' `python -m mltrack`
         self._rss: dict[int, float] = {}
 
     # -- public -----------------------------------------------------------------------
@@ -367,6 +369,9 @@ class Runner:
             modules = pool_modules(self.config, phases[0])
             if self.config.warm_pool and modules and len(phases[0]) > 1:
                 self._pool = WorkerPool(modules, self._base_environment(marker))
+            scripts = [self.config.root / i.path for i in phases[0] if i.kind == "script"]
+            if self.config.warm_pool and runs_mltrack(scripts):
+                self._forkserver = start_forkserver(self._base_environment(marker))
             with terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
 
                 def submit(items: list[Item]) -> dict[Future[ItemResult], Item]:
@@ -413,6 +418,9 @@ class Runner:
             if self._pool is not None:
                 self._pool.stop()
                 self._pool = None
+            if self._forkserver is not None:
+                self._forkserver.stop()
+                self._forkserver = None
             kill_marked(marker)
             if server is not None:
                 server.stop()
@@ -472,6 +480,8 @@ class Runner:
                 "MPLBACKEND": "Agg",
             }
         )
+        if self._forkserver is not None:
+            env.update(self._forkserver.env)
         return env
 
     def _environment(self, item: Item, url: str, marker: str, experiment: str) -> dict[str, str]:
