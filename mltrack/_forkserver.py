@@ -27,20 +27,56 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mltrack._process import exit_with_parent, name_process
 
 if TYPE_CHECKING:
+    import socket
+    import subprocess
+
     from mltrack.localserver import ForkedProcess
 
-__all__ = ["FORKSERVER_ENV", "fork_main"]
+__all__ = [
+    "FORKSERVER_ENV",
+    "FORKSERVER_MODULES",
+    "ForkServer",
+    "can_fork",
+    "fork_main",
+    "run_via_forkserver",
+    "runs_mltrack",
+    "start_forkserver",
+]
 
 #: Path of a fork server's Unix socket; ``python -m mltrack`` asks it to run the command.
 FORKSERVER_ENV = "MLTRACK_FORKSERVER"
+#: What a fork server imports before it forks: what ``ml`` commands and the model server
+#: spend their start-up on. ``rich``/``typer`` are left out on purpose: they read the
+#: environment (colours, width) when imported, and each command's environment differs.
+FORKSERVER_MODULES = (
+    "mlflow",
+    "mlflow.pyfunc",
+    "mlflow.sklearn",
+    "pandas",
+    "sklearn",
+    "skops.io",  # MLflow's sklearn format; it walks every sklearn module (seconds)
+    "fastapi",
+    "uvicorn",
+    "httpx",
+    "mltrack.serve.app",
+    "mltrack.serve.model",
+    "mltrack.registry",
+    "mltrack.deploy",
+)
+#: Modules a client may ask to run (``python -m NAME``).
+_RUNNABLE = ("mltrack", "mltrack.serve")
+#: Set in a fork server's child: its own ``python -m mltrack`` runs here, not forked again.
+_in_child = False
 
 
 def can_fork() -> bool:
@@ -125,10 +161,15 @@ def _become_child(
     if parent is not None:
         exit_with_parent(parent)
     # The parent's streams may be pytest's in-memory captures: use the real descriptors.
+    # As the interpreter sets them up: stdout block-buffered unless a terminal or
+    # PYTHONUNBUFFERED, stderr line-buffered and never failing on a character.
     unbuffered = bool(env.get("PYTHONUNBUFFERED"))
     sys.stdin = open(0, closefd=False)  # noqa: SIM115
     sys.stdout = open(1, "w", buffering=1 if unbuffered else -1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
+    for stream in (sys.stdout, sys.stderr) if unbuffered else ():
+        stream.reconfigure(write_through=True)
+    _redirect_log_handlers()
     if cwd is not None:
         os.chdir(cwd)
     os.environ.clear()
@@ -148,6 +189,23 @@ def _become_child(
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _redirect_log_handlers() -> None:
+    """Point logging handlers bound to the old ``sys.stdout``/``sys.stderr`` at the new ones.
+
+    MLflow configures its logger when imported, with a handler holding the ``sys.stderr``
+    object of that moment; it must write where this process's stderr goes now.
+    """
+    import logging
+
+    old = {id(sys.__stdout__): sys.stdout, id(sys.__stderr__): sys.stderr}
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and id(stream) in old:
+                handler.setStream(old[id(stream)])
 
 
 def _release_inherited_fds() -> None:
@@ -198,3 +256,310 @@ def _run_main(main: Callable[[list[str]], int | None], argv: list[str]) -> int:
         with contextlib.suppress(Exception):
             stream.flush()
     return code & 0xFF
+
+
+#: How a script starts mltrack in a new interpreter: ``[sys.executable, "-m", "mltrack", ...]``.
+_STARTS_MLTRACK = re.compile(r"""["']-m["']\s*,\s*["']mltrack(\.serve)?["']""")
+
+
+def runs_mltrack(paths: Iterable[Path]) -> bool:
+    """Whether any of these scripts runs ``python -m mltrack`` (worth a fork server)."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if _STARTS_MLTRACK.search(path.read_text(errors="replace")):
+                return True
+    return False
+
+
+# -- the fork server ----------------------------------------------------------------------
+
+
+class ForkServer:
+    """Handle of a running fork server (see :func:`start_forkserver`).
+
+    Attributes:
+        socket_path: the Unix socket clients connect to.
+        process: the server process (leader of its own group).
+    """
+
+    def __init__(self, socket_path: str, process: subprocess.Popen[bytes], root: str) -> None:
+        self.socket_path = socket_path
+        self.process = process
+        self._root = root
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variable that makes ``python -m mltrack`` a client of this server."""
+        return {FORKSERVER_ENV: self.socket_path}
+
+    def stop(self) -> None:
+        """End the server and every child it still runs; remove its socket directory."""
+        import shutil
+
+        from mltrack._process import kill_group
+
+        kill_group(self.process, grace_s=2)
+        shutil.rmtree(self._root, ignore_errors=True)
+
+    def __enter__(self) -> ForkServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start_forkserver(
+    env: dict[str, str] | None = None, modules: tuple[str, ...] = FORKSERVER_MODULES
+) -> ForkServer | None:
+    """Start a fork server that ends with this process; ``None`` where it cannot run.
+
+    It listens at once and imports ``modules`` in the background of its start: a client
+    that comes early waits for the imports (never longer than its own start would take).
+    Clients whose interpreter, hash seed or flags differ from the server's are told no
+    and run as usual.
+
+    Args:
+        env: the server's environment (default ``os.environ``); give it the one the
+            clients will have, so that what modules read when imported matches.
+        modules: modules to import before forking (missing ones are skipped).
+    """
+    import subprocess
+    import time
+
+    from mltrack._process import owned_tempdir, owner_env
+
+    if not sys.platform.startswith("linux"):
+        return None
+    root = owned_tempdir("mltrack-forkserver-")
+    path = os.path.join(root, "sock")
+    with open(os.path.join(root, "server.log"), "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mltrack._forkserver", path, *modules],
+            env={**(os.environ if env is None else env), **owner_env()},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 30
+    while not os.path.exists(path):  # bound before the imports: milliseconds
+        if proc.poll() is not None or time.monotonic() > deadline:
+            ForkServer(path, proc, str(root)).stop()
+            return None
+        time.sleep(0.01)
+    return ForkServer(path, proc, str(root))
+
+
+def _identity() -> dict[str, object]:
+    """What must match between a client and the server for a fork to behave the same."""
+    return {
+        "executable": sys.executable,
+        "hashseed": os.environ.get("PYTHONHASHSEED", ""),
+        "flags": list(sys.flags),
+        "prefix": sys.prefix,
+    }
+
+
+def _serve(path: str, modules: list[str]) -> int:
+    """The fork server's main loop: import, then fork a child per request."""
+    import importlib
+    import socket
+
+    from mltrack._process import exit_with_parent_from_env
+
+    exit_with_parent_from_env(on_exit=_kill_children)
+    name_process(b"mltrack-zygote")
+    me = _identity()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path + ".tmp")
+    listener.listen(64)
+    os.replace(path + ".tmp", path)  # clients see the socket only once it listens
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - a module that is not installed is fine
+            print(f"fork server: not pre-imported: {name}: {exc}", file=sys.stderr)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # children share these pages instead of copying them on the first GC
+    while True:
+        conn, _ = listener.accept()
+        try:
+            _handle(conn, me)
+        except Exception as exc:  # noqa: BLE001 - one bad client must not end the server
+            print(f"fork server: request failed: {exc!r}", file=sys.stderr)
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+_children: dict[int, int] = {}  # pid -> pid (each leads its own group)
+
+
+def _kill_children() -> None:
+    for pid in list(_children):
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _recv_exact(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("client went away")
+        data += chunk
+    return data
+
+
+def _handle(conn: socket.socket, me: dict[str, object]) -> None:
+    import json
+    import socket
+    import threading
+
+    header, fds, _, _ = socket.recv_fds(conn, 8, 3)
+    if len(header) < 8:
+        header += _recv_exact(conn, 8 - len(header))
+    request = json.loads(_recv_exact(conn, int(header)))
+    if len(fds) != 3 or request.get("identity") != me or request.get("module") not in _RUNNABLE:
+        for fd in fds:
+            os.close(fd)
+        conn.sendall(b'{"ok": false}\n')
+        conn.close()
+        return
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            global _in_child
+            _in_child = True
+            parent = os.getppid()
+            _become_child(
+                parent, b"mltrack", (fds[0], fds[1], fds[2]), request["env"], request["cwd"]
+            )
+            sys.path[:] = request["path"]
+            code = _run_main(_run_module, [request["module"], *request["argv"]])
+        except BaseException:
+            with contextlib.suppress(Exception):
+                import traceback
+
+                traceback.print_exc()
+        finally:
+            os._exit(code)
+    for fd in fds:
+        os.close(fd)
+    _children[pid] = pid
+    conn.sendall(json.dumps({"ok": True, "pid": pid}).encode() + b"\n")
+    done = threading.Event()
+
+    def reap() -> None:
+        _, status = os.waitpid(pid, 0)
+        done.set()
+        _children.pop(pid, None)
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)  # what it started in its group and left behind
+        with contextlib.suppress(OSError):
+            conn.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+        with contextlib.suppress(OSError):
+            conn.close()
+
+    def watch_client() -> None:
+        # EOF before the child ended: the client died (even by SIGKILL); so does its child.
+        with contextlib.suppress(OSError):
+            conn.recv(1)
+        if not done.is_set():
+            from mltrack._process import kill_processes
+
+            kill_processes([pid], grace_s=1.0)
+
+    threading.Thread(target=reap, daemon=True).start()
+    threading.Thread(target=watch_client, daemon=True).start()
+
+
+def _run_module(args: list[str]) -> int | None:
+    """``python -m args[0] args[1:]`` in this process."""
+    import runpy
+    import types
+
+    module, argv = args[0], args[1:]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    sys.argv = ["-m", *argv]
+    runpy._run_module_as_main(module, alter_argv=True)  # type: ignore[attr-defined]
+    return 0
+
+
+# -- the client ---------------------------------------------------------------------------
+
+
+def run_via_forkserver(module: str) -> None:
+    """Run ``python -m module`` in a fork of the server named by :data:`FORKSERVER_ENV`.
+
+    Returns (and the caller goes on as usual) when there is no server, it cannot be
+    reached or it declines; otherwise this process ends with the child's exit status
+    (or the signal that ended it) and never returns. Signals this process gets are
+    passed on to the child's process group; if this process is killed outright, the
+    server ends the child.
+    """
+    path = os.environ.get(FORKSERVER_ENV)
+    if not path or _in_child or not sys.platform.startswith("linux"):
+        return
+    import json
+    import socket
+
+    try:
+        for fd in (0, 1, 2):
+            os.fstat(fd)
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(path)
+    except OSError:
+        return
+    request = {
+        "identity": _identity(),
+        "module": module,
+        "argv": sys.argv[1:],
+        "env": dict(os.environ),
+        "cwd": os.getcwd(),
+        "path": sys.path,
+    }
+    body = json.dumps(request).encode()
+    try:
+        socket.send_fds(conn, [b"%08d" % len(body)], [0, 1, 2])
+        conn.sendall(body)
+        reader = conn.makefile("rb")
+        reply = json.loads(reader.readline() or b"{}")
+    except (OSError, ValueError):
+        conn.close()
+        return
+    if not reply.get("ok"):
+        conn.close()
+        return
+    pid = int(reply["pid"])
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signum)
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, forward)
+    try:
+        line = reader.readline()
+        code = int(json.loads(line)["exit"]) if line else None
+    except (OSError, ValueError, KeyError):
+        code = None
+    if code is None:
+        print("error: the mltrack fork server ended before the command did", file=sys.stderr)
+        os._exit(1)
+    if code < 0:  # ended by a signal: so does this process, as the plain one would
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        os._exit(128 - code)
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    from mltrack._forkserver import _serve as _serve_imported  # one module, not two
+
+    sys.exit(_serve_imported(sys.argv[1], sys.argv[2:]))

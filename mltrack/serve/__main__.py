@@ -57,4 +57,7 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 if __name__ == "__main__":
+    from mltrack._forkserver import run_via_forkserver
+
+    run_via_forkserver("mltrack.serve")  # a fork server runs it when there is one
     sys.exit(main())
