@@ -1,29 +1,62 @@
-"""The core CLI through the real entry point (exit codes, no tracebacks)."""
+"""The core CLI: in-process through the app's own error boundary, and a few real processes
+(the installed `ml` entry point, the exit status and stderr a shell sees)."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
-from tests._helpers import run_ml
+from tests._helpers import ml_in_process
+
+ML = Path(sys.executable).with_name("ml")  # the console script `pip install` wrote
 
 
 def ml(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return run_ml(*args, cwd=cwd, env=env)
+    """`ml ARGS` in this process, started as a new process would be: no URI set in code."""
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tracking_utils, "_tracking_uri", None)
+        return ml_in_process(*args, cwd=cwd, env=env)
 
 
-def test_help_and_version(tmp_path: Path) -> None:
-    out = ml("--help", cwd=tmp_path)
+def real_ml(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`ml ARGS` as a shell runs it: the installed entry point, in a process of its own."""
+    return subprocess.run(
+        [str(ML), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        timeout=180,
+    )
+
+
+def test_installed_entry_point_help_version_and_user_error(
+    tracking_uri: str, tmp_path: Path
+) -> None:
+    out = real_ml("--help", cwd=tmp_path)
     assert out.returncode == 0
     for command in ("doctor", "train", "runs", "sync"):
         assert command in out.stdout
-    version = ml("--version", cwd=tmp_path)
+    version = real_ml("--version", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout.strip().startswith("mltrack ")
+    # All a shell sees of a user error: status 2 and one line, nothing else on stderr.
+    error = real_ml("runs", "--experiment", "does-not-exist", cwd=tmp_path)
+    assert error.returncode == 2
+    assert error.stderr.strip().splitlines() == [
+        "error: no experiment named 'does-not-exist'; see `ml runs` for all experiments"
+    ]
 
 
 def test_user_error_is_one_line_exit_2(tracking_uri: str, tmp_path: Path) -> None:

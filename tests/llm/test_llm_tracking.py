@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from mltrack.testing import FakeLLMServer, count_tokens, fake_reply
+from tests._helpers import ml_in_process
 
 SECRET = "sk-mltrack-test-" + uuid.uuid4().hex
 
@@ -423,9 +424,6 @@ def test_redaction_and_api_key_never_recorded(
 def test_cli_report_json_markdown_and_errors(
     experiment: str, clients: dict, fake_llm: FakeLLMServer
 ) -> None:
-    import subprocess
-    import sys
-
     from typer.testing import CliRunner
 
     from mltrack.cli import app
@@ -466,11 +464,8 @@ def test_cli_report_json_markdown_and_errors(
     )
     assert lines[-1].startswith("| **total** | **3** |")
 
-    # the installed CLI: unknown experiment -> one line on stderr, exit code 2, no traceback
-    proc = subprocess.run(
-        [sys.executable, "-m", "mltrack", "llm", "report", "no-such-experiment-" + uuid.uuid4().hex[:6]],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    # through the app's error boundary: unknown experiment -> one line, exit 2, no traceback
+    proc = ml_in_process("llm", "report", "no-such-experiment-" + uuid.uuid4().hex[:6])
     assert proc.returncode == 2, proc.stderr
     assert "no experiment named" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -480,9 +475,6 @@ def test_cli_report_by_day_and_default_table(
     experiment: str, clients: dict, fake_llm: FakeLLMServer
 ) -> None:
     import datetime as dt
-    import os
-    import subprocess
-    import sys
 
     import mlflow
     from typer.testing import CliRunner
@@ -512,12 +504,9 @@ def test_cli_report_by_day_and_default_table(
     assert row["tokens_input"] == tracker.tokens_input == report["total"]["tokens_input"]
     assert row["tokens_output"] == tracker.tokens_output == report["total"]["tokens_output"]
 
-    # the installed CLI's default output: a table by model, with a total line (wide
-    # enough for rich not to wrap it)
-    proc = subprocess.run(
-        [sys.executable, "-m", "mltrack", "llm", "report", experiment],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
-    )  # fmt: skip
+    # the default output: a table by model, with a total line (on a 200-column console,
+    # wide enough for rich not to wrap it)
+    proc = ml_in_process("llm", "report", experiment)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
     assert f"LLM usage in '{experiment}' by model (1 traces)" in text
