@@ -14,6 +14,7 @@ import yaml
 
 from mltrack.deploy import ship
 from mltrack.errors import DeployError
+from tests._helpers import ml_in_process
 
 SCHEMAS = Path(__file__).parent / "schemas"
 
@@ -144,31 +145,10 @@ def test_kserve_inference_service_validates_against_its_schema(
 
 
 def test_ship_cli_dry_run_lists_files_and_commands(deploy_model, tmp_path: Path) -> None:
-    import subprocess
-
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mltrack",
-            "ship",
-            deploy_model.name,
-            "--to",
-            "k8s",
-            "--dry-run",
-            "-o",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    proc = ml_in_process(
+        "ship", deploy_model.name, "--to", "k8s", "--dry-run", "-o", str(tmp_path), cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     assert "wrote k8s/deployment.yaml" in proc.stdout and "kubectl -n default apply" in proc.stdout
-    bad = subprocess.run(
-        [sys.executable, "-m", "mltrack", "ship", deploy_model.name, "--to", "heroku"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    bad = ml_in_process("ship", deploy_model.name, "--to", "heroku", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown target 'heroku'" in bad.stderr
