@@ -369,7 +369,9 @@ class Runner:
             modules = pool_modules(self.config, phases[0])
             if self.config.warm_pool and modules and len(phases[0]) > 1:
                 self._pool = WorkerPool(modules, self._base_environment(marker))
-            scripts = [self.config.root / i.path for i in phases[0] if i.kind == "script"]
+            scripts = [
+                self.config.root / i.path for i in phases[0] if i.kind == "script" and i.path
+            ]
             if self.config.warm_pool and runs_mltrack(scripts):
                 self._forkserver = start_forkserver(self._base_environment(marker))
             with terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
