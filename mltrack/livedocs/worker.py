@@ -146,8 +146,29 @@ def _claim_experiment(url: str, name: str, attempts: int = 100) -> str:
     return name
 
 
+#: MLflow warnings about the build's environment, not about the example: the docs venv is
+#: made by uv (no `pip` in it) and has PyTorch's CPU wheel (`torch==X+cpu`). A reader's
+#: environment prints them or not; on the page they would only be noise.
+_ENVIRONMENT_WARNINGS = {
+    "mlflow.utils.environment": "Failed to resolve installed pip version",
+    "mlflow.utils.requirements_utils": "contains a local version label",
+}
+
+
+def _quiet_environment_warnings() -> None:
+    """Drop :data:`_ENVIRONMENT_WARNINGS` records (stdlib ``logging`` only: no import)."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        return _ENVIRONMENT_WARNINGS.get(record.name, "\0") not in record.getMessage()
+
+    for name in _ENVIRONMENT_WARNINGS:
+        logging.getLogger(name).addFilter(keep)
+
+
 def _run_script(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     script = spec["path"]
+    _quiet_environment_warnings()
     opened: list[str] = []
     used: set[str] = set()
     if spec.get("root"):
