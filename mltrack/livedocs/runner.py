@@ -11,6 +11,10 @@ Nothing outlives a build that is killed outright (SIGKILL) either
 workers, kernels, model servers examples start), a sentinel process kills whatever
 still carries the marker and removes the temp dir, and the next build removes the temp
 dirs of builds whose process is gone.
+
+This module schedules; the processes it runs (warm fork pool, /proc sampling, stack
+dumps, kills) are in :mod:`~mltrack.livedocs.processes`, and what an item left behind
+becomes its result in :mod:`~mltrack.livedocs.collect`.
 """
 
 from __future__ import annotations
