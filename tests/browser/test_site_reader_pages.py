@@ -35,6 +35,7 @@ BANNED = (
     (r"\btest suite\b", "the project's tests"),
     (r"\ba test (?:runs|checks|executes) this page\b", "the project's tests"),
     (r"\b(?:every|each) (?:docs|site) build\b", "how the site is built"),
+    (r"\bexecuted (?:to build|for|when building) this (?:page|site)\b", "how the site is built"),
     (r"\b(?:executed|captured|run) at build time\b", "how the site is built"),
     (r"\bgenerated (?:from [^.]{0,60} )?at build time\b", "how the site is built"),
     (r"\bthe docs build (?:uses|runs|executes|installs)\b", "how the site is built"),
@@ -223,6 +224,8 @@ def test_banned_phrases_catch_build_talk_and_spare_reader_content() -> None:
         "Runs of livedocs-examples-insights-compare-runs-py-f93627 by val_f1",
         "The warm pool forks each example.",
         "Run the test suite first.",
+        "Both scripts were executed to build this page.",
+        "Each page starts with an example executed for this site.",
     ]
     for sentence in build_talk:
         assert banned_phrases(sentence), sentence
