@@ -221,6 +221,11 @@ def build_plan(config: EngineConfig, pages: dict[str, str], include_notebooks: b
             wheres = [ref.where for ref in item.refs] or [item.id]
             plan.problems += [Problem(where, str(exc)) for where in wheres]
             del plan.items[item.id]
+    for item in plan.items.values():
+        if item.screenshots:
+            from mltrack.livedocs.screenshots import drop_unshot
+
+            drop_unshot(config.cache_path, item)
     referenced = {i.path for i in plan.items.values() if i.refs or i.screenshots}
     plan.unreferenced = [p for p in _referencable_files(config) if p not in referenced]
     return plan

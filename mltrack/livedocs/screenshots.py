@@ -32,7 +32,9 @@ import importlib.util
 import json
 import os
 import re
+import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -52,6 +54,7 @@ __all__ = [
     "FIX",
     "browser_problem",
     "chromium_path",
+    "drop_unshot",
     "screenshots_fingerprint",
     "shoot_screenshots",
     "spec_id",
@@ -146,6 +149,24 @@ def screenshots_fingerprint(directives: list[Directive]) -> str:
     """Part of an item's cache key: the views asked of it and the code that shoots them."""
     own = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     return own + "|" + ",".join(sorted({spec_id(d) for d in directives}))
+
+
+def drop_unshot(cache_dir: Path, item: Item) -> None:
+    """Forget a cached result of ``item`` that lacks one of its screenshots.
+
+    The runner caches a result as soon as its item ran, and the shots are added once
+    every item ran. A build stopped in between (Ctrl-C, SIGKILL) leaves a result without
+    them, which must not count as a hit: the item runs again and is shot.
+    """
+    from mltrack.livedocs.cache import ResultCache
+
+    hit = ResultCache(cache_dir).load(item.key)
+    if hit is None:
+        return
+    have = {s.spec for s in hit.screenshots if s.ok}
+    if {spec_id(d) for d in item.screenshots} - have:
+        with contextlib.suppress(OSError):
+            (cache_dir / "items" / f"{item.key}.json").unlink()
 
 
 # -- the tracking server ---------------------------------------------------------------
@@ -384,19 +405,21 @@ class _Browser:
         for _ in range(int(RENDER_TIMEOUT_S * 1000 / _POLL_MS)):
             state = page.evaluate(_STATE_JS)
             text = str(state["text"]).strip()
-            if text and not state["busy"] and text == last:
+            # Compared masked: "12 seconds ago" ticks on a view that has long settled.
+            if text and not state["busy"] and _mask_text(text, "") == last:
                 stable += 1
                 if stable >= _STABLE_POLLS:
                     return text
             else:
                 stable = 0
-            last = text
+            last = _mask_text(text, "")
             page.wait_for_timeout(_POLL_MS)
         raise ShotError(f"the view did not finish rendering within {RENDER_TIMEOUT_S:g} s")
 
 
 def _mask_text(text: str, url: str) -> str:
-    text = text.replace(url, _PUBLIC_URL)
+    if url:
+        text = text.replace(url, _PUBLIC_URL)
     for pattern, replacement in _TEXT_MASKS:
         text = pattern.sub(replacement, text)
     lines = [re.sub(r"[ \t]+", " ", line).strip() for line in text.splitlines()]
@@ -428,7 +451,9 @@ def _take(
             html, shot.target = _card_html(state), "model_card.html"
         images = {}
         for scheme in ("light", "dark"):
-            png, text = browser.shoot(target, html, height, scheme, check=app != "model-card")
+            # A model card is a printable document: white in both schemes (as it prints).
+            shown = "light" if app == "model-card" else scheme
+            png, text = browser.shoot(target, html, height, shown, check=app != "model-card")
             images[scheme] = png
             if scheme == "light":
                 shot.text = _mask_text(text, url)
@@ -454,6 +479,7 @@ def _shoot_item(
         spec = spec_id(directive)
         if spec in shots:
             continue  # the same view on two pages: one shot
+        started = time.monotonic()
         try:
             state = state or _state(url, experiment)
             shots[spec] = _take(browser, directive, state, url, secrets)
@@ -462,6 +488,12 @@ def _shoot_item(
         except Exception as exc:  # a browser or server failure: the block says which
             message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             shots[spec] = Screenshot(spec, directive.where, ok=False, error=message)
+        shot = shots[spec]
+        status = "ok" if shot.ok else "FAILED"
+        seconds = time.monotonic() - started
+        print(
+            f"livedocs: screenshot {status:6} {directive.where} ({seconds:.1f} s)", file=sys.stderr
+        )
     result.screenshots = list(shots.values())
     failed = [s for s in result.screenshots if not s.ok]
     if failed:

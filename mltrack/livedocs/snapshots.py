@@ -117,6 +117,11 @@ def normalise(result: ItemResult, extra: Sequence[re.Pattern[str]] = ()) -> str:
         params = ", ".join(f"{k}={v}" for k, v in sorted(run.params.items()))
         metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(run.metrics.items()))
         lines.append(f"[run {run.name}: {run.status}; params: {params}; metrics: {metrics}]")
+    for shot in sorted(result.screenshots, key=lambda s: s.spec):
+        # What the view showed as text, not its pixels: review sees what changed on screen.
+        target = re.sub(r"/experiments/\d+", "/experiments/<n>", shot.target)
+        lines.append(f"[screenshot {target}]")
+        lines += [f"  {line}" for line in shot.text.splitlines()]
     if not result.ok and result.error is not None:
         lines.append(f"[failed: {result.error.type}: {result.error.message}]")
     return mask("\n".join(lines), extra)

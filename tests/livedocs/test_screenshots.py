@@ -1,0 +1,234 @@
+"""``screenshot:`` blocks: real examples, a real MLflow server, real Chromium.
+
+The engine is driven through its API on a tiny fixture project (one example, one page),
+and through ``mkdocs build`` for what only the site build decides (strict failures, the
+placeholder of a build without Chromium).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import struct
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from mltrack.livedocs import EngineConfig, LiveDocsEngine
+from mltrack.livedocs.directives import find_directives
+from mltrack.livedocs.render import fill_fragments
+from mltrack.livedocs.runner import processes_with_env
+from mltrack.livedocs.screenshots import FIX, browser_problem, spec_id
+from mltrack.livedocs.snapshots import normalise
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        browser_problem() is not None and not os.environ.get("CI"),
+        reason=f"screenshots need Chromium and Playwright: {browser_problem()}",
+    ),
+]
+
+RUNS_PY = """\
+import mlflow
+
+for name, accuracy in [("shallow", 0.81), ("deep", 0.93), ("medium", 0.88)]:
+    with mlflow.start_run(run_name=name):
+        mlflow.log_param("depth", len(name))
+        for step in range(4):
+            mlflow.log_metric("accuracy", accuracy - 0.05 * (3 - step), step=step)
+print("three runs logged")
+"""
+
+ALT = "Three runs in the MLflow UI, sorted by accuracy"
+
+PAGE = f"""\
+# Runs
+
+```livedocs
+file: examples/runs.py
+```
+
+```livedocs
+screenshot: mlflow-ui
+of: examples/runs.py
+view: experiment
+sort: accuracy
+alt: {ALT}
+```
+
+```livedocs
+screenshot: mlflow-ui
+of: examples/runs.py
+view: run
+run: deep
+height: 500
+alt: The accuracy chart of the deep run
+```
+"""
+
+MKDOCS_YML = """\
+site_name: screenshots test
+plugins:
+  - livedocs:
+      reference: false
+markdown_extensions:
+  - admonition
+  - pymdownx.superfences
+  - pymdownx.tabbed:
+      alternate_style: true
+"""
+
+
+def make_project(root: Path, page: str) -> Path:
+    (root / "docs").mkdir(parents=True)
+    (root / "examples").mkdir()
+    (root / "examples" / "runs.py").write_text(RUNS_PY)
+    (root / "docs" / "index.md").write_text(page)
+    (root / "mkdocs.yml").write_text(MKDOCS_YML)
+    return root
+
+
+def png_size(data: str) -> tuple[int, int]:
+    raw = base64.b64decode(data)
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n", "a PNG image"
+    width, height = struct.unpack(">II", raw[16:24])  # the IHDR chunk
+    return width, height
+
+
+def engine_for(root: Path) -> LiveDocsEngine:
+    return LiveDocsEngine(
+        EngineConfig(root=root, jobs=1, warm_pool=False), progress=lambda *_: None
+    )
+
+
+def build_env(tmp: Path, tag: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    tmp.mkdir(exist_ok=True)
+    env.update({"NO_MKDOCS_2_WARNING": "1", "TMPDIR": str(tmp), "LIVEDOCS_TEST_TAG": tag})
+    env.update(extra)
+    return env
+
+
+def mkdocs(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+
+
+def test_screenshots_are_shot_in_both_schemes_rendered_cached_and_snapshotted(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path / "proj", PAGE)
+    page = "docs/index.md"
+    engine = engine_for(root)
+    plan = engine.plan({page: PAGE}, include_notebooks=False)
+    assert plan.problems == []
+    item = plan.items["examples/runs.py"]
+    assert [d.where for d in item.screenshots] == [f"{page}:7", f"{page}:15"]
+
+    report = engine.execute(plan)
+    assert engine.failures(plan, report) == []
+    result = report.results["examples/runs.py"]
+    shots = {s.where: s for s in result.screenshots}
+    table, chart = shots[f"{page}:7"], shots[f"{page}:15"]
+    for shot, height in ((table, 720), (chart, 500)):
+        assert shot.ok, shot.error
+        assert png_size(shot.light) == png_size(shot.dark) == (1280, height)
+        assert shot.light != shot.dark, "the dark scheme is another image"
+    # The runs table, sorted by accuracy (best first); the chart of the run asked for.
+    assert table.target.endswith("orderByKey=metrics.%60accuracy%60&orderByAsc=false")
+    names = [n for n in re.findall(r"\b(shallow|deep|medium)\b", table.text)]
+    assert names[:3] == ["deep", "medium", "shallow"], table.text
+    assert "/model-metrics" in chart.target and "deep" in chart.text and "accuracy" in chart.text
+    assert "<ago>" in table.text and " ago" not in table.text, "relative times are masked"
+
+    rendered = engine.render_page(page, PAGE, plan, report)
+    html = fill_fragments(rendered.markdown, rendered.fragments)
+    figures = re.findall(r'<figure class="livedocs-screenshot".*?</figure>', html, re.S)
+    assert len(figures) == 2
+    light = re.findall(r'<img [^>]*src="data:image/png;base64,[^"]+#only-light"[^>]*>', figures[0])
+    dark = re.findall(r'<img [^>]*src="data:image/png;base64,[^"]+#only-dark"[^>]*>', figures[0])
+    assert len(light) == len(dark) == 1
+    assert f'alt="{ALT}"' in light[0] and f'alt="{ALT}"' in dark[0]
+    assert 'width="1280" height="720"' in light[0]
+    assert f"<figcaption>{ALT}</figcaption>" in figures[0]
+
+    # The snapshot holds the view's text, not its pixels.
+    snapshot = normalise(result)
+    assert "[screenshot /#/experiments/<n>/runs?orderByKey" in snapshot
+    assert "  deep" in snapshot and "base64" not in snapshot and "iVBOR" not in snapshot
+
+    # A second build (a new engine, as a new process would have) takes everything from
+    # the cache: no execution, the same images.
+    again = engine_for(root)
+    second = again.execute(again.plan({page: PAGE}, include_notebooks=False))
+    assert second.executed == []
+    cached = second.results["examples/runs.py"]
+    assert cached.cached and {s.light for s in cached.screenshots} == {
+        s.light for s in result.screenshots
+    }
+
+    # Changing a block (its spec) runs the example again and shoots the new view.
+    changed = PAGE.replace("height: 500", "height: 400")
+    third = again.execute(again.plan({page: changed}, include_notebooks=False))
+    assert third.executed == ["examples/runs.py"]
+    new = {s.where: s for s in third.results["examples/runs.py"].screenshots}
+    assert png_size(new[f"{page}:15"].light) == (1280, 400)
+    # Moving a block or rewording its alt text is not a new view.
+    block = find_directives(page, changed)[2]
+    reworded = changed.replace("The accuracy chart of the deep run", "Deep run, accuracy")
+    assert spec_id(find_directives(page, reworded)[2]) == spec_id(block)
+
+
+def test_error_view_fails_the_strict_build_with_page_line(tmp_path: Path) -> None:
+    page = PAGE + (
+        "\n```livedocs\nscreenshot: mlflow-ui\nof: examples/runs.py\n"
+        "url: /#/experiments/987654/runs\nalt: An experiment that does not exist\n```\n"
+    )
+    root = make_project(tmp_path / "proj", page)
+    tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
+    result = mkdocs(root, build_env(tmp, tag), "--strict")
+    assert result.returncode != 0, result.stderr[-2000:]
+    assert "docs/index.md:24: screenshot of examples/runs.py: the view shows an error" in (
+        result.stderr
+    ), result.stderr[-3000:]
+    assert "ScreenshotError" in result.stderr
+    # The failure was not cached: nothing under items/ holds a result with the bad view.
+    items = root / ".cache/livedocs/items"
+    assert not items.is_dir() or not any("987654" in p.read_text() for p in items.iterdir())
+    # Nothing outlives the build: no server, browser or temp dir of it.
+    assert processes_with_env("LIVEDOCS_TEST_TAG", tag) == []
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("mltrack-")) == []
+
+
+def test_without_chromium_docs_build_with_a_placeholder_and_strict_fails(
+    tmp_path: Path,
+) -> None:
+    root = make_project(tmp_path / "proj", PAGE)
+    tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
+    env = build_env(tmp, tag, MLTRACK_CHROMIUM=str(tmp_path / "no-chromium"))
+
+    relaxed = mkdocs(root, env)
+    assert relaxed.returncode == 0, relaxed.stderr[-3000:]
+    html = (root / "site/index.html").read_text()
+    assert html.count("livedocs-screenshot-missing") == 2
+    assert FIX in html and ALT in html
+    assert "three runs logged" in html, "the example itself still ran and shows"
+    assert "docs/index.md:7: screenshot not taken" in relaxed.stderr  # a warning
+
+    strict = mkdocs(root, env, "--strict")
+    assert strict.returncode != 0
+    assert f"docs/index.md:7: screenshot not taken: Chromium not found at {tmp_path}" in (
+        strict.stderr
+    )
+    assert FIX in strict.stderr
