@@ -166,7 +166,7 @@ def card(
 def compare(
     target: str | None = typer.Argument(
         None,
-        metavar="[EXPERIMENT_OR_MODEL]",
+        metavar="EXPERIMENT_OR_MODEL",
         help="Experiment (with --metric), or a registered model: its champion vs challenger.",
     ),
     metric: str | None = typer.Option(None, "--metric", "-m", help="Metric to rank runs by."),

@@ -71,12 +71,23 @@ class LiveDocsEngine:
         return redactor_for(config.redact_env_patterns, config.redact_env, config.redact_patterns)
 
     def read_pages(self) -> dict[str, str]:
-        """Every Markdown page under ``docs_dir`` (path relative to the root -> text)."""
+        """Every Markdown page under ``docs_dir`` (path relative to the root -> text).
+
+        For mltrack's own docs (the root is the checkout this package runs from) the
+        reference pages the MkDocs plugin generates are added too, so that ``ml docs``,
+        ``pytest --livedocs`` and the site build plan the same examples.
+        """
         base = self.config.root / self.config.docs_dir
-        return {
+        pages = {
             str(p.relative_to(self.config.root)): p.read_text(errors="replace")
             for p in sorted(base.rglob("*.md"))
         }
+        if Path(__file__).resolve().parents[2] == self.config.root.resolve():
+            from mltrack.livedocs.reference import reference_pages
+
+            for uri, text in reference_pages().items():
+                pages.setdefault(f"{self.config.docs_dir}/{uri}", text)
+        return pages
 
     def plan(self, pages: dict[str, str], include_notebooks: bool = True) -> Plan:
         """See :func:`mltrack.livedocs.plan.build_plan`."""

@@ -14,13 +14,19 @@ import inspect
 import pkgutil
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "API_GROUPS",
+    "CLI_EXAMPLES",
+    "INTERNAL_MODULES",
+    "ApiGroup",
     "api_pages",
     "build_report_page",
     "cli_pages",
     "config_page",
+    "internal_reason",
     "public_modules",
     "reference_pages",
 ]
@@ -73,12 +79,12 @@ def _param_rows(command: Any) -> tuple[list[str], list[str]]:
         if getattr(param, "hidden", False):
             continue
         help_text = _md_cell(_strip_markup(getattr(param, "help", None) or ""))
-        type_name = _type_of(param, ctx)
+        metavar = getattr(param, "metavar", None)
+        type_name = _md_cell(metavar.strip("<>[]")) if metavar else _type_of(param, ctx)
         if param.param_type_name == "argument":
             required = "yes" if param.required else "no"
-            arguments.append(
-                f"| `{(param.name or '').upper()}` | {type_name} | {required} | {help_text} |"
-            )
+            name = (param.name or "").upper() if not metavar else metavar.strip("[]")
+            arguments.append(f"| `{name}` | {_type_of(param, ctx)} | {required} | {help_text} |")
             continue
         names = ", ".join(f"`{n}`" for n in [*param.opts, *param.secondary_opts])
         default = param.default
@@ -100,6 +106,91 @@ def _examples(command: Any) -> str:
         return ""
     body = inspect.cleandoc(match.group("body"))
     return f"## Examples\n\n```console\n{body}\n```\n"
+
+
+def _file(path: str, show: str = "output") -> str:
+    return f"file: {path}\nshow: {show}"
+
+
+#: Real use of each command, executed like any example and shown on its page above ``--help``:
+#: ``(what it shows, livedocs block body)``. Commands that need a run, a model or a server
+#: get an example script that creates that state and then runs the command itself (CLI
+#: captures run against the build's fresh server, where a cached example left nothing).
+CLI_EXAMPLES: dict[str, list[tuple[str, str]]] = {
+    "ml doctor": [("Check Python, MLflow, the tracking server and git.", "cli: ml doctor")],
+    "ml train": [
+        (
+            "Train a script under a run, then list it: a real session.",
+            _file("examples/home_terminal.py"),
+        )
+    ],
+    "ml runs": [
+        ("Runs of an experiment, after `ml train`.", _file("examples/home_terminal.py")),
+        ("Filter, sort and print JSON.", _file("examples/cli_runs.py")),
+    ],
+    "ml sync": [
+        (
+            "Metrics spooled while the server was down, sent once it is back.",
+            _file("examples/cli_sync.py"),
+        )
+    ],
+    "ml save": [
+        ("Register a run's model, promote it, list it.", _file("examples/registry_cli.py"))
+    ],
+    "ml models": [
+        (
+            "The versions of a model with their metrics and aliases.",
+            _file("examples/registry_cli.py"),
+        )
+    ],
+    "ml promote": [("Move the champion alias to a version.", _file("examples/registry_cli.py"))],
+    "ml card": [("A model card as Markdown, then as an HTML file.", _file("examples/cli_card.py"))],
+    "ml compare": [
+        (
+            "Rank an experiment's runs, then compare a model's champion and challenger.",
+            _file("examples/cli_compare.py"),
+        )
+    ],
+    "ml ship": [("Deploy artifacts written with `--dry-run`.", _file("examples/deploy_cli.py"))],
+    "ml try": [("Send the input example, then your own JSON.", _file("examples/serve_try.py"))],
+    "ml ui": [("Start the MLflow UI and open it over HTTP.", _file("examples/cli_ui.py"))],
+    "ml docs": [
+        ("`ml docs check` on a failing example.", _file("examples/contributing_failure.py"))
+    ],
+    "ml docs run": [("Execute a small project's examples.", _file("examples/cli_docs.py"))],
+    "ml docs check": [
+        ("What CI sees when an example fails.", _file("examples/contributing_failure.py"))
+    ],
+    "ml docs snapshot": [
+        ("Write the snapshots, then check against them.", _file("examples/cli_docs.py"))
+    ],
+    "ml llm": [("The cost of traced LLM calls, per model.", _file("examples/llm_report.py"))],
+    "ml llm report": [
+        ("Cost, tokens and latency per model and per provider.", _file("examples/llm_report.py"))
+    ],
+    "ml server": [
+        ("Start a team server on SQLite and check it.", _file("examples/team_server_sqlite.py"))
+    ],
+    "ml server user-add": [
+        ("Add a user and grant a permission.", _file("examples/team_server_users.py"))
+    ],
+    "ml server grant": [
+        ("Grant a user access to an experiment.", _file("examples/team_server_users.py"))
+    ],
+    "ml server migrate": [
+        ("Move a SQLite store to PostgreSQL.", _file("examples/team_server_migrate.py"))
+    ],
+}
+
+
+def _uses(command: str) -> str:
+    blocks = CLI_EXAMPLES.get(command, [])
+    if not blocks:
+        return ""
+    parts = ["## Examples of use\n", "Real runs of the command; the output is what it printed.\n"]
+    for caption, body in blocks:
+        parts.append(f"{caption}\n\n```livedocs\n{body}\n```\n")
+    return "\n".join(parts)
 
 
 def cli_pages(app: Any, prog: str = "ml", base: str = "reference/cli") -> dict[str, str]:
@@ -144,15 +235,17 @@ def cli_pages(app: Any, prog: str = "ml", base: str = "reference/cli") -> dict[s
             )
             parts.append("\n".join(options) + "\n")
         parts.append(_examples(command))
+        parts.append(_uses(full))
         parts.append(
-            "## Help output\n\nCaptured from the real command at build time.\n\n"
+            f"## Help output\n\nWhat `{full} --help` prints.\n\n"
             f"```livedocs\ncli: {full} --help\n```\n"
         )
         pages[f"{base}/{slug}.md"] = "\n".join(p for p in parts if p)
     root_help = _strip_markup(inspect.cleandoc(root.help or ""))
     pages[f"{base}/index.md"] = (
-        f"# CLI reference\n\n{root_help}\n\nEvery page below is generated from the live "
-        "command tree at build time; the help output is captured from the real command.\n\n"
+        f"# CLI reference\n\n{root_help}\n\nEach command's page has its arguments and "
+        "options, real uses with their output, and what its `--help` prints. Exit statuses "
+        "and output formats are on the [cheatsheet](../../cli-cheatsheet.md).\n\n"
         "| Command | What it does |\n|---|---|\n" + "\n".join(index_rows) + "\n\n"
         f"```livedocs\ncli: {prog} --help\n```\n"
     )
@@ -161,34 +254,238 @@ def cli_pages(app: Any, prog: str = "ml", base: str = "reference/cli") -> dict[s
 
 # -- API ---------------------------------------------------------------------------------
 
-#: Modules that are plumbing, not API (the CLI has its own reference).
-_PRIVATE_MODULES = {"cli", "__main__"}
+
+@dataclass(frozen=True)
+class ApiGroup:
+    """A page of the Python API reference: the modules a reader reaches for together.
+
+    Attributes:
+        slug: the page's file name (``reference/api/SLUG.md``).
+        title: the page title and its entry in the navigation.
+        summary: one sentence for the index: what the group is for.
+        modules: dotted names of the modules documented on the page, in order.
+        example: the executed example shown at the top of the page (``examples/...``).
+    """
+
+    slug: str
+    title: str
+    summary: str
+    modules: tuple[str, ...]
+    example: str
+
+
+#: The Python API, grouped the way users reach for it; the docs engine comes last.
+API_GROUPS: tuple[ApiGroup, ...] = (
+    ApiGroup(
+        "tracking",
+        "Tracking",
+        "Runs: the `@track` decorator, `run()` blocks, reading runs back, autolog, git info.",
+        ("mltrack.tracking", "mltrack.frameworks", "mltrack.gitinfo"),
+        "examples/api_tracking.py",
+    ),
+    ApiGroup(
+        "logging",
+        "Logging",
+        "Metrics from training loops: buffered, batched, spooled while the server is away.",
+        ("mltrack.logging",),
+        "examples/api_logging.py",
+    ),
+    ApiGroup(
+        "llm",
+        "LLM",
+        "Cost, tokens and latency of LLM calls, budgets, the usage report, a fake LLM server.",
+        ("mltrack.llm", "mltrack.llm.report", "mltrack.testing"),
+        "examples/api_llm.py",
+    ),
+    ApiGroup(
+        "registry",
+        "Registry",
+        "Register models, move the champion/challenger aliases, list models and versions.",
+        ("mltrack.registry",),
+        "examples/api_registry.py",
+    ),
+    ApiGroup(
+        "cards-insights",
+        "Cards & insights",
+        "Model cards, run rankings and champion/challenger comparisons.",
+        ("mltrack.cards", "mltrack.insights"),
+        "examples/api_cards_insights.py",
+    ),
+    ApiGroup(
+        "serving-deploy",
+        "Serving & deploy",
+        "Serve a model over HTTP, on this machine or packaged for Docker, Modal, Lambda, k8s.",
+        ("mltrack.deploy", "mltrack.deploy.local", "mltrack.serve"),
+        "examples/api_serving.py",
+    ),
+    ApiGroup(
+        "configuration",
+        "Configuration",
+        "Settings from `.mltrack.yml` and the environment, and the tracking store they select.",
+        ("mltrack.config", "mltrack.store"),
+        "examples/api_configuration.py",
+    ),
+    ApiGroup(
+        "errors",
+        "Errors",
+        "The exceptions mltrack raises: one base class, one line naming the problem and fix.",
+        ("mltrack.errors",),
+        "examples/api_errors.py",
+    ),
+    ApiGroup(
+        "team-server",
+        "Team server",
+        "A shared tracking server: PostgreSQL, artifact proxy, users and permissions.",
+        ("mltrack.teamserver",),
+        "examples/team_server_users.py",
+    ),
+    ApiGroup(
+        "livedocs",
+        "mltrack.livedocs (docs engine)",
+        "`mltrack.livedocs`: the engine that executes every example of these docs.",
+        (
+            "mltrack.livedocs",
+            "mltrack.livedocs.directives",
+            "mltrack.livedocs.redact",
+            "mltrack.livedocs.snapshots",
+            "mltrack.livedocs.reference",
+            "mltrack.livedocs.plugin",
+            "mltrack.livedocs.fence",
+        ),
+        "examples/api_livedocs.py",
+    ),
+)
+
+#: Modules that are plumbing, not API, and why: on no page of the API reference.
+INTERNAL_MODULES: dict[str, str] = {
+    "mltrack.cli": "the `ml` command line has its own reference",
+    "mltrack.__main__": "`python -m mltrack` runs the CLI",
+    "mltrack.run_context": "the current-run stack behind `mltrack.tracking`",
+    "mltrack.notices": "one-time warnings printed by the library",
+    "mltrack.mlflow_errors": "translates MLflow's exceptions into `mltrack.errors`",
+    "mltrack.localserver": "throwaway MLflow servers for tests and the docs build",
+    "mltrack.spool": "the on-disk spool behind `mltrack.logging`",
+    "mltrack.transport": "HTTP batches to the tracking server, behind `mltrack.logging`",
+    "mltrack.serverapp": "the WSGI apps `ml server` runs",
+    "mltrack.deploy.docker": "a target of `mltrack.ship`",
+    "mltrack.deploy.kubernetes": "a target of `mltrack.ship`",
+    "mltrack.deploy.lambda_": "a target of `mltrack.ship`",
+    "mltrack.deploy.modal": "a target of `mltrack.ship`",
+    "mltrack.serve.app": "exported by `mltrack.serve`",
+    "mltrack.serve.lambda_handler": "runs inside the Lambda image `ml ship --to lambda` builds",
+    "mltrack.serve.metrics": "the served model's `/metrics`",
+    "mltrack.serve.model": "exported by `mltrack.serve`",
+    "mltrack.serve.openapi": "the served model's OpenAPI schema",
+    "mltrack.serve.predictor": "exported by `mltrack.serve`",
+    "mltrack.serve.schema": "exported by `mltrack.serve`",
+    "mltrack.testing.fake_llm": "exported by `mltrack.testing`",
+    "mltrack.testing.load": "load generators of the benchmarks",
+    "mltrack.testing.postgres": "a temporary PostgreSQL for the team-server tests",
+}
+
+
+def internal_reason(module: str, groups: tuple[ApiGroup, ...] = API_GROUPS) -> str | None:
+    """Why ``module`` is on no page of the API reference; None for a documented module."""
+    if _group_of(module, groups) is not None:
+        return None
+    if module in INTERNAL_MODULES:
+        return INTERNAL_MODULES[module]
+    if module.endswith(".__main__"):
+        return "runs the package as a script"
+    if module.startswith("mltrack.livedocs."):
+        return "inside the docs engine; its API is exported by `mltrack.livedocs`"
+    return None
 
 
 def public_modules(package: str = "mltrack") -> list[str]:
-    """Dotted names of the public modules of ``package`` (no ``_private`` parts, no CLI)."""
+    """Dotted names of the modules of ``package`` without a ``_private`` part.
+
+    Internal modules (:data:`INTERNAL_MODULES`) are listed too: this is every module a
+    reader could import. :func:`api_pages` documents those of :data:`API_GROUPS`.
+    """
     pkg = importlib.import_module(package)
     names = [package]
     for info in pkgutil.walk_packages(pkg.__path__, prefix=package + "."):
         parts = info.name.split(".")[1:]
-        if any(p.startswith("_") for p in parts) or parts[0] in _PRIVATE_MODULES:
+        if any(p.startswith("_") and p != "__main__" for p in parts):
             continue
+        if info.name.startswith("mltrack.cli."):
+            continue  # the CLI's modules: the CLI reference covers them
         names.append(info.name)
     return sorted(names)
 
 
-def api_pages(package: str = "mltrack", base: str = "reference/api") -> dict[str, str]:
-    """One mkdocstrings page per public module, plus an index page."""
-    pages = {}
-    rows = []
-    for name in public_modules(package):
-        slug = name.replace(".", "-") if name != package else package
-        rows.append(f"| [`{name}`]({slug}.md) |")
-        pages[f"{base}/{slug}.md"] = f"# `{name}`\n\n::: {name}\n"
-    pages[f"{base}/index.md"] = (
-        "# API reference\n\nGenerated from the docstrings of every public module.\n\n"
-        "| Module |\n|---|\n" + "\n".join(rows) + "\n"
+def _exports(package: str) -> dict[str, str]:
+    """Top-level name -> module defining it, for a package with a lazy ``_EXPORTS`` map."""
+    pkg = importlib.import_module(package)
+    exports = getattr(pkg, "_EXPORTS", None)
+    if isinstance(exports, dict):
+        return {str(k): str(v) for k, v in exports.items()}
+    return {}
+
+
+def _group_of(module: str, groups: tuple[ApiGroup, ...]) -> ApiGroup | None:
+    for group in groups:
+        if module in group.modules:
+            return group
+    return None
+
+
+def _group_page(group: ApiGroup) -> str:
+    parts = [
+        f"# {group.title}\n",
+        f"{group.summary}\n",
+        "## Example\n",
+        "A real run: the output is what this code printed.\n",
+        f"```livedocs\nfile: {group.example}\n```\n",
+    ]
+    for module in group.modules:
+        parts.append(f"## `{module}`\n")
+        parts.append(f"::: {module}\n    options:\n      heading_level: 3\n")
+    return "\n".join(parts)
+
+
+def api_pages(
+    package: str = "mltrack",
+    base: str = "reference/api",
+    groups: tuple[ApiGroup, ...] = API_GROUPS,
+) -> dict[str, str]:
+    """The Python API reference: an index, the ``import mltrack`` shortcuts, a page per group.
+
+    Each group page starts with its executed example, then hands each of its modules to
+    mkdocstrings. Pages are returned in reading order (the navigation keeps it).
+
+    Args:
+        package: the top-level package.
+        base: directory of the pages inside the docs.
+        groups: the pages and the modules on each.
+
+    Returns:
+        Docs-relative path -> Markdown.
+    """
+    rows = [f"| [`{package}`]({package}.md) | `import {package}`: the shortcuts |"]
+    for group in groups:
+        modules = ", ".join(f"`{m}`" for m in group.modules)
+        rows.append(f"| [{group.title}]({group.slug}.md) | {group.summary} ({modules}) |")
+    pages = {
+        f"{base}/index.md": (
+            "# Python API reference\n\nThe docstrings of the public API, grouped by what you do "
+            "with it. Each page starts with a real example and its output.\n"
+            "\n| Page | What it covers |\n|---|---|\n" + "\n".join(rows) + "\n"
+        )
+    }
+    shortcut_rows = []
+    for name, module in _exports(package).items():
+        home = _group_of(module, groups)
+        where = f"[{home.title}]({home.slug}.md#{module}.{name})" if home else f"`{module}`"
+        shortcut_rows.append(f"| `{package}.{name}` | `{module}.{name}` | {where} |")
+    pages[f"{base}/{package}.md"] = (
+        f"# `{package}`\n\n`import {package}` gives the names below; each is documented, "
+        "with an executed example, on its group's page.\n\n"
+        "| Name | Defined in | Page |\n|---|---|---|\n" + "\n".join(shortcut_rows) + "\n"
     )
+    for group in groups:
+        pages[f"{base}/{group.slug}.md"] = _group_page(group)
     return pages
 
 

@@ -1,0 +1,39 @@
+"""The tracking API: `@mltrack.track`, `mltrack.run()`, and reading runs back.
+
+A decorated function becomes a run per call (arguments as params, the returned dict as
+metrics); a `with mltrack.run()` block tracks any code; `get_run` and `get_last_run`
+read runs back as plain Python values.
+"""
+
+import mltrack
+from mltrack.frameworks import detect_frameworks
+from mltrack.tracking import current_run
+
+
+@mltrack.track(experiment="api-tracking")
+def train(lr: float = 0.1, epochs: int = 3) -> dict[str, float]:
+    for epoch in range(epochs):
+        mltrack.log_metric("loss", round(1 / (epoch + 1 + lr), 4), step=epoch)
+    return {"accuracy": round(0.9 + lr / 10, 4)}
+
+
+print("returned:", train(lr=0.2))
+decorated = mltrack.get_last_run("api-tracking")
+print("decorated run:", decorated.name, decorated.status, decorated.params, decorated.metrics)
+
+with mltrack.run("manual", experiment="api-tracking", params={"batch_size": 32}) as run:
+    run.log_metrics({"accuracy": 0.93})
+    run.set_tags({"stage": "demo"})
+    print("inside the block, current_run() is this run:", current_run().id == run.id)
+
+info = mltrack.get_run(run.id)  # a RunInfo: plain values, no MLflow objects
+print("block run:", info.name, info.status, info.params, info.metrics, info.tags["stage"])
+print("frameworks imported so far:", detect_frameworks() or "none")
+
+# --- checks ---
+assert isinstance(info, mltrack.RunInfo), type(info)
+assert decorated.params == {"lr": "0.2", "epochs": "3"}, decorated.params
+assert decorated.metrics["accuracy"] == 0.92 and decorated.status == "FINISHED", decorated
+assert info.params == {"batch_size": "32"} and info.metrics == {"accuracy": 0.93}, info
+assert current_run() is None, "the block's run is closed after the with statement"
+assert mltrack.get_last_run("api-tracking").id == info.id, "the block run is the latest"

@@ -1,0 +1,182 @@
+"""The generated reference: API pages grouped for readers, a real example on every command
+page, flags shown as flags, one spelling per ``--format`` value."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from mltrack.cli import app
+from mltrack.cli._app import FORMAT_ALIASES, choose_format
+from mltrack.errors import MltrackError
+from mltrack.livedocs.directives import find_directives
+from mltrack.livedocs.reference import (
+    API_GROUPS,
+    INTERNAL_MODULES,
+    api_pages,
+    cli_pages,
+    internal_reason,
+    public_modules,
+)
+from mltrack.livedocs.render import checks_start
+from tests._helpers import ml_in_process
+
+ROOT = Path(__file__).resolve().parents[2]
+READER_ORDER = [
+    "Tracking",
+    "Logging",
+    "LLM",
+    "Registry",
+    "Cards & insights",
+    "Serving & deploy",
+    "Configuration",
+    "Errors",
+]
+
+
+def _documented(pages: dict[str, str]) -> list[str]:
+    return [m for text in pages.values() for m in re.findall(r"^::: (\S+)$", text, re.M)]
+
+
+def test_api_groups_in_reading_order_docs_engine_last() -> None:
+    pages = api_pages()
+    titles = [g.title for g in API_GROUPS]
+    assert titles[: len(READER_ORDER)] == READER_ORDER, titles
+    assert API_GROUPS[-1].modules[0] == "mltrack.livedocs", "the docs engine has its own page"
+    assert not any(m.startswith("mltrack.livedocs") for g in API_GROUPS[:-1] for m in g.modules)
+    # The navigation keeps the generator's order: index, shortcuts, then the groups.
+    expected = ["index", "mltrack", *(g.slug for g in API_GROUPS)]
+    assert [Path(uri).stem for uri in pages] == expected
+    index = pages["reference/api/index.md"]
+    positions = [index.index(f"[{title}](") for title in titles]
+    assert positions == sorted(positions), "the index lists the groups in reading order"
+
+
+def test_no_private_or_internal_module_on_the_api_pages() -> None:
+    documented = _documented(api_pages())
+    assert documented, "the pages hand modules to mkdocstrings"
+    for module in documented:
+        assert not any(part.startswith("_") for part in module.split(".")), module
+        assert module not in INTERNAL_MODULES, module
+        assert internal_reason(module) is None, module
+        importlib.import_module(module)  # mkdocstrings would fail on a missing module
+    for hidden in ("mltrack.run_context", "mltrack.notices", "mltrack.mlflow_errors"):
+        assert hidden not in documented
+    assert "mltrack._process" not in public_modules()
+
+
+def test_every_module_is_documented_or_named_internal() -> None:
+    documented = set(_documented(api_pages()))
+    unplaced = [
+        m
+        for m in public_modules()
+        if m != "mltrack" and m not in documented and internal_reason(m) is None
+    ]
+    assert not unplaced, f"put {unplaced} in an API_GROUPS page or in INTERNAL_MODULES"
+
+
+def test_every_shortcut_is_documented_and_runs_in_its_groups_example() -> None:
+    import mltrack
+
+    shortcuts = api_pages()["reference/api/mltrack.md"]
+    for name, module in mltrack._EXPORTS.items():
+        (group,) = [g for g in API_GROUPS if module in g.modules]
+        assert f"[{group.title}]({group.slug}.md#{module}.{name})" in shortcuts, name
+        source = (ROOT / group.example).read_text()
+        assert re.search(rf"\b{name}\b", source), f"{group.example} never uses {name}"
+
+
+@pytest.mark.parametrize("group", API_GROUPS, ids=lambda g: g.slug)
+def test_each_group_page_shows_an_executed_example(group) -> None:
+    page = api_pages()[f"reference/api/{group.slug}.md"]
+    (directive,) = find_directives(f"docs/reference/api/{group.slug}.md", page)
+    assert directive.options == {"file": group.example}
+    source = (ROOT / group.example).read_text()
+    assert checks_start(source.splitlines()) is not None, f"{group.example} asserts what it shows"
+
+
+def _blocks(pages: dict[str, str]) -> dict[str, list[dict[str, str]]]:
+    return {uri: [d.options for d in find_directives(uri, text)] for uri, text in pages.items()}
+
+
+def test_every_command_page_has_a_real_use_besides_help() -> None:
+    pages = cli_pages(app)
+    commands = [uri for uri in pages if not uri.endswith("/index.md")]
+    assert len(commands) >= 20, commands
+    for uri, blocks in _blocks(pages).items():
+        if uri.endswith("/index.md"):
+            continue
+        helps = [b["cli"] for b in blocks if b.get("cli", "").endswith(" --help")]
+        assert len(helps) == 1 and helps[0].startswith("ml "), (uri, blocks)
+        uses = [b for b in blocks if not b.get("cli", "").endswith("--help")]
+        assert uses, f"{uri}: only --help"
+        for block in uses:
+            if "file" in block:
+                source = (ROOT / block["file"]).read_text()
+                assert checks_start(source.splitlines()) is not None, block["file"]
+
+
+def test_options_tables_and_help_show_flags_as_flags() -> None:
+    page = cli_pages(app)["reference/cli/ship.md"]
+    assert "| `--local` | flag |" in page and "| `--dry-run` | flag |" in page
+    root = typer.main.get_command(app)
+    paths = [[]] + [[name] for name in root.commands]
+    paths += [[g, s] for g in root.commands for s in getattr(root.commands[g], "commands", {})]
+    for path in paths:
+        shown = ml_in_process(*path, "--help", env={"COLUMNS": "120"})
+        assert shown.returncode == 0, (path, shown.stderr)
+        assert "<bool>" not in shown.stdout, f"ml {' '.join(path)} --help:\n{shown.stdout}"
+        assert "--help" in shown.stdout
+    ship = ml_in_process("ship", "--help", env={"COLUMNS": "120"}).stdout
+    assert re.search(r"--port\s+<int>", ship), "options that take a value keep their type"
+    assert re.search(r"--local\s+Serve", ship), ship
+
+
+def test_format_has_one_spelling_and_md_is_an_alias() -> None:
+    assert FORMAT_ALIASES == {"md": "markdown"}
+    assert choose_format("md", ("table", "markdown", "json")) == "markdown"
+    assert choose_format("Markdown", ("markdown", "html")) == "markdown"
+    with pytest.raises(MltrackError, match=r"unknown --format 'pdf': use one of markdown, html"):
+        choose_format("pdf", ("markdown", "html"))
+    for command in (["card", "x"], ["compare", "x"], ["llm", "report", "x"]):
+        help_text = ml_in_process(*command[:-1], "--help", env={"COLUMNS": "200"}).stdout
+        assert "markdown (also: md)" in help_text, help_text
+        assert "md or html" not in help_text
+        bad = ml_in_process(*command, "--format", "pdf")
+        assert bad.returncode == 2 and "unknown --format 'pdf'" in bad.stderr, bad.stderr
+
+
+def test_format_alias_gives_the_canonical_output(experiment: str) -> None:
+    import mltrack
+
+    for depth in (1, 2):
+        with mltrack.run(f"d{depth}", params={"depth": depth}, autolog=False) as run:
+            run.log_metrics({"accuracy": 0.8 + depth / 10})
+    mltrack.flush()
+    outputs = {}
+    for spelling in ("markdown", "md", "MD"):
+        done = ml_in_process("compare", experiment, "--metric", "accuracy", "--format", spelling)
+        assert done.returncode == 0, done.stderr
+        outputs[spelling] = done.stdout
+    assert outputs["md"] == outputs["markdown"] == outputs["MD"]
+    assert "| " in outputs["md"] and "d2" in outputs["md"], outputs["md"]
+    report = ml_in_process("llm", "report", experiment, "-f", "md")
+    assert report.returncode == 0, report.stderr
+    assert report.stdout == ml_in_process("llm", "report", experiment, "-f", "markdown").stdout
+
+
+def test_cheatsheet_exit_statuses_are_the_examples() -> None:
+    cheatsheet = (ROOT / "docs/cli-cheatsheet.md").read_text()
+    example = (ROOT / "examples/cli_exit_codes.py").read_text()
+    table = dict(re.findall(r"^\| (\d+(?:\+N)?) \| (.+) \|$", cheatsheet, re.M))
+    assert set(table) == {"0", "1", "2", "130", "128+N"}, table
+    assert "file: examples/cli_exit_codes.py" in cheatsheet
+    checked = re.search(r"assert codes == \{(.*?)\}", example, re.S)
+    assert checked, "the example asserts every status"
+    statuses = {int(v) for v in re.findall(r":\s*(\d+)", checked.group(1))}
+    assert statuses == {0, 1, 2, 130, 143}, statuses
+    assert "--debug" in table["2"]
