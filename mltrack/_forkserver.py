@@ -244,7 +244,7 @@ def _run_main(main: Callable[[list[str]], int | None], argv: list[str]) -> int:
             print(exc.code, file=sys.stderr)
             code = 1
     except KeyboardInterrupt:
-        code = 128 + signal.SIGINT
+        code = -signal.SIGINT
     except BaseException:
         import traceback
 
@@ -255,6 +255,10 @@ def _run_main(main: Callable[[list[str]], int | None], argv: list[str]) -> int:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    if code < 0:  # an uncaught Ctrl-C: Python ends by SIGINT then, so the parent sees it
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        code = 128 + signal.SIGINT
     return code & 0xFF
 
 
@@ -421,7 +425,11 @@ def _handle(conn: socket.socket, me: dict[str, object]) -> None:
     if len(header) < 8:
         header += _recv_exact(conn, 8 - len(header))
     request = json.loads(_recv_exact(conn, int(header)))
-    if len(fds) != 3 or request.get("identity") != me or request.get("module") not in _RUNNABLE:
+    theirs = request.get("identity") or {}
+    differ = [key for key in me if theirs.get(key) != me[key]]
+    if len(fds) != 3 or differ or request.get("module") not in _RUNNABLE:
+        # The client runs the command itself; forked, it would not behave the same.
+        print(f"fork server: declined: {differ or request.get('module')}", file=sys.stderr)
         for fd in fds:
             os.close(fd)
         conn.sendall(b'{"ok": false}\n')

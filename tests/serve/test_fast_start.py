@@ -1,0 +1,278 @@
+"""Servers and commands started from examples start as forks, and never outlive their owner.
+
+Real processes throughout: a real model server (uvicorn) on 127.0.0.1 forked by
+``start_local``, a real fork server that ``python -m mltrack`` hands its command to, and
+owners killed with SIGINT, SIGTERM and SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mltrack._forkserver import FORKSERVER_ENV, ForkServer, start_forkserver
+from mltrack._process import free_port
+from mltrack.deploy.local import start_local
+from mltrack.localserver import ForkedProcess, ThrowawayServer
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+    except OSError:
+        return False
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def _children_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+# -- start_local: a fork of the caller -------------------------------------------------------
+
+
+def test_start_local_forks_a_server_in_its_own_group(served_models, mlflow_server) -> None:
+    with start_local(served_models.table, auth=False) as server:
+        assert isinstance(server.process, ForkedProcess), "Linux: a fork, not a new interpreter"
+        pid = server.process.pid
+        assert os.getpgid(pid) == pid and os.getsid(pid) == pid, "own session and group"
+        assert _answers(server.url + "/ready")
+        with urllib.request.urlopen(server.url + "/metadata", timeout=5) as resp:
+            assert served_models.table in resp.read().decode()
+    assert _gone_within(pid, 5), "stop() ends the forked server"
+    assert not server.log_path.parent.exists(), "its log directory is removed"
+
+
+def test_start_local_spawn_fallback_serves_the_same(
+    served_models, mlflow_server, monkeypatch
+) -> None:
+    monkeypatch.setenv("MLTRACK_SERVER_START", "spawn")
+    with start_local(served_models.table, auth=False) as server:
+        assert isinstance(server.process, subprocess.Popen)
+        assert _answers(server.url + "/ready")
+
+
+def test_start_local_bad_model_fails_with_the_servers_message(mlflow_server) -> None:
+    from mltrack.errors import ServerStartError
+
+    with pytest.raises(ServerStartError, match="model server did not start") as info:
+        start_local("no-such-model-fast-start", auth=False, timeout=60)
+    assert "no-such-model-fast-start" in str(info.value), "the child's error line is shown"
+
+
+_OWNER = textwrap.dedent(
+    """
+    import os, sys, time
+    from mltrack.deploy.local import start_local
+    server = start_local(sys.argv[1], auth=False)
+    print(server.process.pid, server.url, flush=True)
+    with server:
+        time.sleep(300)
+    """
+)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_forked_model_server_ends_with_its_owner(
+    served_models, mlflow_server: ThrowawayServer, sig: int
+) -> None:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER, served_models.table],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert owner.stdout is not None
+        pid_text, url = owner.stdout.readline().split()
+        pid = int(pid_text)
+        assert _answers(url + "/ready")
+        os.kill(owner.pid, sig)
+        owner.wait(timeout=30)
+        assert _gone_within(pid, 5), f"model server {pid} outlived its owner ({sig!r})"
+        assert not _answers(url + "/ready")
+    finally:
+        if owner.poll() is None:
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+
+
+# -- the fork server -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def forkserver() -> Iterator[ForkServer]:
+    server = start_forkserver(modules=("mlflow", "mltrack.serve.app", "uvicorn"))
+    assert server is not None
+    yield server
+    server.stop()
+    assert _gone_within(server.process.pid, 5)
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", *args], env=env, cwd=cwd, capture_output=True, text=True
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["mltrack", "--version"],
+        ["mltrack", "ship", "some-model", "--local", "--to", "docker"],
+        ["mltrack", "no-such-command"],
+        ["mltrack.serve", "./no-such-model-dir", "--no-auth"],
+    ],
+)
+def test_forked_command_prints_and_exits_like_a_plain_one(
+    forkserver: ForkServer, tmp_path: Path, args: list[str]
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != FORKSERVER_ENV}
+    plain = _run(args, env, tmp_path)
+    forked = _run(args, {**env, **forkserver.env}, tmp_path)
+    assert (forked.returncode, forked.stdout, forked.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+
+
+def test_forked_command_uses_the_clients_cwd_and_env(
+    forkserver: ForkServer, served_models, mlflow_server: ThrowawayServer, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != FORKSERVER_ENV}
+    env["MLFLOW_TRACKING_URI"] = mlflow_server.url  # the model exists only there
+    env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # its rates differ run to run
+    args = ["mltrack", "ship", served_models.table, "--to", "docker", "--dry-run", "-o", "out"]
+    plain_dir, forked_dir = tmp_path / "aaaa", tmp_path / "bbbb"  # same length: same wrapping
+    plain_dir.mkdir()
+    forked_dir.mkdir()
+    plain = _run(args, env, plain_dir)
+    forked = _run(args, {**env, **forkserver.env}, forked_dir)
+    assert forked.returncode == 0, forked.stderr
+    assert (
+        forked.returncode,
+        forked.stdout.replace(str(forked_dir), str(plain_dir)),
+        forked.stderr,
+    ) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    assert (forked_dir / "out" / "Dockerfile").is_file(), "written in the client's cwd"
+
+
+def _served_by_forkserver(
+    forkserver: ForkServer, served_models, mlflow_server: ThrowawayServer
+) -> tuple[subprocess.Popen[bytes], str, int]:
+    port = free_port()
+    env = {**os.environ, **forkserver.env, "MLFLOW_TRACKING_URI": mlflow_server.url}
+    client = subprocess.Popen(
+        [sys.executable, "-m", "mltrack.serve", served_models.table, "--no-auth"]
+        + ["--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while not _answers(url + "/ready"):
+        assert client.poll() is None, "the served model exited"
+        assert time.monotonic() < deadline, "not ready within 120 s"
+        time.sleep(0.1)
+    children = _children_of(forkserver.process.pid)
+    assert len(children) == 1, "the server runs in a fork of the fork server"
+    return client, url, children[0]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+def test_forked_server_ends_with_its_client(
+    forkserver: ForkServer, served_models, mlflow_server: ThrowawayServer, sig: int
+) -> None:
+    client, url, child = _served_by_forkserver(forkserver, served_models, mlflow_server)
+    try:
+        os.kill(client.pid, sig)
+        code = client.wait(timeout=40)
+        assert _gone_within(child, 5), f"the forked server outlived its client ({sig!r})"
+        assert not _answers(url + "/ready")
+        # What a plain `python -m mltrack.serve` reports (measured): 143 after SIGTERM's
+        # graceful shutdown, 0 after Ctrl-C's, the signal itself for SIGKILL.
+        assert code == {signal.SIGTERM: 143, signal.SIGINT: 0, signal.SIGKILL: -9}[sig]
+    finally:
+        if client.poll() is None:
+            os.killpg(client.pid, signal.SIGKILL)
+            client.wait()
+
+
+def test_forkserver_ends_with_its_owner(tmp_path: Path) -> None:
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from mltrack._forkserver import start_forkserver\n"
+            "fs = start_forkserver(modules=())\n"
+            "print(fs.process.pid, fs.socket_path, flush=True); time.sleep(300)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert owner.stdout is not None
+    pid_text, socket_path = owner.stdout.readline().split()
+    assert _alive(int(pid_text))
+    os.kill(owner.pid, signal.SIGKILL)
+    owner.wait()
+    assert _gone_within(int(pid_text), 5), "the fork server outlived its owner"
+    # A client whose server is gone runs the command itself.
+    env = {**os.environ, FORKSERVER_ENV: socket_path}
+    proc = _run(["mltrack", "--version"], env, tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("mltrack ")
+
+
+def test_forkserver_declines_another_hash_seed(forkserver: ForkServer, tmp_path: Path) -> None:
+    seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
+    env = {**os.environ, **forkserver.env, "PYTHONHASHSEED": seed}
+    proc = _run(["mltrack", "--version"], env, tmp_path)
+    assert proc.returncode == 0 and proc.stdout.startswith("mltrack ")
+    log = (Path(forkserver.socket_path).parent / "server.log").read_text()
+    assert "declined" in log and "hashseed" in log, log
