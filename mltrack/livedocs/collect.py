@@ -50,7 +50,7 @@ def collect(
     out_dir: Path,
     dump_offset: int | None,
     duration: float,
-    url: str,
+    url: str | None,
     experiment: str,
     scrub: Scrubber,
 ) -> ItemResult:
@@ -65,7 +65,9 @@ def collect(
         dump_offset: where the stack dump of a timed-out worker starts in the log;
             ``None`` when it did not time out.
         duration: seconds it ran.
-        url: the tracking server it ran against.
+        url: the tracking server it ran against; ``None`` when the item ended before
+            the server was up (it created no run, and MLflow's client must not be
+            imported while the build may still fork the server).
         experiment: the experiment it ran in (:func:`claimed_experiment`).
         scrub: redacts secrets and replaces the build's paths and URL.
     """
@@ -127,7 +129,7 @@ def collect(
     if executed.is_file():
         scrub_notebook(executed, scrub)
         result.notebook = str(executed)
-    if not timed_out and item.needs_server:
+    if not timed_out and item.needs_server and url is not None:
         result.runs = run_summaries(url, experiment, scrub)
     return result
 

@@ -588,7 +588,7 @@ class Runner:
             out_dir,
             dump_offset if timed_out else None,
             duration,
-            url,
+            url if self._server_ready_at is not None else None,
             experiment,
             scrub,
         )
