@@ -332,7 +332,7 @@ def start_forkserver(
 
     from mltrack._process import owned_tempdir, owner_env
 
-    if not sys.platform.startswith("linux"):
+    if not can_fork():  # Linux only; MLTRACK_SERVER_START=spawn turns forking off
         return None
     root = owned_tempdir("mltrack-forkserver-")
     path = os.path.join(root, "sock")
