@@ -368,12 +368,13 @@ def _body(
     result: ItemResult | None,
     problem: str | None,
 ) -> str:
-    if directive.screenshot is not None and problem is None and item is not None:
+    if directive.screenshot is not None:
+        if problem is not None or item is None:  # e.g. no Chromium: the alt text and the fix
+            reason = problem or "this item was not planned (see the build log)"
+            return out.placeholder(_screenshot_placeholder(directive, reason))
         return out.placeholder(_screenshot_html(directive, item, result))
     if item is None or result is None:
         text = problem or "this item was not executed (see the build log)"
-        if directive.screenshot is not None:  # e.g. no Chromium: a placeholder naming the fix
-            return out.placeholder(_screenshot_placeholder(directive, text))
         return out.placeholder(error_html(text, f"{directive.where}: livedocs"))
     show = directive.show
     if show == "markdown":

@@ -33,6 +33,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -328,18 +329,30 @@ class _Browser:
         self.root = root
         self._playwright: Any = None
         self._browser: Any = None
+        self._failed: str | None = None
 
     def _start(self) -> Any:
+        if self._failed is not None:
+            raise ShotError(self._failed)  # one failed launch fails every shot alike
         if self._browser is None:
             from playwright.sync_api import sync_playwright
 
             path = chromium_path()
             if path is None:
                 raise ShotError(f"Chromium not found; run `{FIX}`")
+            # Chromium puts a socket under $TMPDIR, and a socket path is at most 107
+            # bytes: a deep temporary directory (pytest's) would stop it at start.
+            tmp = tempfile.gettempdir()
+            env = {**os.environ, "TMPDIR": tmp if len(tmp) <= 40 else "/tmp"}
             self._playwright = sync_playwright().start()
-            self._browser = self._playwright.chromium.launch(
-                executable_path=path, args=_CHROMIUM_ARGS
-            )
+            try:
+                self._browser = self._playwright.chromium.launch(
+                    executable_path=path, args=_CHROMIUM_ARGS, env=env
+                )
+            except Exception as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self._failed = f"Chromium did not start ({first}); check `{path} --version`"
+                raise ShotError(self._failed) from None
         return self._browser
 
     def close(self) -> None:
