@@ -48,6 +48,10 @@ def _pages_with_screenshots(site_dir: Path) -> list[str]:
 def _figures(page: Any, path: str, scheme: str) -> list[dict[str, Any]]:
     page.emulate_media(color_scheme=scheme)
     page.goto(path)
+    # Material keeps the palette it picked first; a reader arriving in another scheme
+    # has none kept.
+    page.evaluate("localStorage.clear()")
+    page.reload()
     page.wait_for_function(
         "() => [...document.querySelectorAll('figure.livedocs-screenshot img')]"
         ".every(i => i.complete)"
@@ -81,8 +85,7 @@ def test_the_shown_image_follows_the_colour_scheme(page: Any, site_dir: Path) ->
             shown = [i["scheme"] for i in figure["images"] if i["shown"]]
             assert shown == [scheme], f"{path} in the {scheme} scheme shows {shown}"
     # The reader's own choice (the palette toggle) wins over the system's scheme.
-    page.emulate_media(color_scheme="light")
-    page.goto(path)
+    _figures(page, path, "light")
     page.locator("form[data-md-component=palette] label:visible").first.click()
     page.wait_for_function("() => document.body.dataset.mdColorScheme === 'slate'")
     figure = page.evaluate(_FIGURES_JS)[0]
