@@ -287,13 +287,10 @@ def _mlflow_path(directive: Directive, state: _State) -> str:
         return f"/#/experiments/{eid}/traces?selectedEvaluationId={state.trace_id()}"
     if view == "model":
         return f"/#/models/{urllib.parse.quote(state.model(options.get('model')))}"
-    # compare: every run of the example, side by side
-    ids = [r["info"]["run_id"] for r in state.runs]
-    if len(ids) < 2:
+    # compare: every run of the example, one bar per run in a chart per metric
+    if len(state.runs) < 2:
         raise ShotError("compare needs at least two runs; the example created fewer")
-    runs = urllib.parse.quote(json.dumps(ids, separators=(",", ":")))
-    experiments = urllib.parse.quote(json.dumps([eid]))
-    return f"/#/compare-runs?runs={runs}&experiments={experiments}"
+    return f"/#/experiments/{eid}/runs?compareRunsMode=CHART"
 
 
 @contextlib.contextmanager
