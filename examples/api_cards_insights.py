@@ -29,7 +29,8 @@ comparison = mltrack.compare_models(uris[0], uris[-1], metric="accuracy")
 print("promote the challenger:", comparison.promote, "-", comparison.recommendation)
 
 card = mltrack.model_card(uris[-1])
-print(card.markdown.split("\n---\n", 1)[1][:400])
+stable = ("# ", "| Model", "| Registry", "| Flavor", "| Task")  # no dates or durations
+print("\n".join(line for line in card.markdown.splitlines() if line.startswith(stable)))
 
 # --- checks ---
 assert ranking.n_runs == 3 and ranking.best.value == max(r.value for r in ranking.ranked)

@@ -5,6 +5,7 @@ cost, latency) as MLflow traces and `llm.*` run metrics; `compute_cost` prices o
 call; `llm_report` reads the traces back. `FakeLLMServer` answers like both APIs, so
 this runs without a key.
 """
+# livedocs: snapshot_mask=(?m)\**[0-9.]+\**\s\|$
 
 import mlflow
 from openai import OpenAI

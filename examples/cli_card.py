@@ -26,7 +26,10 @@ def ml(*args: str) -> str:
     done = subprocess.run([sys.executable, "-m", "mltrack", *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()
-    print("\n".join(lines[:24] + (["…"] if len(lines) > 24 else [])), end="\n\n")
+    if lines[0] == "---":  # the YAML front matter: its first lines, then the card's start
+        body = lines.index("---", 1) + 1
+        lines = [*lines[:4], "…", "---", *lines[body : body + 18], "…"]
+    print("\n".join(lines), end="\n\n")
     return done.stdout
 
 

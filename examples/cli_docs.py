@@ -45,7 +45,7 @@ with tempfile.TemporaryDirectory(prefix="docs-run-") as project:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        print(done.stdout.strip(), end="\n\n")
+        print(done.stdout.strip("\n").rstrip(), end="\n\n")
         return done
 
     ran = ml("docs", "run", "--jobs", "1")

@@ -5,6 +5,7 @@ on disk. Once the server is up, `ml sync` (from any process) replays the spool; 
 `ml sync` has nothing left to send.
 """
 # livedocs: timeout=180
+# livedocs: snapshot_mask=(?<=spool/)([0-9a-f]{12}|<id>)
 
 import os
 import subprocess
@@ -31,8 +32,8 @@ print("training done")
 
 
 def sh(*args: str) -> subprocess.CompletedProcess[str]:
-    shown = ["python" if a == sys.executable else a for a in args]
-    print("$", " ".join(shown))
+    shown = " ".join("python" if a == sys.executable else a for a in args)
+    print("$", shown.replace("python -m mltrack", "ml"))
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     print((done.stdout + done.stderr).strip(), end="\n\n")
     return done

@@ -5,6 +5,7 @@ embedded store (created on first use) until Ctrl-C. The script starts it like a
 terminal would, opens the page over HTTP, then presses Ctrl-C.
 """
 # livedocs: timeout=240
+# livedocs: snapshot_mask=(?<=--port\s)\d+
 
 import os
 import signal

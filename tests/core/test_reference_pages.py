@@ -180,3 +180,20 @@ def test_cheatsheet_exit_statuses_are_the_examples() -> None:
     statuses = {int(v) for v in re.findall(r":\s*(\d+)", checked.group(1))}
     assert statuses == {0, 1, 2, 130, 143}, statuses
     assert "--debug" in table["2"]
+
+
+def test_generated_pages_plan_without_problems() -> None:
+    """``ml docs`` and ``pytest --livedocs`` see the generated pages, and every block plans."""
+    from mltrack.livedocs import LiveDocsEngine, config_from_settings
+
+    engine = LiveDocsEngine(config_from_settings(ROOT))
+    pages = engine.read_pages()
+    assert "docs/reference/cli/ui.md" in pages and "docs/reference/api/tracking.md" in pages
+    plan = engine.plan(pages)
+    generated = ("docs/reference/api/", "docs/reference/cli/")
+    assert not [p for p in plan.problems if p.where.startswith(generated)], plan.problems
+    examples = {g.example for g in API_GROUPS} | {
+        b["file"] for blocks in _blocks(cli_pages(app)).values() for b in blocks if "file" in b
+    }
+    assert examples <= set(plan.items), sorted(examples - set(plan.items))
+    assert not examples & set(plan.unreferenced)
