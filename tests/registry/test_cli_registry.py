@@ -126,4 +126,4 @@ def test_entry_point_exit_code_and_usage_errors(tracking_uri: str, tmp_path: Pat
     ]
     bad_format = run("card", "x", "--format", "pdf")
     assert bad_format.returncode == 2
-    assert bad_format.stderr.strip() == "error: unknown --format 'pdf': use one of md, html"
+    assert bad_format.stderr.strip() == "error: unknown --format 'pdf': use one of markdown, html"
