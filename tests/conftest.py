@@ -2,18 +2,27 @@
 
 Every process the session starts (servers, CLI calls, docs workers, Chromium) inherits a
 session marker in its environment; when the session ends, any of them still alive is an
-orphan: it is listed, killed, and the session fails.
+orphan: it is listed, killed, and the session fails. xdist workers carry their
+controller's marker, so the controller's check covers what they started.
+
+Under xdist (``make test`` runs ``-n N``) the tests of a file with a module- or class-
+scoped fixture (a served model, a built site, a browser) run on one worker, which sets
+that fixture up once; tests marked ``slow`` are handed out first, so that the longest
+ones do not start last.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import re
 import signal
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,6 +33,62 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Not MLTRACK_*: tests that strip mltrack's variables from a child's environment keep it.
 SESSION_MARKER = "_MLTRACK_TEST_SESSION"
 os.environ[SESSION_MARKER] = uuid.uuid4().hex
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    """xdist controller: hand each worker this session's marker (see pytest_configure)."""
+    node.workerinput[SESSION_MARKER] = os.environ[SESSION_MARKER]  # type: ignore[attr-defined]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput and SESSION_MARKER in workerinput:
+        # A worker is part of its controller's session, not a session of its own (a pytest
+        # started by a test is: it keeps the fresh marker set on import).
+        os.environ[SESSION_MARKER] = workerinput[SESSION_MARKER]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if hasattr(config, "workerinput"):
+        # The scheduler hands out shared-fixture files (largest first), then single tests
+        # in this order: the long ones first, so that none of them starts last.
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+_SHARED_FIXTURE = re.compile(r"""scope\s*=\s*["'](?:class|module|package)["']""")
+
+
+@functools.cache
+def _shares_fixtures(file: Path) -> bool:
+    """Whether a test file, or a conftest.py above it (this one aside), defines a fixture
+    shared beyond one test (class, module or package scope): its tests then belong on one
+    worker."""
+    candidates = [file] + [d / "conftest.py" for d in file.parents if d != Path(__file__).parent]
+    return any(c.is_file() and _SHARED_FIXTURE.search(c.read_text()) for c in candidates)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``-n N`` (``--dist load``): single tests spread over the workers as usual, but the
+    tests of a file with a shared fixture (a served model, a built site, a browser) go to
+    one worker together, which sets that fixture up once instead of once per worker.
+
+    (``--dist loadgroup`` with ``xdist_group`` marks would say this per test, but it does
+    not group on pytest 9.2: pytest-xdist issue 1386.)
+    """
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    root = config.rootpath
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if _shares_fixtures(root / path) else nodeid
+
+    return SharedFixtureScheduling(config, log)
 
 
 def _live_children() -> list[int]:
