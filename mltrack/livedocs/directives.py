@@ -14,9 +14,9 @@ or ``cli: ml --help`` instead of ``file:``. A view of what an example left on th
 server, shot in Chromium at build time (light and dark scheme)::
 
     ```livedocs
-    screenshot: mlflow-ui      # mlflow-ui | model-server | model-card
+    screenshot: mlflow-ui      # mlflow-ui | model-server | model-card | team-server
     of: examples/quickstart.py
-    view: experiment           # experiment run trace model compare | docs | card
+    view: experiment           # experiment run trace model compare | docs | card | admin
     alt: The quick start's three runs in the MLflow UI
     ```
 
@@ -56,6 +56,7 @@ SCREENSHOT_VIEWS = {
     "mlflow-ui": ("experiment", "run", "trace", "model", "compare"),
     "model-server": ("docs",),
     "model-card": ("card",),
+    "team-server": ("admin",),
 }
 #: Keys of a ``screenshot:`` block (``url:`` replaces ``view:``; ``model``, ``run``,
 #: ``sort`` and ``height`` pick what is shown).
@@ -179,7 +180,7 @@ def _check_screenshot(where: str, options: dict[str, str]) -> dict[str, str]:
         )
     if "url" in options and (app == "model-card" or not options["url"].startswith("/")):
         raise LiveDocsError(
-            "url: is a path on the mlflow-ui or model-server app, starting with '/' "
+            "url: is a path on the app (mlflow-ui, model-server, team-server), starting with '/' "
             "(e.g. '/#/models')",
             where=where,
         )

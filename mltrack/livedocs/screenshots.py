@@ -19,8 +19,9 @@ again), stale with it when a file it used changes. A view that shows MLflow's er
 page, "not found", an HTTP error or never settles fails the example, naming the block.
 
 Apps: ``mlflow-ui`` (the tracking server's UI), ``model-server`` (the example's
-registered model served by ``python -m mltrack.serve``, ``/docs`` by default) and
-``model-card`` (the HTML model card the example logged to its run).
+registered model served by ``python -m mltrack.serve``, ``/docs`` by default),
+``model-card`` (the HTML model card the example logged to its run) and ``team-server``
+(a fresh ``ml server --auth``, signed in as its admin: ``/#/admin`` by default).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import threading
@@ -42,6 +44,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import TYPE_CHECKING, Any
 
 from mltrack.livedocs.directives import SCREENSHOT_VIEWS, Directive
@@ -117,6 +120,7 @@ _MAX_TEXT = 4000
 #: Swagger UI's files, fetched by FastAPI's /docs from a CDN: served from the vendored copy.
 _VENDORED_SWAGGER = "docs/assets/vendor/swagger-ui"
 _PUBLIC_URL = "http://localhost:5000"
+_ADMIN_PASSWORD = "MLFLOW_AUTH_ADMIN_PASSWORD"
 
 
 class ShotError(Exception):
@@ -316,6 +320,37 @@ def _model_server(url: str, state: _State, model: str | None) -> Iterator[str]:
         server.stop()
 
 
+@contextlib.contextmanager
+def _team_server() -> Iterator[tuple[str, dict[str, str]]]:
+    """A fresh ``ml server --auth`` (sqlite) and its admin's credentials, for one shot."""
+    from mltrack._process import owned_tempdir
+    from mltrack.teamserver import TeamServerConfig, team_server
+
+    root = owned_tempdir("mltrack-teamserver-")  # reaped by a later build if we die
+    password = token_urlsafe(24)
+    # The first start with auth reads the admin's password from the environment; the
+    # other items have ended by now, so no worker inherits it.
+    previous = os.environ.get(_ADMIN_PASSWORD)
+    os.environ[_ADMIN_PASSWORD] = password
+    try:
+        config = TeamServerConfig(
+            backend=f"sqlite:///{root / 'mlflow.db'}",
+            artifacts=str(root / "artifacts"),
+            auth=True,
+            port=0,
+            workers=1,
+            state_dir=root / "state",
+        )
+        with team_server(config) as server:
+            yield server.url, {"username": "admin", "password": password}
+    finally:
+        if previous is None:
+            os.environ.pop(_ADMIN_PASSWORD, None)
+        else:
+            os.environ[_ADMIN_PASSWORD] = previous
+        shutil.rmtree(root, ignore_errors=True)
+
+
 # -- the browser -----------------------------------------------------------------------
 
 
@@ -375,7 +410,13 @@ class _Browser:
         route.abort()
 
     def shoot(
-        self, target: str | None, html: str | None, height: int, scheme: str, check: bool
+        self,
+        target: str | None,
+        html: str | None,
+        height: int,
+        scheme: str,
+        check: bool,
+        credentials: dict[str, str] | None = None,
     ) -> tuple[bytes, str]:
         """Open ``target`` (or show ``html``), wait for it to render, return PNG and text.
 
@@ -387,6 +428,7 @@ class _Browser:
             color_scheme=scheme,
             device_scale_factor=1,
             reduced_motion="reduce",
+            http_credentials=credentials,
         )
         try:
             context.add_init_script(_INIT_SCRIPT)
@@ -439,7 +481,7 @@ def _mask_text(text: str, url: str) -> str:
 def _take(
     browser: _Browser,
     directive: Directive,
-    state: _State,
+    state_of: Callable[[], _State],
     url: str,
     secrets: Callable[[str], str],
 ) -> Screenshot:
@@ -450,20 +492,26 @@ def _take(
     with contextlib.ExitStack() as stack:
         html = None
         target: str | None = None
+        credentials = None
         if app == "mlflow-ui":
-            path = _mlflow_path(directive, state)
+            path = _mlflow_path(directive, state_of())
             target, shot.target = url + path, path
         elif app == "model-server":
-            base = stack.enter_context(_model_server(url, state, options.get("model")))
+            base = stack.enter_context(_model_server(url, state_of(), options.get("model")))
             path = options.get("url", "/docs")
             target, shot.target = base + path, path
+        elif app == "team-server":
+            base, credentials = stack.enter_context(_team_server())
+            path = options.get("url", "/#/admin")
+            target, shot.target = base + path, path
         else:
-            html, shot.target = _card_html(state), "model_card.html"
+            html, shot.target = _card_html(state_of()), "model_card.html"
         images = {}
         for scheme in ("light", "dark"):
             # A model card is a printable document: white in both schemes (as it prints).
             shown = "light" if app == "model-card" else scheme
-            png, text = browser.shoot(target, html, height, shown, check=app != "model-card")
+            check = app != "model-card"
+            png, text = browser.shoot(target, html, height, shown, check, credentials)
             images[scheme] = png
             if scheme == "light":
                 shot.text = _mask_text(text, url)
@@ -484,15 +532,20 @@ def _shoot_item(
     secrets: Callable[[str], str],
 ) -> None:
     shots: dict[str, Screenshot] = {}
-    state: _State | None = None
+    states: list[_State] = []
+
+    def state_of() -> _State:
+        if not states:  # only views of what the example left need its experiment
+            states.append(_state(url, experiment))
+        return states[0]
+
     for directive in item.screenshots:
         spec = spec_id(directive)
         if spec in shots:
             continue  # the same view on two pages: one shot
         started = time.monotonic()
         try:
-            state = state or _state(url, experiment)
-            shots[spec] = _take(browser, directive, state, url, secrets)
+            shots[spec] = _take(browser, directive, state_of, url, secrets)
         except ShotError as exc:
             shots[spec] = Screenshot(spec, directive.where, ok=False, error=str(exc))
         except Exception as exc:  # a browser or server failure: the block says which

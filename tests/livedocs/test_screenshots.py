@@ -232,3 +232,33 @@ def test_without_chromium_docs_build_with_a_placeholder_and_strict_fails(
         strict.stderr
     )
     assert FIX in strict.stderr
+
+
+def test_team_server_admin_page_is_shot_signed_in_and_the_server_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = (
+        "```livedocs\nfile: examples/runs.py\n```\n\n"
+        "```livedocs\nscreenshot: team-server\nof: examples/runs.py\n"
+        "alt: The admin page of a team server, listing its users\n```\n"
+    )
+    root = make_project(tmp_path / "proj", page)
+    tmp = tmp_path / "t"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD", raising=False)
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
+    engine = engine_for(root)
+    plan = engine.plan({"docs/index.md": page}, include_notebooks=False)
+    report = engine.execute(plan)
+    assert engine.failures(plan, report) == []
+    (shot,) = report.results["examples/runs.py"].screenshots
+    assert shot.ok and shot.target == "/#/admin"
+    # Signed in as the admin: the user list, not a login prompt or a 401.
+    assert "Platform Admin" in shot.text and "admin" in shot.text.split("Platform Admin")[1]
+    assert png_size(shot.light) == (1280, 720)
+    # The server, its temp dir and the admin password (set only for its start) are gone.
+    assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in os.environ
+    assert [p.name for p in tmp.iterdir() if p.name.startswith("mltrack-")] == []
