@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -283,13 +282,21 @@ def test_ml_try_calls_the_server_with_the_input_example(served: Served) -> None:
     assert wrong.returncode == 2 and "401" in wrong.stderr and "Traceback" not in wrong.stderr
 
 
+LOAD_CLIENTS = 8
+LOAD_REQUESTS = 150  # per client: 1,200 in all
+
+
 @pytest.mark.slow
-def test_load_30s_zero_errors_bounded_memory(served: Served) -> None:
-    """8 clients for 30 s: every answer is 200 and the server's RSS grows < 40 MiB."""
+def test_load_zero_errors_bounded_memory(served: Served) -> None:
+    """8 clients x 150 requests: every answer is 200 and the server's RSS grows < 40 MiB.
+
+    A fixed amount of work rather than a fixed time, so a fast machine finishes early;
+    the sustained 30 s load (32 clients, valid and invalid bodies, drain under load) is
+    scripts/bench/serving.py's.
+    """
     import psutil
 
     server = psutil.Process(served.process.pid)
-    deadline = time.monotonic() + 30
     counts = {"ok": 0, "errors": 0}
     lock = threading.Lock()
     body = {"records": ROWS}
@@ -297,7 +304,7 @@ def test_load_30s_zero_errors_bounded_memory(served: Served) -> None:
     def worker() -> None:
         ok = errors = 0
         with served.client() as client:
-            while time.monotonic() < deadline:
+            for _ in range(LOAD_REQUESTS):
                 try:
                     response = client.post("/predict", json=body)
                     if response.status_code == 200:
@@ -314,12 +321,11 @@ def test_load_30s_zero_errors_bounded_memory(served: Served) -> None:
         for _ in range(200):
             client.post("/predict", json=body)
     baseline = server.memory_info().rss
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads = [threading.Thread(target=worker) for _ in range(LOAD_CLIENTS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     growth_mib = (server.memory_info().rss - baseline) / 2**20
-    assert counts["errors"] == 0
-    assert counts["ok"] > 1000, counts
+    assert counts == {"ok": LOAD_CLIENTS * LOAD_REQUESTS, "errors": 0}, counts
     assert growth_mib < 40, f"RSS grew {growth_mib:.1f} MiB under load"
