@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from mltrack.errors import LiveDocsError
 from mltrack.livedocs import EngineConfig, LiveDocsEngine
 from mltrack.livedocs.directives import find_directives
 from mltrack.livedocs.render import fill_fragments
@@ -25,13 +26,11 @@ from mltrack.livedocs.runner import processes_with_env
 from mltrack.livedocs.screenshots import FIX, browser_problem, spec_id
 from mltrack.livedocs.snapshots import normalise
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        browser_problem() is not None and not os.environ.get("CI"),
-        reason=f"screenshots need Chromium and Playwright: {browser_problem()}",
-    ),
-]
+#: Shots need Chromium; without it they are skipped here, and fail in CI.
+needs_browser = pytest.mark.skipif(
+    browser_problem() is not None and not os.environ.get("CI"),
+    reason=f"screenshots need Chromium and Playwright: {browser_problem()}",
+)
 
 RUNS_PY = """\
 import mlflow
@@ -84,6 +83,48 @@ markdown_extensions:
 """
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("of: examples/runs.py\nalt: x", None),
+        ("of: examples/runs.py", "needs 'alt:'"),
+        ("alt: x", "needs 'of: examples/NAME.py'"),
+        ("of: examples/runs.py\nview: charts\nalt: x", "view of mlflow-ui must be one of"),
+        ("of: examples/runs.py\nview: run\nurl: /#/x\nalt: x", "'view:' or 'url:', not both"),
+        ("of: examples/runs.py\nurl: models\nalt: x", "starting with '/'"),
+        ("of: examples/runs.py\nheight: 5000\nalt: x", "height must be pixels"),
+        ("of: examples/runs.py\nshow: code\nalt: x", "'show' is not an option of a screenshot"),
+    ],
+)
+def test_screenshot_blocks_are_checked_with_one_clear_line(body: str, message: str | None) -> None:
+    text = f"```livedocs\nscreenshot: mlflow-ui\n{body}\n```\n"
+    if message is None:
+        (block,) = find_directives("docs/p.md", text)
+        assert block.screenshot == "mlflow-ui" and block.options["of"] == "examples/runs.py"
+        return
+    with pytest.raises(LiveDocsError, match=re.escape(message)) as caught:
+        find_directives("docs/p.md", text)
+    assert caught.value.where == "docs/p.md:1"
+
+
+def test_url_keeps_its_hash_and_alt_its_quotes() -> None:
+    text = (
+        "```livedocs\nscreenshot: mlflow-ui\nof: examples/runs.py\n"
+        "url: /#/models   # the registry\nalt: \"Runs # sorted, 'best' first\"\n```\n"
+    )
+    (block,) = find_directives("docs/p.md", text)
+    assert block.options["url"] == "/#/models"
+    assert block.options["alt"] == "Runs # sorted, 'best' first"
+    other = find_directives("docs/p.md", text.replace("alt: ", "alt: x"))[0]
+    assert spec_id(other) == spec_id(block), "the alt text is not part of the view"
+
+
+def test_a_screenshot_key_stray_in_a_file_block_names_the_fix() -> None:
+    text = "```livedocs\nfile: examples/runs.py\nview: run\n```\n"
+    with pytest.raises(LiveDocsError, match="start it with 'screenshot: mlflow-ui'"):
+        find_directives("docs/p.md", text)
+
+
 def make_project(root: Path, page: str) -> Path:
     (root / "docs").mkdir(parents=True)
     (root / "examples").mkdir()
@@ -125,6 +166,8 @@ def mkdocs(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedP
     )
 
 
+@pytest.mark.slow
+@needs_browser
 def test_screenshots_are_shot_in_both_schemes_rendered_cached_and_snapshotted(
     tmp_path: Path,
 ) -> None:
@@ -190,6 +233,8 @@ def test_screenshots_are_shot_in_both_schemes_rendered_cached_and_snapshotted(
     assert spec_id(find_directives(page, reworded)[2]) == spec_id(block)
 
 
+@pytest.mark.slow
+@needs_browser
 def test_error_view_fails_the_strict_build_with_page_line(tmp_path: Path) -> None:
     page = PAGE + (
         "\n```livedocs\nscreenshot: mlflow-ui\nof: examples/runs.py\n"
@@ -211,6 +256,7 @@ def test_error_view_fails_the_strict_build_with_page_line(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("mltrack-")) == []
 
 
+@pytest.mark.slow
 def test_without_chromium_docs_build_with_a_placeholder_and_strict_fails(
     tmp_path: Path,
 ) -> None:
@@ -234,6 +280,8 @@ def test_without_chromium_docs_build_with_a_placeholder_and_strict_fails(
     assert FIX in strict.stderr
 
 
+@pytest.mark.slow
+@needs_browser
 def test_team_server_admin_page_is_shot_signed_in_and_the_server_is_gone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
