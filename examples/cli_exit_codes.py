@@ -30,7 +30,7 @@ def ml(*args: str, env: dict[str, str] | None = None) -> int:
     )
     shown = done.stdout if done.returncode in (0, 1) else done.stderr
     lines = [line.strip(" │") for line in shown.splitlines() if line.strip(" ─╭╮╰╯│")]
-    print(f"{status(done.returncode):>3}  ml {' '.join(args):<44} {(lines or ['-'])[-1][:60]}")
+    print(f"{status(done.returncode):>6}  ml {' '.join(args):<44} {(lines or ['-'])[-1][:60]}")
     return status(done.returncode)
 
 
@@ -51,18 +51,20 @@ def interrupted(sig: signal.Signals) -> int:
     proc.send_signal(sig)
     proc.communicate(timeout=60)
     code = status(proc.returncode)
-    print(f"{code:>3}  ml train slow.py, then {sig.name}")
+    print(f"{code:>6}  ml train slow.py, then {sig.name}")
     return code
 
 
 nowhere = f"http://127.0.0.1:{free_port()}"  # no server listens there
-print("status  command                                         last line")
+Path("fails.py").write_text("raise SystemExit(3)\n")
+print(f"{'status':>6}  {'command':<47} last line")
 codes = {
     "version": ml("--version"),
     "check": ml("doctor", env={"MLFLOW_TRACKING_URI": nowhere}),
     "unreachable": ml("server", "--check", nowhere),
     "usage": ml("runs", "--limit", "0"),
     "error": ml("promote", "no-such-model", "1"),
+    "script": ml("train", "fails.py"),
     "debug": ml("--debug", "promote", "no-such-model", "1"),
     "sigint": interrupted(signal.SIGINT),
     "sigterm": interrupted(signal.SIGTERM),
@@ -76,6 +78,7 @@ assert codes == {
     "unreachable": 2,
     "usage": 2,
     "error": 2,
+    "script": 2,
     "debug": 2,
     "sigint": 130,
     "sigterm": 143,
