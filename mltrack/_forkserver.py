@@ -174,6 +174,8 @@ def _become_child(
         os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
+    if "tempfile" in sys.modules:  # it caches TMPDIR's directory at first use
+        sys.modules["tempfile"].tempdir = None
     atexit._clear()  # the parent's handlers are the parent's to run
     logging.root.handlers.clear()  # e.g. pytest's capture handlers
     warnings.resetwarnings()
