@@ -18,12 +18,9 @@ PAGE = """# Hello
 file: examples/hello.py
 ```
 """
-EXAMPLE = """print("hello from an example")
+EXAMPLE = 'print("hello from an example")\n'
 
-# --- checks ---
-assert True
-"""
-# A clean environment: this build's own server and settings are not the project's.
+# A clean environment: the small project starts its own server, with its own settings.
 env = {
     k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLTRACK_", "LIVEDOCS_"))
 } | {"NO_COLOR": "1"}
