@@ -53,15 +53,18 @@ chromium:
 
 # The browser tests read the strict build made here (one build, shared with `make build`'s cache).
 # The other tests run in parallel workers: most of their time is spent waiting on servers
-# and subprocesses, so more workers than cores pays. The browser tests (one Chromium each)
-# run after them, on their own. With PYTEST_ARGS narrowing the run, a half with nothing
-# selected (pytest's exit 5) is not a failure.
+# and subprocesses, so more workers than cores pays. The browser tests run after them, on
+# workers of their own (a file's tests share one worker and one Chromium: see
+# tests/conftest.py), so their page-load timings do not compete with the servers above.
+# With PYTEST_ARGS narrowing the run, a half with nothing selected (pytest's exit 5) is not
+# a failure.
 TEST_WORKERS ?= 4
+BROWSER_WORKERS ?= 3
 test: install chromium
 	@$(RUN) mkdocs build --strict --site-dir site
 	@MLTRACK_SITE_DIR="$(CURDIR)/site" $(RUN) pytest -m "not browser" -n $(TEST_WORKERS) --durations=20 $(PYTEST_ARGS) \
 	  || { status=$$?; [ $$status -eq 5 ] && [ -n "$(PYTEST_ARGS)" ] || exit $$status; }
-	@MLTRACK_SITE_DIR="$(CURDIR)/site" $(RUN) pytest -m browser --durations=10 $(PYTEST_ARGS) \
+	@MLTRACK_SITE_DIR="$(CURDIR)/site" $(RUN) pytest -m browser -n $(BROWSER_WORKERS) --durations=10 $(PYTEST_ARGS) \
 	  || { status=$$?; [ $$status -eq 5 ] && [ -n "$(PYTEST_ARGS)" ] || exit $$status; }
 
 test-fast: install

@@ -33,12 +33,16 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Not MLTRACK_*: tests that strip mltrack's variables from a child's environment keep it.
 SESSION_MARKER = "_MLTRACK_TEST_SESSION"
 os.environ[SESSION_MARKER] = uuid.uuid4().hex
+#: When this session started (seconds since the epoch): what is older is a past session's.
+SESSION_STARTED = "_MLTRACK_TEST_SESSION_STARTED"
+os.environ[SESSION_STARTED] = repr(time.time())
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: object) -> None:
     """xdist controller: hand each worker this session's marker (see pytest_configure)."""
-    node.workerinput[SESSION_MARKER] = os.environ[SESSION_MARKER]  # type: ignore[attr-defined]
+    for key in (SESSION_MARKER, SESSION_STARTED):
+        node.workerinput[key] = os.environ[key]  # type: ignore[attr-defined]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,7 +50,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput and SESSION_MARKER in workerinput:
         # A worker is part of its controller's session, not a session of its own (a pytest
         # started by a test is: it keeps the fresh marker set on import).
-        os.environ[SESSION_MARKER] = workerinput[SESSION_MARKER]
+        for key in (SESSION_MARKER, SESSION_STARTED):
+            os.environ[key] = workerinput[key]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -53,11 +53,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 
 @pytest.fixture(scope="session", autouse=True)
 def fresh_artifacts() -> None:
-    """Screenshots and reports of this session only (the folder is gitignored)."""
+    """Screenshots and reports of this session only (the folder is gitignored).
+
+    Only files from before the session started go: under xdist every worker runs this,
+    and must not remove what another worker has written since.
+    """
+    started = float(os.environ.get("_MLTRACK_TEST_SESSION_STARTED", "inf"))
     if ARTIFACTS.is_dir():
         for old in ARTIFACTS.iterdir():
             if old.is_file() and old.suffix in (".png", ".json"):
-                old.unlink()
+                with contextlib.suppress(FileNotFoundError):  # another worker was first
+                    if old.stat().st_mtime < started:
+                        old.unlink()
 
 
 @pytest.fixture(scope="session")
