@@ -88,11 +88,15 @@ _ERROR_TEXT = re.compile(
     r"an error occurred|failed to (?:load|fetch)|internal server error",
     re.I,
 )
-#: Keeps MLflow's assistant panel and first-visit hints closed: they would cover the view.
+#: Keeps MLflow's assistant panel and first-visit hints closed (they would cover the
+#: view), and forgets the colour scheme an earlier page of the same context kept, so that
+#: each page follows the scheme it is shot in.
 _INIT_SCRIPT = """
 try {
   localStorage.setItem('mlflow.assistant.panelOpen_v1', 'false');
   localStorage.setItem('mlflow.assistant.fab.autoOpenedOnFirstLoad_v1', 'true');
+  localStorage.removeItem('_mlflow_dark_mode_toggle_enabled');
+  localStorage.removeItem('databricks-dark-mode-pref');
 } catch (e) {}
 """
 #: The view's root (an open drawer or dialog, else the main area) and whether anything
@@ -362,6 +366,9 @@ class _Browser:
         self._playwright: Any = None
         self._browser: Any = None
         self._failed: str | None = None
+        # One context per set of credentials: its HTTP cache keeps MLflow's UI bundle
+        # from being fetched and compiled again for every shot.
+        self._contexts: dict[tuple[str, str] | None, Any] = {}
 
     def _start(self) -> Any:
         if self._failed is not None:
@@ -387,7 +394,31 @@ class _Browser:
                 raise ShotError(self._failed) from None
         return self._browser
 
+    def _context(self, credentials: dict[str, str] | None) -> Any:
+        key = (credentials["username"], credentials["password"]) if credentials else None
+        if key not in self._contexts:
+            context = self._start().new_context(
+                viewport={"width": WIDTH, "height": DEFAULT_HEIGHT},
+                device_scale_factor=1,
+                reduced_motion="reduce",
+                http_credentials=credentials,
+            )
+            context.add_init_script(_INIT_SCRIPT)
+            context.route("**/*", self._route)
+            self._contexts[key] = context
+        return self._contexts[key]
+
+    def forget(self, credentials: dict[str, str]) -> None:
+        """Close the context of a server that is gone (a team server's admin)."""
+        context = self._contexts.pop((credentials["username"], credentials["password"]), None)
+        if context is not None:
+            with contextlib.suppress(Exception):
+                context.close()
+
     def close(self) -> None:
+        for context in self._contexts.values():
+            with contextlib.suppress(Exception):
+                context.close()
         with contextlib.suppress(Exception):
             if self._browser is not None:
                 self._browser.close()
@@ -423,17 +454,10 @@ class _Browser:
         Raises:
             ShotError: an HTTP error, an error page, or a view that never settles.
         """
-        context = self._start().new_context(
-            viewport={"width": WIDTH, "height": height},
-            color_scheme=scheme,
-            device_scale_factor=1,
-            reduced_motion="reduce",
-            http_credentials=credentials,
-        )
+        page = self._context(credentials).new_page()
         try:
-            context.add_init_script(_INIT_SCRIPT)
-            context.route("**/*", self._route)
-            page = context.new_page()
+            page.set_viewport_size({"width": WIDTH, "height": height})
+            page.emulate_media(color_scheme=scheme)
             if html is not None:
                 page.set_content(html, wait_until="load")
             else:
@@ -449,7 +473,8 @@ class _Browser:
                     raise ShotError(f"the view shows an error: {line.strip()!r}")
             return page.screenshot(type="png"), text
         finally:
-            context.close()
+            with contextlib.suppress(Exception):
+                page.close()
 
     @staticmethod
     def _settle(page: Any) -> str:
@@ -502,6 +527,7 @@ def _take(
             target, shot.target = base + path, path
         elif app == "team-server":
             base, credentials = stack.enter_context(_team_server())
+            stack.callback(browser.forget, credentials)
             path = options.get("url", "/#/admin")
             target, shot.target = base + path, path
         else:
