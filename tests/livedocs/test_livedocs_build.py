@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from mltrack.livedocs.runner import processes_with_env
+from tests._helpers import ml_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -99,8 +100,12 @@ def make_project(root: Path, examples: dict[str, str], page: str) -> Path:
     return root
 
 
+#: What a build's environment leaves out of the test's: mltrack's and MLflow's settings.
+BUILD_ONLY = ("MLTRACK_", "MLFLOW_")
+
+
 def build_env(tmp: Path, tag: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(BUILD_ONLY)}
     tmp.mkdir(exist_ok=True)
     env.update(
         {
@@ -334,15 +339,12 @@ def test_ml_docs_snapshots_mask_volatile_values_and_report_drift(tmp_path: Path)
         directive("examples/report.py"),
     )
     env = build_env(tmp_path / "tmp", uuid.uuid4().hex)
+    env = {k: v for k, v in env.items() if os.environ.get(k) != v}
 
     def ml(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "mltrack", "docs", *args, "--root", str(root)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        # In-process: the command's own work is the engine (workers, its server), which
+        # runs as it does from a shell; a process of its own would add `import mlflow`.
+        return ml_in_process("docs", *args, "--root", str(root), env=env, drop_env=BUILD_ONLY)
 
     written = ml("snapshot", "--update")
     assert written.returncode == 0, written.stderr
@@ -379,13 +381,8 @@ def test_notebook_failure_names_the_cell_and_the_line_in_it(tmp_path: Path) -> N
     )
     (root / "docs/index.md").write_text("# Notebooks are pages of their own\n")
     env = build_env(tmp_path / "tmp", uuid.uuid4().hex)
-    done = subprocess.run(
-        [sys.executable, "-m", "mltrack", "docs", "check", "--root", str(root)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = {k: v for k, v in env.items() if os.environ.get(k) != v}
+    done = ml_in_process("docs", "check", "--root", str(root), env=env, drop_env=BUILD_ONLY)
     assert done.returncode == 1
     assert "error: notebooks/promote.ipynb:cell 2:3: KeyError: 'champion'" in done.stderr, (
         done.stderr
