@@ -51,6 +51,8 @@ def test_quickstart_reaches_a_tracked_run_and_a_served_model_in_five_minutes(
     outputs = []
     started = time.monotonic()
     for directive in directives:
+        if directive.screenshot is not None:
+            continue  # a picture of what the steps made, not a step of its own
         proc = subprocess.run(
             _command(directive.file, directive.cli),
             cwd=tmp_path,
