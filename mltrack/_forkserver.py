@@ -131,6 +131,7 @@ def fork_main(
         devnull = os.open(os.devnull, os.O_RDONLY)
         _become_child(parent, name, (devnull, stdout_fd, stdout_fd), env, cwd)
         os.close(devnull)
+        _drop_inherited_connections()
         code = _run_main(main, argv)
     except BaseException:
         with contextlib.suppress(Exception):
@@ -175,7 +176,9 @@ def _become_child(
     os.environ.clear()
     os.environ.update(env)
     if "tempfile" in sys.modules:  # it caches TMPDIR's directory at first use
-        sys.modules["tempfile"].tempdir = None
+        import tempfile
+
+        tempfile.tempdir = None
     atexit._clear()  # the parent's handlers are the parent's to run
     logging.root.handlers.clear()  # e.g. pytest's capture handlers
     warnings.resetwarnings()
@@ -191,6 +194,26 @@ def _become_child(
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _drop_inherited_connections() -> None:
+    """Forget the parent's pooled database connections (without closing them).
+
+    MLflow keeps a SQLAlchemy engine per store; its pooled sqlite connections are the
+    parent's descriptors, now pointing at /dev/null, where sqlite finds an empty database
+    ("no such table"). SQLAlchemy's recipe for a fork: ``dispose(close=False)``; the
+    engine opens new connections of its own on first use.
+    """
+    engine_module = sys.modules.get("sqlalchemy.engine")
+    if engine_module is None:
+        return
+    import gc
+
+    engine_type = engine_module.Engine
+    for obj in gc.get_objects():
+        if isinstance(obj, engine_type):
+            with contextlib.suppress(Exception):
+                obj.dispose(close=False)
 
 
 def _redirect_log_handlers() -> None:
