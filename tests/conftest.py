@@ -13,6 +13,7 @@ ones do not start last.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import os
@@ -73,11 +74,44 @@ def _shares_fixtures(file: Path) -> bool:
     return any(c.is_file() and _SHARED_FIXTURE.search(c.read_text()) for c in candidates)
 
 
+#: Session fixtures too costly to set up on every worker, in the order they are looked
+#: for: the tests using the PostgreSQL team server share one worker, those using only the
+#: PostgreSQL cluster (with MLflow's schema) another.
+ONE_WORKER_FIXTURES = ("pg_team", "postgres")
+
+
+@functools.cache
+def _one_worker_tests(file: Path) -> dict[str, str]:
+    """Test functions of ``file`` that use one of :data:`ONE_WORKER_FIXTURES`, directly or
+    through a fixture of the same file: name -> that fixture."""
+    if not file.is_file():
+        return {}
+    functions = [
+        node
+        for node in ast.walk(ast.parse(file.read_text()))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    ]
+    uses = {f.name: {a.arg for a in f.args.args} for f in functions}
+    found: dict[str, str] = {}
+    for fixture in ONE_WORKER_FIXTURES:
+        needs = {fixture}
+        while True:  # fixtures of the file that request it, transitively
+            more = {n for n, args in uses.items() if not n.startswith("test") and args & needs}
+            if more <= needs:
+                break
+            needs |= more
+        for name, args in uses.items():
+            if name.startswith("test") and args & needs:
+                found.setdefault(name, fixture)
+    return found
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """``-n N`` (``--dist load``): single tests spread over the workers as usual, but the
     tests of a file with a shared fixture (a served model, a built site, a browser) go to
-    one worker together, which sets that fixture up once instead of once per worker.
+    one worker together, which sets that fixture up once instead of once per worker; so
+    do the tests on the shared PostgreSQL (:data:`ONE_WORKER_FIXTURES`).
 
     (``--dist loadgroup`` with ``xdist_group`` marks would say this per test, but it does
     not group on pytest 9.2: pytest-xdist issue 1386.)
@@ -90,7 +124,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class SharedFixtureScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
+            path, _, name = nodeid.partition("::")
+            fixture = _one_worker_tests(root / path).get(name.rsplit("::", 1)[-1].split("[")[0])
+            if fixture is not None:
+                return f"fixture:{fixture}"
             return path if _shares_fixtures(root / path) else nodeid
 
     return SharedFixtureScheduling(config, log)

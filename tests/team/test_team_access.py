@@ -14,6 +14,7 @@ import pytest
 import mltrack
 from mltrack.errors import AccessDeniedError, TrackingServerError
 from mltrack.teamserver import check_server, create_user, grant_permission
+from tests._helpers import ml_in_process
 
 pytestmark = pytest.mark.postgres
 
@@ -93,18 +94,19 @@ def test_wrong_password_is_a_clear_error(pg_team: Any, people: dict[str, str], a
         check_server(pg_team.url, alice, wrong)
 
 
-def _server_check(url: str, user: str, password: str) -> tuple[int, str]:
-    """``ml server --check URL`` as ``user``: exit status and everything it printed."""
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_USERNAME": user,
-        "MLFLOW_TRACKING_PASSWORD": password,
-        "NO_COLOR": "1",
-        "COLUMNS": "250",
-    }
+def _server_check(url: str, user: str, password: str, process: bool = False) -> tuple[int, str]:
+    """``ml server --check URL`` as ``user``: exit status and everything it printed.
+
+    In-process through the CLI's entry point, or with ``process`` as a person runs it (where
+    nothing but the command's own lines reaches its output).
+    """
+    creds = {"MLFLOW_TRACKING_USERNAME": user, "MLFLOW_TRACKING_PASSWORD": password}
+    if not process:
+        done = ml_in_process("server", "--check", url, env=creds)
+        return done.returncode, done.stdout + done.stderr
     done = subprocess.run(
         [sys.executable, "-m", "mltrack", "server", "--check", url],
-        env=env,
+        env={**os.environ, **creds, "NO_COLOR": "1", "COLUMNS": "250"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -117,7 +119,7 @@ def test_cli_check_wrong_password_exits_2_without_traceback_or_secret(
 ) -> None:
     alice = next(iter(people))
     wrong = "wrong-" + uuid.uuid4().hex
-    returncode, output = _server_check(pg_team.url, alice, wrong)
+    returncode, output = _server_check(pg_team.url, alice, wrong, process=True)
     assert returncode == 2, output
     assert "Traceback" not in output
     assert "rejected the credentials" in output and alice in output
