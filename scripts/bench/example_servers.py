@@ -86,7 +86,9 @@ def main() -> None:
             raw[f"{name}_forked_s"] = [round(t, 2) for t in forked]
             raw[f"{name}_plain_s"] = [round(t, 2) for t in plain]
             results.append(result(f"{name}_speedup", median(plain) / median(forked), "x"))
-            results.append(result(f"{name}_forked_s", median(forked), "s"))
+            # The throwaway tracking server's start (~1.4 s) is the bar for a model server.
+            goal = "<= 1.4" if name == "start_local" else None
+            results.append(result(f"{name}_forked_s", median(forked), "s", goal))
         raw["load_average"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         forkserver.stop()
