@@ -54,12 +54,25 @@ def site_url_from_config(root: Path) -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def check_links(site_dir: Path, site_url: str) -> list[str]:
-    """Every internal link and anchor of every page; returns ``page: href (why)`` lines."""
+def parse_site(site_dir: Path) -> dict[str, PageLinks]:
+    """The ids and links of every HTML page of a built site (path relative to it -> links)."""
+    return {
+        p.relative_to(site_dir).as_posix(): parse_links(p.read_text(errors="replace"))
+        for p in site_dir.rglob("*.html")
+    }
+
+
+def check_links(
+    site_dir: Path, site_url: str, parsed: dict[str, PageLinks] | None = None
+) -> list[str]:
+    """Every internal link and anchor of every page; returns ``page: href (why)`` lines.
+
+    ``parsed`` is :func:`parse_site`'s result when the caller has it already.
+    """
     base_path = urlsplit(site_url).path or "/"
     virtual_base = VIRTUAL_HOST + base_path
-    files = {p.relative_to(site_dir).as_posix(): p for p in site_dir.rglob("*.html")}
-    parsed = {rel: parse_links(p.read_text(errors="replace")) for rel, p in files.items()}
+    parsed = parse_site(site_dir) if parsed is None else parsed
+    existing = {p.relative_to(site_dir).as_posix() for p in site_dir.rglob("*") if p.is_file()}
     problems = []
     for rel, page in sorted(parsed.items()):
         page_url = virtual_base + rel
@@ -80,7 +93,7 @@ def check_links(site_dir: Path, site_url: str) -> list[str]:
             candidates = [target] if target and not target.endswith("/") else []
             candidates += [target + "index.html"] if target.endswith("/") or not target else []
             candidates += [target + "/index.html"] if target and not target.endswith("/") else []
-            found = next((c for c in candidates if (site_dir / c).is_file()), None)
+            found = next((c for c in candidates if c in existing), None)
             if found is None:
                 problems.append(f"{rel}: <{tag}> {href} (no such file in the site)")
                 continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sitehtml import check_links, livedocs_markup_problems, parse_links, site_url_from_config
+from sitehtml import check_links, livedocs_markup_problems, parse_site, site_url_from_config
 
 
 def _pages(site_dir: Path) -> list[Path]:
@@ -28,10 +28,10 @@ def test_link_checker_catches_broken_links_and_anchors(tmp_path: Path) -> None:
 
 
 def test_internal_links_and_anchors_resolve(site_dir: Path, root: Path) -> None:
-    pages = _pages(site_dir)
-    links = sum(len(parse_links(p.read_text(errors="replace")).links) for p in pages)
-    assert len(pages) >= 10 and links > 100 * 10, "the crawl found suspiciously few links"
-    problems = check_links(site_dir, site_url_from_config(root))
+    parsed = parse_site(site_dir)  # each page parsed once, for the count and the check
+    links = sum(len(page.links) for page in parsed.values())
+    assert len(parsed) >= 10 and links > 100 * 10, "the crawl found suspiciously few links"
+    problems = check_links(site_dir, site_url_from_config(root), parsed)
     assert not problems, f"{len(problems)} broken internal link(s)/anchor(s):\n" + "\n".join(
         problems[:60]
     )
