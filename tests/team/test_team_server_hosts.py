@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mltrack.teamserver import TeamServer, TeamServerConfig, start_team_server
-from tests._helpers import status_for_host
+from tests._helpers import ml_in_process, status_for_host
 
 ML = [sys.executable, "-m", "mltrack"]
 
@@ -37,13 +37,11 @@ def test_listening_on_all_interfaces_accepts_this_machines_names() -> None:
 
 
 def test_a_url_as_allowed_host_is_a_one_line_error(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [*ML, "server", "--allowed-hosts", "mlflow.acme.internal,http://mlflow.acme.internal"],
+    done = ml_in_process(
+        "server",
+        "--allowed-hosts",
+        "mlflow.acme.internal,http://mlflow.acme.internal",
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "NO_COLOR": "1"},
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "--allowed-hosts 'http://mlflow.acme.internal' is not a host name" in done.stderr
@@ -93,8 +91,14 @@ def test_refused_host_name_is_explained_to_the_client(exposed: TeamServer) -> No
     for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
         env.pop(key, None)
     fix = "start the server with `ml server --allowed-hosts 127.0.0.3`"
+    # `ml runs` as a person runs it; `ml server --check` in-process (the same boundary).
     for args in (["server", "--check", url], ["runs"]):
-        done = subprocess.run([*ML, *args], capture_output=True, text=True, timeout=120, env=env)
+        if args[0] == "runs":
+            done = subprocess.run(
+                [*ML, *args], capture_output=True, text=True, timeout=120, env=env
+            )
+        else:
+            done = ml_in_process(*args, env=env, drop_env=("MLFLOW_TRACKING_",))
         assert done.returncode == 2, done.stdout + done.stderr
         assert "refused the host name '127.0.0.3' in its URL (403 Invalid Host header" in (
             done.stderr
