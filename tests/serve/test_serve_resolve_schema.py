@@ -12,6 +12,7 @@ import pytest
 from mltrack.errors import ModelNotFoundError
 from mltrack.serve.model import resolve_model
 from mltrack.serve.schema import ColumnSpec, InputSpec, RequestError, TensorInput, parse_payload
+from tests._helpers import ml_in_process
 
 
 def test_name_resolves_to_champion_then_latest(tracking_uri: str, served_models) -> None:
@@ -36,12 +37,7 @@ def test_missing_models_give_clear_errors(tracking_uri: str, served_models) -> N
 
 
 def test_ml_ship_unknown_model_is_one_line(tracking_uri: str) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "mltrack", "ship", "nope-404", "--local"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = ml_in_process("ship", "nope-404", "--local")
     assert proc.returncode == 2
     assert "no registered model named 'nope-404'" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
