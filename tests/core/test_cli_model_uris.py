@@ -35,7 +35,10 @@ def test_model_uris_resolve_against_the_embedded_store(
     y = (X[:, 0] > 0.5).astype(int)
     with mltrack.run("uri-check") as run:
         info = mlflow.sklearn.log_model(
-            LogisticRegression().fit(X, y), name="model", input_example=X[:2]
+            LogisticRegression().fit(X, y),
+            name="model",
+            input_example=X[:2],
+            pip_requirements=["scikit-learn"],  # MLflow's inference runs a process: seconds
         )
 
     def ml(*args: str) -> subprocess.CompletedProcess[str]:
