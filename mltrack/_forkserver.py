@@ -58,20 +58,20 @@ FORKSERVER_ENV = "MLTRACK_FORKSERVER"
 #: What a fork server imports before it forks: what ``ml`` commands and the model server
 #: spend their start-up on. ``rich``/``typer`` are left out on purpose: they read the
 #: environment (colours, width) when imported, and each command's environment differs.
-FORKSERVER_MODULES = (
+FORKSERVER_MODULES = (  # what every command needs first; a client may come in between
     "mlflow",
-    "mlflow.pyfunc",
-    "mlflow.sklearn",
     "pandas",
-    "sklearn",
-    "skops.io",  # MLflow's sklearn format; it walks every sklearn module (seconds)
+    "mlflow.pyfunc",
+    "mltrack.registry",
+    "mltrack.deploy",
     "fastapi",
     "uvicorn",
     "httpx",
     "mltrack.serve.app",
     "mltrack.serve.model",
-    "mltrack.registry",
-    "mltrack.deploy",
+    "sklearn",
+    "mlflow.sklearn",
+    "skops.io",  # MLflow's sklearn format; it walks every sklearn module (seconds)
 )
 #: Modules a client may ask to run (``python -m NAME``).
 _RUNNABLE = ("mltrack", "mltrack.serve")
@@ -342,8 +342,8 @@ def start_forkserver(
 ) -> ForkServer | None:
     """Start a fork server that ends with this process; ``None`` where it cannot run.
 
-    It listens at once and imports ``modules`` in the background of its start: a client
-    that comes early waits for the imports (never longer than its own start would take).
+    It listens at once, then imports ``modules`` one by one: a client that comes early is
+    served between two imports, with what is imported so far.
     Clients whose interpreter, hash seed or flags differ from the server's are told no
     and run as usual.
 
@@ -403,23 +403,40 @@ def _serve(path: str, modules: list[str]) -> int:
     listener.bind(path + ".tmp")
     listener.listen(64)
     os.replace(path + ".tmp", path)  # clients see the socket only once it listens
+    # Clients that come while the imports run are served between two imports, with what
+    # is imported so far: none waits longer than one module's import.
+    listener.setblocking(False)
     for name in modules:
         try:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - a module that is not installed is fine
             print(f"fork server: not pre-imported: {name}: {exc}", file=sys.stderr)
+        _serve_pending(listener, me)
     import gc
 
     gc.collect()
     gc.freeze()  # children share these pages instead of copying them on the first GC
+    listener.setblocking(True)
     while True:
-        conn, _ = listener.accept()
+        _serve_pending(listener, me)
+
+
+def _serve_pending(listener: socket.socket, me: dict[str, object]) -> None:
+    """Accept and serve clients: those waiting (non-blocking listener), or the next one."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(True)
         try:
             _handle(conn, me)
         except Exception as exc:  # noqa: BLE001 - one bad client must not end the server
             print(f"fork server: request failed: {exc!r}", file=sys.stderr)
             with contextlib.suppress(OSError):
                 conn.close()
+        if listener.getblocking():
+            return
 
 
 _children: dict[int, int] = {}  # pid -> pid (each leads its own group)
