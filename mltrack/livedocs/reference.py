@@ -25,6 +25,7 @@ __all__ = [
     "api_pages",
     "build_report_page",
     "cli_pages",
+    "load_cli",
     "config_page",
     "internal_reason",
     "public_modules",
@@ -566,13 +567,35 @@ def config_page(model: Any | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def reference_pages(app: Any | None = None) -> dict[str, str]:
-    """All generated reference pages for mltrack (docs-relative path -> Markdown)."""
-    if app is None:
-        from mltrack.cli import app as ml_app
+#: The command-line app the CLI pages document, named the way entry points are.
+MLTRACK_CLI = "mltrack.cli:app"
 
-        app = ml_app
-    pages = cli_pages(app)
+
+def load_cli(spec: str) -> Any:
+    """The Typer/Click app named ``module:attribute``.
+
+    Loaded by name, as mkdocs-click does, so the docs engine has no import of the CLI
+    (the library never imports ``mltrack.cli``; the CLI imports the engine).
+
+    Raises:
+        ValueError: ``spec`` is not ``module:attribute`` or names nothing.
+    """
+    module, _, attribute = spec.partition(":")
+    if not module or not attribute:
+        raise ValueError(f"CLI '{spec}' is not module:attribute (e.g. {MLTRACK_CLI})")
+    try:
+        return getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot load the CLI '{spec}': {exc}") from None
+
+
+def reference_pages(app: Any | None = None) -> dict[str, str]:
+    """All generated reference pages for mltrack (docs-relative path -> Markdown).
+
+    Args:
+        app: the CLI to document; default: ``ml`` (:data:`MLTRACK_CLI`).
+    """
+    pages = cli_pages(app if app is not None else load_cli(MLTRACK_CLI))
     pages.update(api_pages())
     pages["reference/configuration.md"] = config_page()
     return pages
