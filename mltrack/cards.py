@@ -26,11 +26,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from mltrack.errors import MltrackError
+from mltrack.errors import ConfigError, MltrackError
 from mltrack.mlflow_errors import mlflow_errors
 from mltrack.registry import ResolvedModel, client, resolve_model, run_id_of
 
@@ -247,8 +247,9 @@ def _render_html(section: _Section) -> str:
 
 
 _CSS = """
+:root{color-scheme:light}
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:60rem;margin:2rem auto;
-padding:0 1rem;color:#1f2328;line-height:1.5}
+padding:0 1rem;color:#1f2328;background:#fff;line-height:1.5}
 h1{border-bottom:2px solid #d0d7de;padding-bottom:.3rem}h2{margin-top:2rem;color:#0b5394}
 table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #d0d7de;padding:.3rem .6rem;
 text-align:left;vertical-align:top}th{background:#f6f8fa}
@@ -304,10 +305,23 @@ class ModelCard:
             f"run <code>{html.escape(self.run_id)}</code>.</p>\n{body}\n</body></html>\n"
         )
 
-    def save(self, path: str | Path, format: Literal["md", "html"] | None = None) -> Path:
-        """Write the card to ``path`` (format from the suffix unless given); return the path."""
+    def save(self, path: str | Path, format: str | None = None) -> Path:
+        """Write the card to ``path`` and return the path.
+
+        Args:
+            path: where to write it.
+            format: ``"markdown"`` (alias ``"md"``, as ``ml card --format`` takes) or
+                ``"html"``; default: HTML for a ``.html``/``.htm`` path, else Markdown.
+
+        Raises:
+            ConfigError: an unknown format.
+        """
         target = Path(path)
-        kind = format or ("html" if target.suffix.lower() in (".html", ".htm") else "md")
+        kind = (format or "").lower() or (
+            "html" if target.suffix.lower() in (".html", ".htm") else "markdown"
+        )
+        if kind not in ("markdown", "md", "html"):
+            raise ConfigError(f"unknown card format '{format}': use markdown or html")
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.html if kind == "html" else self.markdown, encoding="utf-8")
         return target

@@ -153,7 +153,7 @@ def card(
     result = model_card(ref)
     text = result.markdown if kind == "markdown" else result.html
     if output is not None:
-        result.save(output, format="md" if kind == "markdown" else "html")
+        result.save(output, format=kind)
         console.print(f"wrote {output}", highlight=False)
     else:
         print(text)

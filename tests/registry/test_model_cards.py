@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from mltrack import registry
 from mltrack.cards import interpret_metric, metric_direction, model_card, task_type
-from mltrack.errors import ModelNotFoundError, RunNotFoundError
+from mltrack.errors import ConfigError, ModelNotFoundError, RunNotFoundError
 
 SECTIONS = [
     "Overview",
@@ -74,6 +74,10 @@ def test_card_html_is_standalone_and_logged_to_run(train: Any, tmp_path: Path) -
     target = card.save(tmp_path / "card.html")
     assert target.read_text() == page
     assert card.save(tmp_path / "card.md").read_text() == card.markdown
+    for name in ("markdown", "md", "Markdown"):  # ml card --format's names, alias included
+        assert card.save(tmp_path / "card.txt", format=name).read_text() == card.markdown
+    with pytest.raises(ConfigError, match="unknown card format 'pdf': use markdown or html"):
+        card.save(tmp_path / "card.pdf", format="pdf")
     assert card.log_to_run() == ["model_card.md", "model_card.html"]
     stored = mlflow.artifacts.load_text(f"runs:/{trained.run_id}/model_card.md")
     assert stored == card.markdown
