@@ -208,12 +208,15 @@ def _drop_inherited_connections() -> None:
     if engine_module is None:
         return
     import gc
+    import warnings
 
     engine_type = engine_module.Engine
-    for obj in gc.get_objects():
-        if isinstance(obj, engine_type):
-            with contextlib.suppress(Exception):
-                obj.dispose(close=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # isinstance() on some lazy modules warns (torch)
+        for obj in gc.get_objects():
+            if isinstance(obj, engine_type):
+                with contextlib.suppress(Exception):
+                    obj.dispose(close=False)
 
 
 def _redirect_log_handlers() -> None:
