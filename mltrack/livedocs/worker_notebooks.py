@@ -259,6 +259,13 @@ def _warm_kernel_manager(connection_file: str, kernel_name: str, pid: int) -> An
     return km
 
 
+#: The kernel application's own log goes to the item's output: keep only its errors.
+#: Its one warning is about the transport between the kernel and this worker (TCP on
+#: 127.0.0.1, HMAC-signed), build machinery no reader should see first on the page.
+#: Cells' own output and warnings come over the kernel's channels, untouched.
+_KERNEL_APP_ARGS = ("--IPKernelApp.log_level=ERROR",)
+
+
 def run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
     import nbformat
     from nbclient import NotebookClient
@@ -286,13 +293,14 @@ def run_notebook(spec: dict[str, Any], out_dir: Path) -> dict[str, Any]:
         write_connection_file(str(connection_file), ip="127.0.0.1", transport="tcp")
         trace = (spec["root"], spec["path"], str(deps_file)) if spec.get("root") else None
         # nbclient's own argument (it would pass it to a launched kernel): no history file.
-        args = [*warm_args, "--HistoryManager.hist_file=:memory:"]
+        args = [*warm_args, "--HistoryManager.hist_file=:memory:", *_KERNEL_APP_ARGS]
         pid = _fork_kernel(str(connection_file), args, trace)
         km = _warm_kernel_manager(str(connection_file), spec["kernel_name"], pid)
     client = NotebookClient(
         nb,
         km=km,
         kernel_name=spec["kernel_name"],
+        extra_arguments=list(_KERNEL_APP_ARGS),
         timeout=int(spec["timeout_s"]),
         resources={"metadata": {"path": str(Path.cwd())}},
         config=Config({"KernelManager": {"connection_file": str(connection_file)}}),
