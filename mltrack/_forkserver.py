@@ -399,7 +399,13 @@ def _serve(path: str, modules: list[str]) -> int:
 
     from mltrack._process import exit_with_parent_from_env
 
-    exit_with_parent_from_env(on_exit=_kill_children)
+    def on_owner_death() -> None:
+        import shutil
+
+        _kill_children()
+        shutil.rmtree(os.path.dirname(path), ignore_errors=True)  # socket and log
+
+    exit_with_parent_from_env(on_exit=on_owner_death)
     name_process(b"mltrack-zygote")
     me = _identity()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

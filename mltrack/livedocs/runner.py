@@ -97,6 +97,7 @@ REAPED_PREFIXES = (
     "mltrack-livedocs-",
     "mltrack-server-",
     "mltrack-serve-",
+    "mltrack-forkserver-",
     "mltrack-teamserver-",
     "mltrack-model-",  # a model server's download dir, once stamped by its owner
 )

@@ -263,6 +263,10 @@ def test_forkserver_ends_with_its_owner(tmp_path: Path) -> None:
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
     assert _gone_within(int(pid_text), 5), "the fork server outlived its owner"
+    deadline = time.monotonic() + 5
+    while Path(socket_path).parent.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not Path(socket_path).parent.exists(), "it removed its socket directory"
     # A client whose server is gone runs the command itself.
     env = {**os.environ, FORKSERVER_ENV: socket_path}
     proc = _run(["mltrack", "--version"], env, tmp_path)
