@@ -482,7 +482,9 @@ class Runner:
                 "TQDM_DISABLE": "1",
                 "PYTHONWARNINGS": "ignore",
                 "PYTHONHASHSEED": "0",
-                "COLUMNS": "88",
+                # Wide enough for `ml runs` and `ml models` tables in one line per row, narrow
+                # enough for the page's code column (about 110 characters at 1280 px).
+                "COLUMNS": "100",
                 "TERM": "xterm-256color",
                 "MPLBACKEND": "Agg",
             }
