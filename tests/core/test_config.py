@@ -85,3 +85,23 @@ def test_unknown_top_level_env_vars_are_ignored_and_reported(tmp_path: Path) -> 
 def test_unknown_key_inside_a_section_env_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="MLTRACK_LLM__BUDGT"):
         load_settings(start=tmp_path, environ={"MLTRACK_LLM__BUDGT": "1"})
+
+
+def test_every_mltrack_variable_the_code_reads_is_known_to_ml_doctor() -> None:
+    """A variable mltrack itself sets or reads (the docs build's fork server, a process
+    owner...) is never reported by `ml doctor` as an unknown one (a typo)."""
+    import re
+    from pathlib import Path
+
+    import mltrack
+    from mltrack.config import unknown_env_vars
+
+    source = Path(mltrack.__file__).parent
+    names = {
+        name
+        for path in source.rglob("*.py")
+        for name in re.findall(r"[\"'](MLTRACK_[A-Z_]+)[\"']", path.read_text())
+        if not name.endswith("_")  # a prefix such as MLTRACK_DOCS__
+    }
+    assert "MLTRACK_FORKSERVER" in names and "MLTRACK_OWNER_PID" in names
+    assert unknown_env_vars({name: "1" for name in names}) == []
