@@ -92,7 +92,10 @@ def ship(
 
     with console.status(f"Building the {target} artifacts for {model}..."):
         result = do_ship(model, to=target, dry_run=dry_run, output_dir=output, **options)
-    console.print(f"[bold green]{target}[/]: {result.model.uri} -> {result.output_dir}")
+    # The folder as the user named it (relative when under the cwd), never wrapped: a
+    # path split over two lines cannot be copied.
+    shown = _shown_path(result.output_dir) if result.output_dir else ""
+    console.print(f"[bold green]{target}[/]: {result.model.uri} -> {shown}", soft_wrap=True)
     for name in result.files:
         console.print(f"  wrote {name}")
     label = "ran" if result.deployed else ("run" if not dry_run else "to deploy, run")
@@ -102,6 +105,14 @@ def ship(
         console.print(f"  [dim]{note}[/]", highlight=False, soft_wrap=True)
     if result.url:
         console.print(f"  url: {result.url}")
+
+
+def _shown_path(path: Path | str) -> str:
+    """``path`` relative to the working directory when it is inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _ship_local(model: str, dry_run: bool, options: dict[str, Any]) -> None:
