@@ -285,13 +285,9 @@ def pool_modules(config: EngineConfig, items: list[Item]) -> list[str]:
         if named and package == "matplotlib":
             named = sorted({*named, "matplotlib.pyplot"} - {"matplotlib"})
         modules += named
-    # Saving or loading a scikit-learn model through MLflow (its skops format) imports
-    # skops.io, which walks every sklearn module (torch too, when installed): seconds
-    # per example unless the pool did it once.
-    if any(m.startswith("sklearn") for m in modules) and any(
-        m.split(".")[0] in ("mltrack", "mlflow") for m in found
-    ):
-        modules.append("skops.io")
+    # Not skops.io, though saving a scikit-learn model through MLflow imports it (seconds):
+    # it imports torch when installed, and an example would then see torch imported
+    # (mltrack.frameworks.detect_frameworks, autolog) where the reader's run would not.
     return [*modules, *KERNEL_MODULES] if notebooks else modules
 
 
