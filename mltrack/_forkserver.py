@@ -175,6 +175,7 @@ def _become_child(
         os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
+    _trace_for_docs_build()
     if "tempfile" in sys.modules:  # it caches TMPDIR's directory at first use
         import tempfile
 
@@ -194,6 +195,33 @@ def _become_child(
         signal.signal(sig, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _trace_for_docs_build() -> None:
+    """In a docs build, record the project files this fork uses, like a new interpreter.
+
+    A docs example's child processes record the project files they open
+    (``mltrack/livedocs/childtrace``, loaded at interpreter start-up), so that the
+    example runs again when the code behind an ``ml`` command changes. A fork starts no
+    interpreter: install the same recorder here, and count every module it inherited
+    already imported as used (more than it may need: a stale page is the worse error).
+    """
+    if not os.environ.get("MLTRACK_LIVEDOCS_CHILD_OPENS"):
+        return
+    import importlib.util
+
+    here = Path(__file__).parent / "livedocs" / "childtrace" / "sitecustomize.py"
+    spec = importlib.util.spec_from_file_location("_mltrack_childtrace", here)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    inherited = tuple(
+        path
+        for path in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+        if isinstance(path, str)
+    )
+    module._install(inherited)
 
 
 def _drop_inherited_connections() -> None:

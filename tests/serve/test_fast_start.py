@@ -201,6 +201,35 @@ def test_forked_command_uses_the_clients_cwd_and_env(
     assert (forked_dir / "out" / "Dockerfile").is_file(), "written in the client's cwd"
 
 
+def test_forked_command_records_the_project_files_it_used(
+    forkserver: ForkServer, tmp_path: Path
+) -> None:
+    """In a docs build a forked `python -m mltrack ...` records its dependencies like a
+    plain one (childtrace), so an example re-runs when the command's code changes;
+    modules the fork server had imported count as used."""
+    from mltrack.livedocs.worker_tracing import child_opens
+
+    root = Path(__file__).resolve().parents[2]
+    trace = str(root / "mltrack" / "livedocs" / "childtrace")
+    recorded: dict[str, set[str]] = {}
+    for how, extra in (("plain", {}), ("forked", forkserver.env)):
+        target = tmp_path / how
+        target.mkdir()
+        env = {k: v for k, v in os.environ.items() if k != FORKSERVER_ENV}
+        env.update(
+            PYTHONPATH=trace,
+            MLTRACK_LIVEDOCS_CHILD_OPENS=str(target),
+            MLTRACK_LIVEDOCS_ROOT=str(root),
+            **extra,
+        )
+        done = _run(["mltrack", "ship", "m", "--to", "heroku"], env, tmp_path)
+        assert done.returncode == 2, done.stderr
+        recorded[how] = {str(Path(p).relative_to(root)) for p in child_opens(target)}
+    assert "mltrack/cli/ship.py" in recorded["plain"]
+    assert recorded["plain"] - recorded["forked"] == set()
+    assert "mltrack/serve/app.py" in recorded["forked"]  # imported by the fork server
+
+
 def _served_by_forkserver(
     forkserver: ForkServer, served_models, mlflow_server: ThrowawayServer
 ) -> tuple[subprocess.Popen[bytes], str, int]:

@@ -22,7 +22,9 @@ import sys
 _SITE = os.sep + "site-packages" + os.sep
 
 
-def _install() -> None:
+def _install(already: tuple[str, ...] = ()) -> None:
+    """Record this process's opens under the root; ``already``: files it used before
+    (a fork of a process that had imported them: ``mltrack._forkserver``)."""
     target = os.environ.get("MLTRACK_LIVEDOCS_CHILD_OPENS")
     root = os.environ.get("MLTRACK_LIVEDOCS_ROOT")
     if not target or not root:
@@ -48,6 +50,8 @@ def _install() -> None:
             pass
 
     sys.addaudithook(hook)
+    for path in already:
+        hook("open", (path,))
 
 
 def _chain() -> None:
@@ -62,5 +66,6 @@ def _chain() -> None:
             sys.modules["sitecustomize"] = module
 
 
-_install()
-_chain()
+if __name__ == "sitecustomize":  # not when mltrack._forkserver loads it by path
+    _install()
+    _chain()
