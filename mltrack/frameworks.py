@@ -33,9 +33,7 @@ from typing import Any
 __all__ = [
     "FRAMEWORKS",
     "active_autolog",
-    "autolog_scope",
     "detect_frameworks",
-    "enable_autolog",
 ]
 
 _log = logging.getLogger("mltrack")

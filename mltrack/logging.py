@@ -60,7 +60,6 @@ __all__ = [
     "get_logger",
     "log_metric",
     "log_metrics",
-    "spool_root",
 ]
 
 _Row = tuple[str, str, float, int, int]  # run_id, key, value, timestamp ms, step

@@ -59,13 +59,11 @@ __all__ = [
     "client",
     "describe_model_class",
     "detect_flavor",
-    "fetch_runs",
     "get_version",
     "list_models",
     "list_versions",
     "promote",
     "register",
-    "run_id_of",
     "resolve_model",
     "save",
 ]

@@ -26,7 +26,7 @@ from typing import Literal
 
 from mltrack.config import CONFIG_FILENAME, Settings, find_config_file, load_settings
 
-__all__ = ["TrackingStore", "local_store_uri", "tracking_store"]
+__all__ = ["TrackingStore", "tracking_store"]
 
 Source = Literal["code", "environment", "config", "embedded"]
 

@@ -14,9 +14,15 @@ The engine knows nothing of MkDocs (only :mod:`mltrack.livedocs.plugin` does):
 from __future__ import annotations
 
 from mltrack.livedocs.directives import Directive, find_directives
-from mltrack.livedocs.engine import LiveDocsEngine, config_from_settings, no_cache_requested
+
+# The engine's own helpers stay importable from here; they are not public API.
+from mltrack.livedocs.engine import (  # noqa: F401
+    LiveDocsEngine,
+    config_from_settings,
+    no_cache_requested,
+)
 from mltrack.livedocs.model import EngineConfig, ErrorInfo, Item, ItemResult, Plan
-from mltrack.livedocs.runner import BuildReport, Runner, format_failure
+from mltrack.livedocs.runner import BuildReport, Runner, format_failure  # noqa: F401
 
 __all__ = [
     "BuildReport",
@@ -28,8 +34,5 @@ __all__ = [
     "LiveDocsEngine",
     "Plan",
     "Runner",
-    "config_from_settings",
     "find_directives",
-    "format_failure",
-    "no_cache_requested",
 ]

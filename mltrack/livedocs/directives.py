@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 
 from mltrack.errors import LiveDocsError
 
-__all__ = ["SCREENSHOT_VIEWS", "Directive", "find_directives", "parse_line_spec"]
+__all__ = ["SCREENSHOT_VIEWS", "Directive", "find_directives"]
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^\n`]*)$")
 _KEYS = {"file", "cli", "show", "lines", "hl_lines", "title", "allow_error"}

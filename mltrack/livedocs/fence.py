@@ -39,7 +39,7 @@ from mltrack.livedocs.model import Plan
 from mltrack.livedocs.render import Rendered, error_html, fill_fragments
 from mltrack.livedocs.runner import BuildReport, format_failure
 
-__all__ = ["STRICT_ENV", "format_livedocs", "validate_snippet"]
+__all__ = ["STRICT_ENV"]
 
 #: Set to ``1`` to fail the build on a block whose item failed or never ran.
 STRICT_ENV = "MLTRACK_LIVEDOCS_STRICT"

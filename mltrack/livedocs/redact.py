@@ -38,11 +38,7 @@ __all__ = [
     "TOKEN_SHAPES",
     "Redactor",
     "Scrubber",
-    "compile_patterns",
-    "redact_data",
-    "redact_notebook",
     "redactor_for",
-    "secret_values",
 ]
 
 REDACTED = "[redacted]"

@@ -22,14 +22,7 @@ __all__ = [
     "CLI_EXAMPLES",
     "INTERNAL_MODULES",
     "ApiGroup",
-    "api_pages",
-    "build_report_page",
     "cli_pages",
-    "load_cli",
-    "config_page",
-    "internal_reason",
-    "public_modules",
-    "reference_pages",
 ]
 
 

@@ -25,13 +25,7 @@ from mltrack.livedocs.plan import item_header
 
 __all__ = [
     "SNAPSHOT_DIR",
-    "compare",
-    "item_masks",
     "mask",
-    "masks_of",
-    "normalise",
-    "snapshot_path",
-    "write",
 ]
 
 SNAPSHOT_DIR = "docs/_snapshots"

@@ -10,8 +10,9 @@ See :func:`mltrack.serve.app.create_app` and the REST API reference in the docs.
 
 from __future__ import annotations
 
-from mltrack.serve.app import TOKEN_ENV, create_app, resolve_token
-from mltrack.serve.model import LoadedModel, ModelRef, load_model, resolve_model
+# resolve_token and resolve_model stay importable from here; they are not public API.
+from mltrack.serve.app import TOKEN_ENV, create_app, resolve_token  # noqa: F401
+from mltrack.serve.model import LoadedModel, ModelRef, load_model, resolve_model  # noqa: F401
 from mltrack.serve.predictor import ModelFailure, Predictor
 from mltrack.serve.schema import InputSpec, RequestError
 
@@ -25,6 +26,4 @@ __all__ = [
     "RequestError",
     "create_app",
     "load_model",
-    "resolve_model",
-    "resolve_token",
 ]

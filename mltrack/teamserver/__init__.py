@@ -27,21 +27,28 @@ the database's environment are ``_prepare_db`` and ``_migrate_db``.
 from __future__ import annotations
 
 from mltrack.serverapp import AUTH_APP
-from mltrack.teamserver._check import CheckResult, auth_status, check_server
+
+# Helpers the CLI and tests import from here; not public API, so not in __all__.
+from mltrack.teamserver._check import CheckResult, auth_status, check_server  # noqa: F401
 from mltrack.teamserver._config import TeamServerConfig
-from mltrack.teamserver._env import server_env
+from mltrack.teamserver._env import server_env  # noqa: F401
 from mltrack.teamserver._kubernetes import kubernetes_manifests
-from mltrack.teamserver._migrate import MigrationResult, backup_sqlite, migrate, schema_revision
-from mltrack.teamserver._prepare import ConnectionLimit, plan_workers, prepare
-from mltrack.teamserver._server import (
+from mltrack.teamserver._migrate import (  # noqa: F401
+    MigrationResult,
+    backup_sqlite,
+    migrate,
+    schema_revision,
+)
+from mltrack.teamserver._prepare import ConnectionLimit, plan_workers, prepare  # noqa: F401
+from mltrack.teamserver._server import (  # noqa: F401
     TeamServer,
     client_instructions,
     start_team_server,
     team_server,
 )
-from mltrack.teamserver._uris import redact_uri
+from mltrack.teamserver._uris import redact_uri  # noqa: F401
 from mltrack.teamserver._users import PERMISSIONS, create_user, grant_permission
-from mltrack.transport import strip_userinfo
+from mltrack.transport import strip_userinfo  # noqa: F401
 
 __all__ = [
     "AUTH_APP",
@@ -51,20 +58,9 @@ __all__ = [
     "PERMISSIONS",
     "TeamServer",
     "TeamServerConfig",
-    "auth_status",
-    "backup_sqlite",
-    "check_server",
-    "client_instructions",
     "create_user",
     "grant_permission",
     "kubernetes_manifests",
     "migrate",
-    "plan_workers",
-    "prepare",
-    "redact_uri",
-    "schema_revision",
-    "server_env",
-    "start_team_server",
-    "strip_userinfo",
     "team_server",
 ]
