@@ -2,12 +2,14 @@
 
 A decorated function becomes a run per call (arguments as params, the returned dict as
 metrics); a `with mltrack.run()` block tracks any code; `get_run` and `get_last_run`
-read runs back as plain Python values.
+read runs back as plain Python values. `flatten_params` is how nested config becomes
+`a.b` params; `strip_credentials` keeps tokens out of the git remote a run records.
 """
 
 import mltrack
-from mltrack.frameworks import detect_frameworks
-from mltrack.tracking import current_run
+from mltrack.frameworks import active_autolog, detect_frameworks
+from mltrack.gitinfo import git_info, strip_credentials
+from mltrack.tracking import current_run, flatten_params
 
 
 @mltrack.track(experiment="api-tracking")
@@ -29,8 +31,17 @@ with mltrack.run("manual", experiment="api-tracking", params={"batch_size": 32})
 info = mltrack.get_run(run.id)  # a RunInfo: plain values, no MLflow objects
 print("block run:", info.name, info.status, info.params, info.metrics, info.tags["stage"])
 print("frameworks imported so far:", detect_frameworks() or "none")
+print("autologging on for:", active_autolog() or "none")
+
+config = {"optimizer": {"name": "adam", "lr": 0.001}, "epochs": 5}
+print("flattened params:", flatten_params(config))
+print("remote as recorded:", strip_credentials("https://bot:ghp_x1y2@github.com/acme/churn.git"))
+print("inside a git work tree:", git_info() is not None)
 
 # --- checks ---
+assert flatten_params(config) == {"optimizer.name": "adam", "optimizer.lr": 0.001, "epochs": 5}
+assert strip_credentials("https://bot:tok@github.com/a/b") == "https://github.com/a/b"
+assert active_autolog() == [], "no framework was imported, so autolog is off"
 assert isinstance(info, mltrack.RunInfo), type(info)
 assert decorated.params == {"lr": "0.2", "epochs": "3"}, decorated.params
 assert decorated.metrics["accuracy"] == 0.92 and decorated.status == "FINISHED", decorated
