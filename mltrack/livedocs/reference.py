@@ -331,7 +331,7 @@ API_GROUPS: tuple[ApiGroup, ...] = (
         "Team server",
         "A shared tracking server: PostgreSQL, artifact proxy, users and permissions.",
         ("mltrack.teamserver",),
-        "examples/team_server_users.py",
+        "examples/api_team_server.py",
     ),
     ApiGroup(
         "livedocs",
