@@ -25,7 +25,7 @@ from mltrack.localserver import ServerProcess, free_port, wait_healthy
 from mltrack.serve.app import TOKEN_ENV
 from mltrack.serve.model import ModelRef
 
-__all__ = ["TARGET", "LocalServer", "LocalTarget", "serve", "start_local"]
+__all__ = ["TARGET", "LocalServer", "LocalTarget", "start_local"]
 
 
 @dataclass

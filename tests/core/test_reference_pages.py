@@ -3,7 +3,9 @@ page, flags shown as flags, one spelling per ``--format`` value."""
 
 from __future__ import annotations
 
+import ast
 import importlib
+import inspect
 import re
 from pathlib import Path
 
@@ -97,6 +99,26 @@ def test_each_group_page_shows_an_executed_example(group) -> None:
     assert directive.options == {"file": group.example}
     source = (ROOT / group.example).read_text()
     assert checks_start(source.splitlines()) is not None, f"{group.example} asserts what it shows"
+
+
+@pytest.mark.parametrize("group", API_GROUPS, ids=lambda g: g.slug)
+def test_every_public_function_runs_in_its_groups_example(group) -> None:
+    """Each function in a module's ``__all__`` is used in the example on its group's page."""
+    tree = ast.parse((ROOT / group.example).read_text())
+    # Names the code uses: an import alone is not a use.
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    used |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    public = [
+        f"{module}.{name}"
+        for module in group.modules
+        for name in getattr(importlib.import_module(module), "__all__", [])
+        if inspect.isfunction(getattr(importlib.import_module(module), name))
+    ]
+    assert public or group.slug == "errors", f"{group.slug}: no public function found"
+    unused = [name for name in public if name.rsplit(".", 1)[1] not in used]
+    assert not unused, (
+        f"{group.example} never uses {unused}: show them there, or take them out of __all__"
+    )
 
 
 def _blocks(pages: dict[str, str]) -> dict[str, list[dict[str, str]]]:
