@@ -3,8 +3,13 @@
 A decorated function becomes a run per call (arguments as params, the returned dict as
 metrics); a `with mltrack.run()` block tracks any code; `get_run` and `get_last_run`
 read runs back as plain Python values. `flatten_params` is how nested config becomes
-`a.b` params; `strip_credentials` keeps tokens out of the git remote a run records.
+`a.b` params; `git_info` is the git state a run records, its remote passed through
+`strip_credentials` so that no token reaches the tracking server.
 """
+
+import subprocess
+import tempfile
+from pathlib import Path
 
 import mltrack
 from mltrack.frameworks import active_autolog, detect_frameworks
@@ -35,11 +40,21 @@ print("autologging on for:", active_autolog() or "none")
 
 config = {"optimizer": {"name": "adam", "lr": 0.001}, "epochs": 5}
 print("flattened params:", flatten_params(config))
-print("remote as recorded:", strip_credentials("https://bot:ghp_x1y2@github.com/acme/churn.git"))
-print("inside a git work tree:", git_info() is not None)
+who = ["-c", "user.name=ci", "-c", "user.email=ci@example.com"]
+with tempfile.TemporaryDirectory() as repo:  # a fresh repository, a token in its remote
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["remote", "add", "origin", "https://bot:s3cret@github.com/acme/churn.git"],
+        [*who, "commit", "-q", "--allow-empty", "-m", "first"],
+    ):
+        subprocess.run(["git", "-C", repo, *args], check=True)
+    git = git_info(Path(repo))
+print("git:", git.branch, "dirty" if git.dirty else "clean", git.remote)
+print("stripped:", strip_credentials("https://bot:s3cret@github.com/acme/churn.git"))
 
 # --- checks ---
 assert flatten_params(config) == {"optimizer.name": "adam", "optimizer.lr": 0.001, "epochs": 5}
+assert git.remote == "https://github.com/acme/churn.git" and "s3cret" not in str(git), git
 assert strip_credentials("https://bot:tok@github.com/a/b") == "https://github.com/a/b"
 assert active_autolog() == [], "no framework was imported, so autolog is off"
 assert isinstance(info, mltrack.RunInfo), type(info)
