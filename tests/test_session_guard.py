@@ -44,12 +44,24 @@ def test_an_orphan_process_fails_the_session_and_is_killed(tmp_path: Path) -> No
     assert "2 passed" in done.stdout  # the tests themselves passed: the leak failed the session
     assert "outlived them (killed now)" in done.stdout
     assert "sleep 300" in done.stdout
-    # SIGKILL is delivered, not waited for: on a busy machine the process may take a
-    # moment to be scheduled and die.
-    deadline = time.monotonic() + 5
-    while True:
-        leftovers = subprocess.run(["pgrep", "-f", "^sleep 300$"], capture_output=True, text=True)
-        if not leftovers.stdout.strip() or time.monotonic() > deadline:
-            break
+    # That very process (other tests may run a `sleep 300` of their own meanwhile) is
+    # gone: SIGKILL is delivered, not waited for, so on a busy machine give it a moment.
+    leaked = [
+        int(line.split()[1].rstrip(":"))
+        for line in done.stdout.splitlines()
+        if line.strip().startswith("pid ") and "sleep 300" in line
+    ]
+    assert leaked, done.stdout
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in leaked) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert leftovers.stdout.strip() == ""
+    assert not any(_running(pid) for pid in leaked), leaked
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for its parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
