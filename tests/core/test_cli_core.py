@@ -131,16 +131,17 @@ def test_train_script_gets_the_users_mlflow_settings_not_the_clis(
     experiment: str, tmp_path: Path
 ) -> None:
     # The CLI lowers MLflow's HTTP retries for itself (a person is waiting); a training
-    # script keeps MLflow's defaults, or whatever the user set.
+    # script keeps MLflow's defaults, or whatever the user set. Real processes: what the
+    # script inherits is the environment of the `ml` process itself.
     script = tmp_path / "show_env.py"
     script.write_text(
         "import os\nprint('retries:', os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES'))\n"
     )
     env = {"MLTRACK_EXPERIMENT": experiment}
-    default = ml("train", str(script), cwd=tmp_path, env=env)
+    default = real_ml("train", str(script), cwd=tmp_path, env=env)
     assert default.returncode == 0, default.stdout + default.stderr
     assert "retries: None" in default.stdout
-    own = ml(
+    own = real_ml(
         "train", str(script), cwd=tmp_path, env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "9"}
     )
     assert "retries: 9" in own.stdout
