@@ -250,20 +250,30 @@ def _snippet_item(config: EngineConfig, directive: Directive) -> Item:
     )
 
 
+def _file_item(config: EngineConfig, plan: Plan, rel: str, where: str) -> Item | None:
+    """The item of file ``rel`` (planned once however many blocks show it), or ``None``
+    with a problem recorded at ``where``."""
+    item = plan.items.get(rel)
+    if item is None:
+        try:
+            item = _make_file_item(config, rel, where)
+        except LiveDocsError as exc:
+            # A header mistake names its own file:line; the block shows it at its line.
+            message = exc.message if exc.where == where else str(exc)
+            plan.problems.append(Problem(where, message))
+            return None
+        plan.items[rel] = item
+    return item
+
+
 def _add_screenshot(config: EngineConfig, plan: Plan, directive: Directive) -> None:
     """Attach a ``screenshot:`` block to the item it shows (planned like a file block)."""
     from mltrack.livedocs.screenshots import browser_problem
 
     rel = Path(os.path.normpath(directive.options["of"])).as_posix()
-    item = plan.items.get(rel)
+    item = _file_item(config, plan, rel, directive.where)
     if item is None:
-        try:
-            item = _make_file_item(config, rel, directive.where)
-        except LiveDocsError as exc:
-            message = exc.message if exc.where == directive.where else str(exc)
-            plan.problems.append(Problem(directive.where, message))
-            return
-        plan.items[rel] = item
+        return
     plan.item_ids[directive.where] = item.id
     missing = browser_problem()
     if missing is not None:
@@ -299,15 +309,8 @@ def _add_directive(config: EngineConfig, plan: Plan, directive: Directive) -> No
             )
             plan.problems.append(Problem(directive.where, message))
             return
-        item = plan.items.get(rel)
+        item = _file_item(config, plan, rel, directive.where)
         if item is None:
-            try:
-                item = _make_file_item(config, rel, directive.where)
-            except LiveDocsError as exc:
-                # A header mistake names its own file:line; the block shows it at its line.
-                message = exc.message if exc.where == directive.where else str(exc)
-                plan.problems.append(Problem(directive.where, message))
-                return
-            plan.items[rel] = item
+            return
     item.refs.append(directive)
     plan.item_ids[directive.where] = item.id
