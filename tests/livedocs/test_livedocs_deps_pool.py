@@ -233,11 +233,12 @@ def test_telemetry_of_a_real_build_and_the_report_page(
     rss = {k: v["peak_rss_mb"] for k, v in items.items()}
     assert rss["examples/big.py"] >= 300
     assert all(5 < rss[f"examples/{n}.py"] < 200 for n in sleeps), rss
-    # The report's slowest are the items that took longest, longest first (measured:
-    # on a loaded machine a 1.2 s sleep may take longer than a 1.8 s one).
+    # The report's slowest are the items that took longest, longest first. Which items
+    # those are is the machine's business (measured under load: the first item forked,
+    # sleep0, took longer than sleep1 and sleep2); only the 3 s sleep is surely among them.
     slowest = [s["id"] for s in cold["slowest"]]
     assert slowest == sorted(items, key=lambda i: items[i]["duration_s"], reverse=True)[:5]
-    assert "examples/sleep5.py" in slowest and "examples/sleep0.py" not in slowest
+    assert "examples/sleep5.py" in slowest
 
     project.write("examples/sleep0.py", "print('now the only one that runs')\n")
     project.build(page)
