@@ -449,6 +449,11 @@ def _serve(path: str, modules: list[str]) -> int:
         except Exception as exc:  # noqa: BLE001 - a module that is not installed is fine
             print(f"fork server: not pre-imported: {name}: {exc}", file=sys.stderr)
         _serve_pending(listener, me)
+    if "sklearn" in sys.modules:  # the first model load or save would do it: seconds
+        from mltrack.frameworks import preload
+
+        preload()
+        _serve_pending(listener, me)
     import gc
 
     gc.collect()

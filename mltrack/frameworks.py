@@ -75,9 +75,90 @@ def keras3_imported() -> bool:
     return major.isdigit() and int(major) >= 3
 
 
+#: Frameworks first imported by machinery rather than by the program: MLflow's
+#: scikit-learn autolog (and skops, which saves scikit-learn models) walks every
+#: scikit-learn module, and scikit-learn's array-API shim imports torch when it is
+#: installed. Counting those would turn on PyTorch autologging for a scikit-learn user's
+#: second run.
+_incidental: set[str] = set()
+#: Modules whose presence shows that a library's scan imported the framework (the shim
+#: is imported only by walking scikit-learn's packages), whichever code path walked them.
+_SCANNED_BY = {"torch": "sklearn.externals.array_api_compat.torch"}
+
+
+@contextlib.contextmanager
+def incidental_imports() -> Iterator[None]:
+    """Record the frameworks first imported inside the block as incidental."""
+    before = {name for name in FRAMEWORKS if name in sys.modules}
+    try:
+        yield
+    finally:
+        _incidental.update(name for name in FRAMEWORKS if name in sys.modules and name not in before)
+
+
+def _referenced_by_main(name: str) -> bool:
+    """Whether the program's ``__main__`` holds the framework or one of its objects (an
+    ``import torch`` after an incidental import of torch finds it in ``sys.modules``)."""
+    main = sys.modules.get("__main__")
+    for value in list(vars(main).values()) if main is not None else ():
+        if isinstance(value, ModuleType):
+            owner = value.__name__
+        else:
+            owner = getattr(value, "__module__", None) or type(value).__module__
+        if isinstance(owner, str) and (owner == name or owner.startswith(name + ".")):
+            return True
+    return False
+
+
 def detect_frameworks() -> list[str]:
-    """Frameworks the running program has imported, in :data:`FRAMEWORKS` order."""
-    return [name for name in FRAMEWORKS if name in sys.modules]
+    """Frameworks the running program has imported, in :data:`FRAMEWORKS` order.
+
+    A framework that only MLflow's or scikit-learn's own scanning imported does not count
+    unless the program's ``__main__`` uses it.
+    """
+    return [
+        name
+        for name in FRAMEWORKS
+        if name in sys.modules and (not _incidental_import(name) or _referenced_by_main(name))
+    ]
+
+
+def _incidental_import(name: str) -> bool:
+    return name in _incidental or _SCANNED_BY.get(name, "") in sys.modules
+
+
+def preload() -> None:
+    """Do the slow first-use work of MLflow's scikit-learn support in this process now.
+
+    For a process that forks workers (the docs engine's warm pool, the fork server), so
+    that each child does not pay it again: scikit-learn's estimator scan (MLflow's
+    autolog and skops walk every scikit-learn module: seconds), skops' import (MLflow
+    saves scikit-learn models with it) and MLflow's map of installed packages (read at
+    every model save and load: seconds). Frameworks imported on the way are incidental
+    (see :func:`detect_frameworks`), as they would be after the child's first autolog.
+    Each step is skipped when its library is missing.
+    """
+    with incidental_imports(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for step in (_scan_sklearn, _import_skops, _map_installed_packages):
+            with contextlib.suppress(Exception):
+                step()
+
+
+def _scan_sklearn() -> None:
+    from sklearn.utils import all_estimators
+
+    all_estimators()
+
+
+def _import_skops() -> None:
+    importlib.import_module("skops.io")
+
+
+def _map_installed_packages() -> None:
+    from mlflow.utils import requirements_utils
+
+    requirements_utils._init_modules_to_packages_map()
 
 
 def _check_names(only: Iterable[str] | None) -> set[str] | None:
@@ -137,8 +218,9 @@ def enable_autolog(only: Iterable[str] | None = None, log_models: bool = False) 
                     "ignore", message=r"`y_pred` was renamed", category=FutureWarning
                 )
             try:
-                flavor = importlib.import_module(FRAMEWORKS[name])
-                flavor.autolog(silent=True, log_models=log_models)
+                with incidental_imports():
+                    flavor = importlib.import_module(FRAMEWORKS[name])
+                    flavor.autolog(silent=True, log_models=log_models)
             except Exception as exc:  # an autolog failure must never stop training
                 _log.warning("mltrack: could not enable %s autologging: %s", name, exc)
                 continue

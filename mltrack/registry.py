@@ -42,7 +42,7 @@ from mltrack.errors import (
     TrackingServerError,
     UnsupportedModelError,
 )
-from mltrack.frameworks import keras3_imported
+from mltrack.frameworks import incidental_imports, keras3_imported
 from mltrack.mlflow_errors import Failure, classify, mlflow_errors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -293,7 +293,8 @@ def _sklearn_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
             warnings.simplefilter("ignore", UserWarning)
             kwargs["signature"] = infer_signature(input_example, model.predict(input_example))
     try:
-        import skops.io
+        with incidental_imports():  # skops walks scikit-learn (and imports torch)
+            import skops.io
 
         # The caller built this object in-process, so its own types are trusted; the
         # list is stored in the MLmodel file and checked again when the model loads.

@@ -310,6 +310,7 @@ def pool(modules: list[str]) -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     _process.set_parent_death_signal(owner, signal.SIGTERM)
     _tracing.preimport(modules)
+    _tracing.preload_frameworks(modules)
     _reply({"ready": True})
     children: set[int] = set()
     buffer = b""

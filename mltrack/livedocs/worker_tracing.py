@@ -52,6 +52,23 @@ def preimport(modules: list[str]) -> None:
             _PRELOADED.setdefault(loaded, name)
 
 
+def preload_frameworks(modules: list[str]) -> None:
+    """In the warm pool of a project whose examples use mltrack and scikit-learn, do
+    MLflow's slow first-use work once (``mltrack.frameworks.preload``: seconds per item
+    otherwise). What it loads counts as pre-imported by ``sklearn``, and mltrack's own
+    modules by ``mltrack``, so only items importing those depend on them."""
+    roots = {name.split(".", 1)[0] for name in modules}
+    if not {"mltrack", "sklearn"} <= roots:
+        return
+    import importlib
+
+    before = set(sys.modules)
+    with contextlib.suppress(Exception):  # a broken install is for the items to report
+        importlib.import_module("mltrack.frameworks").preload()
+    for loaded in sys.modules.keys() - before:
+        _PRELOADED.setdefault(loaded, "mltrack" if loaded.split(".")[0] == "mltrack" else "sklearn")
+
+
 def record_imports(used: set[str]) -> None:
     """Record every module name the item's code imports (at any depth, while it runs).
 

@@ -270,3 +270,68 @@ def test_keras_on_tensorflow_logs_each_epoch_once(experiment: str, tmp_path: Pat
     history = client.get_metric_history(seen["run_id"], "loss")
     assert [m.step for m in history] == [0, 1, 2], "one loss per epoch, not two"
     assert client.get_run(seen["run_id"]).data.params["epochs"] == "3"
+
+
+INCIDENTAL = textwrap.dedent(
+    """
+    import json
+    import sys
+
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    import mltrack
+    from mltrack import frameworks
+
+    if sys.argv[1] == "preloaded":
+        frameworks.preload()  # what the docs engine's warm pool does before forking
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    seen = {"torch imported": "torch" in sys.modules}
+
+
+    @mltrack.track
+    def fit(C: float = 1.0) -> None:
+        LogisticRegression(C=C).fit(X, y)
+
+
+    fit(1.0)
+    fit(2.0)  # the first run's scikit-learn autolog imported torch
+    seen["torch imported after"] = "torch" in sys.modules
+    seen["detected"] = frameworks.detect_frameworks()
+    seen["active"] = frameworks.active_autolog()
+    import torch  # now the program uses it
+
+    seen["detected with import"] = frameworks.detect_frameworks()
+    print(json.dumps(seen))
+    """
+)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("process", ["fresh", "preloaded"])
+def test_torch_imported_by_sklearn_autolog_is_not_taken_for_the_users(
+    experiment: str, tmp_path: Path, process: str
+) -> None:
+    """MLflow's scikit-learn autolog walks every scikit-learn module, and scikit-learn's
+    array-API shim imports torch: a scikit-learn user's second run must not turn on
+    PyTorch autologging. A preloaded process (the docs engine's pool) detects the same."""
+    if importlib.util.find_spec("torch") is None:
+        pytest.skip("torch not installed (make install adds the CPU wheel)")
+    (tmp_path / "fit.py").write_text(INCIDENTAL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRACK_AUTOLOG")}
+    proc = subprocess.run(
+        [sys.executable, "fit.py", process],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["torch imported"] is (process == "preloaded")
+    assert seen["torch imported after"] is True  # the premise: MLflow's scan imported it
+    assert seen["detected"] == ["sklearn"]
+    assert seen["active"] == ["sklearn"]
+    assert seen["detected with import"] == ["sklearn", "torch"]
