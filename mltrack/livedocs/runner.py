@@ -69,7 +69,7 @@ from mltrack.livedocs.processes import (
     terminate_as_interrupt,
 )
 from mltrack.livedocs.redact import Redactor, Scrubber, redactor_for
-from mltrack.livedocs.screenshots import shoot_screenshots
+from mltrack.livedocs.screenshots import Photographer
 
 __all__ = [
     "KERNEL_MODULES",
@@ -379,6 +379,9 @@ class Runner:
             ]
             if self.config.warm_pool and runs_mltrack(scripts):
                 self._forkserver = start_forkserver(self._base_environment(marker))
+            # `screenshot:` blocks: shot as their item finishes, while the server holds
+            # what it ran.
+            photographer = Photographer(report, url, self.cache, secrets, self.config.root)
             with terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
 
                 def submit(items: list[Item]) -> dict[Future[ItemResult], Item]:
@@ -409,12 +412,13 @@ class Runner:
                                 result = future.result()
                                 done += 1
                                 self._record(futures[future], result, report)
+                                photographer.add(futures[future], result)
                                 self.progress(
                                     "item", {"result": result, "done": done, "total": total}
                                 )
-                    # `screenshot:` blocks: shot now, while the server holds what ran.
-                    shoot_screenshots(misses, report, url, self.cache, secrets, self.config.root)
+                    photographer.finish()
                 except BaseException:
+                    photographer.abort()
                     self._cancel.set()
                     self._kill_active()
                     pool.shutdown(wait=True, cancel_futures=True)

@@ -32,6 +32,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import queue
 import re
 import shutil
 import sys
@@ -60,7 +61,7 @@ __all__ = [
     "chromium_path",
     "drop_unshot",
     "screenshots_fingerprint",
-    "shoot_screenshots",
+    "Photographer",
     "spec_id",
 ]
 
@@ -593,58 +594,93 @@ def _shoot_item(
         )
 
 
-def shoot_screenshots(
-    items: list[Item],
-    report: BuildReport,
-    url: str,
-    cache: ResultCache,
-    secrets: Callable[[str], str],
-    root: Path,
-) -> None:
-    """Shoot the ``screenshot:`` blocks of the items executed in this build.
+class Photographer:
+    """Shoots the ``screenshot:`` blocks of items as they finish, while the build goes on.
 
-    Called by the runner after the items ran, while the server still holds their state.
+    The runner hands over each executed item (:meth:`add`); the views are shot on a
+    thread of its own (Playwright's sync API refuses a thread with an event loop), one
+    Chromium for the build, started with the first item that has blocks. Shooting right
+    after an item ran shows the state it left (each example has its own experiment and
+    models) and keeps the second core busy instead of leaving all shots to the end.
     Each shot goes into its item's result, which is stored in the cache again; a failed
     shot fails the item (never cached), naming the block's ``page:line``.
 
     Args:
-        items: the items executed in this build.
-        report: their results and experiments.
+        report: the build's results and experiments.
         url: the tracking server.
         cache: where results are kept.
         secrets: the build's redactor (a view whose text holds a secret is refused).
         root: the project root (for the vendored Swagger UI).
     """
-    todo = [
-        (item, report.results[item.id])
-        for item in items
-        if item.screenshots and item.id in report.results and report.results[item.id].ok
-    ]
-    if not todo:
-        return
-    failure: list[BaseException] = []
 
-    def work() -> None:
-        # A thread of its own: Playwright's sync API refuses a thread with an event loop.
-        browser = _Browser(root)
+    def __init__(
+        self,
+        report: BuildReport,
+        url: str,
+        cache: ResultCache,
+        secrets: Callable[[str], str],
+        root: Path,
+    ):
+        self._report, self._url, self._cache = report, url, cache
+        self._secrets, self._root = secrets, root
+        self._queue: queue.Queue[tuple[Item, ItemResult] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._done: list[ItemResult] = []
+        self._failure: list[BaseException] = []
+
+    def add(self, item: Item, result: ItemResult) -> None:
+        """Queue an executed item's blocks (nothing to do without blocks or on failure)."""
+        if not item.screenshots or not result.ok:
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._work, name="livedocs-screenshots", daemon=True
+            )
+            self._thread.start()
+        self._queue.put((item, result))
+
+    def finish(self) -> None:
+        """Wait for the queued shots and store their items' results again.
+
+        Raises:
+            BaseException: what stopped the shooting thread (a browser that cannot start).
+        """
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+        if self._failure:
+            raise self._failure[0]
+        for result in self._done:
+            if result.ok:
+                self._cache.store(result)  # again, now with its screenshots
+            else:
+                with contextlib.suppress(OSError):  # the ok entry stored before the shots
+                    (self._cache.directory / "items" / f"{result.key}.json").unlink()
+                self._cache.store_failure(result)
+
+    def abort(self) -> None:
+        """Stop after the shot in progress (the build failed or was interrupted)."""
+        if self._thread is not None:
+            while not self._queue.empty():
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _work(self) -> None:
+        browser = _Browser(self._root)
         try:
-            for item, result in todo:
-                experiment = report.experiments.get(item.id)
-                _shoot_item(browser, item, result, url, experiment, secrets)
+            while (job := self._queue.get()) is not None:
+                item, result = job
+                experiment = self._report.experiments.get(item.id)
+                _shoot_item(browser, item, result, self._url, experiment, self._secrets)
+                self._done.append(result)
         except BaseException as exc:
-            failure.append(exc)
+            self._failure.append(exc)
+            while self._queue.get() is not None:  # let finish() find its end marker
+                pass
         finally:
             browser.close()
-
-    thread = threading.Thread(target=work, name="livedocs-screenshots", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    for _, result in todo:
-        if result.ok:
-            cache.store(result)  # again, now with its screenshots
-        else:
-            with contextlib.suppress(OSError):  # the ok entry stored before the shots
-                (cache.directory / "items" / f"{result.key}.json").unlink()
-            cache.store_failure(result)
