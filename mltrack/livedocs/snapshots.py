@@ -73,8 +73,38 @@ _PADDING = re.compile(r"(?<=\S) {2,}")
 _RULE = re.compile(r"([─━═])\1+|-{3,}")
 
 
+#: Headers of table columns that hold timings (``ml docs run``'s "seconds").
+_TIMING_HEADER = re.compile(r"(?i)(seconds|duration|elapsed|latency|time)( \(m?s\))?|m?s")
+_NUMBER_CELL = re.compile(r"(\s*)-?\d[\d.,]*(\s*)")
+
+
+def _mask_timing_columns(text: str) -> str:
+    """Mask the cells of table columns headed by a timing ("seconds"), which change on
+    every run and carry no unit the value masks would see."""
+    columns: set[int] = set()
+    lines = text.split("\n")
+    for index, line in enumerate(lines):
+        if "┃" in line:  # a table's header row
+            cells = line.split("┃")
+            columns = {i for i, cell in enumerate(cells) if _TIMING_HEADER.fullmatch(cell.strip())}
+        elif columns and "│" in line:
+            cells = line.split("│")
+            for i in columns:
+                if i < len(cells):
+                    cells[i] = (
+                        _NUMBER_CELL.sub(r"\1<duration>\2", cells[i])
+                        if _NUMBER_CELL.fullmatch(cells[i])
+                        else cells[i]
+                    )
+            lines[index] = "│".join(cells)
+        elif line.lstrip().startswith(("└", "╰")):
+            columns = set()
+    return "\n".join(lines)
+
+
 def mask(text: str, extra: Sequence[re.Pattern[str]] = ()) -> str:
     """Mask volatile values in normalised text; applying it twice changes nothing."""
+    text = _mask_timing_columns(text)
     for pattern, replacement in _MASKS:
         text = pattern.sub(replacement, text)
     for pattern in extra:

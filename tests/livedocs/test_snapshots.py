@@ -66,6 +66,25 @@ def test_mask_is_idempotent_and_ignores_table_padding_and_run_order() -> None:
     assert "ml try --data x.json -n 2" in mask("$ ml try --data x.json -n 2\n")
 
 
+def test_timing_columns_of_tables_are_masked_and_other_numbers_kept() -> None:
+    """`ml docs run` prints each item's seconds in a table: no unit for the value masks to
+    see, and a different number on every run (3.0 one day, 3.8 the next)."""
+    table = (
+        "┏━━━━━━━━━━━━━━━━━━━┳━━━━━━━━┳━━━━━━━━━┳━━━━━━━━┓\n"
+        "┃ item              ┃ status ┃ seconds ┃ cached ┃\n"
+        "┡━━━━━━━━━━━━━━━━━━━╇━━━━━━━━╇━━━━━━━━━╇━━━━━━━━┩\n"
+        "│ examples/hello.py │ ok     │ {0}     │ yes    │\n"
+        "└───────────────────┴────────┴─────────┴────────┘\n"
+        "┃ run   ┃ accuracy ┃\n"
+        "│ train │ 0.97     │\n"
+    )
+    masked = mask(table.format("3.0"))
+    assert masked == mask(table.format("13.8"))
+    assert "│ examples/hello.py │ ok │ <duration> │ yes │" in masked
+    assert "│ train │ 0.97 │" in masked  # a quality column is not a timing
+    assert mask(masked) == masked
+
+
 def test_normalise_applies_the_items_own_masks() -> None:
     result = ItemResult(
         id="examples/cost.py",
