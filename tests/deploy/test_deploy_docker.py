@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import textwrap
+import time
+import uuid
 from importlib import metadata
 from pathlib import Path
 
@@ -14,8 +18,11 @@ import httpx
 import pytest
 from dockerfile_parse import DockerfileParser
 
+from mltrack._process import free_port, keeper_command, kill_group, processes_with_env
 from mltrack.deploy import ship
-from mltrack.localserver import free_port, wait_healthy
+from mltrack.localserver import wait_healthy
+
+TOKEN = "ctx-token-1234567890"
 
 
 @pytest.fixture(scope="module")
@@ -57,17 +64,47 @@ def test_requirements_are_pinned_from_the_model(context: Path) -> None:
     assert not any(line.startswith("mltrack") for line in lines)
 
 
-def test_app_in_the_context_imports_and_serves_the_model(context: Path, deploy_model) -> None:
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))
-    }  # no tracking server: the model comes from the context itself
-    env.update(
-        {
-            "PYTHONPATH": str(context),
-            "MLTRACK_API_TOKEN": "ctx-token-1234567890",
-            "PYTHONWARNINGS": "ignore",
-        }
-    )
+def app_env(context: Path, **extra: str) -> dict[str, str]:
+    """The environment the image gives its app: the context alone, no tracking server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    env.update({"PYTHONPATH": str(context), "MLTRACK_API_TOKEN": TOKEN, "PYTHONWARNINGS": "ignore"})
+    return {**env, **extra}
+
+
+def serve_context(
+    context: Path, env: dict[str, str], log: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Run the context's app under uvicorn, as the image's CMD does; return it once ready.
+
+    uvicorn runs under a keeper (:func:`mltrack._process.keeper_command`) that ends it
+    when this process dies, even by SIGKILL: a killed test run leaves no server behind.
+    Stop it with :func:`mltrack._process.kill_group`.
+    """
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)]
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            keeper_command(cmd),
+            cwd=context,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, timeout=120, proc=proc, path="/ready")
+    except BaseException:
+        kill_group(proc)
+        raise
+    return proc, url
+
+
+def test_app_in_the_context_imports_and_serves_the_model(
+    context: Path, deploy_model, tmp_path: Path
+) -> None:
+    env = app_env(context)
     which = subprocess.run(
         [sys.executable, "-c", "import mltrack.serve; print(mltrack.serve.__file__)"],
         cwd=context,
@@ -77,19 +114,9 @@ def test_app_in_the_context_imports_and_serves_the_model(context: Path, deploy_m
         check=True,
     )
     assert Path(which.stdout.strip()).is_relative_to(context)  # the vendored copy is used
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=context,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_context(context, env, tmp_path / "uvicorn.log")
     try:
-        wait_healthy(url, timeout=120, proc=proc, path="/ready")
-        headers = {"Authorization": "Bearer ctx-token-1234567890"}
+        headers = {"Authorization": f"Bearer {TOKEN}"}
         response = httpx.post(
             f"{url}/predict", json={"records": deploy_model.rows}, headers=headers
         )
@@ -104,8 +131,55 @@ def test_app_in_the_context_imports_and_serves_the_model(context: Path, deploy_m
         )
         assert meta["card"].startswith("# Deploy test model")  # the run's model card, shipped
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        kill_group(proc, grace_s=30)
+
+
+#: A test run in miniature: loads this file, serves the context as the test above does,
+#: and sleeps until it is SIGKILLed.
+_OWNER = textwrap.dedent(
+    """
+    import importlib.util, sys, time
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("deploy_docker", sys.argv[1])
+    tests = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tests)
+    context = Path(sys.argv[2])
+    env = tests.app_env(context, _DEPLOY_TEST_TAG=sys.argv[3])
+    proc, url = tests.serve_context(context, env, Path(sys.argv[4]))
+    print(url, flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def test_sigkill_of_the_owner_leaves_no_app_server(context: Path, tmp_path: Path) -> None:
+    tag = uuid.uuid4().hex
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER, __file__, str(context), tag, str(tmp_path / "app.log")],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert owner.stdout is not None
+        url = owner.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), (tmp_path / "app.log").read_text()
+        assert httpx.get(f"{url}/ready").status_code == 200
+        assert len(processes_with_env("_DEPLOY_TEST_TAG", tag)) >= 2  # keeper, uvicorn
+    finally:
+        os.killpg(owner.pid, signal.SIGKILL)  # the owner alone: the app has its own group
+        owner.wait()
+    # The guarantee is 3 s (exit_with_parent: SIGTERM, 1 s grace, SIGKILL).
+    deadline = time.monotonic() + 3
+    while processes_with_env("_DEPLOY_TEST_TAG", tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = processes_with_env("_DEPLOY_TEST_TAG", tag)
+    for pid in left:  # never leave them to the next test, even when failing
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    assert left == [], "the app server outlived the process that started it"
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{url}/ready")
 
 
 def test_deploy_without_daemon_prints_the_exact_commands(deploy_model, tmp_path: Path) -> None:
