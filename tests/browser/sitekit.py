@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mltrack._process import keeper_command
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "browser" / "artifacts"
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -99,7 +101,7 @@ def build_site(
     args = ["build", "-d", str(dest)] + (["--strict"] if strict else [])
     command = mkdocs_command(*args)
     process = subprocess.Popen(
-        command,
+        keeper_command(command),  # a SIGKILLed pytest takes the build along
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mltrack._process import processes_with_env
+from mltrack._process import keeper_command, processes_with_env
 from mltrack.localserver import free_port, wait_healthy
 
 
@@ -34,8 +34,8 @@ def test_ml_ui_serves_the_local_store_and_opens_nothing_in_ci(tmp_path: Path) ->
     project = tmp_path / "project"
     project.mkdir()
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mltrack", "ui", "--port", str(port)],
+    proc = subprocess.Popen(  # under a keeper: a SIGKILLed pytest takes it along
+        keeper_command([sys.executable, "-m", "mltrack", "ui", "--port", str(port)]),
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,

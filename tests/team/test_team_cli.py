@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from mltrack._process import keeper_command
 from mltrack.teamserver import TeamServerConfig, redact_uri
 from tests._helpers import ml_in_process
 
@@ -103,8 +104,11 @@ def test_ml_server_sqlite_auth_serves_checks_and_stops_cleanly(tmp_path: Path) -
         "NO_COLOR": "1",
         "COLUMNS": "200",
     }
+    # Under a keeper: a SIGKILLed pytest takes the server along.
     proc = subprocess.Popen(
-        [*ML, "server", "--auth", "--port", "0", "--workers", "1", "--artifacts", "art"],
+        keeper_command(
+            [*ML, "server", "--auth", "--port", "0", "--workers", "1", "--artifacts", "art"]
+        ),
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -154,7 +158,7 @@ def test_ml_server_sqlite_auth_serves_checks_and_stops_cleanly(tmp_path: Path) -
         assert (state / "basic_auth.ini").stat().st_mode & 0o077 == 0
         assert admin_password not in (state / "basic_auth.ini").read_text()
     finally:
-        proc.send_signal(signal.SIGINT)
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the terminal signals the whole group
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:

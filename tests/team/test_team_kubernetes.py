@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mltrack.localserver import free_port, kill_group
+from mltrack._process import free_port, keeper_command, kill_group
 from mltrack.teamserver import (
     TeamServerConfig,
     check_server,
@@ -159,8 +159,8 @@ def test_the_pod_prepares_the_database_and_serves_with_auth(
     (server,) = spec["containers"]
     log = tmp_path / "server.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [localise(part) for part in server["command"]],
+        proc = subprocess.Popen(  # under a keeper: a SIGKILLed pytest takes it along
+            keeper_command([localise(part) for part in server["command"]]),
             env=run_env(server),
             stdout=out,
             stderr=subprocess.STDOUT,
