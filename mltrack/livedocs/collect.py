@@ -33,6 +33,7 @@ __all__ = [
     "run_summaries",
     "scrub_notebook",
     "source_line",
+    "tracking_client",
 ]
 
 #: The worker writes the experiment it claimed (see ``worker.py``) into this file.
@@ -193,15 +194,13 @@ def claim_experiment(url: str, name: str, attempts: int = 100) -> str:
     """
     from mlflow.exceptions import MlflowException
 
-    from mltrack.transport import TrackingTransport
-
-    transport = TrackingTransport(url)
-    if not transport.is_reachable():
+    client = tracking_client(url)
+    if client is None:
         return name  # the command reports the server's state itself
     for number in range(1, attempts + 1):
         candidate = name if number == 1 else f"{name}-{number}"
         try:
-            transport.client.create_experiment(candidate)
+            client.create_experiment(candidate)
         except MlflowException as exc:
             if exc.error_code == "RESOURCE_ALREADY_EXISTS":
                 continue
@@ -216,13 +215,9 @@ def run_summaries(url: str, experiment: str, scrub: Scrubber) -> list[RunSummary
 
     An item that created no experiment (or a server that stopped answering) has none.
     """
-    from mltrack.transport import TrackingTransport
-
-    transport = TrackingTransport(url)
-    # MLflow's client retries a dead server for minutes; a 2 s probe fails at once.
-    if not transport.is_reachable():
+    client = tracking_client(url)
+    if client is None:
         return []
-    client = transport.client
     try:
         found = client.get_experiment_by_name(experiment)
         if found is None:
@@ -243,3 +238,19 @@ def run_summaries(url: str, experiment: str, scrub: Scrubber) -> list[RunSummary
         )
         for run in runs
     ]
+
+
+def tracking_client(url: str) -> Any | None:
+    """MLflow's client (``MlflowClient``) for the build's tracking server, through
+    mltrack's transport; ``None`` when the server does not answer.
+
+    How the engine reads what the items left (runs here, the views of ``screenshot:``
+    blocks in ``screenshots.py``). MLflow's client retries a dead server for minutes;
+    the transport's 2 s probe fails at once.
+    """
+    from mltrack.transport import TrackingTransport
+
+    transport = TrackingTransport(url)
+    if not transport.is_reachable():
+        return None
+    return transport.client

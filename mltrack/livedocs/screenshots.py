@@ -39,15 +39,14 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from secrets import token_urlsafe
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from mltrack.livedocs.collect import tracking_client
 from mltrack.livedocs.directives import SCREENSHOT_VIEWS, Directive
 from mltrack.livedocs.model import ErrorInfo, Item, ItemResult, Screenshot
 
@@ -181,94 +180,148 @@ def drop_unshot(cache_dir: Path, item: Item) -> None:
 
 # -- the tracking server ---------------------------------------------------------------
 
+#: Seconds one read of the tracking server may take.
+READ_TIMEOUT_S = 15.0
+#: Runs of an example looked at, oldest first.
+_MAX_RUNS = 200
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
-def _api(url: str, endpoint: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url + endpoint, data=data, headers={"Content-Type": "application/json"}
-    )
-    with urllib.request.urlopen(request, timeout=15) as resp:
-        return dict(json.loads(resp.read() or b"{}"))
+
+def _read(call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+    """``call(*args, **kwargs)``, a read through MLflow's client, within READ_TIMEOUT_S.
+
+    MLflow's client takes its timeout and retries from process-wide environment variables
+    only (which the examples started meanwhile would inherit), and by default retries a
+    hung server for minutes: the read runs on a daemon thread, left to end on its own.
+
+    Raises:
+        ShotError: the server did not answer in time.
+    """
+    outcome: list[tuple[bool, Any]] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, call(*args, **kwargs)))
+        except BaseException as exc:  # handed to the caller's thread
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=target, name="livedocs-screenshot-read", daemon=True)
+    thread.start()
+    thread.join(READ_TIMEOUT_S)
+    if not outcome:
+        raise ShotError(f"the tracking server did not answer within {READ_TIMEOUT_S:g} s")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value
 
 
 @dataclass
 class _State:
-    """What an example left on the server: its experiment and runs (oldest first)."""
+    """What an example left on the server: its experiment and runs (oldest first).
 
-    url: str
+    Read through MLflow's client (:func:`mltrack.livedocs.collect.tracking_client`), as
+    the runs shown under an example are.
+    """
+
+    client: Any  # mlflow.MlflowClient
     experiment_id: str
-    runs: list[dict[str, Any]]
+    runs: list[Any]  # mlflow.entities.Run
 
-    def run(self, name: str | None) -> dict[str, Any]:
+    def run(self, name: str | None) -> Any:
         """The run named ``name``, else the last run that logged metrics, else the last."""
         if name:
-            found = [r for r in self.runs if r["info"].get("run_name") == name]
+            found = [r for r in self.runs if r.info.run_name == name]
             if not found:
-                names = sorted({r["info"].get("run_name", "") for r in self.runs})
+                names = sorted({r.info.run_name or "" for r in self.runs})
                 raise ShotError(f"the example created no run named {name!r}; its runs: {names}")
             return found[-1]
         if not self.runs:
             raise ShotError("the example created no run in its experiment")
-        with_metrics = [r for r in self.runs if r.get("data", {}).get("metrics")]
+        with_metrics = [r for r in self.runs if r.data.metrics]
         return (with_metrics or self.runs)[-1]
 
-    def model(self, name: str | None) -> str:
-        """``name``, else the registered model the example's runs produced."""
-        if name:
-            return name
+    def registered(self) -> list[str]:
+        """The registered models of the versions the example's runs produced, in order."""
         found: list[str] = []
         for run in self.runs:
-            query = urllib.parse.urlencode({"filter": f"run_id='{run['info']['run_id']}'"})
-            versions = _api(self.url, f"/api/2.0/mlflow/model-versions/search?{query}")
-            found += [v["name"] for v in versions.get("model_versions", [])]
+            query = f"run_id='{run.info.run_id}'"
+            found += [v.name for v in _read(self.client.search_model_versions, query)]
+        return found
+
+    def model(self, name: str | None) -> str:
+        """``name`` (a registered model), else the registered model of the example's runs."""
+        if name:
+            from mlflow.exceptions import MlflowException
+
+            try:
+                _read(self.client.get_registered_model, name)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+                names = sorted(set(self.registered()))
+                which = ", ".join(map(repr, names)) if names else "none"
+                raise ShotError(
+                    f"no registered model named {name!r}; the example registered {which}: "
+                    "fix 'model:' in the block"
+                ) from None
+            return name
+        found = self.registered()
         if not found:
             raise ShotError("the example registered no model; name one with 'model: NAME'")
         return found[-1]
 
     def trace_id(self) -> str:
-        query = urllib.parse.urlencode(
-            {
-                "experiment_ids": self.experiment_id,
-                "max_results": 1,
-                "order_by": "timestamp_ms DESC",
-            }
+        traces = _read(
+            self.client.search_traces,
+            locations=[self.experiment_id],
+            max_results=1,
+            order_by=["timestamp_ms DESC"],
+            include_spans=False,
         )
-        traces = _api(self.url, f"/api/2.0/mlflow/traces?{query}").get("traces", [])
         if not traces:
             raise ShotError("the example recorded no trace in its experiment")
-        return str(traces[0]["request_id"])
+        return str(traces[0].info.trace_id)
 
 
 def _state(url: str, experiment: str | None) -> _State:
     if not experiment:
         raise ShotError("the example ran in no experiment of this build")
-    query = urllib.parse.urlencode({"experiment_name": experiment})
-    try:
-        exp = _api(url, f"/api/2.0/mlflow/experiments/get-by-name?{query}")["experiment"]
-    except urllib.error.HTTPError:
-        raise ShotError(f"the example left no experiment {experiment!r} on the server") from None
-    found = _api(
-        url,
-        "/api/2.0/mlflow/runs/search",
-        {
-            "experiment_ids": [exp["experiment_id"]],
-            "max_results": 200,
-            "order_by": ["attributes.start_time ASC"],
-        },
+    client = tracking_client(url)
+    if client is None:
+        raise ShotError(f"the tracking server {url} did not answer")
+    found = _read(client.get_experiment_by_name, experiment)
+    if found is None:
+        raise ShotError(f"the example left no experiment {experiment!r} on the server")
+    runs = _read(
+        client.search_runs,
+        [found.experiment_id],
+        max_results=_MAX_RUNS,
+        order_by=["attributes.start_time ASC"],
     )
-    return _State(url, str(exp["experiment_id"]), found.get("runs", []))
+    return _State(client, str(found.experiment_id), list(runs))
+
+
+def _artifact_text(client: Any, run_id: str, path: str) -> str:
+    """The text of artifact ``path`` of a run (downloaded to a folder removed again)."""
+    from mltrack._process import owned_tempdir
+
+    folder = owned_tempdir("mltrack-livedocs-")  # reaped by a later build if we die
+    try:
+        local = client.download_artifacts(run_id, path, str(folder))
+        return Path(local).read_bytes().decode("utf-8", errors="replace")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _card_html(state: _State) -> str:
     """The HTML model card the example logged to one of its runs (the last one)."""
     for run in reversed(state.runs):
-        run_id = run["info"]["run_id"]
-        query = urllib.parse.urlencode({"run_id": run_id})
-        files = _api(state.url, f"/api/2.0/mlflow/artifacts/list?{query}").get("files", [])
-        if any(f.get("path") == "model_card.html" for f in files):
-            path = urllib.parse.urlencode({"run_uuid": run_id, "path": "model_card.html"})
-            with urllib.request.urlopen(f"{state.url}/get-artifact?{path}", timeout=15) as resp:
-                return str(resp.read().decode("utf-8", errors="replace"))
+        run_id = run.info.run_id
+        files = _read(state.client.list_artifacts, run_id)
+        if any(f.path == "model_card.html" for f in files):
+            return _read(_artifact_text, state.client, run_id, "model_card.html")
     raise ShotError("no run of the example holds model_card.html; log one with card.log_to_run()")
 
 
@@ -277,7 +330,7 @@ def _mlflow_path(directive: Directive, state: _State) -> str:
     if "url" in options:
         values = {"experiment_id": state.experiment_id}
         if "{run_id}" in options["url"]:
-            values["run_id"] = state.run(options.get("run"))["info"]["run_id"]
+            values["run_id"] = state.run(options.get("run")).info.run_id
         if "{model}" in options["url"]:
             values["model"] = urllib.parse.quote(state.model(options.get("model")))
         return options["url"].format(**values)
@@ -290,7 +343,7 @@ def _mlflow_path(directive: Directive, state: _State) -> str:
             path += f"?orderByKey={order}&orderByAsc=false"
         return path
     if view == "run":
-        run_id = state.run(options.get("run"))["info"]["run_id"]
+        run_id = state.run(options.get("run")).info.run_id
         return f"/#/experiments/{eid}/runs/{run_id}/model-metrics"
     if view == "trace":
         return f"/#/experiments/{eid}/traces?selectedEvaluationId={state.trace_id()}"
@@ -302,22 +355,24 @@ def _mlflow_path(directive: Directive, state: _State) -> str:
     return f"/#/experiments/{eid}/runs?compareRunsMode=CHART"
 
 
+def _serving_uri(state: _State, model: str | None) -> str:
+    """The model URI to serve: the registered model's champion, else its latest version."""
+    name = state.model(model)
+    info = _read(state.client.get_registered_model, name)
+    versions = sorted(int(v.version) for v in info.latest_versions or [])
+    if "champion" in (info.aliases or {}):
+        return f"models:/{name}@champion"
+    if versions:
+        return f"models:/{name}/{versions[-1]}"
+    raise ShotError(f"registered model {name!r} has no version to serve")
+
+
 @contextlib.contextmanager
 def _model_server(url: str, state: _State, model: str | None) -> Iterator[str]:
     """Serve the example's registered model (its champion, else its latest version)."""
     from mltrack.deploy.local import start_local
 
-    name = state.model(model)
-    query = urllib.parse.urlencode({"name": name})
-    info = _api(url, f"/api/2.0/mlflow/registered-models/get?{query}")["registered_model"]
-    aliases = {a["alias"] for a in info.get("aliases", [])}
-    versions = sorted(int(v["version"]) for v in info.get("latest_versions", []))
-    if "champion" in aliases:
-        uri = f"models:/{name}@champion"
-    elif versions:
-        uri = f"models:/{name}/{versions[-1]}"
-    else:
-        raise ShotError(f"registered model {name!r} has no version to serve")
+    uri = _serving_uri(state, model)
     server = start_local(uri, auth=False, env={"MLFLOW_TRACKING_URI": url})
     try:
         yield server.url

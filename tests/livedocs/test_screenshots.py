@@ -20,7 +20,7 @@ import pytest
 
 from mltrack.errors import LiveDocsError
 from mltrack.livedocs import EngineConfig, LiveDocsEngine
-from mltrack.livedocs.directives import find_directives
+from mltrack.livedocs.directives import Directive, find_directives
 from mltrack.livedocs.render import fill_fragments
 from mltrack.livedocs.runner import processes_with_env
 from mltrack.livedocs.screenshots import FIX, browser_problem, spec_id
@@ -310,3 +310,176 @@ def test_team_server_admin_page_is_shot_signed_in_and_the_server_is_gone(
     # The server, its temp dir and the admin password (set only for its start) are gone.
     assert "MLFLOW_AUTH_ADMIN_PASSWORD" not in os.environ
     assert [p.name for p in tmp.iterdir() if p.name.startswith("mltrack-")] == []
+
+
+# -- what a block's view resolves to, on a real server (no browser needed) ------------
+
+
+@pytest.fixture()
+def example_state(tracking_uri: str) -> dict[str, str]:
+    """What an example could leave on the server: three runs (the last without metrics),
+    a model registered from the first, a trace and a model card; names are unique."""
+    import time
+
+    import mlflow
+
+    tag = uuid.uuid4().hex[:8]
+    experiment, model = f"shots-{tag}", f"shots-model-{tag}"
+    client = mlflow.MlflowClient(tracking_uri)
+    eid = client.create_experiment(experiment)
+    ids = {}
+    for name, metric in (("first", 0.5), ("second", 0.7), ("last", None)):
+        run = client.create_run(eid, run_name=name)
+        if metric is not None:
+            client.log_metric(run.info.run_id, "accuracy", metric)
+        client.set_terminated(run.info.run_id)
+        ids[name] = run.info.run_id
+        time.sleep(0.01)  # distinct start times: the runs are sorted by them
+    client.log_text(ids["last"], "<html><body>Model card of it</body></html>", "model_card.html")
+    client.create_registered_model(model)
+    for _ in range(2):
+        client.create_model_version(model, f"runs:/{ids['first']}/model", run_id=ids["first"])
+    span = client.start_trace("predict", experiment_id=eid)
+    client.end_trace(span.trace_id)
+    deadline = time.monotonic() + 20
+    while not client.search_traces(locations=[eid], include_spans=False):
+        assert time.monotonic() < deadline, "the trace never reached the server"
+        time.sleep(0.2)
+    return {
+        "url": tracking_uri,
+        "experiment": experiment,
+        "experiment_id": eid,
+        "model": model,
+        "trace": span.trace_id,
+        **{f"run_{name}": run_id for name, run_id in ids.items()},
+    }
+
+
+def block(**options: str) -> Directive:
+    body = "".join(f"{key}: {value}\n" for key, value in options.items())
+    text = f"```livedocs\nscreenshot: mlflow-ui\nof: examples/runs.py\n{body}alt: x\n```\n"
+    (found,) = find_directives("docs/p.md", text)
+    return found
+
+
+def test_views_resolve_to_the_examples_experiment_runs_model_and_trace(
+    example_state: dict[str, str],
+) -> None:
+    import mlflow
+
+    from mltrack.livedocs.screenshots import _card_html, _mlflow_path, _serving_uri, _state
+
+    s = example_state
+    state = _state(s["url"], s["experiment"])
+    eid = s["experiment_id"]
+    assert state.experiment_id == eid
+    runs = f"/#/experiments/{eid}/runs"
+    assert _mlflow_path(block(view="experiment"), state) == runs
+    assert _mlflow_path(block(view="experiment", sort="accuracy"), state) == (
+        f"{runs}?orderByKey=metrics.%60accuracy%60&orderByAsc=false"
+    )
+    # A run by name; without a name the last run that logged metrics.
+    assert _mlflow_path(block(view="run", run="last"), state) == (
+        f"{runs}/{s['run_last']}/model-metrics"
+    )
+    assert _mlflow_path(block(view="run"), state) == f"{runs}/{s['run_second']}/model-metrics"
+    # The model the example's runs registered, or the one named.
+    assert _mlflow_path(block(view="model"), state) == f"/#/models/{s['model']}"
+    assert _mlflow_path(block(view="model", model=s["model"]), state) == f"/#/models/{s['model']}"
+    assert _mlflow_path(block(view="trace"), state) == (
+        f"/#/experiments/{eid}/traces?selectedEvaluationId={s['trace']}"
+    )
+    assert _mlflow_path(block(view="compare"), state) == f"{runs}?compareRunsMode=CHART"
+    template = block(url="/#/experiments/{experiment_id}/runs/{run_id}?m={model}", run="first")
+    assert _mlflow_path(template, state) == f"{runs}/{s['run_first']}?m={s['model']}"
+    assert "Model card of it" in _card_html(state)
+    # The model a model-server block serves: the champion, else the latest version.
+    assert _serving_uri(state, None) == f"models:/{s['model']}/2"
+    mlflow.MlflowClient(s["url"]).set_registered_model_alias(s["model"], "champion", "1")
+    assert _serving_uri(state, s["model"]) == f"models:/{s['model']}@champion"
+
+
+def test_a_missing_run_model_or_experiment_fails_the_block_naming_the_fix(
+    example_state: dict[str, str], tmp_path: Path
+) -> None:
+    from mltrack.livedocs.model import Item, ItemResult
+    from mltrack.livedocs.screenshots import ShotError, _Browser, _mlflow_path, _shoot_item, _state
+
+    s = example_state
+    state = _state(s["url"], s["experiment"])
+    with pytest.raises(ShotError) as missing_run:
+        _mlflow_path(block(view="run", run="deepest"), state)
+    assert str(missing_run.value) == (
+        "the example created no run named 'deepest'; its runs: ['first', 'last', 'second']"
+    )
+    with pytest.raises(ShotError) as missing_model:
+        _mlflow_path(block(view="model", model="no-such-model"), state)
+    assert str(missing_model.value) == (
+        f"no registered model named 'no-such-model'; the example registered {s['model']!r}: "
+        "fix 'model:' in the block"
+    )
+    with pytest.raises(ShotError, match="the example left no experiment 'gone' on the server"):
+        _state(s["url"], "gone")
+    with pytest.raises(ShotError, match="the example ran in no experiment of this build"):
+        _state(s["url"], None)
+
+    # Through the shooting of an item: the item fails, its error names the block's
+    # page:line, and no browser was needed to find out.
+    item = Item(id="examples/runs.py", kind="script", path="examples/runs.py", key="k")
+    item.screenshots = [block(view="run", run="deepest"), block(view="model", model="nope")]
+    item.screenshots[1].line = 9
+    result = ItemResult(id=item.id, key=item.key, ok=True)
+    browser = _Browser(tmp_path)
+    try:
+        _shoot_item(browser, item, result, s["url"], s["experiment"], lambda text: text)
+    finally:
+        browser.close()
+    assert browser._browser is None, "no Chromium started for views that cannot be resolved"
+    assert not result.ok and result.error is not None
+    assert result.error.type == "ScreenshotError"
+    assert result.error.message == (
+        "docs/p.md:1: screenshot of examples/runs.py: the example created no run named "
+        "'deepest'; its runs: ['first', 'last', 'second']; docs/p.md:9: screenshot of "
+        f"examples/runs.py: no registered model named 'nope'; the example registered "
+        f"{s['model']!r}: fix 'model:' in the block"
+    )
+
+
+def test_an_example_without_model_or_trace_says_what_to_do(tracking_uri: str) -> None:
+    import mlflow
+
+    from mltrack.livedocs.screenshots import ShotError, _card_html, _mlflow_path, _state
+
+    experiment = f"shots-bare-{uuid.uuid4().hex[:8]}"
+    client = mlflow.MlflowClient(tracking_uri)
+    client.create_run(client.create_experiment(experiment), run_name="only")
+    state = _state(tracking_uri, experiment)
+    with pytest.raises(ShotError, match="registered no model; name one with 'model: NAME'"):
+        _mlflow_path(block(view="model"), state)
+    with pytest.raises(ShotError, match="recorded no trace in its experiment"):
+        _mlflow_path(block(view="trace"), state)
+    with pytest.raises(ShotError, match="compare needs at least two runs"):
+        _mlflow_path(block(view="compare"), state)
+    with pytest.raises(ShotError, match=r"holds model_card.html; log one with card.log_to_run\(\)"):
+        _card_html(state)
+
+
+def test_a_server_that_does_not_answer_fails_the_block_in_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from mltrack.livedocs import screenshots
+    from mltrack.livedocs.screenshots import ShotError, _read, _state
+
+    started = time.monotonic()
+    with pytest.raises(ShotError, match=r"the tracking server http://127.0.0.1:9 did not answer"):
+        _state("http://127.0.0.1:9", "anything")  # nothing listens on port 9
+    assert time.monotonic() - started < 5, "a probe, not MLflow's minutes of retries"
+    # A read that hangs (as on a server that accepts but never answers) is given up on.
+    monkeypatch.setattr(screenshots, "READ_TIMEOUT_S", 0.2)
+    with pytest.raises(ShotError, match="did not answer within 0.2 s"):
+        _read(time.sleep, 5)
+    with pytest.raises(KeyError):  # what a read raises reaches the caller
+        _read({}.__getitem__, "x")
+    assert _read(sorted, [2, 1], reverse=True) == [2, 1]
