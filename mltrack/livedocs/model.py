@@ -43,6 +43,8 @@ class EngineConfig:
         cli_sources: package directories whose Python files key the CLI captures.
         strict_unreferenced: in strict mode an unreferenced example is an error.
         warm_pool: fork script workers from a process that imported mlflow once.
+        spare_server: after a build that used a throwaway server, start the next one
+            ahead of need (``mkdocs serve``: a save re-renders without a server start).
     """
 
     root: Path
@@ -60,6 +62,7 @@ class EngineConfig:
     cli_sources: tuple[str, ...] = ("mltrack",)
     strict_unreferenced: bool = True
     warm_pool: bool = True
+    spare_server: bool = False
 
     @property
     def cache_path(self) -> Path:

@@ -19,6 +19,7 @@ Events used: ``on_startup`` (serve or build), ``on_config`` (engine settings),
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -94,6 +95,8 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             )
         except MltrackError as exc:
             raise PluginError(f"livedocs: {exc}") from None
+        # While serving, the next rebuild's tracking server is started ahead of the save.
+        engine_config = dataclasses.replace(engine_config, spare_server=self.command == "serve")
         # `mkdocs serve` creates new plugin instances on every rebuild; the engine outlives
         # them so that an unchanged failing item is not re-run on each save.
         engine = _ENGINES.get(root)
@@ -300,6 +303,12 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
             # The whole page is the notebook livedocs executed: mark it like any rendering.
             html = f'<div class="livedocs" data-livedocs-item="{escape(source)}">{html}</div>'
         return html
+
+    def on_shutdown(self) -> None:
+        # `mkdocs serve` ends: stop the spare tracking server (it would die with this
+        # process anyway; this also removes its directory).
+        for engine in _ENGINES.values():
+            engine.runner.close()
 
     def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
         if self.engine is None:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mltrack._forkserver import ForkServer, runs_mltrack, start_forkserver
 from mltrack._process import (
@@ -46,7 +46,7 @@ from mltrack._process import (
     reap_tempdirs,
     start_sentinel,
 )
-from mltrack.errors import LiveDocsError
+from mltrack.errors import LiveDocsError, ServerStartError
 from mltrack.livedocs.cache import ResultCache
 from mltrack.livedocs.collect import (
     claim_experiment,
@@ -70,6 +70,9 @@ from mltrack.livedocs.processes import (
 )
 from mltrack.livedocs.redact import Redactor, Scrubber, redactor_for
 from mltrack.livedocs.screenshots import Photographer
+
+if TYPE_CHECKING:
+    from mltrack.localserver import ThrowawayServer
 
 __all__ = [
     "KERNEL_MODULES",
@@ -285,6 +288,8 @@ class Runner:
         self._server_ready_at: float | None = None
         self._pool: WorkerPool | None = None
         self._forkserver: ForkServer | None = None  # runs the examples' `python -m mltrack`
+        self._spare: ThrowawayServer | None = None  # the next build's server (spare_server)
+        self._preloader: threading.Thread | None = None  # imports the MLflow client
         self._rss: dict[int, float] = {}
 
     # -- public -----------------------------------------------------------------------
@@ -321,6 +326,8 @@ class Runner:
                 misses.append(item)
         if misses:
             self._execute(misses, report, server_url)
+        if server_url is None and self.config.spare_server:
+            self._keep_spare(plan)
         report.wall_s = time.monotonic() - start
         self._write_telemetry(report)
         return report
@@ -357,7 +364,9 @@ class Runner:
         server = None
         from mltrack.localserver import free_port, start_server
 
-        port = free_port()
+        need_server = server_url is None and any(item.needs_server for item in misses)
+        spare = self._take_spare() if need_server else None
+        port = spare.port if spare is not None else free_port()
         url = server_url or f"http://127.0.0.1:{port}"
         # Compiled once per build: every captured output goes through it.
         secrets = redactor_for(
@@ -365,7 +374,6 @@ class Runner:
         )
         total = len(misses)
         self.progress("start", {"total": total, "jobs": report.jobs, "cached": len(report.results)})
-        need_server = server_url is None and any(item.needs_server for item in misses)
         report.server_started = need_server
         # Files first, CLI captures after them (they may read state examples created).
         phases = [[i for i in misses if i.kind != "cli"], [i for i in misses if i.kind == "cli"]]
@@ -392,14 +400,15 @@ class Runner:
                     # Workers start importing right away; they wait for the server's health.
                     futures = submit(phases[0])
                     if need_server:
-                        server = start_server(root=tmp / "server", port=port)
+                        server = self._ready(spare) or start_server(root=tmp / "server", port=port)
                         report.server_start_s = server.startup_s
                         self.progress("server", {"seconds": server.startup_s})
                     self._server_ready_at = time.monotonic()
                     if any(item.needs_server for item in misses):
                         # Only now: the server is a fork of this process, and a fork
                         # taken while a thread imports can deadlock on the import lock.
-                        threading.Thread(target=preload_client, daemon=True).start()
+                        self._preloader = threading.Thread(target=preload_client, daemon=True)
+                        self._preloader.start()
                     for phase_index in (0, 1):
                         if phase_index == 1:
                             futures = submit(phases[1])
@@ -435,6 +444,8 @@ class Runner:
             kill_marked(marker)
             if server is not None:
                 server.stop()
+            elif spare is not None:  # taken, but the build ended before it was used
+                spare.stop()
             shutil.rmtree(tmp, ignore_errors=True)
             sentinel.release()
         executed = [report.results[i] for i in report.executed]
@@ -446,6 +457,49 @@ class Runner:
                 "slowest": sorted(executed, key=lambda r: -r.duration_s)[:3],
             },
         )
+
+    def _keep_spare(self, plan: Plan) -> None:
+        """Start the next build's server now, unless one is running or none is needed."""
+        if self._spare is not None and self._spare.process.poll() is None:
+            return
+        if not any(item.needs_server for item in plan.items.values()):
+            return
+        from mltrack.localserver import start_server
+
+        # The server is a fork of this process: not while another thread imports.
+        if self._preloader is not None:
+            self._preloader.join(timeout=30)
+        self._spare = start_server(wait=False)
+
+    def _take_spare(self) -> ThrowawayServer | None:
+        """The server started ahead of this build, if it is still running."""
+        spare, self._spare = self._spare, None
+        if spare is not None and spare.process.poll() is not None:
+            spare.stop()
+            return None
+        return spare
+
+    @staticmethod
+    def _ready(spare: ThrowawayServer | None) -> ThrowawayServer | None:
+        """The spare server once healthy (``None``, and it is stopped, if it never is)."""
+        if spare is None:
+            return None
+        from mltrack.localserver import wait_healthy
+
+        started = time.monotonic()
+        try:
+            wait_healthy(spare.url, proc=spare.process, timeout=30)
+        except ServerStartError:
+            spare.stop()
+            return None
+        spare.startup_s = time.monotonic() - started
+        return spare
+
+    def close(self) -> None:
+        """Stop what this runner keeps between builds (the spare server)."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.stop()
 
     def _record(self, item: Item, result: ItemResult, report: BuildReport) -> None:
         report.results[item.id] = result
