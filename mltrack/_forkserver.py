@@ -34,13 +34,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mltrack._process import exit_with_parent, name_process
+from mltrack._process import (
+    ForkedChild,
+    exit_with_parent,
+    fork_child,
+    name_process,
+    release_inherited_fds,
+)
 
 if TYPE_CHECKING:
     import socket
     import subprocess
-
-    from mltrack.localserver import ForkedProcess
 
 __all__ = [
     "FORKSERVER_ENV",
@@ -98,7 +102,7 @@ def fork_main(
     stdout_fd: int,
     name: bytes = b"mltrack",
     cwd: str | None = None,
-) -> ForkedProcess:
+) -> ForkedChild:
     """Fork this process; the child runs ``main(argv)`` and exits with its status.
 
     The child leads a new session, writes stdout and stderr to ``stdout_fd`` (stdin is
@@ -113,19 +117,10 @@ def fork_main(
         name: process name shown by ``ps``/``top`` (at most 15 bytes).
         cwd: working directory (default: this process's).
     """
-    import warnings
-
-    from mltrack.localserver import ForkedProcess
-
     parent = os.getpid()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()  # or the child would write the parent's buffered output again
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "multi-threaded fork"
-        pid = os.fork()
+    pid = fork_child()
     if pid:
-        return ForkedProcess(pid)
+        return ForkedChild(pid)
     code = 70
     try:
         devnull = os.open(os.devnull, os.O_RDONLY)
@@ -158,7 +153,7 @@ def _become_child(
     name_process(name)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
-    _release_inherited_fds()
+    release_inherited_fds(keep=(0, 1, 2))
     if parent is not None:
         exit_with_parent(parent)
     # The parent's streams may be pytest's in-memory captures: use the real descriptors.
@@ -262,25 +257,6 @@ def _redirect_log_handlers() -> None:
             stream = getattr(handler, "stream", None)
             if isinstance(handler, logging.StreamHandler) and id(stream) in old:
                 handler.setStream(old[id(stream)])
-
-
-def _release_inherited_fds() -> None:
-    """Point every inherited descriptor but 0, 1 and 2 at /dev/null.
-
-    The parent's listening sockets would keep their ports bound, and pipes whose readers
-    wait for every writer to close would never see the parent die. The numbers stay
-    taken, so a parent's object that closes its descriptor later cannot close ours.
-    """
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        fds = [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = []
-    for fd in fds:
-        if fd > 2 and fd != devnull:
-            with contextlib.suppress(OSError):
-                os.dup2(devnull, fd)
-    os.close(devnull)
 
 
 def _run_main(main: Callable[[list[str]], int | None], argv: list[str]) -> int:
@@ -519,10 +495,7 @@ def _handle(conn: socket.socket, me: dict[str, object]) -> None:
         conn.sendall(b'{"ok": false}\n')
         conn.close()
         return
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    pid = os.fork()
+    pid = fork_child()
     if pid == 0:
         code = 70
         try:

@@ -18,6 +18,9 @@ server, the docs engine's workers, pool and kernels, model servers, ``ml server`
 * :func:`start_sentinel` - a process in a session of its own that, when the build dies
   before saying goodbye, kills every process carrying the build's marker variable and
   removes its temp dir.
+* :func:`fork_child`, :func:`release_inherited_fds` and :class:`ForkedChild` - what every
+  fork of a running process (the throwaway server, the fork server's and the docs
+  worker's children, warm notebook kernels) does first, and its ``Popen``-like handle.
 
 Only the standard library is imported: the docs worker loads this file by path before
 an example runs, without importing the ``mltrack`` package.
@@ -49,9 +52,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OWNER_ENV",
+    "ForkedChild",
     "Sentinel",
     "exit_with_parent",
     "exit_with_parent_from_env",
+    "fork_child",
     "free_port",
     "keeper_command",
     "kill_group",
@@ -60,10 +65,13 @@ __all__ = [
     "owned_tempdir",
     "owner_env",
     "pid_start_time",
+    "port_is_free",
     "processes_with_env",
     "reap_tempdirs",
+    "release_inherited_fds",
     "set_parent_death_signal",
     "start_sentinel",
+    "wait_polled",
 ]
 
 # Ports handed out by free_port: below Linux's ephemeral range (32768+), so an outgoing
@@ -84,11 +92,13 @@ _IS_LINUX = sys.platform.startswith("linux")
 _PDEATH_SIGNAL = (signal.SIGRTMIN + 3) if hasattr(signal, "SIGRTMIN") else None
 
 
-class _Process(Protocol):
+class _Polled(Protocol):
     pid: int
 
     def poll(self) -> int | None: ...
 
+
+class _Process(_Polled, Protocol):
     def wait(self, timeout: float | None = None) -> int: ...
 
 
@@ -166,6 +176,111 @@ def processes_with_env(name: str, value: str) -> list[int]:
         except OSError:
             continue
     return found
+
+
+# -- forked children -----------------------------------------------------------------------
+
+
+def fork_child() -> int:
+    """``os.fork()``, after flushing this process's ``sys.stdout`` and ``sys.stderr``.
+
+    Unflushed, the child would write the parent's buffered output a second time. Python
+    3.12+ warns when a process with threads forks (a watchdog thread, a server's): these
+    children run Python only, never a lock another thread held; the warning is not shown.
+    """
+    import warnings
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "multi-threaded fork"
+        return os.fork()
+
+
+def release_inherited_fds(keep: Iterable[int]) -> None:
+    """In a fresh fork, point every descriptor but those in ``keep`` at /dev/null.
+
+    The parent's listening sockets would keep their ports bound (and swallow
+    connections) after the parent closed them, and pipes whose readers wait for every
+    writer to close (the docs build's sentinel) would never see the parent die. The
+    numbers stay taken, so a parent's object that closes its descriptor later cannot
+    close ours.
+    """
+    keep = set(keep)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:
+        fds = []
+    for fd in fds:
+        if fd not in keep and fd != devnull:
+            with contextlib.suppress(OSError):
+                os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def wait_polled(proc: _Polled, timeout: float | None = None, interval: float = 0.02) -> int:
+    """``Popen.wait`` for a process known by ``poll()`` alone: poll until it has ended.
+
+    Raises:
+        subprocess.TimeoutExpired: it still runs after ``timeout`` seconds.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while (code := proc.poll()) is None:
+        if deadline is not None and time.monotonic() > deadline:
+            import subprocess
+
+            raise subprocess.TimeoutExpired(f"pid {proc.pid}", timeout or 0.0)
+        time.sleep(interval)
+    return code
+
+
+class ForkedChild:
+    """A child this process forked (:func:`fork_child`), as a ``subprocess.Popen``.
+
+    The part of ``Popen``'s interface the starters, :func:`kill_group` and
+    ``jupyter_client``'s kernel provisioner use: ``pid``, ``returncode``, ``poll``,
+    ``wait``, ``send_signal``, ``terminate``, ``kill``, and no pipes.
+    """
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        """Its exit code (``-N`` for signal N) once it has ended, else ``None``."""
+        if self.returncode is None:
+            try:
+                done, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.returncode = -1  # reaped elsewhere: ended, with a status unknown
+                return self.returncode
+            if done:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait until it has ended; its exit code.
+
+        Raises:
+            subprocess.TimeoutExpired: it still runs after ``timeout`` seconds.
+        """
+        return wait_polled(self, timeout)
+
+    def send_signal(self, signum: int) -> None:
+        """Send ``signum`` to it, unless it has ended (its pid may be another's now)."""
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signum)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
 
 
 # -- tying a child to its owner ------------------------------------------------------------
@@ -331,6 +446,22 @@ def pid_start_time(pid: int) -> int | None:
     return int(fields[19])  # field 22 of the line; the two before ")" are cut off
 
 
+def _bind_host(host: str) -> str:
+    return "0.0.0.0" if host in ("", "0.0.0.0") else host
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``host:port`` can be bound right now (nothing listens there)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((_bind_host(host), port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nothing listens on at ``host`` right now, from this process's slice."""
     import random
@@ -339,21 +470,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     global _next_port
     size = (_PORT_HIGH - _PORT_LOW) // _PORT_SLICES
     base = _PORT_LOW + (os.getpid() % _PORT_SLICES) * size  # a fork gets a new slice too
-    bind_host = "0.0.0.0" if host in ("", "0.0.0.0") else host
     with _port_lock:
         if _next_port is None or not base <= _next_port < base + size:
             _next_port = base + random.randrange(size)
         for _ in range(size):
             port = _next_port
             _next_port = base + (port - base + 1) % size
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-                try:
-                    sock.bind((bind_host, port))
-                except OSError:
-                    continue
+            if port_is_free(port, host):
                 return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # the slice is full
-        sock.bind((bind_host, 0))
+        sock.bind((_bind_host(host), 0))
         return int(sock.getsockname()[1])
 
 

@@ -26,7 +26,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,12 +39,16 @@ from pathlib import Path
 from typing import Protocol
 
 from mltrack._process import (
+    ForkedChild,
     exit_with_parent,
+    fork_child,
     free_port,
     keeper_command,
     kill_group,
     name_process,
     owned_tempdir,
+    port_is_free,
+    release_inherited_fds,
 )
 from mltrack.errors import ServerStartError
 from mltrack.serverapp import plain_app, uvicorn_command
@@ -75,15 +78,6 @@ class ServerProcess(Protocol):
     def poll(self) -> int | None: ...
 
     def wait(self, timeout: float | None = None) -> int: ...
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_healthy(
@@ -255,50 +249,15 @@ def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
         log.close()
 
 
-class ForkedProcess:
-    """A forked child, with the part of ``subprocess.Popen``'s interface the starters use."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self._returncode: int | None = None
-
-    @property
-    def returncode(self) -> int | None:
-        return self._returncode
-
-    def poll(self) -> int | None:
-        if self._returncode is None:
-            try:
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:  # reaped elsewhere
-                self._returncode = -1
-                return self._returncode
-            if pid:
-                self._returncode = os.waitstatus_to_exitcode(status)
-        return self._returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout or 0.0)
-            time.sleep(0.02)
-        assert self._returncode is not None
-        return self._returncode
+#: A forked server (or model server: :func:`mltrack._forkserver.fork_main`).
+ForkedProcess = ForkedChild
 
 
 def _fork(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
-    import warnings
-
     log_fd = os.open(root / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     parent = os.getpid()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()  # or the child would write the parent's buffered output again
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: "multi-threaded fork"
-            pid = os.fork()
+        pid = fork_child()
     except OSError:
         os.close(log_fd)
         raise
@@ -324,7 +283,7 @@ def _serve_in_child(root: Path, port: int, env: dict[str, str], log_fd: int, par
     name_process(b"mltrack-mlflow")  # else `ps`/`top` show the caller's name for it
     # Closes the parent's pipes we inherited (e.g. the docs build's sentinel): only the
     # parent may hold their write ends, or their readers never see it die.
-    _release_inherited_fds(keep=log_fd)
+    release_inherited_fds(keep=(1, 2, log_fd))
     exit_with_parent(parent)  # from any thread of the parent: not its thread's lifetime
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
@@ -350,33 +309,17 @@ def _serve_in_child(root: Path, port: int, env: dict[str, str], log_fd: int, par
     uvicorn.Server(config).run()
 
 
-def _release_inherited_fds(keep: int) -> None:
-    """Point every inherited descriptor but ``keep`` at /dev/null.
-
-    A forked child holds copies of the parent's sockets; a listening one would keep its
-    port bound (and swallow connections) after the parent closed it. The numbers stay
-    taken, so a parent's object that closes its descriptor later cannot close ours.
-    """
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        fds = [int(name) for name in os.listdir("/proc/self/fd")]
-    except OSError:
-        fds = []
-    for fd in fds:
-        if fd in (keep, devnull) or fd == 1 or fd == 2:
-            continue
-        with contextlib.suppress(OSError):
-            os.dup2(devnull, fd)
-    os.close(devnull)
-
-
-def start_server(root: Path | None = None, port: int | None = None) -> ThrowawayServer:
+def start_server(
+    root: Path | None = None, port: int | None = None, wait: bool = True
+) -> ThrowawayServer:
     """Start a throwaway MLflow server and wait until it is healthy.
 
     Args:
         root: directory for the store; a new temporary directory when omitted
             (removed again by :meth:`ThrowawayServer.stop`).
         port: TCP port on 127.0.0.1; a free one when omitted.
+        wait: wait for its health; ``False`` returns at once (a server started ahead of
+            need; :func:`wait_healthy` before use).
 
     Returns:
         The running server. Call ``stop()`` or use it as a context manager.
@@ -384,7 +327,7 @@ def start_server(root: Path | None = None, port: int | None = None) -> Throwaway
     Raises:
         ServerStartError: the server did not become healthy; the log tail is included.
     """
-    if port is not None and not _port_is_free(port):
+    if port is not None and not port_is_free(port):
         raise ServerStartError(f"port {port} on 127.0.0.1 is already in use; pick another port")
     _fork_available()  # a bad MLTRACK_SERVER_START fails before anything is created
     port = port or free_port()
@@ -402,6 +345,8 @@ def start_server(root: Path | None = None, port: int | None = None) -> Throwaway
             shutil.rmtree(root, ignore_errors=True)
         raise
     server = ThrowawayServer(url=url, root=root, process=proc)
+    if not wait:
+        return server
     try:
         server.startup_s = wait_healthy(url, proc=proc)
     except BaseException as exc:

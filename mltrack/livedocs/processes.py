@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mltrack._process import kill_group, processes_with_env
+from mltrack._process import ForkedChild, kill_group, processes_with_env
 from mltrack.errors import LiveDocsError
 from mltrack.livedocs.model import EngineConfig, Item
 
@@ -160,26 +160,19 @@ def line_in_dump(dump: str, path: str | None) -> int | None:
 # -- the warm pool -------------------------------------------------------------------------
 
 
-class ForkedProcess:
-    """A worker forked by the pool; quacks like ``Popen`` for waiting and killing."""
+class ForkedProcess(ForkedChild):
+    """A worker forked by the pool; quacks like ``Popen`` for waiting and killing.
+
+    The pool's child, not this process's: its exit code comes from the pool.
+    """
 
     def __init__(self, pool: WorkerPool, pid: int):
+        super().__init__(pid)
         self.pool = pool
-        self.pid = pid
-        self.returncode: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
             self.returncode = self.pool.exit_code(self.pid)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
-            time.sleep(0.05)
-        assert self.returncode is not None
         return self.returncode
 
 
@@ -206,6 +199,7 @@ class WorkerPool:
         self._exits: dict[int, int] = {}
         self._ready = False
         self._dead = False
+        self._files: dict[str, int] = {}  # project files the pool loaded -> mtime (ns)
         self._next = 0
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -217,6 +211,7 @@ class WorkerPool:
                 message = json.loads(raw)
                 with self._changed:
                     if "ready" in message:
+                        self._files = dict(message.get("files", {}))
                         self._ready = True
                     elif "exit" in message:
                         self._exits[message["exit"]] = message["code"]
@@ -226,6 +221,29 @@ class WorkerPool:
         with self._changed:
             self._dead = True
             self._changed.notify_all()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the pool has finished importing (a fork comes at once)."""
+        with self._lock:
+            return self._ready and not self._dead
+
+    def fresh(self) -> bool:
+        """Running, and no project file it loaded has changed since (a pool kept between
+        builds must not fork workers with yesterday's code)."""
+        if self.proc.poll() is not None:
+            return False
+        with self._lock:
+            if self._dead:
+                return False
+            files = dict(self._files)
+        for path, mtime in files.items():
+            try:
+                if os.stat(path).st_mtime_ns != mtime:
+                    return False
+            except OSError:
+                return False
+        return True
 
     def exit_code(self, pid: int) -> int | None:
         with self._lock:

@@ -137,50 +137,6 @@ def _warm_kernel_args(spec: dict[str, Any], nb: Any) -> list[str] | None:
     return extra
 
 
-class _ForkedKernel:
-    """A kernel forked by this worker; quacks like the ``Popen`` a provisioner holds."""
-
-    stdin = stdout = stderr = None
-
-    def __init__(self, pid: int):
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                done, status = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                self.returncode = -signal.SIGKILL  # reaped elsewhere
-                return self.returncode
-            if done:
-                self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        import subprocess
-        import time
-
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(str(self.pid), timeout or 0)
-            time.sleep(0.02)
-        assert self.returncode is not None
-        return self.returncode
-
-    def send_signal(self, signum: int) -> None:
-        if self.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signum)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-
 def _fork_kernel(connection_file: str, args: list[str], trace: tuple[str, str, str] | None) -> int:
     """Fork this worker into an IPython kernel serving ``connection_file``; its pid.
 
@@ -190,9 +146,7 @@ def _fork_kernel(connection_file: str, args: list[str], trace: tuple[str, str, s
         trace: ``(root, notebook, target)`` for :func:`trace_kernel`, or ``None``.
     """
     worker = os.getpid()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
+    pid = _process.fork_child()
     if pid:
         return pid
     code = 1
@@ -245,7 +199,8 @@ def _warm_kernel_manager(connection_file: str, kernel_name: str, pid: int) -> An
         async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
             provisioner = self.provisioner
             assert provisioner is not None
-            provisioner.process = _ForkedKernel(pid)  # type: ignore[attr-defined]
+            # Quacks like the Popen a provisioner holds (poll, wait, signals, no pipes).
+            provisioner.process = _process.ForkedChild(pid)  # type: ignore[attr-defined]
             provisioner.pid = pid  # type: ignore[attr-defined]
             # Not the worker's group: a signal to the kernel must not reach the worker.
             provisioner.pgid = None  # type: ignore[attr-defined]
