@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mltrack.livedocs.runner import processes_with_env
+from mltrack.localserver import ThrowawayServer
 from tests._helpers import ml_in_process
 
 pytestmark = pytest.mark.slow
@@ -390,54 +392,125 @@ def test_notebook_failure_names_the_cell_and_the_line_in_it(tmp_path: Path) -> N
     assert "3 | version = promote(aliases)" in done.stderr
 
 
-def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(tmp_path: Path) -> None:
+#: BAD_PY logging a run before it fails, through MLflow's REST API: with `import mlflow`
+#: each of the three sessions that run it would take 3 s longer.
+BAD_LOGS_A_RUN_PY = BAD_PY.replace(
+    "promote()\n",
+    """\
+import json, os, urllib.parse, urllib.request
+api = os.environ["MLFLOW_TRACKING_URI"] + "/api/2.0/mlflow/"
+name = urllib.parse.quote(os.environ["MLFLOW_EXPERIMENT_NAME"])
+with urllib.request.urlopen(f"{api}experiments/get-by-name?experiment_name={name}") as found:
+    body = {"experiment_id": json.load(found)["experiment"]["experiment_id"], "run_name": "bad-run"}
+headers = {"Content-Type": "application/json"}
+urllib.request.urlopen(urllib.request.Request(api + "runs/create", json.dumps(body).encode(), headers))
+promote()
+""",
+)
+
+
+def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    from mlflow import MlflowClient
+
+    from mltrack.livedocs.pytest_plugin import SERVER_ENV, check_server_url
+    from mltrack.localserver import free_port
+
     root = make_project(
         tmp_path / "proj",
         # Run in the project directory (imported as a test module), it leaves a file.
-        {"fine.py": "open('ran-here.txt', 'w').close()\nprint('fine')\n", "bad.py": BAD_PY},
+        {"fine.py": "open('ran-here.txt', 'w').close()\nprint('fine')\n", "bad.py": BAD_LOGS_A_RUN_PY},
         directive("examples/fine.py")
         + directive("examples/bad.py")
         + "```python livedocs\nprint('snippet', 2 + 2)\n```\n",
-    )
-    env = build_env(tmp_path / "tmp", uuid.uuid4().hex)
+    )  # fmt: skip
+    tag = uuid.uuid4().hex
+    env = build_env(tmp_path / "tmp", tag)
 
-    def pytest_run(*args: str) -> subprocess.CompletedProcess[str]:
+    def pytest_run(
+        *args: str, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "pytest", "--livedocs",  # plugin loads from its entry point
-             "-p", "no:cacheprovider", "-rA", *args, "examples", "docs"],
+             "-p", "no:cacheprovider", "-rA", *args],
             cwd=root,
-            env=env,
+            env={**env, **(extra_env or {})},
             capture_output=True,
             text=True,
             timeout=300,
         )  # fmt: skip
 
-    first = pytest_run()
+    # Nothing cached: the session starts its own throwaway server, and stops it.
+    first = pytest_run("examples", "docs")
     assert first.returncode == 1, first.stdout
     assert "PASSED examples/fine.py::livedocs" in first.stdout
     assert "PASSED docs/index.md::line-9" in first.stdout
     assert "FAILED examples/bad.py::livedocs" in first.stdout
     assert "docs/index.md:5 -> examples/bad.py:3: KeyError: 'champion'" in first.stdout
+    assert "livedocs: 3 items ran on 1 throwaway tracking server" in first.stdout, first.stdout
+    assert leftovers(tmp_path / "tmp") == [] and tagged_processes(tag) == []
     # -k selects by path; the passing items are cached now, so no server is needed
-    selected = pytest_run("-k", "fine")
+    selected = pytest_run("-k", "fine", "examples", "docs")
     assert selected.returncode == 0, selected.stdout
     assert "1 passed, 2 deselected" in selected.stdout
+    assert "livedocs: 1 item cached; no tracking server needed" in selected.stdout
+
+    # The other sessions run on a server that is already up (the failing item is never
+    # cached): no server start per session, nor per xdist worker.
+    url = mlflow_server.url
+    client = MlflowClient(url)
+
+    def bad_experiments() -> set[str]:  # the session server is shared: "bad" may exist
+        found = client.search_experiments(filter_string="name LIKE 'bad%'")
+        return {e.name for e in found}
+
+    before = bad_experiments()
     # -x stops at the first failing item, like any test
-    stopped = pytest_run("-x")
+    stopped = pytest_run("-x", "--livedocs-server", url + "/", "examples", "docs")
     assert stopped.returncode == 1, stopped.stdout
     assert "stopping after 1 failures" in stopped.stdout and "1 failed" in stopped.stdout
     assert "2 passed" not in stopped.stdout
-    # xdist: items spread over two workers; the failure reads the same
-    spread = pytest_run("-n", "2")
+    assert f"livedocs: 1 item ran on the tracking server {url} (--livedocs-server)" in (
+        stopped.stdout
+    )
+    # xdist: items spread over two workers; the failure reads the same. The server is
+    # given by the variable this time.
+    spread = pytest_run("-n", "2", "examples", "docs", extra_env={SERVER_ENV: url})
     assert spread.returncode == 1, spread.stdout
     assert "2 passed" in spread.stdout and "1 failed" in spread.stdout
     assert "docs/index.md:5 -> examples/bad.py:3: KeyError: 'champion'" in spread.stdout
+    assert f"livedocs: 1 item ran on the tracking server {url} ({SERVER_ENV})" in spread.stdout
+    # Each session's item claimed an experiment of its own on that server ("bad", then
+    # the first free "bad-N"): one run in each, none in the other's.
+    new = sorted(bad_experiments() - before, key=lambda name: (len(name), name))
+    assert len(new) == 2 and all(re.fullmatch(r"bad(-\d+)?", name) for name in new), new
+    assert new == ["bad", "bad-2"] or before, new
+    for name in new:
+        experiment = client.get_experiment_by_name(name)
+        assert experiment is not None
+        runs = client.search_runs([experiment.experiment_id])
+        assert [r.info.run_name for r in runs] == ["bad-run"], (name, runs)
+    assert tagged_processes(tag) == []
+
+    # A server that is not there, or not http(s): one usage line, no traceback.
+    port = free_port()
+    nowhere = pytest_run("--livedocs-server", f"http://127.0.0.1:{port}", "examples")
+    assert nowhere.returncode == 4, nowhere.stderr
+    assert nowhere.stderr.strip() == (
+        f"ERROR: --livedocs-server http://127.0.0.1:{port}: no tracking server answers on"
+        " /health; start it (`mlflow server`, `ml server`) or leave it out to start a"
+        " throwaway server"
+    )
+    assert nowhere.stdout == ""
+    with pytest.raises(pytest.UsageError, match=f"^{SERVER_ENV} 'ftp://h' is not an http"):
+        check_server_url("ftp://h", SERVER_ENV)
+    with pytest.raises(pytest.UsageError, match="holds credentials") as denied:
+        check_server_url("http://me:hunter2@127.0.0.1:5000")
+    assert "hunter2" not in str(denied.value)
+
     # An example named on the command line runs once, through the engine only.
-    named = subprocess.run(
-        [sys.executable, "-m", "pytest", "--livedocs", "-p", "no:cacheprovider", "-rA",
-         "examples/fine.py"],
-        cwd=root, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    named = pytest_run("examples/fine.py")
     assert named.returncode == 0 and "PASSED examples/fine.py::livedocs" in named.stdout
     assert "1 passed" in named.stdout, named.stdout
     assert not (root / "ran-here.txt").exists()
