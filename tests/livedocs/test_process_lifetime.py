@@ -22,7 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from mltrack._process import owned_tempdir, pid_start_time, processes_with_env, reap_tempdirs
+from mltrack._process import (
+    owned_tempdir,
+    owner_env,
+    pid_start_time,
+    processes_with_env,
+    reap_tempdirs,
+)
 
 TAG_ENV = "LIVEDOCS_LIFETIME_TAG"
 GUARANTEE_S = 3.0
@@ -305,7 +311,9 @@ def _run_notebook_worker(tmp_path: Path, source: str) -> tuple[subprocess.Popen[
         "root": str(tmp_path / "nb"),
     }
     (out / "spec.json").write_text(json.dumps(spec))
-    env = build_env(tmp_path / "tmp", tmp_path / "ready", uuid.uuid4().hex)
+    # As the build starts it: the worker ends with its owner (this process), even a
+    # SIGKILLed one.
+    env = {**build_env(tmp_path / "tmp", tmp_path / "ready", uuid.uuid4().hex), **owner_env()}
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
         [sys.executable, runner.WORKER, str(out / "spec.json")],

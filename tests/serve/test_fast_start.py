@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from mltrack._forkserver import FORKSERVER_ENV, ForkServer, start_forkserver
-from mltrack._process import free_port
+from mltrack._process import free_port, owner_env
 from mltrack.deploy.local import start_local
 from mltrack.localserver import ForkedProcess, ThrowawayServer
 
@@ -100,7 +100,9 @@ def test_start_local_bad_model_fails_with_the_servers_message(mlflow_server) -> 
 _OWNER = textwrap.dedent(
     """
     import os, sys, time
+    from mltrack._process import exit_with_parent_from_env
     from mltrack.deploy.local import start_local
+    exit_with_parent_from_env()  # a SIGKILLed pytest takes it (and its server) along
     server = start_local(sys.argv[1], auth=False)
     print(server.process.pid, server.url, flush=True)
     with server:
@@ -113,7 +115,7 @@ _OWNER = textwrap.dedent(
 def test_forked_model_server_ends_with_its_owner(
     served_models, mlflow_server: ThrowawayServer, sig: int
 ) -> None:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url, **owner_env()}
     owner = subprocess.Popen(
         [sys.executable, "-c", _OWNER, served_models.table],
         env=env,
@@ -279,9 +281,12 @@ def test_forkserver_ends_with_its_owner(tmp_path: Path) -> None:
             sys.executable,
             "-c",
             "import time; from mltrack._forkserver import start_forkserver\n"
+            "from mltrack._process import exit_with_parent_from_env\n"
+            "exit_with_parent_from_env()\n"  # a SIGKILLed pytest takes it along
             "fs = start_forkserver(modules=())\n"
             "print(fs.process.pid, fs.socket_path, flush=True); time.sleep(300)",
         ],
+        env={**os.environ, **owner_env()},
         stdout=subprocess.PIPE,
         text=True,
         start_new_session=True,
