@@ -225,6 +225,7 @@ class _State:
     the runs shown under an example are.
     """
 
+    url: str
     client: Any  # mlflow.MlflowClient
     experiment_id: str
     runs: list[Any]  # mlflow.entities.Run
@@ -300,17 +301,23 @@ def _state(url: str, experiment: str | None) -> _State:
         max_results=_MAX_RUNS,
         order_by=["attributes.start_time ASC"],
     )
-    return _State(client, str(found.experiment_id), list(runs))
+    return _State(url, client, str(found.experiment_id), list(runs))
 
 
-def _artifact_text(client: Any, run_id: str, path: str) -> str:
-    """The text of artifact ``path`` of a run (downloaded to a folder removed again)."""
+def _artifact_text(state: _State, run: Any, path: str) -> str:
+    """The text of the file ``path`` among a run's artifacts (via a folder removed again)."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
     from mltrack._process import owned_tempdir
 
+    repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=state.url)
     folder = owned_tempdir("mltrack-livedocs-")  # reaped by a later build if we die
     try:
-        local = client.download_artifacts(run_id, path, str(folder))
-        return Path(local).read_bytes().decode("utf-8", errors="replace")
+        local = folder / Path(path).name
+        # One file, without the progress bar that download_artifacts() draws on the
+        # build's log (its switch is a process-wide environment variable).
+        repo._download_file(path, str(local))
+        return local.read_bytes().decode("utf-8", errors="replace")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -318,10 +325,9 @@ def _artifact_text(client: Any, run_id: str, path: str) -> str:
 def _card_html(state: _State) -> str:
     """The HTML model card the example logged to one of its runs (the last one)."""
     for run in reversed(state.runs):
-        run_id = run.info.run_id
-        files = _read(state.client.list_artifacts, run_id)
+        files = _read(state.client.list_artifacts, run.info.run_id)
         if any(f.path == "model_card.html" for f in files):
-            return _read(_artifact_text, state.client, run_id, "model_card.html")
+            return _read(_artifact_text, state, run, "model_card.html")
     raise ShotError("no run of the example holds model_card.html; log one with card.log_to_run()")
 
 

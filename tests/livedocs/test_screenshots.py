@@ -363,7 +363,7 @@ def block(**options: str) -> Directive:
 
 
 def test_views_resolve_to_the_examples_experiment_runs_model_and_trace(
-    example_state: dict[str, str],
+    example_state: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:
     import mlflow
 
@@ -392,7 +392,9 @@ def test_views_resolve_to_the_examples_experiment_runs_model_and_trace(
     assert _mlflow_path(block(view="compare"), state) == f"{runs}?compareRunsMode=CHART"
     template = block(url="/#/experiments/{experiment_id}/runs/{run_id}?m={model}", run="first")
     assert _mlflow_path(template, state) == f"{runs}/{s['run_first']}?m={s['model']}"
+    capfd.readouterr()
     assert "Model card of it" in _card_html(state)
+    assert "Downloading artifacts" not in capfd.readouterr().err, "no progress bar on the log"
     # The model a model-server block serves: the champion, else the latest version.
     assert _serving_uri(state, None) == f"models:/{s['model']}/2"
     mlflow.MlflowClient(s["url"]).set_registered_model_alias(s["model"], "champion", "1")
