@@ -290,6 +290,7 @@ class Runner:
         self._forkserver: ForkServer | None = None  # runs the examples' `python -m mltrack`
         self._spare: ThrowawayServer | None = None  # the next build's server (spare_server)
         self._preloader: threading.Thread | None = None  # imports the MLflow client
+        self._kept_pool: WorkerPool | None = None  # the next build's pool (spare_server)
         self._rss: dict[int, float] = {}
 
     # -- public -----------------------------------------------------------------------
@@ -380,8 +381,13 @@ class Runner:
         done = 0
         try:
             modules = pool_modules(self.config, phases[0])
-            if self.config.warm_pool and modules and len(phases[0]) > 1:
-                self._pool = WorkerPool(modules, self._base_environment(marker))
+            kept = self._take_kept_pool(len(phases[0]))
+            if kept is not None:
+                self._pool = kept
+            elif self.config.warm_pool and modules and len(phases[0]) > 1:
+                # A pool kept for the next save must outlive this build's straggler kill.
+                pool_marker = uuid.uuid4().hex if self.config.spare_server else marker
+                self._pool = WorkerPool(modules, self._base_environment(pool_marker))
             scripts = [
                 self.config.root / i.path for i in phases[0] if i.kind == "script" and i.path
             ]
@@ -436,7 +442,10 @@ class Runner:
             self._cancel.set()
             self._kill_active()
             if self._pool is not None:
-                self._pool.stop()
+                if self.config.spare_server and self._kept_pool is None and self._pool.fresh():
+                    self._kept_pool = self._pool  # for the next save (mkdocs serve)
+                else:
+                    self._pool.stop()
                 self._pool = None
             if self._forkserver is not None:
                 self._forkserver.stop()
@@ -459,17 +468,36 @@ class Runner:
         )
 
     def _keep_spare(self, plan: Plan) -> None:
-        """Start the next build's server now, unless one is running or none is needed."""
-        if self._spare is not None and self._spare.process.poll() is None:
-            return
+        """Start the next build's server and pool now, unless running or not needed."""
         if not any(item.needs_server for item in plan.items.values()):
             return
-        from mltrack.localserver import start_server
+        if self._spare is None or self._spare.process.poll() is not None:
+            from mltrack.localserver import start_server
 
-        # The server is a fork of this process: not while another thread imports.
-        if self._preloader is not None:
-            self._preloader.join(timeout=30)
-        self._spare = start_server(wait=False)
+            # The server is a fork of this process: not while another thread imports.
+            if self._preloader is not None:
+                self._preloader.join(timeout=30)
+            self._spare = start_server(wait=False)
+        if self.config.warm_pool and self._kept_pool is None:
+            files = [i for i in plan.items.values() if i.kind in ("script", "notebook")]
+            modules = pool_modules(self.config, files)
+            if modules:  # imports in the background while the writer edits
+                self._kept_pool = WorkerPool(modules, self._base_environment(uuid.uuid4().hex))
+
+    def _take_kept_pool(self, items: int) -> WorkerPool | None:
+        """The pool kept from an earlier build when it can serve this one: its code is
+        unchanged, and it is done importing unless there are several items to wait for."""
+        pool = self._kept_pool
+        if pool is None:
+            return None
+        if not pool.fresh():
+            pool.stop()
+            self._kept_pool = None
+            return None
+        if items < 2 and not pool.ready:
+            return None  # a fresh worker is quicker; the pool stays for the next save
+        self._kept_pool = None
+        return pool
 
     def _take_spare(self) -> ThrowawayServer | None:
         """The server started ahead of this build, if it is still running."""
@@ -496,10 +524,13 @@ class Runner:
         return spare
 
     def close(self) -> None:
-        """Stop what this runner keeps between builds (the spare server)."""
+        """Stop what this runner keeps between builds (the spare server and pool)."""
         spare, self._spare = self._spare, None
         if spare is not None:
             spare.stop()
+        pool, self._kept_pool = self._kept_pool, None
+        if pool is not None:
+            pool.stop()
 
     def _record(self, item: Item, result: ItemResult, report: BuildReport) -> None:
         report.results[item.id] = result

@@ -52,6 +52,19 @@ def preimport(modules: list[str]) -> None:
             _PRELOADED.setdefault(loaded, name)
 
 
+def loaded_project_files() -> dict[str, int]:
+    """Modification times (ns) of the loaded modules' files outside the interpreter's own
+    trees: the project's code, which a pool kept between builds must not hold stale."""
+    skip = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix})
+    files: dict[str, int] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and not path.startswith(skip):
+            with contextlib.suppress(OSError):
+                files[path] = os.stat(path).st_mtime_ns
+    return files
+
+
 def preload_frameworks(modules: list[str]) -> None:
     """In the warm pool of a project whose examples use mltrack and scikit-learn, do
     MLflow's slow first-use work once (``mltrack.frameworks.preload``: seconds per item
