@@ -483,5 +483,5 @@ def test_a_server_that_does_not_answer_fails_the_block_in_seconds(
     with pytest.raises(ShotError, match="did not answer within 0.2 s"):
         _read(time.sleep, 5)
     with pytest.raises(KeyError):  # what a read raises reaches the caller
-        _read({}.__getitem__, "x")
+        _read({"a": 1}.__getitem__, "x")
     assert _read(sorted, [2, 1], reverse=True) == [2, 1]
