@@ -95,9 +95,16 @@ def ml_in_process(
 
 
 def start_ml(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """Start ``ml`` (``python -m mltrack``) in its own session, stdout and stderr piped as one."""
+    """Start ``ml`` (``python -m mltrack``) in its own session, stdout and stderr piped as one.
+
+    It runs under a keeper (:func:`mltrack._process.keeper_command`) that ends the
+    session when this process dies, even by SIGKILL. The keeper ignores signals sent to
+    it alone: signal the group (``os.killpg(proc.pid, sig)``), as a terminal does.
+    """
+    from mltrack._process import keeper_command
+
     return subprocess.Popen(
-        [sys.executable, "-m", "mltrack", *args],
+        keeper_command([sys.executable, "-m", "mltrack", *args]),
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,

@@ -244,7 +244,7 @@ def test_ml_ship_local_stopped_by_sigterm_exits_143_and_leaves_no_temp_dir(
     try:
         wait_healthy(f"http://127.0.0.1:{port}", timeout=120, proc=proc, path="/ready")
         assert [p.name for p in scratch.iterdir() if p.name.startswith("mltrack-model-")]
-        proc.send_signal(signal.SIGTERM)
+        os.killpg(proc.pid, signal.SIGTERM)  # `ml` and its keeper (which ignores it)
         output, _ = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
