@@ -244,24 +244,30 @@ KERAS_ON_TF = textwrap.dedent(
 )
 
 
-@pytest.mark.slow
-def test_keras_on_tensorflow_logs_each_epoch_once(experiment: str, tmp_path: Path) -> None:
-    # A fresh interpreter: Keras picks its backend once per process, at import.
-    missing = [n for n in ("tensorflow", "keras") if importlib.util.find_spec(n) is None]
-    if missing:
-        pytest.skip(f"{missing} not installed (the tensorflow and keras extras)")
-    (tmp_path / "fit.py").write_text(KERAS_ON_TF)
+def _last_json_line(cwd: Path, script: str, *args: str) -> dict:
+    """Run ``script`` in a fresh interpreter (no MLTRACK_AUTOLOG* settings); the JSON it
+    printed last."""
+    (cwd / "fit.py").write_text(script)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRACK_AUTOLOG")}
     proc = subprocess.run(
-        [sys.executable, "fit.py"],
-        cwd=tmp_path,
+        [sys.executable, "fit.py", *args],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_keras_on_tensorflow_logs_each_epoch_once(experiment: str, tmp_path: Path) -> None:
+    # A fresh interpreter: Keras picks its backend once per process, at import.
+    missing = [n for n in ("tensorflow", "keras") if importlib.util.find_spec(n) is None]
+    if missing:
+        pytest.skip(f"{missing} not installed (the tensorflow and keras extras)")
+    seen = _last_json_line(tmp_path, KERAS_ON_TF)
     assert seen["backend"] == "tensorflow"
     assert {"keras", "tensorflow"} <= set(seen["detected"]), seen
     # Keras 3 and TensorFlow both imported: only MLflow's Keras autologging is on.
@@ -318,18 +324,7 @@ def test_torch_imported_by_sklearn_autolog_is_not_taken_for_the_users(
     PyTorch autologging. A preloaded process (the docs engine's pool) detects the same."""
     if importlib.util.find_spec("torch") is None:
         pytest.skip("torch not installed (make install adds the CPU wheel)")
-    (tmp_path / "fit.py").write_text(INCIDENTAL)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLTRACK_AUTOLOG")}
-    proc = subprocess.run(
-        [sys.executable, "fit.py", process],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    seen = _last_json_line(tmp_path, INCIDENTAL, process)
     assert seen["torch imported"] is (process == "preloaded")
     assert seen["torch imported after"] is True  # the premise: MLflow's scan imported it
     assert seen["detected"] == ["sklearn"]
