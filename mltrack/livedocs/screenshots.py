@@ -124,7 +124,6 @@ _MAX_TEXT = 4000
 #: Swagger UI's files, fetched by FastAPI's /docs from a CDN: served from the vendored copy.
 _VENDORED_SWAGGER = "docs/assets/vendor/swagger-ui"
 _PUBLIC_URL = "http://localhost:5000"
-_ADMIN_PASSWORD = "MLFLOW_AUTH_ADMIN_PASSWORD"
 
 
 class ShotError(Exception):
@@ -394,26 +393,21 @@ def _team_server() -> Iterator[tuple[str, dict[str, str]]]:
 
     root = owned_tempdir("mltrack-teamserver-")  # reaped by a later build if we die
     password = token_urlsafe(24)
-    # The first start with auth reads the admin's password from the environment; the
-    # other items have ended by now, so no worker inherits it.
-    previous = os.environ.get(_ADMIN_PASSWORD)
-    os.environ[_ADMIN_PASSWORD] = password
+    # Given in the config, the admin's password reaches only the server's processes: the
+    # examples running beside the shots copy this process's environment.
+    config = TeamServerConfig(
+        backend=f"sqlite:///{root / 'mlflow.db'}",
+        artifacts=str(root / "artifacts"),
+        auth=True,
+        port=0,
+        workers=1,
+        state_dir=root / "state",
+        admin_password=password,
+    )
     try:
-        config = TeamServerConfig(
-            backend=f"sqlite:///{root / 'mlflow.db'}",
-            artifacts=str(root / "artifacts"),
-            auth=True,
-            port=0,
-            workers=1,
-            state_dir=root / "state",
-        )
         with team_server(config) as server:
             yield server.url, {"username": "admin", "password": password}
     finally:
-        if previous is None:
-            os.environ.pop(_ADMIN_PASSWORD, None)
-        else:
-            os.environ[_ADMIN_PASSWORD] = previous
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -45,6 +45,9 @@ class TeamServerConfig:
             writes concurrently, so on PostgreSQL one worker per core writes fastest
             (sqlite serialises writes whatever the count).
         state_dir: directory for the generated auth config, secret key and log.
+        admin_password: the admin's password for the first start with ``auth``; default:
+            ``MLFLOW_AUTH_ADMIN_PASSWORD`` from the environment (given here, it reaches
+            only the server's processes, not this process's environment).
     """
 
     backend: str = "sqlite:///mlflow.db"
@@ -58,6 +61,7 @@ class TeamServerConfig:
     port: int = 5000
     workers: int | None = None
     state_dir: Path = field(default_factory=lambda: Path(".mltrack") / "server")
+    admin_password: str | None = field(default=None, repr=False)
     # Filled in at start by plan_workers: request threads per worker and how they were chosen.
     threads: int | None = field(default=None, repr=False)
     workers_note: str = field(default="", repr=False)

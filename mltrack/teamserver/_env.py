@@ -89,4 +89,6 @@ def server_env(config: TeamServerConfig) -> dict[str, str]:
     if config.auth:
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(_write_auth_ini(config).resolve())
         env["MLFLOW_FLASK_SERVER_SECRET_KEY"] = _secret_key(config.state_dir)
+        if config.admin_password:
+            env["MLFLOW_AUTH_ADMIN_PASSWORD"] = config.admin_password
     return env

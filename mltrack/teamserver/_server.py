@@ -135,7 +135,7 @@ def _require_admin_password_on_first_start(config: TeamServerConfig) -> None:
     # otherwise MLflow's bootstrap says it (one line, via prepare).
     users_db = _sqlite_path(config.resolved_auth_db) if config.auth else None
     first_start = users_db is not None and not users_db.exists()
-    if first_start and not os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD"):
+    if first_start and not (config.admin_password or os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD")):
         raise ConfigError(
             "first start with --auth: set MLFLOW_AUTH_ADMIN_PASSWORD (and optionally "
             "MLFLOW_AUTH_ADMIN_USERNAME, default 'admin') to create the admin user"

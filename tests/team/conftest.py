@@ -8,7 +8,6 @@ skipped with the reason elsewhere.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -58,34 +57,21 @@ def postgres() -> Iterator[PostgresCluster]:
         cluster.stop()
 
 
-@contextlib.contextmanager
-def _admin_password(password: str) -> Iterator[None]:
-    """MLFLOW_AUTH_ADMIN_PASSWORD for the auth bootstrap only, restored afterwards."""
-    previous = os.environ.get("MLFLOW_AUTH_ADMIN_PASSWORD")
-    os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = password
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_AUTH_ADMIN_PASSWORD", None)
-        else:
-            os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = previous
-
-
 def _start_auth_server(backend: str, root: Path, admin_password: str, workers: int) -> TeamServer:
-    """A team server with basic auth where nobody may do anything until granted."""
-    with _admin_password(admin_password):
-        return start_team_server(
-            TeamServerConfig(
-                backend=backend,
-                artifacts=str(root / "artifacts"),
-                auth=True,
-                default_permission="NO_PERMISSIONS",
-                port=0,
-                workers=workers,
-                state_dir=root / "state",
-            )
+    """A team server with basic auth where nobody may do anything until granted (the
+    admin's password given in the config: it reaches the server, not os.environ)."""
+    return start_team_server(
+        TeamServerConfig(
+            backend=backend,
+            artifacts=str(root / "artifacts"),
+            auth=True,
+            default_permission="NO_PERMISSIONS",
+            port=0,
+            workers=workers,
+            state_dir=root / "state",
+            admin_password=admin_password,
         )
+    )
 
 
 @pytest.fixture(scope="session")
