@@ -431,9 +431,13 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(
     def pytest_run(
         *args: str, extra_env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
+        # Most of a short session is pytest's own start: the unrelated plugins import in
+        # 1 s, and rewriting their asserts (never cached under PYTHONDONTWRITEBYTECODE)
+        # takes 2 s more, in each session and each xdist worker.
         return subprocess.run(
             [sys.executable, "-m", "pytest", "--livedocs",  # plugin loads from its entry point
-             "-p", "no:cacheprovider", "-rA", *args],
+             "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:schemathesis",
+             "-p", "no:anyio", "--assert=plain", "-rA", *args],
             cwd=root,
             env={**env, **(extra_env or {})},
             capture_output=True,
