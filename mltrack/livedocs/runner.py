@@ -291,11 +291,18 @@ class Runner:
         self._spare: ThrowawayServer | None = None  # the next build's server (spare_server)
         self._preloader: threading.Thread | None = None  # imports the MLflow client
         self._kept_pool: WorkerPool | None = None  # the next build's pool (spare_server)
+        self._cache_results = True  # this run's (see run())
         self._rss: dict[int, float] = {}
 
     # -- public -----------------------------------------------------------------------
 
-    def run(self, plan: Plan, force: bool = False, server_url: str | None = None) -> BuildReport:
+    def run(
+        self,
+        plan: Plan,
+        force: bool = False,
+        server_url: str | None = None,
+        cache_results: bool = True,
+    ) -> BuildReport:
         """Bring every item of ``plan`` up to date and return the results.
 
         Args:
@@ -303,12 +310,16 @@ class Runner:
             force: ignore cached results (like ``--no-cache``).
             server_url: use this running tracking server instead of starting one (the
                 pytest plugin shares one per session).
+            cache_results: store what runs in the cache the site is built from; ``False``
+                for a server that holds more than this session made (a user's server:
+                its state must not reach the pages).
 
         Raises:
             KeyboardInterrupt: Ctrl-C or SIGTERM; everything started was cleaned up first.
             ServerStartError: the throwaway server did not start.
         """
         start = time.monotonic()
+        self._cache_results = cache_results
         reap_tempdirs(REAPED_PREFIXES)  # left by builds that were killed outright
         report = BuildReport(jobs=self._jobs())
         report.experiments = experiment_names(self.config, plan.items.values())
@@ -395,7 +406,8 @@ class Runner:
                 self._forkserver = start_forkserver(self._base_environment(marker))
             # `screenshot:` blocks: shot as their item finishes, while the server holds
             # what it ran.
-            photographer = Photographer(report, url, self.cache, secrets, self.config.root)
+            cache = self.cache if self._cache_results else None
+            photographer = Photographer(report, url, cache, secrets, self.config.root)
             with terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
 
                 def submit(items: list[Item]) -> dict[Future[ItemResult], Item]:
@@ -536,12 +548,14 @@ class Runner:
         report.results[item.id] = result
         report.executed.append(item.id)
         if result.ok:
-            notebook = Path(result.notebook) if result.notebook else None
-            self.cache.store(result, notebook)
             self._failed.pop(item.key, None)
+            if self._cache_results:
+                notebook = Path(result.notebook) if result.notebook else None
+                self.cache.store(result, notebook)
         else:
             self._failed[item.key] = result
-            self.cache.store_failure(result)
+            if self._cache_results:
+                self.cache.store_failure(result)
 
     def _kill_active(self) -> None:
         with self._lock:

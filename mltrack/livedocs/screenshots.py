@@ -663,7 +663,7 @@ class Photographer:
     Args:
         report: the build's results and experiments.
         url: the tracking server.
-        cache: where results are kept.
+        cache: where results are kept (``None``: results are not cached).
         secrets: the build's redactor (a view whose text holds a secret is refused).
         root: the project root (for the vendored Swagger UI).
     """
@@ -672,7 +672,7 @@ class Photographer:
         self,
         report: BuildReport,
         url: str,
-        cache: ResultCache,
+        cache: ResultCache | None,
         secrets: Callable[[str], str],
         root: Path,
     ):
@@ -707,6 +707,8 @@ class Photographer:
         self._thread = None
         if self._failure:
             raise self._failure[0]
+        if self._cache is None:
+            return
         for result in self._done:
             if result.ok:
                 self._cache.store(result)  # again, now with its screenshots

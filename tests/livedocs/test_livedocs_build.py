@@ -496,6 +496,14 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(
         runs = client.search_runs([experiment.experiment_id])
         assert [r.info.run_name for r in runs] == ["bad-run"], (name, runs)
     assert tagged_processes(tag) == []
+    # What ran on a given server is not cached for the site (that server may hold more
+    # than the session made): the next session without it runs the item again.
+    fine = root / "examples" / "fine.py"
+    fine.write_text(fine.read_text() + "# saved again\n")
+    given = pytest_run("-k", "fine", "--livedocs-server", url, "examples", "docs")
+    assert f"livedocs: 1 item ran on the tracking server {url}" in given.stdout, given.stdout
+    again = pytest_run("-k", "fine", "examples", "docs")
+    assert "livedocs: 1 item ran on 1 throwaway tracking server" in again.stdout, again.stdout
 
     # A server that is not there, or not http(s): one usage line, no traceback.
     port = free_port()
