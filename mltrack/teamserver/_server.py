@@ -7,10 +7,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,25 +105,13 @@ def _local_url(config: TeamServerConfig) -> str:
 
 
 def _wait_healthy(server: TeamServer, timeout: float = 120.0) -> float:
-    start = time.monotonic()
-    while True:
-        if server.process.poll() is not None:
-            raise ServerStartError(
-                f"the server exited with code {server.process.returncode}\n"
-                f"--- server log ---\n{server.log_tail()}"
-            )
-        try:
-            with urllib.request.urlopen(server.url + "/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return time.monotonic() - start
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
-        if time.monotonic() - start > timeout:
-            raise ServerStartError(
-                f"{server.url}/health did not answer within {timeout:.0f} s\n"
-                f"--- server log ---\n{server.log_tail()}"
-            )
-        time.sleep(0.1)
+    """The throwaway server's health wait, with this server's log tail in its error."""
+    from mltrack.localserver import wait_healthy
+
+    try:
+        return wait_healthy(server.url, timeout=timeout, proc=server.process)
+    except ServerStartError as exc:
+        raise ServerStartError(f"{exc}\n--- server log ---\n{server.log_tail()}") from None
 
 
 def _require_admin_password_on_first_start(config: TeamServerConfig) -> None:
