@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import re
 import sys
 import traceback
-from typing import Any
+from typing import Any, get_args
 
 import click
 import typer
@@ -70,29 +72,90 @@ def choose_format(value: str, allowed: tuple[str, ...], option: str = "--format"
     return key
 
 
-def _flag_type_hidden() -> None:
-    """Show flags as flags in ``--help``: ``--local``, not ``--local <bool>``.
+#: ``--format`` of the listing commands (``ml runs``, ``ml models``).
+LIST_FORMATS = ("table", "json")
 
-    Typer's rich help prints a value type after every option, flags included, so a flag
-    reads as if it took a value; its plain help (and Click's) prints none. The override is
-    for flags and counters only; options that take a value keep their type.
+
+def list_format_option() -> Any:
+    """The ``--format table|json`` option of a listing command."""
+    return typer.Option(
+        "table", "--format", "-f", metavar="<table|json>", help="table or json (for scripts)."
+    )
+
+
+def json_alias_option() -> Any:
+    """``--json``: the deprecated spelling of ``--format json``, hidden from ``--help``.
+
+    Kept so that existing scripts work unchanged: same output, nothing added on stderr.
     """
-    from typer.core import TyperOption
+    return typer.Option(False, "--json", hidden=True, help="Deprecated: use --format json.")
 
-    original = TyperOption.display_type_rich
-    if getattr(original, "_mltrack_flags", False):
+
+def list_format(ctx: typer.Context, value: str, json_alias: bool) -> str:
+    """The format a listing command prints: ``--format``, or ``json`` for ``--json``.
+
+    Raises:
+        MltrackError: an unknown ``--format``, or ``--json`` with another ``--format``.
+    """
+    kind = choose_format(value, LIST_FORMATS)
+    if not json_alias:
+        return kind
+    # By name: typer >= 0.24 vendors click, whose ParameterSource is another enum.
+    source = ctx.get_parameter_source("fmt")
+    given = source is not None and source.name != "DEFAULT"
+    if given and kind != "json":
+        raise MltrackError(f"--json means --format json; drop one of --json and --format {kind}")
+    return "json"
+
+
+def _readable_help_types() -> None:
+    """Show every value type in ``--help`` the same way: ``<str>``, ``<path>``, ``<url>``.
+
+    Typer's rich help prints a type after every option, flags included, so a flag reads as
+    if it took a value (``--local <bool>``); a list-valued parameter shows Python's
+    annotation (``<list[Path]>``, ``<list[str]>``) and a bounded number ``<int range>``
+    (the bounds follow in brackets anyway). Here flags and counters show no type, a list
+    shows its element's type (an argument's name already ends in ``...``; a repeatable
+    option says so in its help), a bounded number its plain type, and an option's own
+    metavar (``URL``) reads like the types around it (``<url>``).
+    """
+    from typer.core import TyperArgument, TyperOption
+
+    original_type = TyperOption.display_type
+    original_rich = TyperOption.display_type_rich
+    if getattr(original_rich, "_mltrack_types", False):
         return
+
+    def display_type(self: Any, ctx: Any) -> str:
+        desc = getattr(self, "type_descriptor", None)
+        if desc is not None and desc.is_list:
+            elements = get_args(desc.annotation)
+            if len(elements) == 1 and not desc.is_choice:
+                element = copy.copy(self)
+                element.type_descriptor = dataclasses.replace(desc, annotation=elements[0])
+                return display_type(element, ctx)
+        if desc is not None and desc.is_ranged:
+            return f"<{desc.ranged_type_name}>"
+        label = str(original_type(self, ctx))
+        if label.startswith("<list[") and label.endswith("]>"):  # a list of choices
+            label = f"<{label[len('<list[') : -len(']>')]}>"
+        return label
 
     def display_type_rich(self: Any, ctx: Any) -> str | None:
         if getattr(self, "is_flag", False) or getattr(self, "count", False):
             return None
-        return original(self, ctx)
+        metavar = getattr(self, "metavar", None)
+        if metavar and not metavar.startswith("<"):
+            return f"<{metavar.lower()}>"
+        return original_rich(self, ctx)
 
-    display_type_rich._mltrack_flags = True  # type: ignore[attr-defined]
+    display_type_rich._mltrack_types = True  # type: ignore[attr-defined]
+    for cls in (TyperOption, TyperArgument):
+        cls.display_type = display_type  # type: ignore[method-assign]
     TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
 
 
-_flag_type_hidden()
+_readable_help_types()
 
 
 def debug_enabled() -> bool:

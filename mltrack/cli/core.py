@@ -17,7 +17,14 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mltrack.cli._app import app, console, user_environment
+from mltrack.cli._app import (
+    app,
+    console,
+    json_alias_option,
+    list_format,
+    list_format_option,
+    user_environment,
+)
 from mltrack.cli._tables import headline_metrics
 from mltrack.errors import ConfigError, MltrackError
 
@@ -280,12 +287,16 @@ def _fmt_duration(start: int | None, end: int | None) -> str:
 
 @app.command()
 def runs(
+    ctx: typer.Context,
     experiment: str = typer.Option(None, "--experiment", "-e", help="Only this experiment."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, max=1000, help="How many runs."),
-    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    fmt: str = list_format_option(),
+    json_alias: bool = json_alias_option(),
 ) -> None:
     """List recent runs with status, duration and metrics."""
     import json
+
+    kind = list_format(ctx, fmt, json_alias)
 
     from mlflow import MlflowClient
 
@@ -310,7 +321,7 @@ def runs(
         }
         for r in found
     ]
-    if json_out:
+    if kind == "json":
         console.print_json(json.dumps(rows))
         return
     if not rows:

@@ -146,7 +146,10 @@ _PATHS = typer.Argument(None, help="Only these scripts/notebooks/pages (default:
 _ROOT = typer.Option(Path("."), "--root", help="Project root (holds docs/ and examples/).")
 _DOCS = typer.Option("docs", "--docs-dir", help="Markdown pages, relative to the root.")
 _EXAMPLES = typer.Option(
-    None, "--examples-dir", help="Directory of examples that pages must embed (repeatable)."
+    None,
+    "--examples-dir",
+    metavar="<dir>",
+    help="Directory of examples that pages must embed (repeatable).",
 )
 _NOTEBOOKS = typer.Option("notebooks", "--notebooks-dir", help="Notebooks to execute.")
 _JOBS = typer.Option(None, "--jobs", "-j", min=1, help="Parallel workers (default: CPU count).")

@@ -13,7 +13,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from mltrack.cli._app import app, choose_format, console
+from mltrack.cli._app import (
+    app,
+    choose_format,
+    console,
+    json_alias_option,
+    list_format,
+    list_format_option,
+)
 from mltrack.cli._tables import headline_metrics
 from mltrack.errors import MltrackError
 
@@ -51,11 +58,15 @@ def save(
 
 @app.command()
 def models(
+    ctx: typer.Context,
     name: str | None = typer.Argument(None, help="A registered model: list its versions."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    fmt: str = list_format_option(),
+    json_alias: bool = json_alias_option(),
 ) -> None:
     """List registered models, or the versions of NAME with metrics and aliases."""
     from mltrack import registry
+
+    as_json = list_format(ctx, fmt, json_alias) == "json"
 
     if name is None:
         summaries = registry.list_models()
