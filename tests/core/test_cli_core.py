@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -164,12 +165,74 @@ def test_runs_lists_json(experiment: str, tmp_path: Path) -> None:
 
     with mltrack.run("listed") as r:
         r.log_metric("acc", 0.9)
-    out = ml("runs", "--json", cwd=tmp_path, env={"MLTRACK_EXPERIMENT": experiment})
+    env = {"MLTRACK_EXPERIMENT": experiment}
+    out = ml("runs", "--format", "json", cwd=tmp_path, env=env)
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert rows[0]["id"] == r.id and rows[0]["metrics"] == {"acc": 0.9}
+    # The old spelling still works for existing scripts: the same output, nothing on stderr.
+    alias = ml("runs", "--json", cwd=tmp_path, env=env)
+    assert alias.returncode == 0 and alias.stderr == "", alias.stderr
+    assert json.loads(alias.stdout) == rows and alias.stdout == out.stdout
+    assert ml("runs", "-f", "JSON", cwd=tmp_path, env=env).stdout == out.stdout
     table = ml("runs", cwd=tmp_path, env={"MLTRACK_EXPERIMENT": experiment})
     assert "listed" in table.stdout and "acc=0.9" in table.stdout
+
+
+@pytest.mark.parametrize("command", [["runs"], ["models"], ["models", "some-model"]])
+def test_listing_format_errors_are_one_line_exit_2(command: list[str], tmp_path: Path) -> None:
+    bad = ml(*command, "--format", "xml", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines() == ["error: unknown --format 'xml': use one of table, json"]
+    both = ml(*command, "--json", "--format", "table", cwd=tmp_path)
+    assert both.returncode == 2
+    assert both.stderr.splitlines() == [
+        "error: --json means --format json; drop one of --json and --format table"
+    ]
+
+
+def _help_pages() -> dict[str, str]:
+    """``ml ... --help`` of every command and group, by command line."""
+    import typer.main
+
+    from mltrack.cli import app
+
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = [[]]
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        paths.append([name])
+        paths += [[name, sub] for sub in getattr(command, "commands", {})]
+    pages = {}
+    for path in paths:
+        shown = ml_in_process(*path, "--help", env={"COLUMNS": "120"})
+        assert shown.returncode == 0, (path, shown.stderr)
+        pages[" ".join(["ml", *path])] = shown.stdout
+    return pages
+
+
+def test_help_shows_value_types_one_way() -> None:
+    """``<str>``, ``<path>``, ``<url>``: no Python annotation, no ``<int range>``, no ``URL``."""
+    pages = _help_pages()
+    assert len(pages) > 20, sorted(pages)
+    typed: set[str] = set()
+    for command, page in pages.items():
+        assert "<list[" not in page and "range>" not in page, f"{command} --help:\n{page}"
+        # An option row: its names, its type in a column of its own (a flag has none:
+        # one space follows the first word of its help), then the help.
+        for names, shown in re.findall(
+            r"^│ +((?:-[-\w]+ +)+)(<[^>]*>|[^\s<-]\S*)(?: {2,}| \[)", page, re.M
+        ):
+            assert re.fullmatch(r"<[a-z|]+>", shown), f"{command} {names}: {shown}"
+            typed.add(names.split()[0])
+    assert {"--format", "--root", "--check", "--limit", "--port"} <= typed, sorted(typed)
+    docs_run = pages["ml docs run"]
+    assert re.search(r"paths\.\.\. +<path> ", docs_run), docs_run
+    assert re.search(r"--examples-dir +<dir> ", docs_run), docs_run
+    assert re.search(r"--jobs +-j +<int> \[x>=1\]", docs_run), docs_run
+    assert re.search(r"--check +<url> ", pages["ml server"]), pages["ml server"]
+    for command in ("ml runs", "ml models"):  # --json is the hidden old spelling
+        assert re.search(r"--format +-f +<table\|json> ", pages[command]), pages[command]
+        assert "--json" not in pages[command], pages[command]
 
 
 def test_bad_option_value_and_unknown_command_exit_2_without_traceback(tmp_path: Path) -> None:

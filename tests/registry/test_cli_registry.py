@@ -47,17 +47,22 @@ def test_cli_workflow(
     assert code == 0 and f"{experiment}@challenger → v2" in out
     assert MlflowClient().get_model_version_by_alias(experiment, "challenger").version == "2"
 
-    code, out, _ = ml(capsys, "models", experiment, "--json")
+    code, out, _ = ml(capsys, "models", experiment, "--format", "json")
+    assert code == 0
     rows = json.loads(out)
     assert [(r["version"], r["aliases"], r["run_id"]) for r in rows] == [
         ("2", ["challenger"], second.run_id),
         ("1", ["champion"], first.run_id),
     ]
     assert rows[0]["metrics"] == second.metrics
-    code, out, _ = ml(capsys, "models", "--json")
+    # --json, the old spelling, is kept for existing scripts: the same output.
+    assert ml(capsys, "models", experiment, "--json") == (0, out, "")
+    code, out, _ = ml(capsys, "models", "-f", "json")
+    assert code == 0
     listed = {m["name"]: m for m in json.loads(out)}[experiment]
     assert listed["latest_version"] == "2"
     assert listed["aliases"] == {"champion": "1", "challenger": "2"}
+    assert ml(capsys, "models", "--json") == (0, out, "")
     code, out, _ = ml(capsys, "models")
     assert code == 0 and "latest" in out and "aliases" in out
 

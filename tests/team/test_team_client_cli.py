@@ -91,7 +91,7 @@ def test_ml_runs_without_permission_is_one_line_naming_the_403(
     grant_permission(
         auth_team.url, "alice", auth_team.passwords["alice"], "bob", experiment, "READ"
     )
-    ok = _ml(bob, "runs", "-e", experiment, "--json", cwd=tmp_path)
+    ok = _ml(bob, "runs", "-e", experiment, "--format", "json", cwd=tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert run_name in ok.stdout and '"acc": 0.91' in ok.stdout
 
