@@ -1,7 +1,7 @@
 """`ml runs`: the latest runs of an experiment, as a table or as JSON.
 
 Three runs are tracked first; `ml runs -e EXPERIMENT -n 2` shows the two latest with
-their status, duration and metrics, and `--json` prints the same for scripts.
+their status, duration and metrics, and `--format json` prints the same for scripts.
 """
 
 import contextlib
@@ -28,7 +28,7 @@ def ml(*args: str) -> str:
 
 
 ml("runs", "--experiment", "cli-runs", "--limit", "2")
-rows = json.loads(ml("runs", "--experiment", "cli-runs", "--limit", "2", "--json"))
+rows = json.loads(ml("runs", "--experiment", "cli-runs", "--limit", "2", "--format", "json"))
 
 # --- checks ---
 assert [r["name"] for r in rows] == ["tree-depth-8", "tree-depth-4"], rows
