@@ -24,6 +24,8 @@ root = typer.main.get_command(app)  # the click command tree that `ml` runs
 def synopsis(path: str, command) -> str:
     parts = [path]
     for param in command.params:
+        if getattr(param, "hidden", False):  # e.g. --json, the old spelling of --format json
+            continue
         if param.param_type_name == "argument":
             name = (param.metavar or param.name).strip("[]").upper()
             parts.append(name if param.required else f"[{name}]")
