@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.abc
 import logging
 import sys
 import threading
@@ -75,56 +76,43 @@ def keras3_imported() -> bool:
     return major.isdigit() and int(major) >= 3
 
 
-#: Frameworks first imported by machinery rather than by the program: MLflow's
-#: scikit-learn autolog (and skops, which saves scikit-learn models) walks every
-#: scikit-learn module, and scikit-learn's array-API shim imports torch when it is
-#: installed. Counting those would turn on PyTorch autologging for a scikit-learn user's
-#: second run.
-_incidental: set[str] = set()
-#: Modules whose presence shows that a library's scan imported the framework (the shim
-#: is imported only by walking scikit-learn's packages), whichever code path walked them.
-_SCANNED_BY = {"torch": "sklearn.externals.array_api_compat.torch"}
+class _NoFrameworkImports(importlib.abc.MetaPathFinder):
+    """Refuses, in one thread, the first import of a framework (see
+    :func:`no_framework_imports`)."""
+
+    def __init__(self, thread: int, names: frozenset[str]):
+        self.thread, self.names = thread, names
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if threading.get_ident() == self.thread and fullname.split(".", 1)[0] in self.names:
+            raise ModuleNotFoundError(f"{fullname} is not imported by a library's scan")
+        return None
 
 
 @contextlib.contextmanager
-def incidental_imports() -> Iterator[None]:
-    """Record the frameworks first imported inside the block as incidental."""
-    before = {name for name in FRAMEWORKS if name in sys.modules}
+def no_framework_imports() -> Iterator[None]:
+    """Keep a library's package walk from importing frameworks the program has not.
+
+    MLflow's scikit-learn autolog and skops walk every scikit-learn module, and
+    scikit-learn's array-API shim imports torch when it is installed: seconds, and torch
+    would then look imported by the program (:func:`detect_frameworks`), turning on
+    PyTorch autologging for a scikit-learn user's next run. Inside the block, in this
+    thread only, importing a framework that is not imported yet raises
+    ``ModuleNotFoundError``, which the walks skip.
+    """
+    names = frozenset(name for name in FRAMEWORKS if name not in sys.modules)
+    finder = _NoFrameworkImports(threading.get_ident(), names)
+    sys.meta_path.insert(0, finder)
     try:
         yield
     finally:
-        _incidental.update(name for name in FRAMEWORKS if name in sys.modules and name not in before)
-
-
-def _referenced_by_main(name: str) -> bool:
-    """Whether the program's ``__main__`` holds the framework or one of its objects (an
-    ``import torch`` after an incidental import of torch finds it in ``sys.modules``)."""
-    main = sys.modules.get("__main__")
-    for value in list(vars(main).values()) if main is not None else ():
-        if isinstance(value, ModuleType):
-            owner = value.__name__
-        else:
-            owner = getattr(value, "__module__", None) or type(value).__module__
-        if isinstance(owner, str) and (owner == name or owner.startswith(name + ".")):
-            return True
-    return False
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(finder)
 
 
 def detect_frameworks() -> list[str]:
-    """Frameworks the running program has imported, in :data:`FRAMEWORKS` order.
-
-    A framework that only MLflow's or scikit-learn's own scanning imported does not count
-    unless the program's ``__main__`` uses it.
-    """
-    return [
-        name
-        for name in FRAMEWORKS
-        if name in sys.modules and (not _incidental_import(name) or _referenced_by_main(name))
-    ]
-
-
-def _incidental_import(name: str) -> bool:
-    return name in _incidental or _SCANNED_BY.get(name, "") in sys.modules
+    """Frameworks the running program has imported, in :data:`FRAMEWORKS` order."""
+    return [name for name in FRAMEWORKS if name in sys.modules]
 
 
 def preload() -> None:
@@ -134,11 +122,10 @@ def preload() -> None:
     that each child does not pay it again: scikit-learn's estimator scan (MLflow's
     autolog and skops walk every scikit-learn module: seconds), skops' import (MLflow
     saves scikit-learn models with it) and MLflow's map of installed packages (read at
-    every model save and load: seconds). Frameworks imported on the way are incidental
-    (see :func:`detect_frameworks`), as they would be after the child's first autolog.
-    Each step is skipped when its library is missing.
+    every model save and load: seconds). No framework is imported on the way
+    (:func:`no_framework_imports`). Each step is skipped when its library is missing.
     """
-    with incidental_imports(), warnings.catch_warnings():
+    with no_framework_imports(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for step in (_scan_sklearn, _import_skops, _map_installed_packages):
             with contextlib.suppress(Exception):
@@ -218,8 +205,9 @@ def enable_autolog(only: Iterable[str] | None = None, log_models: bool = False) 
                     "ignore", message=r"`y_pred` was renamed", category=FutureWarning
                 )
             try:
-                with incidental_imports():
-                    flavor = importlib.import_module(FRAMEWORKS[name])
+                flavor = importlib.import_module(FRAMEWORKS[name])
+                # scikit-learn's autolog walks its package, which would import torch.
+                with no_framework_imports() if name == "sklearn" else contextlib.nullcontext():
                     flavor.autolog(silent=True, log_models=log_models)
             except Exception as exc:  # an autolog failure must never stop training
                 _log.warning("mltrack: could not enable %s autologging: %s", name, exc)

@@ -42,7 +42,7 @@ from mltrack.errors import (
     TrackingServerError,
     UnsupportedModelError,
 )
-from mltrack.frameworks import incidental_imports, keras3_imported
+from mltrack.frameworks import keras3_imported, no_framework_imports
 from mltrack.mlflow_errors import Failure, classify, mlflow_errors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -293,7 +293,7 @@ def _sklearn_kwargs(model: Any, input_example: Any) -> dict[str, Any]:
             warnings.simplefilter("ignore", UserWarning)
             kwargs["signature"] = infer_signature(input_example, model.predict(input_example))
     try:
-        with incidental_imports():  # skops walks scikit-learn (and imports torch)
+        with no_framework_imports():  # skops walks scikit-learn (and would import torch)
             import skops.io
 
         # The caller built this object in-process, so its own types are trusted; the
