@@ -118,8 +118,8 @@ def detect_frameworks() -> list[str]:
 def preload() -> None:
     """Do the slow first-use work of MLflow's scikit-learn support in this process now.
 
-    For a process that forks workers (the docs engine's warm pool, the fork server), so
-    that each child does not pay it again: scikit-learn's estimator scan (MLflow's
+    For a process that forks workers (a pre-forking server such as gunicorn with
+    ``--preload``, a job runner), so that each child does not pay it again: scikit-learn's estimator scan (MLflow's
     autolog and skops walk every scikit-learn module: seconds), skops' import (MLflow
     saves scikit-learn models with it) and MLflow's map of installed packages (read at
     every model save and load: seconds). No framework is imported on the way
