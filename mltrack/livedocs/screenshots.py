@@ -587,7 +587,10 @@ def _take(
             path = options.get("url", "/#/admin")
             target, shot.target = base + path, path
         else:
-            html, shot.target = _card_html(state_of()), "model_card.html"
+            # The card names the run's source file: relative to the project, as a reader
+            # who ran the example from its root would see it, not this machine's path.
+            html = _card_html(state_of()).replace(str(browser.root) + os.sep, "")
+            shot.target = "model_card.html"
         images = {}
         for scheme in ("light", "dark"):
             # A model card is a printable document: white in both schemes (as it prints).
@@ -596,7 +599,7 @@ def _take(
             png, text = browser.shoot(target, html, height, shown, check, credentials)
             images[scheme] = png
             if scheme == "light":
-                shot.text = _mask_text(text, url)
+                shot.text = _mask_text(text.replace(str(browser.root) + os.sep, ""), url)
     if secrets(shot.text) != shot.text:
         raise ShotError("the view shows a secret (it is redacted in its text); keep it off")
     shot.light = base64.b64encode(images["light"]).decode()
