@@ -30,15 +30,17 @@ def ml(
 
 
 def real_ml(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str] | None = None, drop: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
-    """`ml ARGS` as a shell runs it: the installed entry point, in a process of its own."""
+    """`ml ARGS` as a shell runs it: the installed entry point, in a process of its own
+    (this process's environment without ``drop``, plus ``env``)."""
+    inherited = {k: v for k, v in os.environ.items() if k not in drop}
     return subprocess.run(
         [str(ML), *args],
         capture_output=True,
         text=True,
         cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        env={**inherited, "COLUMNS": "200", **(env or {})},
         timeout=180,
     )
 
@@ -139,7 +141,9 @@ def test_train_script_gets_the_users_mlflow_settings_not_the_clis(
         "import os\nprint('retries:', os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES'))\n"
     )
     env = {"MLTRACK_EXPERIMENT": experiment}
-    default = real_ml("train", str(script), cwd=tmp_path, env=env)
+    # A user's shell without the variable (whatever an in-process test left in this one).
+    unset = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES",)
+    default = real_ml("train", str(script), cwd=tmp_path, env=env, drop=unset)
     assert default.returncode == 0, default.stdout + default.stderr
     assert "retries: None" in default.stdout
     own = real_ml(

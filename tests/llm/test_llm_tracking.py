@@ -424,9 +424,7 @@ def test_redaction_and_api_key_never_recorded(
 def test_cli_report_json_markdown_and_errors(
     experiment: str, clients: dict, fake_llm: FakeLLMServer
 ) -> None:
-    from typer.testing import CliRunner
 
-    from mltrack.cli import app
     from mltrack.llm import track_llm
 
     with track_llm(name="report") as tracker:
@@ -438,11 +436,10 @@ def test_cli_report_json_markdown_and_errors(
     import mlflow
 
     mlflow.flush_trace_async_logging()
-    runner = CliRunner()
-    result = runner.invoke(app, ["llm", "report", experiment, "--format", "json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
-    assert SECRET not in result.output
+    result = ml_in_process("llm", "report", experiment, "--format", "json")
+    assert result.returncode == 0, result.stdout
+    report = json.loads(result.stdout)
+    assert SECRET not in result.stdout
     rows = {r["key"]: r for r in report["rows"]}
     assert set(rows) == {"gpt-4o-mini", "claude-haiku-4-5"}
     assert rows["gpt-4o-mini"]["calls"] == 2
@@ -454,11 +451,11 @@ def test_cli_report_json_markdown_and_errors(
     assert report["total"]["cost_usd"] == pytest.approx(tracker.cost_usd, rel=1e-12)
     assert report["traces"] == 1
 
-    result = runner.invoke(
-        app, ["llm", "report", experiment, "--by", "provider", "--format", "markdown"]
+    result = ml_in_process(
+        *["llm", "report", experiment, "--by", "provider", "--format", "markdown"]
     )
-    assert result.exit_code == 0, result.output
-    lines = result.output.strip().splitlines()
+    assert result.returncode == 0, result.stdout
+    lines = result.stdout.strip().splitlines()
     assert lines[0].startswith("| provider |") and any(
         line.startswith("| anthropic | 1 |") for line in lines
     )
@@ -477,9 +474,7 @@ def test_cli_report_by_day_and_default_table(
     import datetime as dt
 
     import mlflow
-    from typer.testing import CliRunner
 
-    from mltrack.cli import app
     from mltrack.llm import track_llm
 
     day_before = dt.datetime.now(dt.UTC).date().isoformat()
@@ -490,11 +485,10 @@ def test_cli_report_by_day_and_default_table(
         )
     day_after = dt.datetime.now(dt.UTC).date().isoformat()
     mlflow.flush_trace_async_logging()
-    runner = CliRunner()
 
-    result = runner.invoke(app, ["llm", "report", experiment, "--by", "day", "--format", "json"])
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    result = ml_in_process("llm", "report", experiment, "--by", "day", "--format", "json")
+    assert result.returncode == 0, result.stdout
+    report = json.loads(result.stdout)
     assert report["by"] == "day"
     (row,) = report["rows"]  # both calls were made today (UTC)
     assert row["key"] in {day_before, day_after}
