@@ -25,6 +25,7 @@ __all__ = [
     "trace_children",
     "trace_kernel",
     "trace_opens",
+    "warm_realpaths",
 ]
 
 #: Modules loaded before this one (the worker's own, stdlib only) and this module itself:
@@ -138,14 +139,37 @@ def trace_opens(opened: list[str]) -> None:
 
 
 _REALPATHS: dict[str, str] = {}
+_REALDIRS: dict[str, str] = {}
 
 
 def _realpath(path: str) -> str:
-    # Memoised: in a notebook kernel the dependencies are recomputed after cells.
+    """``os.path.realpath``, memoised per path and per folder.
+
+    An item loads and opens thousands of files in a few hundred folders: resolving each
+    folder once and checking only whether the file itself is a link costs one ``lstat``
+    per file instead of one per path component (seconds of CPU per build otherwise).
+    """
     real = _REALPATHS.get(path)
     if real is None:
-        real = _REALPATHS[path] = os.path.realpath(path)
+        folder, name = os.path.split(path)
+        if name in ("", ".", "..") or os.path.islink(path):
+            real = os.path.realpath(path)
+        else:
+            real_folder = _REALDIRS.get(folder)
+            if real_folder is None:
+                real_folder = _REALDIRS[folder] = os.path.realpath(folder or os.curdir)
+            real = os.path.join(real_folder, name)
+        _REALPATHS[path] = real
     return real
+
+
+def warm_realpaths() -> None:
+    """Resolve the loaded modules' files now, in the pool before it forks: every item
+    inherits the answers instead of resolving the same files again."""
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if isinstance(path, str) and path:
+            _realpath(path)
 
 
 def dependencies(

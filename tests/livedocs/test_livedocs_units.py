@@ -528,3 +528,35 @@ def test_executed_example_runs_in_its_named_experiment_without_mlflow_info_lines
     assert " INFO " not in result.output and "does not exist" not in result.output
     assert [(r.name, r.params) for r in result.runs] == [("default", {"where": "default"})]
     assert report.experiments["examples/named.py"] == "named"
+
+
+def test_project_files_resolve_links_to_where_the_file_lives(tmp_path: Path) -> None:
+    # Dependencies are recorded by real path: a link into the project counts, a link out
+    # of it does not, whether the link is the file itself or a folder on the way.
+    from mltrack.livedocs import worker_tracing
+
+    root, outside = tmp_path / "project", tmp_path / "elsewhere"
+    (root / "pkg").mkdir(parents=True)
+    outside.mkdir()
+    (root / "pkg" / "helpers.py").write_text("x = 1\n")
+    (outside / "vendored.py").write_text("y = 2\n")
+    (root / "pkg" / "linked_in.py").symlink_to(outside / "vendored.py")  # leaves the project
+    (outside / "alias.py").symlink_to(root / "pkg" / "helpers.py")  # points into it
+    (outside / "pkgdir").symlink_to(root / "pkg", target_is_directory=True)
+    paths = [
+        str(root / "pkg" / "helpers.py"),
+        str(root / "pkg" / "linked_in.py"),
+        str(outside / "alias.py"),
+        str(outside / "pkgdir" / "helpers.py"),
+        str(root / "pkg" / ".." / "pkg" / "helpers.py"),
+        str(root / "pkg" / "missing.py"),
+        str(root / "main.py"),
+    ]
+    (root / "main.py").write_text("")
+    found = worker_tracing.project_files(str(root), paths, exclude=str(root / "main.py"))
+    assert found == ["pkg/helpers.py"]
+    # The answers are the same when the folder was resolved before (the pool warms them).
+    assert worker_tracing.project_files(str(root), reversed(paths)) == [
+        "main.py",
+        "pkg/helpers.py",
+    ]
