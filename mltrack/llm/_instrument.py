@@ -10,12 +10,19 @@
   hands the call to the active :class:`~mltrack.llm.LLMTracker` scopes
   (:mod:`mltrack.llm._scopes`);
 * a thin gate around each client method checks the budgets *before* the request is sent.
+
+A vendor SDK is instrumented when it is imported, not before: at the first tracked call
+for an SDK the program has already imported, and otherwise right after the program
+imports it (a :data:`sys.meta_path` finder, removed once both are instrumented). mltrack
+never imports an SDK itself, so an OpenAI user does not pay the import of Anthropic's
+(about a second of CPU) and the reverse.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.abc
 import importlib.util
 import inspect
 import logging
@@ -23,7 +30,10 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+import warnings
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from mltrack.llm._pricing import (
@@ -81,8 +91,7 @@ def ensure_instrumented(settings: Settings) -> None:
         _mark_absent_probes()
         _quiet_exit_flush_notice()
         ensure_processor()
-        _instrument_openai()
-        _instrument_anthropic()
+        _instrument_on_import()
         _installed = True
 
 
@@ -98,9 +107,13 @@ def _mark_absent_probes() -> None:
 
     That is Python's own marker for "this import fails": such imports then raise
     ``ModuleNotFoundError`` at once instead of searching. Installed modules are untouched.
+    A submodule is probed only once its package is imported (looking it up imports the
+    package): the OpenAI one when OpenAI gets instrumented.
     """
     for name in _PROBED_OPTIONAL_MODULES:
         if name in sys.modules:
+            continue
+        if "." in name and sys.modules.get(name.partition(".")[0]) is None:
             continue
         try:
             spec = importlib.util.find_spec(name)
@@ -143,6 +156,113 @@ def ensure_processor() -> None:
         import mlflow
 
         mlflow.tracing.configure(span_processors=[*current, _process_span])
+
+
+# --------------------------------------------------------------------------- SDK imports
+
+
+def _instrument_on_import() -> None:
+    """Instrument each vendor SDK now if it is imported, else as soon as it is."""
+    waiting = {}
+    for name, instrument in _SDKS.items():
+        if sys.modules.get(name) is not None:
+            instrument()
+        else:
+            waiting[name] = instrument
+    if waiting:
+        _SDKFinder.install(waiting)
+
+
+def _instrument_imported(name: str, instrument: Callable[[], None]) -> None:
+    """Instrument an SDK just imported; a failure must not fail the program's import."""
+    try:
+        instrument()
+    except Exception as exc:  # noqa: BLE001 - the SDK stays usable, only untracked
+        warnings.warn(
+            f"mltrack: calls through {name} are not tracked: instrumenting it failed ({exc}); "
+            "check that the installed MLflow supports this version of it",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+class _SDKFinder(importlib.abc.MetaPathFinder):
+    """Instruments a vendor SDK right after its package's first import.
+
+    It finds nothing itself: for a watched package it asks the other finders and wraps
+    the loader they return (:class:`_InstrumentingLoader`). It leaves ``sys.meta_path``
+    once every watched SDK is instrumented.
+    """
+
+    _active: _SDKFinder | None = None
+
+    def __init__(self, waiting: dict[str, Callable[[], None]]) -> None:
+        self.waiting = waiting
+        self._searching = threading.local()
+
+    @classmethod
+    def install(cls, waiting: dict[str, Callable[[], None]]) -> None:
+        if cls._active is None:
+            cls._active = cls(waiting)
+            sys.meta_path.insert(0, cls._active)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        instrument = self.waiting.get(fullname)
+        if instrument is None or getattr(self._searching, "name", None) == fullname:
+            return None
+        self._searching.name = fullname  # a finder after us may ask the import system again
+        try:
+            spec = _find_with_others(self, fullname, path, target)
+        finally:
+            self._searching.name = None
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _InstrumentingLoader(spec.loader, fullname, self._done)
+        return spec
+
+    def _done(self, name: str) -> None:
+        instrument = self.waiting.pop(name, None)
+        if not self.waiting:
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self)
+        if instrument is not None:
+            _instrument_imported(name, instrument)
+
+
+def _find_with_others(
+    me: object, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+) -> ModuleSpec | None:
+    for finder in list(sys.meta_path):
+        find = getattr(finder, "find_spec", None)
+        if finder is me or find is None:
+            continue
+        spec = find(fullname, path, target)
+        if spec is not None:
+            return spec
+    return None
+
+
+class _InstrumentingLoader(importlib.abc.Loader):
+    """The SDK package's own loader, plus a callback once the package has executed."""
+
+    def __init__(self, loader: Any, name: str, done: Callable[[str], None]) -> None:
+        self.loader, self.name, self.done = loader, name, done
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        # The package sees its own loader (importlib.resources and pkgutil ask it).
+        module.__loader__ = self.loader
+        if module.__spec__ is not None:
+            module.__spec__.loader = self.loader
+        self.loader.exec_module(module)
+        self.done(self.name)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.loader, attr)
 
 
 # --------------------------------------------------------------------------- span processor
@@ -304,6 +424,8 @@ def _instrument_openai() -> None:
     except ImportError:
         return
     import mlflow
+
+    _mark_absent_probes()  # the OpenAI submodule MLflow probes
 
     mlflow.openai.autolog(silent=True)
     from openai.resources.chat.completions import AsyncCompletions, Completions
@@ -566,3 +688,10 @@ def _stream_helper(original: Callable[..., Any], is_async: bool) -> Callable[...
 
     stream.__mltrack_gate__ = True  # type: ignore[attr-defined]
     return stream
+
+
+#: Vendor SDK package -> what instruments it (after it is imported).
+_SDKS: dict[str, Callable[[], None]] = {
+    "openai": _instrument_openai,
+    "anthropic": _instrument_anthropic,
+}

@@ -732,3 +732,78 @@ def test_totals_and_status_spooled_in_an_outage_arrive_when_the_server_is_back(
         mlflow.flush_trace_async_logging()
         server.stop()
         mlflow.set_tracking_uri(None)
+
+
+_LAZY_PROBE = """
+import json, sys, warnings
+import mlflow, openai
+from mltrack import track_llm
+
+openai_url, anthropic_url = sys.argv[1:3]
+client = openai.OpenAI(base_url=openai_url, api_key="sk-probe")
+with track_llm(name="openai-only", start_run=False) as first:
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": "one two"}])
+anthropic_before = "anthropic" in sys.modules
+
+import anthropic  # only now, after the first tracked call
+from anthropic.resources.messages import Messages
+
+with track_llm(name="late-anthropic", start_run=False, budget_usd=1e-9) as late:
+    anthropic.Anthropic(base_url=anthropic_url, api_key="sk-probe").messages.create(
+        model="claude-haiku-4-5", max_tokens=16,
+        messages=[{"role": "user", "content": "three four five"}])
+    try:  # the budget is spent: the gate must refuse this one before it is sent
+        anthropic.Anthropic(base_url=anthropic_url, api_key="sk-probe").messages.create(
+            model="claude-haiku-4-5", max_tokens=16,
+            messages=[{"role": "user", "content": "refused"}])
+        refused = False
+    except Exception as exc:
+        refused = type(exc).__name__ == "BudgetExceeded"
+mlflow.flush_trace_async_logging()
+print(json.dumps({
+    "anthropic_before": anthropic_before,
+    "first": [[c.model, c.provider, c.input_tokens] for c in first.calls],
+    "late": [[c.model, c.provider, c.input_tokens, c.output_tokens] for c in late.calls],
+    "late_cost": late.cost_usd,
+    "refused": refused,
+    "gated": getattr(Messages.__dict__["create"], "__mltrack_gate__", False),
+    "own_loader": type(anthropic.__spec__.loader).__module__ != "mltrack.llm._instrument",
+    "finder_gone": not any(type(f).__name__ == "_SDKFinder" for f in sys.meta_path),
+}))
+"""
+
+
+def test_sdk_instrumented_when_imported_not_before(
+    tmp_path: Any, tracking_uri: str, fake_llm: FakeLLMServer
+) -> None:
+    """A tracked OpenAI call does not import Anthropic's SDK; importing it later, after
+    the first tracked call, still gets its calls priced, recorded and budget-gated."""
+    import os
+    import subprocess
+    import sys
+
+    fake_llm.reset()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", _LAZY_PROBE, fake_llm.openai_base_url, fake_llm.anthropic_base_url],
+        env={**base, "MLFLOW_TRACKING_URI": tracking_uri, "PYTHONWARNINGS": "ignore"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    answered = fake_llm.calls()
+    assert [c["model"] for c in answered] == ["gpt-4o-mini", "claude-haiku-4-5"]  # 3rd refused
+    assert seen["anthropic_before"] is False
+    assert seen["first"] == [["gpt-4o-mini", "openai", answered[0]["input_tokens"]]]
+    late = answered[1]
+    assert seen["late"] == [
+        ["claude-haiku-4-5", "anthropic", late["input_tokens"], late["output_tokens"]]
+    ]
+    expected = _catalog_cost("claude-haiku-4-5", _mlflow_usage(late), "anthropic")
+    assert seen["late_cost"] == pytest.approx(expected["total_cost"], rel=1e-12)
+    assert seen["refused"] and seen["gated"]
+    assert seen["own_loader"] and seen["finder_gone"]
