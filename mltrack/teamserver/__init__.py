@@ -20,8 +20,9 @@ adds is the glue a team needs around it:
 
 The package's modules, one concern each: ``_config`` (validation), ``_env`` (what
 MLflow's server reads), ``_prepare`` (schema, admin, worker plan), ``_server``
-(start/stop), ``_check``, ``_migrate``, ``_users``, ``_kubernetes``; the programs run in
-the database's environment are ``_prepare_db`` and ``_migrate_db``.
+(start/stop), ``_fork`` (its processes as forks, on Linux), ``_check``, ``_migrate``,
+``_users``, ``_kubernetes``; the programs run in the database's environment are
+``_prepare_db`` and ``_migrate_db`` (forked, or fresh interpreters).
 """
 
 from __future__ import annotations

@@ -29,9 +29,25 @@ class MigrationResult:
     revision_after: str | None
 
 
+_MIGRATE_MODULES = ("sqlalchemy", "alembic.migration", "mlflow.store.db.utils", "mlflow.db")
+
+
 def _run_with_url(command: str, url: str) -> subprocess.CompletedProcess[str]:
     # The URL (maybe with a password) travels in the environment, never on a command line.
     env = {**os.environ, "MLTRACK_MIGRATE_URL": url, "PYTHONWARNINGS": "ignore"}
+    from mltrack.teamserver._fork import can_fork
+
+    if can_fork():
+        # A fork of this process: SQLAlchemy, alembic and MLflow's stores are imported once
+        # here for the three steps (revision, upgrade, revision), none reads the URL's env.
+        from mltrack.teamserver import _migrate_db
+        from mltrack.teamserver._fork import preimport, run_forked
+
+        preimport(_MIGRATE_MODULES)
+        step = {"revision": _migrate_db.revision, "upgrade": _migrate_db.upgrade}[command]
+        return run_forked(
+            lambda: step(url), env=env, cwd=os.getcwd(), timeout=1800, name=b"mltrack-migrate"
+        )
     return subprocess.run(
         [sys.executable, "-m", "mltrack.teamserver._migrate_db", command],
         env=env,

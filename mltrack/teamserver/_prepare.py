@@ -32,8 +32,17 @@ class ConnectionLimit:
     free: int
 
 
-def prepare(config: TeamServerConfig, env: dict[str, str]) -> ConnectionLimit | None:
+def prepare(
+    config: TeamServerConfig, env: dict[str, str], fork: bool = False
+) -> ConnectionLimit | None:
     """Create/verify the schema and bootstrap the admin user, once, before any worker.
+
+    Args:
+        config: the server settings.
+        env: the server's environment, the prepare step's too.
+        fork: run it in a fork of this process (:func:`~mltrack.teamserver._fork.run_forked`;
+            the caller checked :func:`~mltrack.teamserver._fork.server_fork_ready`) instead
+            of a new interpreter.
 
     Returns:
         The database's connection limit (PostgreSQL), else None.
@@ -42,16 +51,24 @@ def prepare(config: TeamServerConfig, env: dict[str, str]) -> ConnectionLimit | 
         ServerStartError: the database cannot be reached or initialised, or the admin
             password is missing (message without credentials).
     """
-    done = subprocess.run(
-        [sys.executable, "-m", "mltrack.teamserver._prepare_db"],
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        timeout=600,
-        cwd=config.state_dir,
-        check=False,
-    )
+    if fork:
+        from mltrack.teamserver import _prepare_db
+        from mltrack.teamserver._fork import run_forked
+
+        done = run_forked(
+            _prepare_db.main, env=env, cwd=config.state_dir, timeout=600, name=b"mltrack-prepare"
+        )
+    else:
+        done = subprocess.run(
+            [sys.executable, "-m", "mltrack.teamserver._prepare_db"],
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
+            cwd=config.state_dir,
+            check=False,
+        )
     if done.returncode != 0:
         reason = _scrub((done.stderr.strip().splitlines() or ["unknown error"])[-1], config, env)
         hint = ""

@@ -1,4 +1,4 @@
-"""Start, wait for and stop the team server (uvicorn under a keeper)."""
+"""Start, wait for and stop the team server: uvicorn forked (Linux) or under a keeper."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ from pathlib import Path
 
 from mltrack._process import free_port, keeper_command, kill_group, owned_tempdir
 from mltrack.errors import ConfigError, ServerStartError
+from mltrack.localserver import ServerProcess
 from mltrack.serverapp import (
+    AUTH_APP,
+    PLAIN_APP,
     THREADS_ENV,
     uvicorn_command,
 )
 from mltrack.teamserver._config import TeamServerConfig
 from mltrack.teamserver._env import _ADMIN_BOOTSTRAPPED, server_env
+from mltrack.teamserver._fork import fork_server, server_fork_ready
 from mltrack.teamserver._prepare import _scrub, plan_workers, prepare
 from mltrack.teamserver._uris import _ANY_INTERFACE, _port_in_use, _sqlite_path
 
@@ -30,13 +34,14 @@ class TeamServer:
     Attributes:
         url: base URL clients use as ``MLFLOW_TRACKING_URI``.
         config: what it was started with.
-        process: the uvicorn supervisor (leader of its own process group).
+        process: the server (leader of its own process group): a fork of this process
+            running uvicorn, or a keeper running ``python -m uvicorn``.
         startup_s: seconds from launch to the first healthy answer (after prepare).
     """
 
     url: str
     config: TeamServerConfig
-    process: subprocess.Popen[bytes]
+    process: ServerProcess
     env: dict[str, str] = field(repr=False)
     startup_s: float = 0.0
     _owned_state: bool = field(default=False, repr=False)
@@ -74,12 +79,18 @@ class TeamServer:
         self.stop()
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+def _kill_group(proc: ServerProcess) -> None:
     kill_group(proc, grace_s=15)  # several uvicorn workers take longer to drain
 
 
-def _launch(config: TeamServerConfig, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _launch(config: TeamServerConfig, env: dict[str, str]) -> ServerProcess:
     assert config.workers is not None, "plan_workers() decides them before the launch"
+    if server_fork_ready():
+        # A fork: MLflow's server stack is imported once here, not once per process.
+        app = AUTH_APP if config.auth else PLAIN_APP
+        return fork_server(
+            app, config.host, config.port, config.workers, env, str(config.state_dir)
+        )
     # Under a keeper: the workers end with this process, even when it is SIGKILLed.
     cmd = keeper_command(
         uvicorn_command(config.host, config.port, config.workers, auth=config.auth)
@@ -168,7 +179,7 @@ def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer
             config.backend = f"sqlite:///{sqlite_file}"
         _require_admin_password_on_first_start(config)
         env = server_env(config)
-        limit = prepare(config, env)
+        limit = prepare(config, env, fork=server_fork_ready())
         config.workers, config.threads, config.workers_note = plan_workers(
             config.backend, config.workers, limit
         )

@@ -1,0 +1,325 @@
+"""The team server's processes as forks of the caller, where the platform allows.
+
+A fresh interpreter spends seconds of CPU importing MLflow's server stack (SQLAlchemy
+stores, Flask, FastAPI, the gateway schemas) before it does anything; the prepare step,
+the server and each of its workers used to be one. On Linux (:func:`can_fork`) they are
+forks instead: the caller imports the *environment-independent* part of that stack once
+(:data:`PARENT_MODULES`), then
+
+* the prepare and migrate steps run their functions in a forked child
+  (:func:`run_forked`: own environment, captured stdout/stderr, exit status, timeout);
+* the server is a forked child that runs uvicorn in-process (:func:`fork_server`); with
+  several workers it is uvicorn's own supervisor, whose workers are forks of it too.
+
+``mlflow.server`` and everything under it read the server's environment when imported
+(the stores' URIs, the allowed Host names, the auth config path): the caller never
+imports them for a fork, and a caller that has imported them already (another server
+in the same process, say) gets the fresh-interpreter path instead, which also remains
+for other platforms and ``MLTRACK_SERVER_START=spawn``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+
+from mltrack._process import ForkedChild, exit_with_parent, fork_child, name_process
+
+#: Imported by the caller before it forks: what the server stack spends its start-up on,
+#: and none of it reads the server's environment when imported (``mlflow.server`` does).
+PARENT_MODULES = (
+    "mlflow",
+    "sqlalchemy",
+    "alembic.migration",
+    "flask",
+    "flask_cors",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "mlflow.store.db.utils",
+    "mlflow.db",
+    "mlflow.gateway.config",
+    "mlflow.gateway.budget",
+    "mlflow.webhooks.delivery",
+    "fastapi",
+    "starlette.middleware.wsgi",
+    "uvicorn",
+)
+#: Packages that read the server's environment when imported: a fork must import them itself.
+ENV_DEPENDENT = ("mlflow.server",)
+#: uvicorn's exit status for a server that could not start (``uvicorn.config.STARTUP_FAILURE``).
+_STARTUP_FAILURE = 3
+
+
+def can_fork() -> bool:
+    """Whether this process may fork the team server's processes (Linux, not ``spawn``).
+
+    Raises:
+        ServerStartError: ``MLTRACK_SERVER_START`` holds an unknown start method.
+    """
+    from mltrack._forkserver import can_fork as _can_fork
+
+    return _can_fork()
+
+
+def env_dependent_imported() -> list[str]:
+    """The modules of :data:`ENV_DEPENDENT` this process has imported (none: a fork is clean)."""
+    return [
+        name
+        for name in sys.modules
+        if any(name == top or name.startswith(top + ".") for top in ENV_DEPENDENT)
+    ]
+
+
+def preimport(modules: tuple[str, ...] = PARENT_MODULES) -> None:
+    """Import ``modules`` in this process, quietly (missing ones are skipped)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. starlette.middleware.wsgi's deprecation
+        for name in modules:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(name)
+
+
+def server_fork_ready() -> bool:
+    """Whether the server may be forked from here; imports :data:`PARENT_MODULES` if so."""
+    if not can_fork() or env_dependent_imported():
+        return False
+    preimport()
+    return not env_dependent_imported()  # a pre-import that pulled one in: spawn instead
+
+
+# -- a function in a forked child, like subprocess.run ------------------------------------
+
+
+def run_forked(
+    func: Callable[[], object],
+    *,
+    env: dict[str, str],
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float | None = None,
+    name: bytes = b"mltrack",
+) -> subprocess.CompletedProcess[str]:
+    """Run ``func()`` in a fork of this process, as ``subprocess.run`` runs a program.
+
+    The child leads a new session, runs with exactly ``env`` as its environment and
+    ``cwd`` as its directory, reads /dev/null, and ends with this process (even a SIGKILL
+    of it). Its exit status is 0 when ``func`` returns, the code of a ``SystemExit``, 1
+    after another exception (the traceback on its stderr).
+
+    Returns:
+        The exit status and the child's stdout and stderr, decoded.
+
+    Raises:
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (it is killed).
+    """
+    from mltrack._forkserver import _become_child, _drop_inherited_connections, _run_main
+
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    parent = os.getpid()
+    try:
+        pid = fork_child()
+    except OSError:
+        for fd in (out_r, out_w, err_r, err_w):
+            os.close(fd)
+        raise
+    if pid == 0:
+        code = 70
+        try:
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            _become_child(parent, name, (devnull, out_w, err_w), env, str(cwd or os.getcwd()))
+            _drop_inherited_connections()  # the caller's pooled connections are not ours
+            code = _run_main(lambda _argv: _none(func()), [])
+        except BaseException:
+            with contextlib.suppress(Exception):
+                import traceback
+
+                traceback.print_exc()
+        finally:
+            os._exit(code)  # never the caller's atexit handlers or finalizers
+    os.close(out_w)
+    os.close(err_w)
+    child = ForkedChild(pid)
+    try:
+        out, err = _read_until_exit(child, out_r, err_r, timeout)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            child.wait(timeout=10)
+        raise
+    finally:
+        os.close(out_r)
+        os.close(err_r)
+    return subprocess.CompletedProcess(
+        [f"<fork of {parent}: {getattr(func, '__qualname__', func)!s}>"],
+        child.wait(),
+        out.decode(errors="replace"),
+        err.decode(errors="replace"),
+    )
+
+
+def _none(_result: object) -> None:
+    return None
+
+
+def _read_until_exit(
+    child: ForkedChild, out_r: int, err_r: int, timeout: float | None
+) -> tuple[bytes, bytes]:
+    """Both pipes to their end (the child and whatever it left running closed them)."""
+    import selectors
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
+    with selectors.DefaultSelector() as selector:
+        for fd in chunks:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(f"forked child {child.pid}", timeout or 0.0)
+            for key, _ in selector.select(left):
+                data = os.read(key.fd, 65536)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    selector.unregister(key.fd)
+    left = None if deadline is None else max(0.0, deadline - time.monotonic())
+    child.wait(timeout=left)
+    return b"".join(chunks[out_r]), b"".join(chunks[err_r])
+
+
+# -- the server ----------------------------------------------------------------------------
+
+
+def fork_server(
+    app: str, host: str, port: int, workers: int, env: dict[str, str], state_dir: str
+) -> ForkedChild:
+    """Fork the server: uvicorn on ``app`` (a ``module:factory``), logging to ``server.log``.
+
+    The child leads its own session and process group (every worker is in it), runs with
+    exactly ``env``, and ends with its group within about a second of this process's
+    death, even a SIGKILL of it.
+
+    Args:
+        app: the ASGI app factory (:data:`mltrack.serverapp.PLAIN_APP` or ``AUTH_APP``).
+        host: bind address.
+        port: TCP port.
+        workers: 1 serves in the child itself; more run uvicorn's supervisor in it, whose
+            workers are forks of it (:func:`_fork_uvicorn_workers`).
+        env: the server's whole environment.
+        state_dir: its working directory, holding ``server.log``.
+    """
+    from mltrack._forkserver import _become_child, _drop_inherited_connections, _run_main
+
+    log_fd = os.open(
+        os.path.join(state_dir, "server.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
+    )
+    parent = os.getpid()
+    try:
+        pid = fork_child()
+    except OSError:
+        os.close(log_fd)
+        raise
+    if pid == 0:
+        code = 70
+        try:
+            devnull = os.open(os.devnull, os.O_RDONLY)
+            _become_child(parent, b"mltrack-server", (devnull, log_fd, log_fd), env, state_dir)
+            _drop_inherited_connections()
+            code = _run_main(lambda _argv: _serve(app, host, port, workers), [])
+        except BaseException:
+            with contextlib.suppress(Exception):
+                import traceback
+
+                traceback.print_exc()
+        finally:
+            os._exit(code)  # never the caller's atexit handlers or finalizers
+    os.close(log_fd)
+    return ForkedChild(pid)
+
+
+def _serve(app: str, host: str, port: int, workers: int) -> int:
+    """The forked server's body: what ``python -m uvicorn ... --factory APP`` does."""
+    import uvicorn
+
+    warnings.simplefilter("ignore")  # as PYTHONWARNINGS=ignore does for a spawned one
+    config = uvicorn.Config(
+        app, host=host, port=port, workers=workers, log_level="warning", factory=True
+    )
+    if workers == 1:
+        server = uvicorn.Server(config)
+        server.run()
+        return 0 if server.started else _STARTUP_FAILURE
+    from uvicorn.supervisors import Multiprocess
+
+    _import_app_modules(app)
+    _fork_uvicorn_workers()
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    return 0
+
+
+def _import_app_modules(app: str) -> None:
+    """Import MLflow's server modules once, in the supervisor, for its forked workers.
+
+    Here the server's environment is set, so what they read at import is right; each
+    worker still calls the factory itself (MLflow's auth app opens its database then).
+    """
+    from mltrack import serverapp
+
+    serverapp.allow_extra_hosts()  # before mlflow.server's Host check reads the names
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        importlib.import_module("mlflow.server.fastapi_app")
+        if app == serverapp.AUTH_APP:
+            importlib.import_module("mlflow.server.auth")
+
+
+def _fork_uvicorn_workers() -> bool:
+    """Make uvicorn's supervisor fork its workers instead of spawning fresh interpreters.
+
+    uvicorn (0.54) starts every worker with ``uvicorn._subprocess.spawn.Process``, a
+    module-level ``multiprocessing`` spawn context: the worker re-imports the app from
+    nothing. Swapping that context for the fork one keeps all of uvicorn's supervision
+    (restart on crash, health pings, SIGHUP/SIGTERM/SIGINT) and skips the imports. This is
+    a private detail of uvicorn, pinned by ``tests/team/test_team_fork.py``; should it
+    change, the workers are spawned as before (slower, still correct).
+
+    Returns:
+        Whether the workers will be forked.
+    """
+    import multiprocessing
+    import multiprocessing.context
+
+    import uvicorn._subprocess as uvicorn_subprocess
+
+    if not isinstance(
+        getattr(uvicorn_subprocess, "spawn", None), multiprocessing.context.SpawnContext
+    ):
+        return False
+    supervisor = os.getpid()
+    os.register_at_fork(after_in_child=lambda: _became_worker(supervisor))
+    uvicorn_subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
+    return True
+
+
+def _became_worker(supervisor: int) -> None:
+    """In a worker the supervisor just forked: its own signals, name, and lifetime."""
+    if os.getppid() != supervisor:
+        return  # a fork by someone else in the supervisor's line (none expected)
+    # The supervisor's handlers queue signals for its loop, which never runs here; a
+    # spawned worker starts with the defaults, and uvicorn then installs its own.
+    for sig in signal.valid_signals():
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            handler = signal.getsignal(sig)
+            if callable(handler) and handler is not signal.default_int_handler:
+                signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    name_process(b"mltrack-worker")
+    exit_with_parent(supervisor)  # the supervisor SIGKILLed alone: its workers end too

@@ -1,0 +1,246 @@
+"""The team server's processes as forks (Linux) and as fresh interpreters (``spawn``).
+
+Forked, the prepare and migrate steps, the server and each of its workers skip MLflow's
+imports; the fresh-interpreter path stays for other platforms and
+``MLTRACK_SERVER_START=spawn``. Both are run here against real uvicorn workers: a crashed
+worker is replaced, a restart and a stop leave nothing behind, and the forks never
+inherit a module imported with the caller's environment.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mltrack.errors import ServerStartError
+from mltrack.teamserver import TeamServerConfig, start_team_server
+from mltrack.teamserver._fork import env_dependent_imported, run_forked
+from mltrack.teamserver._migrate import schema_revision
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid and stat[0] not in (b"Z", b"X"):
+                found.append(int(entry))
+    return sorted(found)
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "?"
+
+
+def _group(pgid: int) -> list[int]:
+    members = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[2]) == pgid and stat[0] not in (b"Z", b"X"):
+                members.append(int(entry))
+    return members
+
+
+def _healthy(url: str) -> bool:
+    with urllib.request.urlopen(url + "/api/2.0/mlflow/experiments/search?max_results=1") as r:
+        return r.status == 200
+
+
+def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(what)
+        time.sleep(0.1)
+
+
+# -- run_forked ----------------------------------------------------------------------------
+
+
+def _prints_and_exits() -> None:
+    print("to stdout", os.environ.get("ONLY_THIS"), os.environ.get("HOME"), os.getcwd())
+    print("to stderr", file=sys.stderr)
+    sys.exit(3)
+
+
+def test_run_forked_captures_output_and_status_with_only_the_given_env(tmp_path: Path) -> None:
+    done = run_forked(_prints_and_exits, env={"ONLY_THIS": "yes"}, cwd=tmp_path, timeout=60)
+    assert done.returncode == 3
+    assert done.stdout == f"to stdout yes None {tmp_path}\n"
+    assert done.stderr.strip().splitlines()[-1] == "to stderr"
+
+
+def test_run_forked_reports_an_exception_and_kills_on_timeout(tmp_path: Path) -> None:
+    def fails() -> None:
+        raise ValueError("bad thing")
+
+    done = run_forked(fails, env={}, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == "ValueError: bad thing"
+
+    marker = tmp_path / "pid"
+
+    def hangs() -> None:
+        marker.write_text(str(os.getpid()))
+        time.sleep(120)
+
+    started = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        run_forked(hangs, env={}, timeout=1.5)
+    assert time.monotonic() - started < 20
+    pid = int(marker.read_text())
+    _wait(lambda: _comm(pid) == "?" or not Path(f"/proc/{pid}").exists(), 10, "not killed")
+
+
+# -- the server, forked and spawned --------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_restart_after_a_crash_and_nothing_outlives_a_stop(
+    method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLTRACK_SERVER_START", method)
+    server = start_team_server(
+        TeamServerConfig(
+            backend=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            artifacts=str(tmp_path / "artifacts"),
+            port=0,
+            workers=2,
+            state_dir=tmp_path / "state",
+        )
+    )
+    try:
+        assert _healthy(server.url)
+        if method == "fork":
+            supervisor = server.process.pid
+            assert _comm(supervisor) == "mltrack-server"
+        else:  # keeper -> python -m uvicorn (the supervisor) -> spawned workers
+            (supervisor,) = _children(server.process.pid)
+            assert "uvicorn" in _cmdline(supervisor)
+        _wait(lambda: len(_children(supervisor)) == 2, 60, "two workers")
+        workers = _children(supervisor)
+        for pid in workers:
+            spawned = "multiprocessing" in _cmdline(pid)
+            assert spawned == (method == "spawn"), _cmdline(pid)
+            if method == "fork":
+                assert _comm(pid) == "mltrack-worker"
+        # The fork never imported MLflow's server modules here, with this environment.
+        assert env_dependent_imported() == []
+
+        os.kill(workers[0], signal.SIGKILL)  # uvicorn's supervisor replaces a dead worker
+        _wait(
+            lambda: len(_children(supervisor)) == 2 and workers[0] not in _children(supervisor),
+            60,
+            "the crashed worker was not replaced",
+        )
+        assert _healthy(server.url)
+
+        old_group = server.process.pid
+        server.restart()
+        assert _healthy(server.url)
+        assert _group(old_group) == [], "the restart left the old server's processes"
+    finally:
+        server.stop()
+    assert _group(server.process.pid) == []
+    assert server.process.poll() is not None
+
+
+def test_prepare_errors_are_one_scrubbed_line_when_forked(tmp_path: Path) -> None:
+    from mltrack._process import free_port
+
+    secret = "s3cret-pw-42"
+    config = TeamServerConfig(
+        backend=f"postgresql://team:{secret}@127.0.0.1:{free_port()}/mlflow",
+        artifacts=str(tmp_path / "artifacts"),
+        port=0,
+        state_dir=tmp_path / "state",
+    )
+    with pytest.raises(ServerStartError) as caught:
+        start_team_server(config)
+    message = str(caught.value)
+    assert message.startswith("could not prepare postgresql://team:***@127.0.0.1")
+    assert "OperationalError" in message and "check the --backend host" in message
+    assert secret not in message and "\n" not in message
+
+
+def test_a_caller_that_imported_mlflow_server_gets_fresh_interpreters(tmp_path: Path) -> None:
+    """mlflow.server was imported with the caller's environment: no fork inherits it."""
+    code = f"""
+import mlflow.server  # the caller's: built with the caller's environment
+from mltrack.teamserver import TeamServerConfig, start_team_server
+server = start_team_server(TeamServerConfig(
+    backend="sqlite:///{tmp_path / "mlflow.db"}", artifacts="{tmp_path / "art"}",
+    port=0, workers=1, state_dir="{tmp_path / "state"}"))
+try:
+    print(type(server.process).__name__)
+finally:
+    server.stop()
+"""
+    env = {k: v for k, v in os.environ.items() if k != "MLTRACK_SERVER_START"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "Popen"
+
+
+def test_uvicorn_still_starts_workers_from_the_context_we_swap() -> None:
+    """Pins the private uvicorn detail :func:`_fork_uvicorn_workers` relies on.
+
+    uvicorn's supervisor gets each worker from ``uvicorn._subprocess.get_subprocess``,
+    which reads the module's ``spawn`` context when called. If this fails after a uvicorn
+    upgrade, the team server's workers are spawned again (slower): adapt the swap.
+    """
+    code = """
+import uvicorn
+from uvicorn._subprocess import get_subprocess
+from uvicorn.supervisors import multiprocess
+from mltrack.teamserver._fork import _fork_uvicorn_workers
+assert multiprocess.get_subprocess is get_subprocess
+assert _fork_uvicorn_workers()
+print(type(get_subprocess(uvicorn.Config("x:y"), print, [])).__name__)
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "ForkProcess"
+
+
+def test_migrate_reads_the_revision_forked_and_spawned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mltrack.localserver import template_db
+
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(template_db().read_bytes())
+    forked = schema_revision(f"sqlite:///{db}")
+    monkeypatch.setenv("MLTRACK_SERVER_START", "spawn")
+    spawned = schema_revision(f"sqlite:///{db}")
+    assert forked == spawned and forked and len(forked) >= 8
+    assert schema_revision(f"sqlite:///{tmp_path / 'empty.db'}") is None
