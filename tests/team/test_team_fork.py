@@ -41,6 +41,11 @@ def _children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def _workers(supervisor: int) -> list[int]:
+    """uvicorn's workers: the supervisor's children but multiprocessing's resource tracker."""
+    return [pid for pid in _children(supervisor) if "resource_tracker" not in _cmdline(pid)]
+
+
 def _comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -144,8 +149,8 @@ def test_workers_restart_after_a_crash_and_nothing_outlives_a_stop(
         else:  # keeper -> python -m uvicorn (the supervisor) -> spawned workers
             (supervisor,) = _children(server.process.pid)
             assert "uvicorn" in _cmdline(supervisor)
-        _wait(lambda: len(_children(supervisor)) == 2, 60, "two workers")
-        workers = _children(supervisor)
+        _wait(lambda: len(_workers(supervisor)) == 2, 60, "two workers")
+        workers = _workers(supervisor)
         for pid in workers:
             spawned = "multiprocessing" in _cmdline(pid)
             assert spawned == (method == "spawn"), _cmdline(pid)
@@ -156,7 +161,7 @@ def test_workers_restart_after_a_crash_and_nothing_outlives_a_stop(
 
         os.kill(workers[0], signal.SIGKILL)  # uvicorn's supervisor replaces a dead worker
         _wait(
-            lambda: len(_children(supervisor)) == 2 and workers[0] not in _children(supervisor),
+            lambda: len(_workers(supervisor)) == 2 and workers[0] not in _workers(supervisor),
             60,
             "the crashed worker was not replaced",
         )
@@ -185,7 +190,7 @@ def test_prepare_errors_are_one_scrubbed_line_when_forked(tmp_path: Path) -> Non
     with pytest.raises(ServerStartError) as caught:
         start_team_server(config)
     message = str(caught.value)
-    assert message.startswith("could not prepare postgresql://team:***@127.0.0.1")
+    assert message.startswith("could not prepare postgresql+psycopg2://team:***@127.0.0.1")
     assert "OperationalError" in message and "check the --backend host" in message
     assert secret not in message and "\n" not in message
 
