@@ -76,6 +76,13 @@ FORKSERVER_MODULES = (  # what every command needs first; a client may come in b
     "sklearn",
     "mlflow.sklearn",
     "skops.io",  # MLflow's sklearn format; it walks every sklearn module (seconds)
+    # `ml server`'s storage stack (~1 s), which it imports before forking its prepare step,
+    # server and workers; none reads the environment when imported (mlflow.server does, so
+    # it stays out: mltrack.teamserver._fork.PARENT_MODULES).
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "mlflow.gateway.config",
+    "flask",
 )
 #: Modules a client may ask to run (``python -m NAME``).
 _RUNNABLE = ("mltrack", "mltrack.serve")

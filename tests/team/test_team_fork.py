@@ -249,3 +249,27 @@ def test_migrate_reads_the_revision_forked_and_spawned(
     spawned = schema_revision(f"sqlite:///{db}")
     assert forked == spawned and forked and len(forked) >= 8
     assert schema_revision(f"sqlite:///{tmp_path / 'empty.db'}") is None
+
+
+def test_forked_workers_end_with_their_supervisor_even_on_sigkill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLTRACK_SERVER_START", "fork")
+    server = start_team_server(
+        TeamServerConfig(
+            backend=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            artifacts=str(tmp_path / "artifacts"),
+            port=0,
+            workers=2,
+            state_dir=tmp_path / "state",
+        )
+    )
+    try:
+        supervisor = server.process.pid
+        _wait(lambda: len(_workers(supervisor)) == 2, 60, "two workers")
+        workers = _workers(supervisor)
+        os.kill(supervisor, signal.SIGKILL)  # the supervisor alone, not its group
+        # A worker ties itself to the supervisor that forked it (exit_with_parent).
+        _wait(lambda: _group(supervisor) == [], 5, f"workers {workers} outlived the supervisor")
+    finally:
+        server.stop()
