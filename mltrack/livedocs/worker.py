@@ -311,6 +311,7 @@ def pool(modules: list[str]) -> None:
     _process.set_parent_death_signal(owner, signal.SIGTERM)
     _tracing.preimport(modules)
     _tracing.preload_frameworks(modules)
+    _tracing.preload_llm_sdks(modules)
     _tracing.warm_realpaths()
     _reply({"ready": True, "files": _tracing.loaded_project_files()})
     children: set[int] = set()

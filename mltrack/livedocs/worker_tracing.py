@@ -20,6 +20,8 @@ __all__ = [
     "child_opens",
     "dependencies",
     "preimport",
+    "preload_frameworks",
+    "preload_llm_sdks",
     "project_files",
     "record_imports",
     "trace_children",
@@ -81,6 +83,52 @@ def preload_frameworks(modules: list[str]) -> None:
         importlib.import_module("mltrack.frameworks").preload()
     for loaded in sys.modules.keys() - before:
         _PRELOADED.setdefault(loaded, "mltrack" if loaded.split(".")[0] == "mltrack" else "sklearn")
+
+
+#: LLM vendor SDK -> what ``mltrack.llm`` loads when it instruments that SDK (MLflow's
+#: autologging for it, the client classes both patch): modules, or ``module:attribute``
+#: where the SDK loads a submodule lazily, at the attribute's first use.
+_LLM_SDKS = {
+    "openai": (
+        "openai",
+        "mlflow.openai",
+        "openai.resources.chat.completions:Completions",
+        "openai.resources.completions:Completions",
+        "openai.resources.embeddings:Embeddings",
+        "openai.resources.images:Images",
+        "openai.resources.beta.chat.completions:Completions",
+        "openai.resources.responses:Responses",
+    ),
+    "anthropic": ("anthropic", "mlflow.anthropic", "anthropic.resources.messages:Messages"),
+}
+
+
+def preload_llm_sdks(modules: list[str]) -> None:
+    """In the warm pool of a project whose examples use mltrack, import the installed LLM
+    SDKs that ``mltrack.llm`` tracks (their models take about a second of CPU per item
+    and SDK otherwise). Only imports: each item instruments them with its own settings at
+    its first tracked call. What they load counts as pre-imported by the SDK."""
+    if "mltrack" not in {name.split(".", 1)[0] for name in modules}:
+        return
+    import importlib
+    import importlib.util
+    import warnings
+
+    for sdk, names in _LLM_SDKS.items():
+        try:
+            if importlib.util.find_spec(sdk) is None:
+                continue
+        except (ImportError, ValueError):
+            continue
+        before = set(sys.modules)
+        for name in names:
+            module, _, attribute = name.partition(":")
+            # A failing import (a class this version lacks) is for the examples to meet.
+            with warnings.catch_warnings(), contextlib.suppress(Exception):
+                warnings.simplefilter("ignore")
+                getattr(importlib.import_module(module), attribute or "__name__")
+        for loaded in sys.modules.keys() - before:
+            _PRELOADED.setdefault(loaded, "mltrack" if loaded.split(".")[0] == "mltrack" else sdk)
 
 
 def record_imports(used: set[str]) -> None:

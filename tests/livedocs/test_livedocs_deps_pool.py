@@ -295,3 +295,57 @@ def test_kernel_setup_failure_fails_the_notebook_with_the_reason(tmp_path: Path)
         if p.pid not in before and p.status() != psutil.STATUS_ZOMBIE
     ]
     assert leftover == [], [(p.pid, p.cmdline()) for p in leftover]
+
+
+_SDK_PROBE = """
+import sys
+preloaded = [m for m in ("openai", "anthropic", "mlflow.openai") if m in sys.modules]
+from anthropic.resources.messages import Messages
+from openai.resources.chat.completions import Completions
+
+def gated():
+    return [getattr(c.__dict__["create"], "__mltrack_gate__", False) for c in (Completions, Messages)]
+
+before = gated()
+from mltrack.config import load_settings
+from mltrack.llm._instrument import ensure_instrumented
+ensure_instrumented(load_settings())
+print("preloaded", preloaded, "gated", before, gated())
+"""
+
+
+def test_pool_preloads_llm_sdks_without_instrumenting_them(tmp_path: Path) -> None:
+    """A pool for mltrack examples holds the installed LLM SDKs imported, not patched: each
+    item instruments them itself, and they are no dependency of an item."""
+    import importlib.util
+
+    if not all(importlib.util.find_spec(m) for m in ("openai", "anthropic")):
+        pytest.skip("the openai and anthropic SDKs are not installed")
+    root = tmp_path / "proj"
+    (root / "examples").mkdir(parents=True)
+    (root / "examples/sdk.py").write_text(_SDK_PROBE)
+    work = tmp_path / "item"
+    (work / "cwd").mkdir(parents=True)
+    (work / "out").mkdir()
+    spec = {
+        "kind": "script",
+        "path": str(root / "examples/sdk.py"),
+        "out_dir": str(work / "out"),
+        "timeout_s": 60,
+        "root": str(root),
+        "preimport": [],
+    }
+    (work / "spec.json").write_text(json.dumps(spec))
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    pool = _Pool(["mltrack"], env)
+    try:
+        child = pool.spawn(work / "spec.json", work / "cwd", env, work / "out/log")
+        assert child.wait(timeout=60) == 0, (work / "out/log").read_text()
+    finally:
+        pool.stop()
+    result = json.loads((work / "out/result.json").read_text())
+    output = (work / "out/log").read_text()
+    assert result["ok"], (result, output)
+    assert "preloaded ['openai', 'anthropic', 'mlflow.openai']" in output
+    assert "gated [False, False] [True, True]" in output  # patched by the item, not before
+    assert result["deps"] == []
