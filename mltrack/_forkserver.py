@@ -578,8 +578,12 @@ def run_via_forkserver(module: str) -> None:
     path = os.environ.get(FORKSERVER_ENV)
     if not path or _in_child or not sys.platform.startswith("linux"):
         return
+    if os.environ.get("MLTRACK_SERVER_START", "").strip().lower() == "spawn":
+        return  # forking turned off: a plain interpreter, as documented
     import json
     import socket
+
+    from mltrack._process import OWNER_ENV, exit_with_parent_from_env
 
     try:
         for fd in (0, 1, 2):
@@ -592,7 +596,9 @@ def run_via_forkserver(module: str) -> None:
         "identity": _identity(),
         "module": module,
         "argv": sys.argv[1:],
-        "env": dict(os.environ),
+        # The child's parent is the server, not our starter: the owner check is ours
+        # (below), and the server ends the child when we end.
+        "env": {k: v for k, v in os.environ.items() if k != OWNER_ENV},
         "cwd": os.getcwd(),
         "path": sys.path,
     }
@@ -609,6 +615,7 @@ def run_via_forkserver(module: str) -> None:
         conn.close()
         return
     pid = int(reply["pid"])
+    exit_with_parent_from_env()  # a starter that set it: we end with it, the child with us
 
     def forward(signum: int, frame: object) -> None:
         with contextlib.suppress(OSError):

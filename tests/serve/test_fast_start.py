@@ -275,6 +275,58 @@ def test_forked_server_ends_with_its_client(
             client.wait()
 
 
+_OWNER_OF_CLIENT = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    from mltrack._process import exit_with_parent_from_env, owner_env
+    exit_with_parent_from_env()  # a SIGKILLed pytest takes it along
+    client = subprocess.Popen(
+        [sys.executable, "-m", "mltrack.serve", *sys.argv[1:]], env={**os.environ, **owner_env()}
+    )
+    print(client.pid, flush=True)
+    time.sleep(300)
+    """
+)
+
+
+def test_client_told_to_end_with_its_owner_runs_forked_and_does(
+    forkserver: ForkServer, served_models, mlflow_server: ThrowawayServer
+) -> None:
+    # The owner variable names the client's parent; the fork's parent is the server, so
+    # the client keeps the owner check for itself (it once went to the fork, which then
+    # took the server for a dead owner and stopped at once).
+    port = free_port()
+    env = {**os.environ, **forkserver.env, "MLFLOW_TRACKING_URI": mlflow_server.url}
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _OWNER_OF_CLIENT, served_models.table, "--no-auth"]
+        + ["--port", str(port)],
+        env={**env, **owner_env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert owner.stdout is not None
+        client = int(owner.stdout.readline())
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while not _answers(url + "/ready"):
+            assert _alive(client), "the client (and its forked server) ended on its own"
+            assert time.monotonic() < deadline, "not ready within 120 s"
+            time.sleep(0.1)
+        children = _children_of(forkserver.process.pid)
+        assert len(children) == 1, "the server runs in a fork of the fork server"
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+        assert _gone_within(client, 10), "the client outlived its owner"
+        assert _gone_within(children[0], 10), "the forked server outlived its owner"
+    finally:
+        if owner.poll() is None:
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+
+
 def test_forkserver_ends_with_its_owner(tmp_path: Path) -> None:
     owner = subprocess.Popen(
         [
