@@ -268,6 +268,16 @@ class ForkedChild:
         Raises:
             subprocess.TimeoutExpired: it still runs after ``timeout`` seconds.
         """
+        if timeout is None and self.returncode is None:
+            # Block in the kernel (a server waited on for hours wakes no one); a signal
+            # handler that raises (Ctrl-C) still interrupts it.
+            try:
+                _, status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                self.returncode = -1  # reaped elsewhere: ended, with a status unknown
+            else:
+                self.returncode = os.waitstatus_to_exitcode(status)
+            return self.returncode
         return wait_polled(self, timeout)
 
     def send_signal(self, signum: int) -> None:

@@ -161,3 +161,20 @@ def test_free_port_draws_from_this_process_slice() -> None:
     )  # fmt: skip
     pid, port = map(int, child.stdout.split())
     assert slice_of(port) == pid % _PORT_SLICES
+
+
+@pytest.mark.parametrize(("how", "expected"), [("exit", 7), ("signal", -signal.SIGTERM)])
+def test_waiting_on_a_forked_child_blocks_until_it_ends(how: str, expected: int) -> None:
+    from mltrack._process import ForkedChild, fork_child
+
+    pid = fork_child()
+    if pid == 0:  # the child: end one way or the other, never run pytest's code
+        time.sleep(0.3)
+        if how == "signal":
+            os.kill(os.getpid(), signal.SIGTERM)
+        os._exit(7)
+    child = ForkedChild(pid)
+    started = time.monotonic()
+    assert child.wait() == expected
+    assert time.monotonic() - started >= 0.25, "returned before the child ended"
+    assert child.poll() == expected and child.wait(timeout=1) == expected
