@@ -75,7 +75,9 @@ FORKSERVER_MODULES = (  # what every command needs first; a client may come in b
     "mltrack.serve.model",
     "sklearn",
     "mlflow.sklearn",
-    "skops.io",  # MLflow's sklearn format; it walks every sklearn module (seconds)
+    # Not skops.io (MLflow's sklearn format): imported directly it imports torch, and a
+    # child would take torch as imported by its program (PyTorch autologging on for `ml
+    # train`). `mltrack.frameworks.preload`, run after these, imports it without.
     # `ml server`'s storage stack (~1 s), which it imports before forking its prepare step,
     # server and workers; none reads the environment when imported (mlflow.server does, so
     # it stays out: mltrack.teamserver._fork.PARENT_MODULES).
@@ -83,6 +85,16 @@ FORKSERVER_MODULES = (  # what every command needs first; a client may come in b
     "mlflow.store.model_registry.sqlalchemy_store",
     "mlflow.gateway.config",
     "flask",
+    # What commands still imported after the fork (py-spy of a docs build), none reading
+    # the environment when imported: the headers of every REST call, the tracer's span
+    # processors, httpx's transport, the SQL store's SQLite dialect and schema check, the
+    # file store probed for the default tracking URI.
+    "mlflow.tracking.request_header.registry",
+    "mlflow.tracing.processor.base_mlflow",
+    "httpcore",
+    "sqlalchemy.dialects.sqlite",
+    "alembic.config",
+    "mlflow.store.tracking.file_store",
 )
 #: Modules a client may ask to run (``python -m NAME``).
 _RUNNABLE = ("mltrack", "mltrack.serve")
