@@ -256,7 +256,9 @@ def _drop_inherited_connections() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # isinstance() on some lazy modules warns (torch)
         for obj in gc.get_objects():
-            if isinstance(obj, engine_type):
+            # type(), not isinstance(): that reads __class__, which a lazy proxy answers by
+            # loading what it stands for (openai's module-level clients: seconds).
+            if issubclass(type(obj), engine_type):
                 with contextlib.suppress(Exception):
                     obj.dispose(close=False)
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from mltrack._forkserver import FORKSERVER_MODULES
 
@@ -40,3 +41,38 @@ def test_forkserver_imports_no_framework_but_scikit_learn() -> None:
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["frameworks"] == ["sklearn"]
     assert seen["skops"]  # still warmed: MLflow saves scikit-learn models with it
+
+
+_DROP_PROBE = """
+import json, sys
+import openai
+import sqlalchemy
+from mltrack._forkserver import _drop_inherited_connections
+
+engine = sqlalchemy.create_engine("sqlite:///" + sys.argv[1])
+with engine.connect() as conn:
+    conn.execute(sqlalchemy.text("select 1"))
+pooled = engine.pool.checkedin()
+_drop_inherited_connections()
+print(json.dumps({
+    "pooled": [pooled, engine.pool.checkedin()],
+    "lazy_loaded": sorted(m for m in ("openai.resources.beta.beta", "openai.resources.admin.admin")
+                          if m in sys.modules),
+}))
+"""
+
+
+def test_dropping_inherited_connections_leaves_lazy_modules_unloaded(tmp_path: Path) -> None:
+    """A forked child forgets the parent's pooled SQL connections, without loading what
+    lazy proxies (openai's module-level clients) stand for on the way: seconds."""
+    done = subprocess.run(
+        [sys.executable, "-c", _DROP_PROBE, str(tmp_path / "db.sqlite")],
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["pooled"] == [1, 0]  # the engine was found and its pool forgotten
+    assert seen["lazy_loaded"] == []
