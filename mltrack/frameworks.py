@@ -121,13 +121,14 @@ def preload() -> None:
     For a process that forks workers (a pre-forking server such as gunicorn with
     ``--preload``, a job runner), so that each child does not pay it again: scikit-learn's estimator scan (MLflow's
     autolog and skops walk every scikit-learn module: seconds), skops' import (MLflow
-    saves scikit-learn models with it) and MLflow's map of installed packages (read at
-    every model save and load: seconds). No framework is imported on the way
+    saves scikit-learn models with it), ``mlflow.pyfunc`` (a model save checks its input
+    example through it) and MLflow's map of installed packages (read at every model save
+    and load: seconds). No framework is imported on the way
     (:func:`no_framework_imports`). Each step is skipped when its library is missing.
     """
     with no_framework_imports(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for step in (_scan_sklearn, _import_skops, _map_installed_packages):
+        for step in (_scan_sklearn, _import_skops, _import_pyfunc, _map_installed_packages):
             with contextlib.suppress(Exception):
                 step()
 
@@ -140,6 +141,10 @@ def _scan_sklearn() -> None:
 
 def _import_skops() -> None:
     importlib.import_module("skops.io")
+
+
+def _import_pyfunc() -> None:
+    importlib.import_module("mlflow.pyfunc")
 
 
 def _map_installed_packages() -> None:

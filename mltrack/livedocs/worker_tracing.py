@@ -85,8 +85,9 @@ def preload_frameworks(modules: list[str]) -> None:
         _PRELOADED.setdefault(loaded, "mltrack" if loaded.split(".")[0] == "mltrack" else "sklearn")
 
 
-#: LLM vendor SDK -> what ``mltrack.llm`` loads when it instruments that SDK (MLflow's
-#: autologging for it, the client classes both patch): modules, or ``module:attribute``
+#: LLM vendor SDK -> what a tracked call loads after the SDK itself: MLflow's autologging
+#: for it, the client classes both patch, the client's HTTP transport and MLflow's span
+#: processor (none reads the environment when imported): modules, or ``module:attribute``
 #: where the SDK loads a submodule lazily, at the attribute's first use.
 _LLM_SDKS = {
     "openai": (
@@ -98,8 +99,18 @@ _LLM_SDKS = {
         "openai.resources.images:Images",
         "openai.resources.beta.chat.completions:Completions",
         "openai.resources.responses:Responses",
+        "httpcore2",
+        "h11",
+        "h2.connection",
+        "truststore",
+        "mlflow.tracing.processor.mlflow_v3",
     ),
-    "anthropic": ("anthropic", "mlflow.anthropic", "anthropic.resources.messages:Messages"),
+    "anthropic": (
+        "anthropic",
+        "mlflow.anthropic",
+        "anthropic.resources.messages:Messages",
+        "mlflow.tracing.processor.mlflow_v3",
+    ),
 }
 
 
