@@ -50,7 +50,16 @@ WORKER = str(Path(__file__).with_name("worker.py"))
 #: What the pool imports for warm notebook kernels (see worker.py, "warm kernels").
 KERNEL_MODULES = ("ipykernel.kernelapp", "jupyter_client.manager", "nbclient", "nbformat")
 #: Heavy modules the warm pool imports once when an example imports them.
-POOL_MODULES = ("mlflow", "numpy", "pandas", "sklearn", "matplotlib", "mltrack")
+POOL_MODULES = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "sklearn",
+    "matplotlib",
+    "mltrack",
+    "openai",
+    "anthropic",
+)
 #: ``import a.b`` / ``from a.b import c``: the module named (``a.b``).
 _IMPORTED = re.compile(r"^\s*(?:import|from)\s+([A-Za-z_][A-Za-z0-9_.]*)", re.M)
 

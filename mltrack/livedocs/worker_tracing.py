@@ -115,17 +115,20 @@ _LLM_SDKS = {
 
 
 def preload_llm_sdks(modules: list[str]) -> None:
-    """In the warm pool of a project whose examples use mltrack, import the installed LLM
-    SDKs that ``mltrack.llm`` tracks (their models take about a second of CPU per item
-    and SDK otherwise). Only imports: each item instruments them with its own settings at
-    its first tracked call. What they load counts as pre-imported by the SDK."""
-    if "mltrack" not in {name.split(".", 1)[0] for name in modules}:
+    """In the warm pool of a project whose examples use mltrack and an LLM SDK it tracks,
+    import what ``mltrack.llm`` loads to instrument that SDK (about a second of CPU per
+    item and SDK otherwise). Only imports: each item instruments them with its own
+    settings at its first tracked call. What they load counts as pre-imported by the SDK."""
+    roots = {name.split(".", 1)[0] for name in modules}
+    if "mltrack" not in roots:
         return
     import importlib
     import importlib.util
     import warnings
 
     for sdk, names in _LLM_SDKS.items():
+        if sdk not in roots:
+            continue  # no example imports it: no item would use what it loads
         try:
             if importlib.util.find_spec(sdk) is None:
                 continue

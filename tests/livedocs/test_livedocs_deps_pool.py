@@ -337,15 +337,23 @@ def test_pool_preloads_llm_sdks_without_instrumenting_them(tmp_path: Path) -> No
     }
     (work / "spec.json").write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    pool = _Pool(["mltrack"], env)
-    try:
-        child = pool.spawn(work / "spec.json", work / "cwd", env, work / "out/log")
-        assert child.wait(timeout=60) == 0, (work / "out/log").read_text()
-    finally:
-        pool.stop()
-    result = json.loads((work / "out/result.json").read_text())
-    output = (work / "out/log").read_text()
+
+    def run_in_pool(modules: list[str]) -> tuple[dict[str, object], str]:
+        pool = _Pool(modules, env)
+        try:
+            child = pool.spawn(work / "spec.json", work / "cwd", env, work / "out/log")
+            assert child.wait(timeout=60) == 0, (work / "out/log").read_text()
+        finally:
+            pool.stop()
+        return json.loads((work / "out/result.json").read_text()), (work / "out/log").read_text()
+
+    # What pool_modules gives examples importing mltrack and both SDKs.
+    result, output = run_in_pool(["mltrack", "openai", "anthropic"])
     assert result["ok"], (result, output)
     assert "preloaded ['openai', 'anthropic', 'mlflow.openai']" in output
     assert "gated [False, False] [True, True]" in output  # patched by the item, not before
     assert result["deps"] == []
+    # Examples that import no SDK: the pool spends nothing on them.
+    result, output = run_in_pool(["mltrack"])
+    assert result["ok"], (result, output)
+    assert "preloaded []" in output
