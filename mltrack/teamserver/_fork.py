@@ -8,8 +8,10 @@ forks instead: the caller imports the *environment-independent* part of that sta
 
 * the prepare and migrate steps run their functions in a forked child
   (:func:`run_forked`: own environment, captured stdout/stderr, exit status, timeout);
-* the server is a forked child that runs uvicorn in-process (:func:`fork_server`); with
-  several workers it is uvicorn's own supervisor, whose workers are forks of it too.
+* a one-worker server is a forked child that runs uvicorn in-process
+  (:func:`fork_server`). Several workers are still uvicorn's supervisor with spawned
+  workers, in fresh interpreters: forked workers once hung under load in CI (the eight
+  writers of tests/team/test_team_load.py), cause not found, so they were taken out.
 
 ``mlflow.server`` and everything under it read the server's environment when imported
 (the stores' URIs, the allowed Host names, the auth config path): the caller never
@@ -30,7 +32,7 @@ import time
 import warnings
 from collections.abc import Callable
 
-from mltrack._process import ForkedChild, exit_with_parent, fork_child, name_process
+from mltrack._process import ForkedChild, fork_child
 
 #: Imported by the caller before it forks: what the server stack spends its start-up on,
 #: and none of it reads the server's environment when imported (``mlflow.server`` does).
@@ -211,8 +213,7 @@ def fork_server(
         app: the ASGI app factory (:data:`mltrack.serverapp.PLAIN_APP` or ``AUTH_APP``).
         host: bind address.
         port: TCP port.
-        workers: 1 serves in the child itself; more run uvicorn's supervisor in it, whose
-            workers are forks of it (:func:`_fork_uvicorn_workers`).
+        workers: must be 1 (the child serves itself); several are spawned instead.
         env: the server's whole environment.
         state_dir: its working directory, holding ``server.log``.
     """
@@ -249,77 +250,10 @@ def _serve(app: str, host: str, port: int, workers: int) -> int:
     """The forked server's body: what ``python -m uvicorn ... --factory APP`` does."""
     import uvicorn
 
+    if workers != 1:
+        raise ValueError(f"a forked team server has one worker, not {workers}")
     warnings.simplefilter("ignore")  # as PYTHONWARNINGS=ignore does for a spawned one
-    config = uvicorn.Config(
-        app, host=host, port=port, workers=workers, log_level="warning", factory=True
-    )
-    if workers == 1:
-        server = uvicorn.Server(config)
-        server.run()
-        return 0 if server.started else _STARTUP_FAILURE
-    from uvicorn.supervisors import Multiprocess
-
-    _import_app_modules(app)
-    _fork_uvicorn_workers()
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
-    return 0
-
-
-def _import_app_modules(app: str) -> None:
-    """Import MLflow's server modules once, in the supervisor, for its forked workers.
-
-    Here the server's environment is set, so what they read at import is right; each
-    worker still calls the factory itself (MLflow's auth app opens its database then).
-    """
-    from mltrack import serverapp
-
-    serverapp.allow_extra_hosts()  # before mlflow.server's Host check reads the names
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        importlib.import_module("mlflow.server.fastapi_app")
-        if app == serverapp.AUTH_APP:
-            importlib.import_module("mlflow.server.auth")
-
-
-def _fork_uvicorn_workers() -> bool:
-    """Make uvicorn's supervisor fork its workers instead of spawning fresh interpreters.
-
-    uvicorn (0.54) starts every worker with ``uvicorn._subprocess.spawn.Process``, a
-    module-level ``multiprocessing`` spawn context: the worker re-imports the app from
-    nothing. Swapping that context for the fork one keeps all of uvicorn's supervision
-    (restart on crash, health pings, SIGHUP/SIGTERM/SIGINT) and skips the imports. This is
-    a private detail of uvicorn, pinned by ``tests/team/test_team_fork.py``; should it
-    change, the workers are spawned as before (slower, still correct).
-
-    Returns:
-        Whether the workers will be forked.
-    """
-    import multiprocessing
-    import multiprocessing.context
-
-    import uvicorn._subprocess as uvicorn_subprocess
-
-    if not isinstance(
-        getattr(uvicorn_subprocess, "spawn", None), multiprocessing.context.SpawnContext
-    ):
-        return False
-    supervisor = os.getpid()
-    os.register_at_fork(after_in_child=lambda: _became_worker(supervisor))
-    uvicorn_subprocess.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
-    return True
-
-
-def _became_worker(supervisor: int) -> None:
-    """In a worker the supervisor just forked: its own signals, name, and lifetime."""
-    if os.getppid() != supervisor:
-        return  # a fork by someone else in the supervisor's line (none expected)
-    # The supervisor's handlers queue signals for its loop, which never runs here; a
-    # spawned worker starts with the defaults, and uvicorn then installs its own.
-    for sig in signal.valid_signals():
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
-            handler = signal.getsignal(sig)
-            if callable(handler) and handler is not signal.default_int_handler:
-                signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    name_process(b"mltrack-worker")
-    exit_with_parent(supervisor)  # the supervisor SIGKILLed alone: its workers end too
+    config = uvicorn.Config(app, host=host, port=port, workers=1, log_level="warning", factory=True)
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else _STARTUP_FAILURE

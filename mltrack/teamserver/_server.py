@@ -85,8 +85,9 @@ def _kill_group(proc: ServerProcess) -> None:
 
 def _launch(config: TeamServerConfig, env: dict[str, str]) -> ServerProcess:
     assert config.workers is not None, "plan_workers() decides them before the launch"
-    if server_fork_ready():
-        # A fork: MLflow's server stack is imported once here, not once per process.
+    if config.workers == 1 and server_fork_ready():
+        # A fork: MLflow's server stack is imported once here, not in a new interpreter.
+        # Several workers are spawned (see mltrack.teamserver._fork).
         app = AUTH_APP if config.auth else PLAIN_APP
         return fork_server(
             app, config.host, config.port, config.workers, env, str(config.state_dir)
