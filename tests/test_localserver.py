@@ -171,6 +171,7 @@ def test_waiting_on_a_forked_child_blocks_until_it_ends(how: str, expected: int)
     if pid == 0:  # the child: end one way or the other, never run pytest's code
         time.sleep(0.3)
         if how == "signal":
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler the worker set
             os.kill(os.getpid(), signal.SIGTERM)
         os._exit(7)
     child = ForkedChild(pid)
