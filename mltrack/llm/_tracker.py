@@ -30,6 +30,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _cost_status: dict[str, str] = {}
 _FLUSH_INTERVAL_S = 1.0
+#: Held while a run's totals are taken and queued, so that a flush knows they are queued.
+_queue_lock = threading.RLock()
 _flusher: threading.Thread | None = None
 
 
@@ -43,8 +45,17 @@ def flush_metrics() -> None:
     """
     with runs_lock:
         dirty = [run_id for run_id, totals in RUN_TOTALS.items() if totals.dirty]
+        uris = {totals.tracking_uri for totals in RUN_TOTALS.values()}
     for run_id in dirty:
-        _flush_run_metrics(run_id, synchronous=True)
+        _flush_run_metrics(run_id, synchronous=False)
+    # The background flush may have taken a run's totals just before us: they are queued
+    # (or being queued: the lock) but maybe not sent. Wait for every run's logger.
+    from mltrack.logging import get_logger
+
+    with _queue_lock:
+        pass
+    for uri in uris:
+        get_logger(uri).flush()
 
 
 def log_run_totals(run_id: str, tracking_uri: str | None = None) -> None:
@@ -99,24 +110,27 @@ def _flush_run_metrics(run_id: str, synchronous: bool, tracking_uri: str | None 
     from mltrack.logging import get_logger
     from mltrack.spool import SpoolBatch
 
-    with runs_lock:
-        totals = RUN_TOTALS.get(run_id)
-        if totals is None or not totals.dirty:
-            return
-        totals.dirty = False
-        metrics = totals.metrics()
-        step = totals.all.calls
-        unpriced = totals.all.unpriced_calls
-        uri = totals.tracking_uri or tracking_uri
-    logger = get_logger(uri)
-    now = int(time.time() * 1000)
-    for key, value in metrics.items():
-        logger.log(run_id, key, value, step, now)
-    status = "complete" if unpriced == 0 else f"partial: {unpriced} call(s) without a known price"
-    if _cost_status.get(run_id) != status:
-        _cost_status[run_id] = status
-        # Sent (or spooled) now: a tag changes once or twice per run.
-        logger._send_or_spool(SpoolBatch(run_id, tags=[("mltrack.llm.cost_status", status)]))
+    with _queue_lock:
+        with runs_lock:
+            totals = RUN_TOTALS.get(run_id)
+            if totals is None or not totals.dirty:
+                return
+            totals.dirty = False
+            metrics = totals.metrics()
+            step = totals.all.calls
+            unpriced = totals.all.unpriced_calls
+            uri = totals.tracking_uri or tracking_uri
+        logger = get_logger(uri)
+        now = int(time.time() * 1000)
+        for key, value in metrics.items():
+            logger.log(run_id, key, value, step, now)
+        status = (
+            "complete" if unpriced == 0 else f"partial: {unpriced} call(s) without a known price"
+        )
+        if _cost_status.get(run_id) != status:
+            _cost_status[run_id] = status
+            # Sent (or spooled) now: a tag changes once or twice per run.
+            logger._send_or_spool(SpoolBatch(run_id, tags=[("mltrack.llm.cost_status", status)]))
     if synchronous:
         logger.flush()
 

@@ -225,6 +225,24 @@ def test_async_streaming_and_anthropic_inside_one_run(
     assert trace_cost["total_cost"] == pytest.approx(total, rel=1e-9)
 
 
+def test_flush_metrics_waits_for_totals_the_background_flush_took(
+    experiment: str, clients: dict
+) -> None:
+    # The background flush (once a second) takes a run's totals and queues them; a
+    # flush_metrics() right after found nothing "dirty" and returned before they were
+    # sent, so reading the run back missed llm.* (seen in CI as a KeyError).
+    import mlflow
+
+    from mltrack.llm import _tracker, flush_metrics, track_llm
+
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name="outer") as run, track_llm(name="one"):
+        clients["openai"].chat.completions.create(model="gpt-4o", messages=_messages("hi"))
+    _tracker._flush_run_metrics(run.info.run_id, synchronous=False)  # what the loop does
+    flush_metrics()
+    assert mlflow.get_run(run.info.run_id).data.metrics["llm.calls"] == 1
+
+
 def test_budget_warns_once_then_raises_before_the_next_call(
     tracking_uri: str, experiment: str, clients: dict, fake_llm: FakeLLMServer
 ) -> None:
