@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -132,3 +133,18 @@ def status_for_host(port: int, host: str, auth: str | None = None) -> int:
         return conn.getresponse().status
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses connections for as long as the block runs.
+
+    A port that is merely free now can be taken by another test's server a moment later
+    (CI once found a live tracking server on "nowhere"); a bound socket that never listens
+    holds the port and answers every connect with a refusal.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield int(sock.getsockname()[1])

@@ -27,7 +27,7 @@ from mltrack.errors import MltrackError
 from mltrack.localserver import ThrowawayServer, free_port, kill_group, start_server
 from mltrack.logging import BufferedLogger, get_logger
 from mltrack.transport import TrackingTransport
-from tests._helpers import run_ml
+from tests._helpers import closed_port, run_ml
 from tests.core._memory_sender import MemorySender
 
 
@@ -441,7 +441,8 @@ def test_reachability_probe_accepts_credentials_in_the_uri(mlflow_server: Throwa
     """MLflow's client takes ``http://user:password@host``; the health probe must too."""
     host = mlflow_server.url.removeprefix("http://")
     assert TrackingTransport(f"http://bob:s3cret@{host}").is_reachable()
-    assert not TrackingTransport(f"http://bob:s3cret@127.0.0.1:{free_port()}").is_reachable()
+    with closed_port() as port:
+        assert not TrackingTransport(f"http://bob:s3cret@127.0.0.1:{port}").is_reachable()
 
 
 OFFLINE_EXIT_SCRIPT = """
@@ -456,19 +457,20 @@ with mltrack.run("offline-exit", experiment="nowhere") as run:
 def test_outage_lines_of_a_process_are_clean_and_one_line_each(tmp_path: Path) -> None:
     """The real stderr of a process that never reached its server: no warnings machinery
     (file path, source line echo), one line per event, credentials never shown."""
-    url = f"http://bob:s3cret-pw@127.0.0.1:{free_port()}"
-    bare = url.replace("bob:s3cret-pw@", "")
     script = tmp_path / "offline_exit.py"
     script.write_text(OFFLINE_EXIT_SCRIPT)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
-    done = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        env={**env, "MLFLOW_TRACKING_URI": url},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    with closed_port() as port:
+        url = f"http://bob:s3cret-pw@127.0.0.1:{port}"
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            cwd=tmp_path,
+            env={**env, "MLFLOW_TRACKING_URI": url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    bare = url.replace("bob:s3cret-pw@", "")
     assert done.returncode == 0, done.stderr
     spool = r"\.mltrack/spool/[0-9a-f]{12}"
     assert re.fullmatch(

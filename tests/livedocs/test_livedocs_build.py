@@ -20,7 +20,7 @@ import pytest
 
 from mltrack.livedocs.runner import processes_with_env
 from mltrack.localserver import ThrowawayServer
-from tests._helpers import ml_in_process
+from tests._helpers import closed_port, ml_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -415,7 +415,6 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(
     from mlflow import MlflowClient
 
     from mltrack.livedocs.pytest_plugin import SERVER_ENV, check_server_url
-    from mltrack.localserver import free_port
 
     root = make_project(
         tmp_path / "proj",
@@ -506,8 +505,8 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(
     assert "livedocs: 1 item ran on 1 throwaway tracking server" in again.stdout, again.stdout
 
     # A server that is not there, or not http(s): one usage line, no traceback.
-    port = free_port()
-    nowhere = pytest_run("--livedocs-server", f"http://127.0.0.1:{port}", "examples")
+    with closed_port() as port:
+        nowhere = pytest_run("--livedocs-server", f"http://127.0.0.1:{port}", "examples")
     assert nowhere.returncode == 4, nowhere.stderr
     assert nowhere.stderr.strip() == (
         f"ERROR: --livedocs-server http://127.0.0.1:{port}: no tracking server answers on"

@@ -9,7 +9,6 @@ person runs them, in processes of their own, where nothing else may reach stderr
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 
 from mltrack.teamserver import grant_permission
-from tests._helpers import ml_in_process
+from tests._helpers import closed_port, ml_in_process
 
 ML = [sys.executable, "-m", "mltrack"]
 CLIENT_ONLY = ("MLFLOW_", "MLTRACK_")
@@ -155,19 +154,14 @@ def test_registered_model_without_permission_names_the_models_owner(
     assert "nope" in missing
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_unreachable_server_is_one_line_with_the_uri_redacted(tmp_path: Path) -> None:
     secret = "pw-" + uuid.uuid4().hex
     # No retry setting: the CLI's own default reports a dead server in seconds, where
     # MLflow's would back off for minutes (the run is bounded by the helper's timeout).
-    env = {"MLFLOW_TRACKING_URI": f"http://bob:{secret}@127.0.0.1:{_free_port()}"}
-    started = time.monotonic()
-    line = _one_line_error(_ml(env, "runs", cwd=tmp_path))
+    with closed_port() as port:
+        env = {"MLFLOW_TRACKING_URI": f"http://bob:{secret}@127.0.0.1:{port}"}
+        started = time.monotonic()
+        line = _one_line_error(_ml(env, "runs", cwd=tmp_path))
     assert time.monotonic() - started < 120, "a dead server took minutes to report"
     assert "cannot reach the tracking server" in line and "connection refused" in line
     assert "bob:***@127.0.0.1" in line and secret not in line

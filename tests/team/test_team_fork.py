@@ -24,6 +24,7 @@ from mltrack.errors import ServerStartError
 from mltrack.teamserver import TeamServerConfig, start_team_server
 from mltrack.teamserver._fork import env_dependent_imported, run_forked
 from mltrack.teamserver._migrate import schema_revision
+from tests._helpers import closed_port
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
@@ -173,17 +174,16 @@ def test_one_worker_is_forked_several_are_spawned_and_nothing_outlives_a_stop(
 
 
 def test_prepare_errors_are_one_scrubbed_line_when_forked(tmp_path: Path) -> None:
-    from mltrack._process import free_port
-
     secret = "s3cret-pw-42"
-    config = TeamServerConfig(
-        backend=f"postgresql://team:{secret}@127.0.0.1:{free_port()}/mlflow",
-        artifacts=str(tmp_path / "artifacts"),
-        port=0,
-        state_dir=tmp_path / "state",
-    )
-    with pytest.raises(ServerStartError) as caught:
-        start_team_server(config)
+    with closed_port() as port, pytest.raises(ServerStartError) as caught:
+        start_team_server(
+            TeamServerConfig(
+                backend=f"postgresql://team:{secret}@127.0.0.1:{port}/mlflow",
+                artifacts=str(tmp_path / "artifacts"),
+                port=0,
+                state_dir=tmp_path / "state",
+            )
+        )
     message = str(caught.value)
     assert message.startswith("could not prepare postgresql+psycopg2://team:***@127.0.0.1")
     assert "OperationalError" in message and "check the --backend host" in message
