@@ -29,6 +29,9 @@ bootstrap:
 install: bootstrap
 	@$(UV) sync --inexact --python $(PYTHON) --extra docs-examples
 	@$(MAKE) --no-print-directory extras
+	@# The editable install leaves mltrack itself uncompiled, and PYTHONDONTWRITEBYTECODE (set in
+	@# CI) would make every fresh interpreter compile it again: write its .pyc files once here.
+	@$(RUN) python -m compileall -q -j 0 mltrack >/dev/null
 	@# ipykernel writes the spec through a temp dir it never removes: give it one we remove.
 	@tmp=$$(mktemp -d) && TMPDIR=$$tmp $(RUN) python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (mltrack)" >/dev/null; status=$$?; rm -rf "$$tmp"; exit $$status
 	@if command -v npm >/dev/null 2>&1; then npm ci --no-audit --no-fund --loglevel=error; else echo "npm not found: the accessibility test (axe-core) will be skipped" >&2; fi
