@@ -148,3 +148,55 @@ def closed_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
+
+
+# -- processes, read from /proc (Linux) ---------------------------------------------------------
+
+#: Fields of /proc/PID/stat after the command name: the ones the tests compare.
+STATE, PPID, PGRP = 0, 1, 2
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name, or None once it is gone.
+
+    The command name is cut at its last ``)``: it may hold spaces and parentheses.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].decode().split()
+    except (OSError, IndexError):
+        return None
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a zombie has ended; only its parent's wait is due)."""
+    stat = proc_stat(pid)
+    return stat is not None and stat[STATE] not in ("Z", "X")
+
+
+def processes_where(field: int, value: int) -> list[int]:
+    """Running processes whose stat ``field`` (``PPID``, ``PGRP``) equals ``value``, sorted."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = proc_stat(int(entry))
+            if stat is not None and int(stat[field]) == value and stat[STATE] not in ("Z", "X"):
+                found.append(int(entry))
+    return sorted(found)
+
+
+def descendants(root_pid: int) -> set[int]:
+    """Every process below ``root_pid``, zombies included (follow /proc's parent links)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = proc_stat(int(entry))
+            if stat is not None:
+                children.setdefault(int(stat[PPID]), []).append(int(entry))
+    found, todo = set(), [root_pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found

@@ -29,6 +29,7 @@ import pytest
 
 from mltrack.livedocs.runner import processes_with_env
 from mltrack.localserver import ThrowawayServer, start_server
+from tests._helpers import descendants, running
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Not MLTRACK_*: tests that strip mltrack's variables from a child's environment keep it.
@@ -133,23 +134,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     return SharedFixtureScheduling(config, log)
 
 
-def _live_children() -> list[int]:
-    """Our descendants that still run (forked servers carry no session marker)."""
-    import psutil
-
-    alive = []
-    for child in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if child.status() != psutil.STATUS_ZOMBIE:
-                alive.append(child.pid)
-    return alive
-
-
 def _orphans(grace_s: float) -> list[int]:
     deadline = time.monotonic() + grace_s
     while True:
         pids = processes_with_env(SESSION_MARKER, os.environ[SESSION_MARKER])
-        pids = sorted(set(pids) | set(_live_children()))
+        pids = sorted(set(pids) | {p for p in descendants(os.getpid()) if running(p)})
         if not pids or time.monotonic() > deadline:
             return pids
         time.sleep(0.5)

@@ -23,6 +23,7 @@ from mltrack.localserver import (
     start_server,
     throwaway_server,
 )
+from tests._helpers import running
 
 
 def test_session_server_is_healthy_and_accepts_writes(mlflow_server: ThrowawayServer) -> None:
@@ -54,14 +55,6 @@ def test_port_in_use_is_a_clear_error(mlflow_server: ThrowawayServer, tmp_path) 
     with pytest.raises(ServerStartError, match="already in use"):
         start_server(root=tmp_path / "s", port=mlflow_server.port)
     assert free_port() != mlflow_server.port
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.mark.slow
@@ -102,13 +95,13 @@ def test_forked_server_dies_with_a_parent_killed_outright(tmp_path: Path) -> Non
     try:
         assert parent.stdout is not None
         server_pid = int(parent.stdout.readline())
-        assert _pid_alive(server_pid)
+        assert running(server_pid)
         parent.kill()  # SIGKILL: no finalizer of the parent runs
         parent.wait(timeout=10)
         deadline = time.monotonic() + 20
-        while _pid_alive(server_pid) and time.monotonic() < deadline:
+        while running(server_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _pid_alive(server_pid), "the forked server outlived its killed parent"
+        assert not running(server_pid), "the forked server outlived its killed parent"
     finally:
         parent.kill()
         with contextlib.suppress(ProcessLookupError):

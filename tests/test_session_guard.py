@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from tests._helpers import running
+
 LEAKY_TEST = """
 import subprocess
 
@@ -53,15 +55,6 @@ def test_an_orphan_process_fails_the_session_and_is_killed(tmp_path: Path) -> No
     ]
     assert leaked, done.stdout
     deadline = time.monotonic() + 10
-    while any(_running(pid) for pid in leaked) and time.monotonic() < deadline:
+    while any(running(pid) for pid in leaked) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not any(_running(pid) for pid in leaked), leaked
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie waiting for its parent to reap it."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+    assert not any(running(pid) for pid in leaked), leaked

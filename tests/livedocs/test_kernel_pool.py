@@ -18,6 +18,7 @@ from mltrack.livedocs.engine import LiveDocsEngine
 from mltrack.livedocs.model import EngineConfig, ItemResult
 from mltrack.livedocs.runner import BuildReport
 from mltrack.localserver import ThrowawayServer
+from tests._helpers import running
 
 pytestmark = pytest.mark.slow
 
@@ -88,14 +89,6 @@ def probe(result: ItemResult) -> dict[str, str]:
     return {**words, "warm": first[1], "pid": first[3], "cwd": first[5]}
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def test_each_notebook_gets_a_fresh_warm_kernel_with_its_own_state(
     tmp_path: Path, mlflow_server: ThrowawayServer
 ) -> None:
@@ -120,7 +113,7 @@ def test_each_notebook_gets_a_fresh_warm_kernel_with_its_own_state(
     # Each in its item's own folder (shown as "."), with its own experiment.
     assert pa["cwd"] == pb["cwd"] == "." and pa["experiment"] != pb["experiment"]
     assert pb["leak"] == "False False"  # nothing a set (globals, a module) reached b
-    assert not alive(int(pa["pid"])) and not alive(int(pb["pid"]))
+    assert not running(int(pa["pid"])) and not running(int(pb["pid"]))
 
 
 def test_plain_kernel_when_the_notebook_names_another_kernel_or_the_pool_is_off(
@@ -177,7 +170,7 @@ def test_a_timeout_kills_the_kernel(tmp_path: Path, mlflow_server: ThrowawayServ
     assert not hung.ok and hung.error is not None and hung.error.type == "TimeoutError"
     assert report.results["notebooks/ok.ipynb"].ok
     kernel = int(pid_file.read_text())
-    assert kernel != os.getpid() and not alive(kernel)
+    assert kernel != os.getpid() and not running(kernel)
 
 
 def test_dependencies_of_a_warm_kernel_are_recorded(

@@ -29,6 +29,7 @@ from mltrack._process import (
     processes_with_env,
     reap_tempdirs,
 )
+from tests._helpers import descendants, running
 
 TAG_ENV = "LIVEDOCS_LIFETIME_TAG"
 GUARANTEE_S = 3.0
@@ -138,35 +139,9 @@ def docs_run(root: Path, env: dict[str, str], log: Path) -> subprocess.Popen[byt
         )
 
 
-def descendants(root_pid: int) -> set[int]:
-    """Every live process below ``root_pid`` (from /proc's parent links)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            ppid = _stat(int(entry), 1)
-            if ppid is not None:
-                children.setdefault(int(ppid), []).append(int(entry))
-    found, todo = set(), [root_pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def _stat(pid: int, index: int) -> str | None:
-    """Field ``index`` after the command name of /proc/PID/stat (0: state, 1: ppid)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[index].decode()
-    except (OSError, IndexError):
-        return None
-
-
 def alive(pids: set[int]) -> set[int]:
-    """Those of ``pids`` still running (a zombie has ended; only its parent's wait is due)."""
-    return {pid for pid in pids if _stat(pid, 0) not in (None, "Z")}
+    """Those of ``pids`` still running."""
+    return {pid for pid in pids if running(pid)}
 
 
 def leftovers(tmp: Path) -> list[str]:

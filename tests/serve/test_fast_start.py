@@ -23,6 +23,7 @@ from mltrack._forkserver import FORKSERVER_ENV, ForkServer, start_forkserver
 from mltrack._process import free_port, owner_env
 from mltrack.deploy.local import start_local
 from mltrack.localserver import ForkedProcess, ThrowawayServer
+from tests._helpers import PPID, processes_where
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
 
@@ -50,19 +51,6 @@ def _answers(url: str) -> bool:
             return resp.status == 200
     except OSError:
         return False
-
-
-def _children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as fh:
-                    if int(fh.read().rsplit(b")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, IndexError, ValueError):
-                continue
-    return found
 
 
 # -- start_local: a fork of the caller -------------------------------------------------------
@@ -251,7 +239,7 @@ def _served_by_forkserver(
         assert client.poll() is None, "the served model exited"
         assert time.monotonic() < deadline, "not ready within 120 s"
         time.sleep(0.1)
-    children = _children_of(forkserver.process.pid)
+    children = processes_where(PPID, forkserver.process.pid)
     assert len(children) == 1, "the server runs in a fork of the fork server"
     return client, url, children[0]
 
@@ -315,7 +303,7 @@ def test_client_told_to_end_with_its_owner_runs_forked_and_does(
             assert _alive(client), "the client (and its forked server) ended on its own"
             assert time.monotonic() < deadline, "not ready within 120 s"
             time.sleep(0.1)
-        children = _children_of(forkserver.process.pid)
+        children = processes_where(PPID, forkserver.process.pid)
         assert len(children) == 1, "the server runs in a fork of the fork server"
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait()

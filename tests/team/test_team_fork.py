@@ -24,27 +24,16 @@ from mltrack.errors import ServerStartError
 from mltrack.teamserver import TeamServerConfig, start_team_server
 from mltrack.teamserver._fork import env_dependent_imported, run_forked
 from mltrack.teamserver._migrate import schema_revision
-from tests._helpers import closed_port
+from tests._helpers import PGRP, PPID, closed_port, processes_where
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[1]) == pid and stat[0] not in (b"Z", b"X"):
-                found.append(int(entry))
-    return sorted(found)
-
-
 def _workers(supervisor: int) -> list[int]:
     """uvicorn's workers: the supervisor's children but multiprocessing's resource tracker."""
-    return [pid for pid in _children(supervisor) if "resource_tracker" not in _cmdline(pid)]
+    return [
+        pid for pid in processes_where(PPID, supervisor) if "resource_tracker" not in _cmdline(pid)
+    ]
 
 
 def _comm(pid: int) -> str:
@@ -59,19 +48,6 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "?"
-
-
-def _group(pgid: int) -> list[int]:
-    members = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()
-            except OSError:
-                continue
-            if int(stat[2]) == pgid and stat[0] not in (b"Z", b"X"):
-                members.append(int(entry))
-    return members
 
 
 def _healthy(url: str) -> bool:
@@ -150,7 +126,7 @@ def test_one_worker_is_forked_several_are_spawned_and_nothing_outlives_a_stop(
         else:
             # keeper -> python -m uvicorn (the supervisor) -> spawned workers: forked
             # workers once hung under load (see mltrack.teamserver._fork).
-            (supervisor,) = _children(server.process.pid)
+            (supervisor,) = processes_where(PPID, server.process.pid)
             assert "uvicorn" in _cmdline(supervisor)
             _wait(lambda: len(_workers(supervisor)) == 2, 60, "two workers")
             old = _workers(supervisor)
@@ -166,10 +142,10 @@ def test_one_worker_is_forked_several_are_spawned_and_nothing_outlives_a_stop(
         old_group = server.process.pid
         server.restart()
         assert _healthy(server.url)
-        assert _group(old_group) == [], "the restart left the old server's processes"
+        assert processes_where(PGRP, old_group) == [], "the restart left the old server's processes"
     finally:
         server.stop()
-    assert _group(server.process.pid) == []
+    assert processes_where(PGRP, server.process.pid) == []
     assert server.process.poll() is not None
 
 
