@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING
 
 from mltrack._process import (
     ForkedChild,
-    exit_with_parent,
-    fork_child,
+    drop_inherited_connections,
+    fork_call,
     name_process,
-    release_inherited_fds,
+    run_main,
 )
 
 if TYPE_CHECKING:
@@ -136,183 +136,12 @@ def fork_main(
         name: process name shown by ``ps``/``top`` (at most 15 bytes).
         cwd: working directory (default: this process's).
     """
-    parent = os.getpid()
-    pid = fork_child()
-    if pid:
-        return ForkedChild(pid)
-    code = 70
-    try:
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        _become_child(parent, name, (devnull, stdout_fd, stdout_fd), env, cwd)
-        os.close(devnull)
-        _drop_inherited_connections()
-        code = _run_main(main, argv)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            import traceback
 
-            traceback.print_exc()
-    finally:
-        os._exit(code)  # never the parent's atexit handlers or finalizers
+    def body() -> int:
+        drop_inherited_connections()
+        return run_main(lambda: main(argv))
 
-
-def _become_child(
-    parent: int | None,
-    name: bytes,
-    fds: tuple[int, int, int],
-    env: dict[str, str],
-    cwd: str | None,
-) -> None:
-    """Turn a fresh fork into a process of its own: session, streams, env, cwd, signals."""
-    import atexit
-    import logging
-    import warnings
-
-    os.setsid()
-    name_process(name)
-    for target, fd in enumerate(fds):
-        os.dup2(fd, target)
-    release_inherited_fds(keep=(0, 1, 2))
-    if parent is not None:
-        exit_with_parent(parent)
-    # The parent's streams may be pytest's in-memory captures: use the real descriptors.
-    # As the interpreter sets them up: stdout block-buffered unless a terminal or
-    # PYTHONUNBUFFERED, stderr line-buffered and never failing on a character.
-    unbuffered = bool(env.get("PYTHONUNBUFFERED"))
-    sys.stdin = open(0, closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", buffering=1 if unbuffered else -1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
-    for stream in (sys.stdout, sys.stderr) if unbuffered else ():
-        stream.reconfigure(write_through=True)
-    _redirect_log_handlers()
-    if cwd is not None:
-        os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(env)
-    _trace_for_docs_build()
-    if "tempfile" in sys.modules:  # it caches TMPDIR's directory at first use
-        import tempfile
-
-        tempfile.tempdir = None
-    atexit._clear()  # the parent's handlers are the parent's to run
-    logging.root.handlers.clear()  # e.g. pytest's capture handlers
-    warnings.resetwarnings()
-    warnings.simplefilter("ignore", DeprecationWarning)  # Python's defaults, then the env's
-    warnings.simplefilter("ignore", PendingDeprecationWarning)
-    warnings.simplefilter("ignore", ImportWarning)
-    warnings.simplefilter("ignore", ResourceWarning)
-    options = [o for o in env.get("PYTHONWARNINGS", "").split(",") if o.strip()]
-    with contextlib.suppress(Exception):
-        warnings._processoptions(options)  # type: ignore[attr-defined]
-    # Python's own start-up state: SIGINT raises KeyboardInterrupt, SIGPIPE is ignored.
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def _trace_for_docs_build() -> None:
-    """In a docs build, record the project files this fork uses, like a new interpreter.
-
-    A docs example's child processes record the project files they open
-    (``mltrack/livedocs/childtrace``, loaded at interpreter start-up), so that the
-    example runs again when the code behind an ``ml`` command changes. A fork starts no
-    interpreter: install the same recorder here, and count every module it inherited
-    already imported as used (more than it may need: a stale page is the worse error).
-    """
-    if not os.environ.get("MLTRACK_LIVEDOCS_CHILD_OPENS"):
-        return
-    import importlib.util
-
-    here = Path(__file__).parent / "livedocs" / "childtrace" / "sitecustomize.py"
-    spec = importlib.util.spec_from_file_location("_mltrack_childtrace", here)
-    if spec is None or spec.loader is None:
-        return
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    inherited = tuple(
-        path
-        for path in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
-        if isinstance(path, str)
-    )
-    module._install(inherited)
-
-
-def _drop_inherited_connections() -> None:
-    """Forget the parent's pooled database connections (without closing them).
-
-    MLflow keeps a SQLAlchemy engine per store; its pooled sqlite connections are the
-    parent's descriptors, now pointing at /dev/null, where sqlite finds an empty database
-    ("no such table"). SQLAlchemy's recipe for a fork: ``dispose(close=False)``; the
-    engine opens new connections of its own on first use.
-    """
-    engine_module = sys.modules.get("sqlalchemy.engine")
-    if engine_module is None:
-        return
-    import gc
-    import warnings
-
-    engine_type = engine_module.Engine
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # isinstance() on some lazy modules warns (torch)
-        for obj in gc.get_objects():
-            # type(), not isinstance(): that reads __class__, which a lazy proxy answers by
-            # loading what it stands for (openai's module-level clients: seconds).
-            if issubclass(type(obj), engine_type):
-                with contextlib.suppress(Exception):
-                    obj.dispose(close=False)
-
-
-def _redirect_log_handlers() -> None:
-    """Point logging handlers bound to the old ``sys.stdout``/``sys.stderr`` at the new ones.
-
-    MLflow configures its logger when imported, with a handler holding the ``sys.stderr``
-    object of that moment; it must write where this process's stderr goes now.
-    """
-    import logging
-
-    old = {id(sys.__stdout__): sys.stdout, id(sys.__stderr__): sys.stderr}
-    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
-    for logger in loggers:
-        for handler in getattr(logger, "handlers", []):
-            stream = getattr(handler, "stream", None)
-            if isinstance(handler, logging.StreamHandler) and id(stream) in old:
-                handler.setStream(old[id(stream)])
-
-
-def _run_main(main: Callable[[list[str]], int | None], argv: list[str]) -> int:
-    """Run ``main(argv)`` like an interpreter would; return the exit status."""
-    import atexit
-
-    code = 0
-    try:
-        result = main(argv)
-        code = result if isinstance(result, int) else 0
-    except SystemExit as exc:
-        if exc.code is None:
-            code = 0
-        elif isinstance(exc.code, int):
-            code = exc.code
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
-    except KeyboardInterrupt:
-        code = -signal.SIGINT
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    with contextlib.suppress(BaseException):
-        atexit._run_exitfuncs()  # the child's own cleanup (e.g. a model's download dir)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):
-            stream.flush()
-    if code < 0:  # an uncaught Ctrl-C: Python ends by SIGINT then, so the parent sees it
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        code = 128 + signal.SIGINT
-    return code & 0xFF
+    return fork_call(body, name=name, env=env, stdio=(None, stdout_fd, stdout_fd), cwd=cwd)
 
 
 #: How a script starts mltrack in a new interpreter: ``[sys.executable, "-m", "mltrack", ...]``.
@@ -516,27 +345,22 @@ def _handle(conn: socket.socket, me: dict[str, object]) -> None:
         conn.sendall(b'{"ok": false}\n')
         conn.close()
         return
-    pid = fork_child()
-    if pid == 0:
-        code = 70
-        try:
-            global _in_child
-            _in_child = True
-            parent = os.getppid()
-            _become_child(
-                parent, b"mltrack", (fds[0], fds[1], fds[2]), request["env"], request["cwd"]
-            )
-            sys.path[:] = request["path"]
-            code = _run_main(_run_module, [request["module"], *request["argv"]])
-        except BaseException:
-            with contextlib.suppress(Exception):
-                import traceback
 
-                traceback.print_exc()
-        finally:
-            os._exit(code)
-    for fd in fds:
-        os.close(fd)
+    def body() -> int:
+        global _in_child
+        _in_child = True  # its own `python -m mltrack` runs here, not forked again
+        sys.path[:] = request["path"]
+        return run_main(lambda: _run_module([request["module"], *request["argv"]]))
+
+    stdio = (fds[0], fds[1], fds[2])
+    try:
+        child = fork_call(
+            body, name=b"mltrack", env=request["env"], stdio=stdio, cwd=request["cwd"]
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
+    pid = child.pid
     _children[pid] = pid
     conn.sendall(json.dumps({"ok": True, "pid": pid}).encode() + b"\n")
     done = threading.Event()

@@ -21,6 +21,10 @@ server, the docs engine's workers, pool and kernels, model servers, ``ml server`
 * :func:`fork_child`, :func:`release_inherited_fds` and :class:`ForkedChild` - what every
   fork of a running process (the throwaway server, the fork server's and the docs
   worker's children, warm notebook kernels) does first, and its ``Popen``-like handle.
+* :func:`fork_call` - run a function in a fork that becomes a process of its own (the
+  throwaway server, the team server's processes, a model server, the fork server's
+  children), with :func:`run_main` for an interpreter's exit status and
+  :func:`drop_inherited_connections` for a child that uses the parent's SQL stores.
 
 Only the standard library is imported: the docs worker loads this file by path before
 an example runs, without importing the ``mltrack`` package.
@@ -40,7 +44,7 @@ import shutil
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -54,8 +58,10 @@ __all__ = [
     "OWNER_ENV",
     "ForkedChild",
     "Sentinel",
+    "drop_inherited_connections",
     "exit_with_parent",
     "exit_with_parent_from_env",
+    "fork_call",
     "fork_child",
     "free_port",
     "keeper_command",
@@ -69,6 +75,7 @@ __all__ = [
     "processes_with_env",
     "reap_tempdirs",
     "release_inherited_fds",
+    "run_main",
     "set_parent_death_signal",
     "start_sentinel",
     "wait_polled",
@@ -291,6 +298,221 @@ class ForkedChild:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def fork_call(
+    body: Callable[[], int],
+    *,
+    name: bytes,
+    env: Mapping[str, str],
+    stdio: tuple[int | None, int, int],
+    cwd: str | None = None,
+) -> ForkedChild:
+    """Fork this process; the child becomes a process of its own and runs ``body()``.
+
+    The one way mltrack runs a function in a fork (the throwaway server, the team
+    server's processes, a model server, the fork server's children). The child leads a
+    new session (its group holds all it starts), reads ``stdio[0]`` (/dev/null when
+    ``None``) and writes ``stdio[1]`` and ``stdio[2]``, holds none of the parent's other
+    descriptors, runs with exactly ``env`` in ``cwd`` (default: this process's), with
+    Python's start-up signal handlers and warning filters and none of the parent's atexit
+    handlers, and ends within about a second of this process's death, even a SIGKILL of
+    it (:func:`exit_with_parent`).
+
+    It exits with what ``body`` returns; when anything raises (``SystemExit`` too), with
+    70 and the traceback on its stderr: wrap ``body`` in :func:`run_main` for an
+    interpreter's exit status. It ends by ``os._exit``, so never runs the parent's atexit
+    handlers or finalizers.
+
+    Args:
+        body: what the child runs; its exit status.
+        name: process name shown by ``ps``/``top`` (at most 15 bytes).
+        env: the child's whole environment.
+        stdio: descriptors for the child's stdin, stdout and stderr; the caller's
+            copies stay open (close them once this returns).
+        cwd: the child's working directory.
+    """
+    parent = os.getpid()
+    pid = fork_child()
+    if pid:
+        return ForkedChild(pid)
+    code = 70
+    try:
+        stdin = os.open(os.devnull, os.O_RDONLY) if stdio[0] is None else stdio[0]
+        _become_child(parent, name, (stdin, stdio[1], stdio[2]), env, cwd)
+        if stdio[0] is None:
+            os.close(stdin)  # dup2'ed to 0
+        code = body()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            import traceback
+
+            traceback.print_exc()
+    finally:
+        os._exit(code)  # never the parent's atexit handlers or finalizers
+
+
+def _become_child(
+    parent: int,
+    name: bytes,
+    fds: tuple[int, int, int],
+    env: Mapping[str, str],
+    cwd: str | None,
+) -> None:
+    """Turn a fresh fork into a process of its own: session, streams, env, cwd, signals."""
+    import atexit
+    import logging
+    import warnings
+
+    os.setsid()
+    name_process(name)
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    release_inherited_fds(keep=(0, 1, 2))
+    exit_with_parent(parent)  # from any thread of the parent: not its thread's lifetime
+    # The parent's streams may be pytest's in-memory captures: use the real descriptors.
+    # As the interpreter sets them up: stdout block-buffered unless a terminal or
+    # PYTHONUNBUFFERED, stderr line-buffered and never failing on a character.
+    unbuffered = bool(env.get("PYTHONUNBUFFERED"))
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115
+    sys.stdout = open(1, "w", buffering=1 if unbuffered else -1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, errors="backslashreplace", closefd=False)  # noqa: SIM115
+    for stream in (sys.stdout, sys.stderr) if unbuffered else ():
+        stream.reconfigure(write_through=True)
+    _redirect_log_handlers()
+    if cwd is not None:
+        os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    _trace_for_docs_build()
+    if "tempfile" in sys.modules:  # it caches TMPDIR's directory at first use
+        import tempfile
+
+        tempfile.tempdir = None
+    atexit._clear()  # the parent's handlers are the parent's to run
+    logging.root.handlers.clear()  # e.g. pytest's capture handlers
+    warnings.resetwarnings()
+    warnings.simplefilter("ignore", DeprecationWarning)  # Python's defaults, then the env's
+    warnings.simplefilter("ignore", PendingDeprecationWarning)
+    warnings.simplefilter("ignore", ImportWarning)
+    warnings.simplefilter("ignore", ResourceWarning)
+    options = [o for o in env.get("PYTHONWARNINGS", "").split(",") if o.strip()]
+    with contextlib.suppress(Exception):
+        warnings._processoptions(options)  # type: ignore[attr-defined]
+    # Python's own start-up state: SIGINT raises KeyboardInterrupt, SIGPIPE is ignored.
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _redirect_log_handlers() -> None:
+    """Point logging handlers bound to the old ``sys.stdout``/``sys.stderr`` at the new ones.
+
+    MLflow configures its logger when imported, with a handler holding the ``sys.stderr``
+    object of that moment; it must write where this process's stderr goes now.
+    """
+    import logging
+
+    old = {id(sys.__stdout__): sys.stdout, id(sys.__stderr__): sys.stderr}
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    for logger in loggers:
+        for handler in getattr(logger, "handlers", []):
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and id(stream) in old:
+                handler.setStream(old[id(stream)])
+
+
+def _trace_for_docs_build() -> None:
+    """In a docs build, record the project files this fork uses, like a new interpreter.
+
+    A docs example's child processes record the project files they open
+    (``mltrack/livedocs/childtrace``, loaded at interpreter start-up), so that the
+    example runs again when the code behind an ``ml`` command changes. A fork starts no
+    interpreter: install the same recorder here, and count every module it inherited
+    already imported as used (more than it may need: a stale page is the worse error).
+    """
+    if not os.environ.get("MLTRACK_LIVEDOCS_CHILD_OPENS"):
+        return
+    import importlib.util
+
+    here = Path(__file__).parent / "livedocs" / "childtrace" / "sitecustomize.py"
+    spec = importlib.util.spec_from_file_location("_mltrack_childtrace", here)
+    if spec is None or spec.loader is None:
+        return
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    inherited = tuple(
+        path
+        for path in (getattr(m, "__file__", None) for m in list(sys.modules.values()))
+        if isinstance(path, str)
+    )
+    module._install(inherited)
+
+
+def drop_inherited_connections() -> None:
+    """In a fresh fork, forget the parent's pooled database connections (without closing them).
+
+    MLflow keeps a SQLAlchemy engine per store; its pooled sqlite connections are the
+    parent's descriptors, now pointing at /dev/null, where sqlite finds an empty database
+    ("no such table"). SQLAlchemy's recipe for a fork: ``dispose(close=False)``; the
+    engine opens new connections of its own on first use.
+    """
+    engine_module = sys.modules.get("sqlalchemy.engine")
+    if engine_module is None:
+        return
+    import gc
+    import warnings
+
+    engine_type = engine_module.Engine
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # isinstance() on some lazy modules warns (torch)
+        for obj in gc.get_objects():
+            # type(), not isinstance(): that reads __class__, which a lazy proxy answers by
+            # loading what it stands for (openai's module-level clients: seconds).
+            if issubclass(type(obj), engine_type):
+                with contextlib.suppress(Exception):
+                    obj.dispose(close=False)
+
+
+def run_main(main: Callable[[], int | None]) -> int:
+    """Run ``main()`` in a forked child as an interpreter runs a program; its exit status.
+
+    ``SystemExit`` gives its code (a message: printed, 1), another exception its
+    traceback and 1, an uncaught Ctrl-C ends the process by SIGINT; the child's own
+    atexit handlers run, then its streams are flushed.
+    """
+    import atexit
+
+    code = 0
+    try:
+        result = main()
+        code = result if isinstance(result, int) else 0
+    except SystemExit as exc:
+        if exc.code is None:
+            code = 0
+        elif isinstance(exc.code, int):
+            code = exc.code
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        code = -signal.SIGINT
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    with contextlib.suppress(BaseException):
+        atexit._run_exitfuncs()  # the child's own cleanup (e.g. a model's download dir)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    if code < 0:  # an uncaught Ctrl-C: Python ends by SIGINT then, so the parent sees it
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        code = 128 + signal.SIGINT
+    return code & 0xFF
 
 
 # -- tying a child to its owner ------------------------------------------------------------

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -40,15 +39,12 @@ from typing import Protocol
 
 from mltrack._process import (
     ForkedChild,
-    exit_with_parent,
-    fork_child,
+    fork_call,
     free_port,
     keeper_command,
     kill_group,
-    name_process,
     owned_tempdir,
     port_is_free,
-    release_inherited_fds,
 )
 from mltrack.errors import ServerStartError
 from mltrack.serverapp import plain_app, uvicorn_command
@@ -255,58 +251,31 @@ ForkedProcess = ForkedChild
 
 def _fork(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
     log_fd = os.open(root / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    parent = os.getpid()
     try:
-        pid = fork_child()
-    except OSError:
+        # Exit status 70 and the traceback in the log when it fails, SystemExit too.
+        return fork_call(
+            lambda: _serve(port),
+            name=b"mltrack-mlflow",
+            env=env,
+            stdio=(None, log_fd, log_fd),
+            cwd=str(root),
+        )
+    finally:
         os.close(log_fd)
-        raise
-    if pid == 0:
-        code = 70
-        try:
-            _serve_in_child(root, port, env, log_fd, parent)
-            code = 0
-        except BaseException:
-            with contextlib.suppress(Exception):
-                import traceback
-
-                traceback.print_exc()
-        finally:
-            os._exit(code)  # never run the parent's atexit handlers or finalizers
-    os.close(log_fd)
-    return ForkedProcess(pid)
 
 
-def _serve_in_child(root: Path, port: int, env: dict[str, str], log_fd: int, parent: int) -> None:
-    """Body of a forked server: detach from the parent's state, then run uvicorn."""
-    os.setsid()
-    name_process(b"mltrack-mlflow")  # else `ps`/`top` show the caller's name for it
-    # Closes the parent's pipes we inherited (e.g. the docs build's sentinel): only the
-    # parent may hold their write ends, or their readers never see it die.
-    release_inherited_fds(keep=(1, 2, log_fd))
-    exit_with_parent(parent)  # from any thread of the parent: not its thread's lifetime
-    os.dup2(log_fd, 1)
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    # The parent's streams may be pytest's in-memory captures; write to the log instead.
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    os.chdir(root)
-    os.environ.clear()
-    os.environ.update(env)
-    import logging
+def _serve(port: int) -> int:
+    """Body of a forked server: uvicorn on MLflow's app (the child's env names its store)."""
     import warnings
 
-    warnings.simplefilter("ignore")
-    logging.root.handlers.clear()  # e.g. pytest's capture handlers
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_DFL)  # uvicorn installs its own
     import uvicorn
 
+    warnings.simplefilter("ignore")
     config = uvicorn.Config(
         plain_app(), host="127.0.0.1", port=port, workers=1, log_level="warning"
     )
     uvicorn.Server(config).run()
+    return 0
 
 
 def start_server(

@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Callable
 
-from mltrack._process import ForkedChild, fork_child
+from mltrack._process import ForkedChild, drop_inherited_connections, fork_call, run_main
 
 #: Imported by the caller before it forks: what the server stack spends its start-up on,
 #: and none of it reads the server's environment when imported (``mlflow.server`` does).
@@ -120,39 +120,30 @@ def run_forked(
     Raises:
         subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds (it is killed).
     """
-    from mltrack._forkserver import _become_child, _drop_inherited_connections, _run_main
-
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     parent = os.getpid()
-    try:
-        pid = fork_child()
-    except OSError:
-        for fd in (out_r, out_w, err_r, err_w):
-            os.close(fd)
-        raise
-    if pid == 0:
-        code = 70
-        try:
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            _become_child(parent, name, (devnull, out_w, err_w), env, str(cwd or os.getcwd()))
-            _drop_inherited_connections()  # the caller's pooled connections are not ours
-            code = _run_main(lambda _argv: _none(func()), [])
-        except BaseException:
-            with contextlib.suppress(Exception):
-                import traceback
 
-                traceback.print_exc()
-        finally:
-            os._exit(code)  # never the caller's atexit handlers or finalizers
-    os.close(out_w)
-    os.close(err_w)
-    child = ForkedChild(pid)
+    def body() -> int:
+        drop_inherited_connections()  # the caller's pooled connections are not ours
+        return run_main(lambda: _none(func()))
+
+    try:
+        child = fork_call(
+            body, name=name, env=env, stdio=(None, out_w, err_w), cwd=str(cwd) if cwd else None
+        )
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
+    finally:
+        os.close(out_w)
+        os.close(err_w)
     try:
         out, err = _read_until_exit(child, out_r, err_r, timeout)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(child.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             child.wait(timeout=10)
         raise
@@ -200,58 +191,40 @@ def _read_until_exit(
 # -- the server ----------------------------------------------------------------------------
 
 
-def fork_server(
-    app: str, host: str, port: int, workers: int, env: dict[str, str], state_dir: str
-) -> ForkedChild:
-    """Fork the server: uvicorn on ``app`` (a ``module:factory``), logging to ``server.log``.
+def fork_server(app: str, host: str, port: int, env: dict[str, str], state_dir: str) -> ForkedChild:
+    """Fork a one-worker server: uvicorn on ``app`` (``module:factory``), logs in ``server.log``.
 
-    The child leads its own session and process group (every worker is in it), runs with
-    exactly ``env``, and ends with its group within about a second of this process's
-    death, even a SIGKILL of it.
+    Several workers are spawned instead (see the module's docstring). The child leads
+    its own session and process group, runs with exactly ``env``, and ends with its group
+    within about a second of this process's death, even a SIGKILL of it.
 
     Args:
         app: the ASGI app factory (:data:`mltrack.serverapp.PLAIN_APP` or ``AUTH_APP``).
         host: bind address.
         port: TCP port.
-        workers: must be 1 (the child serves itself); several are spawned instead.
         env: the server's whole environment.
         state_dir: its working directory, holding ``server.log``.
     """
-    from mltrack._forkserver import _become_child, _drop_inherited_connections, _run_main
-
     log_fd = os.open(
         os.path.join(state_dir, "server.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
     )
-    parent = os.getpid()
+
+    def body() -> int:
+        drop_inherited_connections()
+        return run_main(lambda: _serve(app, host, port))
+
     try:
-        pid = fork_child()
-    except OSError:
+        return fork_call(
+            body, name=b"mltrack-server", env=env, stdio=(None, log_fd, log_fd), cwd=state_dir
+        )
+    finally:
         os.close(log_fd)
-        raise
-    if pid == 0:
-        code = 70
-        try:
-            devnull = os.open(os.devnull, os.O_RDONLY)
-            _become_child(parent, b"mltrack-server", (devnull, log_fd, log_fd), env, state_dir)
-            _drop_inherited_connections()
-            code = _run_main(lambda _argv: _serve(app, host, port, workers), [])
-        except BaseException:
-            with contextlib.suppress(Exception):
-                import traceback
-
-                traceback.print_exc()
-        finally:
-            os._exit(code)  # never the caller's atexit handlers or finalizers
-    os.close(log_fd)
-    return ForkedChild(pid)
 
 
-def _serve(app: str, host: str, port: int, workers: int) -> int:
+def _serve(app: str, host: str, port: int) -> int:
     """The forked server's body: what ``python -m uvicorn ... --factory APP`` does."""
     import uvicorn
 
-    if workers != 1:
-        raise ValueError(f"a forked team server has one worker, not {workers}")
     warnings.simplefilter("ignore")  # as PYTHONWARNINGS=ignore does for a spawned one
     config = uvicorn.Config(app, host=host, port=port, workers=1, log_level="warning", factory=True)
     server = uvicorn.Server(config)

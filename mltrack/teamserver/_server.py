@@ -89,9 +89,7 @@ def _launch(config: TeamServerConfig, env: dict[str, str]) -> ServerProcess:
         # A fork: MLflow's server stack is imported once here, not in a new interpreter.
         # Several workers are spawned (see mltrack.teamserver._fork).
         app = AUTH_APP if config.auth else PLAIN_APP
-        return fork_server(
-            app, config.host, config.port, config.workers, env, str(config.state_dir)
-        )
+        return fork_server(app, config.host, config.port, env, str(config.state_dir))
     # Under a keeper: the workers end with this process, even when it is SIGKILLed.
     cmd = keeper_command(
         uvicorn_command(config.host, config.port, config.workers, auth=config.auth)

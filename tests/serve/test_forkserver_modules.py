@@ -47,13 +47,13 @@ _DROP_PROBE = """
 import json, sys
 import openai
 import sqlalchemy
-from mltrack._forkserver import _drop_inherited_connections
+from mltrack._process import drop_inherited_connections
 
 engine = sqlalchemy.create_engine("sqlite:///" + sys.argv[1])
 with engine.connect() as conn:
     conn.execute(sqlalchemy.text("select 1"))
 pooled = engine.pool.checkedin()
-_drop_inherited_connections()
+drop_inherited_connections()
 print(json.dumps({
     "pooled": [pooled, engine.pool.checkedin()],
     "lazy_loaded": sorted(m for m in ("openai.resources.beta.beta", "openai.resources.admin.admin")
