@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORKSERVER_ENV",
     "FORKSERVER_MODULES",
+    "SERVER_STACK_MODULES",
     "ForkServer",
     "can_fork",
     "fork_main",
@@ -59,6 +60,27 @@ __all__ = [
 
 #: Path of a fork server's Unix socket; ``python -m mltrack`` asks it to run the command.
 FORKSERVER_ENV = "MLTRACK_FORKSERVER"
+#: MLflow's server stack (~1 s of imports): ``ml server`` imports it before it forks its
+#: prepare step and server (:mod:`mltrack.teamserver._fork`), and a fork server holds it
+#: for the ``ml server`` it runs. None of it reads the server's environment when imported;
+#: ``mlflow.server`` does (the stores' URIs, allowed hosts, auth config), so it stays out.
+SERVER_STACK_MODULES = (
+    "mlflow",
+    "sqlalchemy",
+    "alembic.migration",
+    "flask",
+    "flask_cors",
+    "mlflow.store.tracking.sqlalchemy_store",
+    "mlflow.store.model_registry.sqlalchemy_store",
+    "mlflow.store.db.utils",
+    "mlflow.db",
+    "mlflow.gateway.config",
+    "mlflow.gateway.budget",
+    "mlflow.webhooks.delivery",
+    "fastapi",
+    "starlette.middleware.wsgi",
+    "uvicorn",
+)
 #: What a fork server imports before it forks: what ``ml`` commands and the model server
 #: spend their start-up on. ``rich``/``typer`` are left out on purpose: they read the
 #: environment (colours, width) when imported, and each command's environment differs.
@@ -78,13 +100,9 @@ FORKSERVER_MODULES = (  # what every command needs first; a client may come in b
     # Not skops.io (MLflow's sklearn format): imported directly it imports torch, and a
     # child would take torch as imported by its program (PyTorch autologging on for `ml
     # train`). `mltrack.frameworks.preload`, run after these, imports it without.
-    # `ml server`'s storage stack (~1 s), which it imports before forking its prepare step,
-    # server and workers; none reads the environment when imported (mlflow.server does, so
-    # it stays out: mltrack.teamserver._fork.PARENT_MODULES).
-    "mlflow.store.tracking.sqlalchemy_store",
-    "mlflow.store.model_registry.sqlalchemy_store",
-    "mlflow.gateway.config",
-    "flask",
+    # `ml server`'s stack, after what every command needs (those already imported are
+    # no-ops); none reads the environment when imported (see SERVER_STACK_MODULES).
+    *SERVER_STACK_MODULES,
     # What commands still imported after the fork (py-spy of a docs build), none reading
     # the environment when imported: the headers of every REST call, the tracer's span
     # processors, httpx's transport, the SQL store's SQLite dialect and schema check, the
@@ -250,6 +268,7 @@ def _serve(path: str, modules: list[str]) -> int:
     """The fork server's main loop: import, then fork a child per request."""
     import importlib
     import socket
+    import warnings
 
     from mltrack._process import exit_with_parent_from_env
 
@@ -271,7 +290,9 @@ def _serve(path: str, modules: list[str]) -> int:
     listener.setblocking(False)
     for name in modules:
         try:
-            importlib.import_module(name)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. starlette.middleware.wsgi's deprecation
+                importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - a module that is not installed is fine
             print(f"fork server: not pre-imported: {name}: {exc}", file=sys.stderr)
         _serve_pending(listener, me)

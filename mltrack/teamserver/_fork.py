@@ -4,7 +4,7 @@ A fresh interpreter spends seconds of CPU importing MLflow's server stack (SQLAl
 stores, Flask, FastAPI, the gateway schemas) before it does anything; the prepare step,
 the server and each of its workers used to be one. On Linux (:func:`can_fork`) they are
 forks instead: the caller imports the *environment-independent* part of that stack once
-(:data:`PARENT_MODULES`), then
+(:data:`mltrack._forkserver.SERVER_STACK_MODULES`), then
 
 * the prepare and migrate steps run their functions in a forked child
   (:func:`run_forked`: own environment, captured stdout/stderr, exit status, timeout);
@@ -32,27 +32,9 @@ import time
 import warnings
 from collections.abc import Callable
 
+from mltrack._forkserver import SERVER_STACK_MODULES
 from mltrack._process import ForkedChild, drop_inherited_connections, fork_call, run_main
 
-#: Imported by the caller before it forks: what the server stack spends its start-up on,
-#: and none of it reads the server's environment when imported (``mlflow.server`` does).
-PARENT_MODULES = (
-    "mlflow",
-    "sqlalchemy",
-    "alembic.migration",
-    "flask",
-    "flask_cors",
-    "mlflow.store.tracking.sqlalchemy_store",
-    "mlflow.store.model_registry.sqlalchemy_store",
-    "mlflow.store.db.utils",
-    "mlflow.db",
-    "mlflow.gateway.config",
-    "mlflow.gateway.budget",
-    "mlflow.webhooks.delivery",
-    "fastapi",
-    "starlette.middleware.wsgi",
-    "uvicorn",
-)
 #: Packages that read the server's environment when imported: a fork must import them itself.
 ENV_DEPENDENT = ("mlflow.server",)
 #: uvicorn's exit status for a server that could not start (``uvicorn.config.STARTUP_FAILURE``).
@@ -79,7 +61,7 @@ def env_dependent_imported() -> list[str]:
     ]
 
 
-def preimport(modules: tuple[str, ...] = PARENT_MODULES) -> None:
+def preimport(modules: tuple[str, ...] = SERVER_STACK_MODULES) -> None:
     """Import ``modules`` in this process, quietly (missing ones are skipped)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # e.g. starlette.middleware.wsgi's deprecation
@@ -89,7 +71,7 @@ def preimport(modules: tuple[str, ...] = PARENT_MODULES) -> None:
 
 
 def server_fork_ready() -> bool:
-    """Whether the server may be forked from here; imports :data:`PARENT_MODULES` if so."""
+    """Whether the server may be forked from here; imports the server stack first if so."""
     if not can_fork() or env_dependent_imported():
         return False
     preimport()
