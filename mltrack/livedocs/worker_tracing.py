@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,19 @@ _BASELINE = frozenset(sys.modules)
 _PRELOADED: dict[str, str] = {}
 
 
+@contextlib.contextmanager
+def _loaded_by(group: str, own: str | None = None) -> Iterator[None]:
+    """Attribute each module first loaded in the block to ``group`` (mltrack's own
+    modules to ``own`` when given): only items importing that group depend on them."""
+    before = set(sys.modules)
+    try:
+        yield
+    finally:
+        for loaded in sys.modules.keys() - before:
+            mine = loaded.split(".", 1)[0] == "mltrack"
+            _PRELOADED.setdefault(loaded, own if own is not None and mine else group)
+
+
 def preimport(modules: list[str]) -> None:
     """Import ``modules`` before the item (the warm pool, mlflow for a script), noting
     which pre-import loaded each module."""
@@ -46,13 +59,10 @@ def preimport(modules: list[str]) -> None:
     import warnings
 
     for name in modules:
-        before = set(sys.modules)
         # A failing import is left for the example itself to report.
-        with warnings.catch_warnings(), contextlib.suppress(Exception):
+        with _loaded_by(name), warnings.catch_warnings(), contextlib.suppress(Exception):
             warnings.simplefilter("ignore")
             importlib.import_module(name)
-        for loaded in sys.modules.keys() - before:
-            _PRELOADED.setdefault(loaded, name)
 
 
 def loaded_project_files() -> dict[str, int]:
@@ -78,11 +88,9 @@ def preload_frameworks(modules: list[str]) -> None:
         return
     import importlib
 
-    before = set(sys.modules)
-    with contextlib.suppress(Exception):  # a broken install is for the items to report
+    # A broken install is for the items to report.
+    with _loaded_by("sklearn", own="mltrack"), contextlib.suppress(Exception):
         importlib.import_module("mltrack.frameworks").preload()
-    for loaded in sys.modules.keys() - before:
-        _PRELOADED.setdefault(loaded, "mltrack" if loaded.split(".")[0] == "mltrack" else "sklearn")
 
 
 #: LLM vendor SDK -> what a tracked call loads after the SDK itself: MLflow's autologging
@@ -134,15 +142,13 @@ def preload_llm_sdks(modules: list[str]) -> None:
                 continue
         except (ImportError, ValueError):
             continue
-        before = set(sys.modules)
-        for name in names:
-            module, _, attribute = name.partition(":")
-            # A failing import (a class this version lacks) is for the examples to meet.
-            with warnings.catch_warnings(), contextlib.suppress(Exception):
-                warnings.simplefilter("ignore")
-                getattr(importlib.import_module(module), attribute or "__name__")
-        for loaded in sys.modules.keys() - before:
-            _PRELOADED.setdefault(loaded, "mltrack" if loaded.split(".")[0] == "mltrack" else sdk)
+        with _loaded_by(sdk, own="mltrack"):
+            for name in names:
+                module, _, attribute = name.partition(":")
+                # A failing import (a class this version lacks) is for the examples to meet.
+                with warnings.catch_warnings(), contextlib.suppress(Exception):
+                    warnings.simplefilter("ignore")
+                    getattr(importlib.import_module(module), attribute or "__name__")
 
 
 def record_imports(used: set[str]) -> None:

@@ -24,7 +24,7 @@ _SITE = os.sep + "site-packages" + os.sep
 
 def _install(already: tuple[str, ...] = ()) -> None:
     """Record this process's opens under the root; ``already``: files it used before
-    (a fork of a process that had imported them: ``mltrack._forkserver``)."""
+    (a fork of a process that had imported them: ``mltrack._process.fork_call``)."""
     target = os.environ.get("MLTRACK_LIVEDOCS_CHILD_OPENS")
     root = os.environ.get("MLTRACK_LIVEDOCS_ROOT")
     if not target or not root:
@@ -66,6 +66,6 @@ def _chain() -> None:
             sys.modules["sitecustomize"] = module
 
 
-if __name__ == "sitecustomize":  # not when mltrack._forkserver loads it by path
+if __name__ == "sitecustomize":  # not when mltrack._process loads it by path
     _install()
     _chain()
