@@ -77,6 +77,7 @@ __all__ = [
     "release_inherited_fds",
     "run_main",
     "set_parent_death_signal",
+    "spawn_kept",
     "start_sentinel",
     "wait_polled",
 ]
@@ -625,6 +626,28 @@ def keeper_command(cmd: list[str]) -> list[str]:
     it, exits with its status, and forwards nothing (signals to the group reach both).
     """
     return [sys.executable, "-S", os.path.abspath(__file__), "keep", str(os.getpid()), *cmd]
+
+
+def spawn_kept(
+    cmd: list[str], *, log: Path, env: dict[str, str], cwd: str | Path
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` under a keeper (:func:`keeper_command`) in a session of its own.
+
+    stdin is ``/dev/null``; stdout and stderr are appended to ``log``. The result is a
+    group leader: stop it with :func:`kill_group`.
+    """
+    import subprocess
+
+    with open(log, "ab") as out:  # the child holds its own copy once started
+        return subprocess.Popen(
+            keeper_command(cmd),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            start_new_session=True,
+        )
 
 
 def _keep(owner: int, cmd: list[str]) -> int:

@@ -41,10 +41,10 @@ from mltrack._process import (
     ForkedChild,
     fork_call,
     free_port,
-    keeper_command,
     kill_group,
     owned_tempdir,
     port_is_free,
+    spawn_kept,
 )
 from mltrack.errors import ServerStartError
 from mltrack.serverapp import plain_app, uvicorn_command
@@ -229,20 +229,9 @@ def _fork_available() -> bool:
 
 
 def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
-    cmd = keeper_command(uvicorn_command("127.0.0.1", port))
-    log = open(root / "server.log", "ab")  # noqa: SIM115 - handed to the child
-    try:
-        return subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=root,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
+    return spawn_kept(
+        uvicorn_command("127.0.0.1", port), log=root / "server.log", env=env, cwd=root
+    )
 
 
 #: A forked server (or model server: :func:`mltrack._forkserver.fork_main`).

@@ -6,12 +6,11 @@ import contextlib
 import os
 import shutil
 import socket
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mltrack._process import free_port, keeper_command, kill_group, owned_tempdir
+from mltrack._process import free_port, kill_group, owned_tempdir, spawn_kept
 from mltrack.errors import ConfigError, ServerStartError
 from mltrack.localserver import ServerProcess
 from mltrack.serverapp import (
@@ -91,22 +90,12 @@ def _launch(config: TeamServerConfig, env: dict[str, str]) -> ServerProcess:
         app = AUTH_APP if config.auth else PLAIN_APP
         return fork_server(app, config.host, config.port, env, str(config.state_dir))
     # Under a keeper: the workers end with this process, even when it is SIGKILLed.
-    cmd = keeper_command(
-        uvicorn_command(config.host, config.port, config.workers, auth=config.auth)
+    return spawn_kept(
+        uvicorn_command(config.host, config.port, config.workers, auth=config.auth),
+        log=config.state_dir / "server.log",
+        env=env,
+        cwd=config.state_dir,
     )
-    log = open(config.state_dir / "server.log", "ab")  # noqa: SIM115 - handed to the child
-    try:
-        return subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=config.state_dir,
-            start_new_session=True,
-        )
-    finally:
-        log.close()
 
 
 def _local_url(config: TeamServerConfig) -> str:
