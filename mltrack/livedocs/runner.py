@@ -291,7 +291,6 @@ class Runner:
         self._spare: ThrowawayServer | None = None  # the next build's server (spare_server)
         self._preloader: threading.Thread | None = None  # imports the MLflow client
         self._kept_pool: WorkerPool | None = None  # the next build's pool (spare_server)
-        self._cache_results = True  # this run's (see run())
         self._rss: dict[int, float] = {}
 
     # -- public -----------------------------------------------------------------------
@@ -319,7 +318,6 @@ class Runner:
             ServerStartError: the throwaway server did not start.
         """
         start = time.monotonic()
-        self._cache_results = cache_results
         reap_tempdirs(REAPED_PREFIXES)  # left by builds that were killed outright
         report = BuildReport(jobs=self._jobs())
         report.experiments = experiment_names(self.config, plan.items.values())
@@ -337,7 +335,8 @@ class Runner:
             else:
                 misses.append(item)
         if misses:
-            self._execute(misses, report, server_url)
+            store = self.cache if cache_results else None
+            self._execute(misses, report, server_url, store)
         if server_url is None and self.config.spare_server:
             self._keep_spare(plan)
         report.wall_s = time.monotonic() - start
@@ -365,7 +364,13 @@ class Runner:
     def _jobs(self) -> int:
         return max(1, self.config.jobs or os.cpu_count() or 1)
 
-    def _execute(self, misses: list[Item], report: BuildReport, server_url: str | None) -> None:
+    def _execute(
+        self,
+        misses: list[Item],
+        report: BuildReport,
+        server_url: str | None,
+        store: ResultCache | None,
+    ) -> None:
         self._cancel.clear()
         self._server_ready_at = None
         started = time.monotonic()
@@ -406,8 +411,7 @@ class Runner:
                 self._forkserver = start_forkserver(self._base_environment(marker))
             # `screenshot:` blocks: shot as their item finishes, while the server holds
             # what it ran.
-            cache = self.cache if self._cache_results else None
-            photographer = Photographer(report, url, cache, secrets, self.config.root)
+            photographer = Photographer(report, url, store, secrets, self.config.root)
             with terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
 
                 def submit(items: list[Item]) -> dict[Future[ItemResult], Item]:
@@ -438,7 +442,7 @@ class Runner:
                             for future in finished:
                                 result = future.result()
                                 done += 1
-                                self._record(futures[future], result, report)
+                                self._record(futures[future], result, report, store)
                                 photographer.add(futures[future], result)
                                 self.progress(
                                     "item", {"result": result, "done": done, "total": total}
@@ -544,18 +548,22 @@ class Runner:
         if pool is not None:
             pool.stop()
 
-    def _record(self, item: Item, result: ItemResult, report: BuildReport) -> None:
+    def _record(
+        self, item: Item, result: ItemResult, report: BuildReport, store: ResultCache | None
+    ) -> None:
+        """Note an executed item's result; keep it in ``store`` (None: this run's results
+        are not for the site)."""
         report.results[item.id] = result
         report.executed.append(item.id)
         if result.ok:
             self._failed.pop(item.key, None)
-            if self._cache_results:
+            if store is not None:
                 notebook = Path(result.notebook) if result.notebook else None
-                self.cache.store(result, notebook)
+                store.store(result, notebook)
         else:
             self._failed[item.key] = result
-            if self._cache_results:
-                self.cache.store_failure(result)
+            if store is not None:
+                store.store_failure(result)
 
     def _kill_active(self) -> None:
         with self._lock:
