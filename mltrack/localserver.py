@@ -121,6 +121,8 @@ def _server_env(db_uri: str, artifacts_dir: Path) -> dict[str, str]:
             "_MLFLOW_SERVER_SERVE_ARTIFACTS": "true",
             "_MLFLOW_SGI_NAME": "uvicorn",
             "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+            # A throwaway server (docs builds, tests) reports nothing to MLflow's telemetry.
+            "MLFLOW_DISABLE_TELEMETRY": "true",
             "PYTHONWARNINGS": "ignore",
         }
     )

@@ -598,6 +598,9 @@ class Runner:
                 "COLUMNS": "100",
                 "TERM": "xterm-256color",
                 "MPLBACKEND": "Agg",
+                # MLflow's usage telemetry (on outside CI) would send what the examples do
+                # to MLflow's servers: a docs build makes no outside requests.
+                "MLFLOW_DISABLE_TELEMETRY": "true",
             }
         )
         if self._forkserver is not None:

@@ -357,3 +357,19 @@ def test_pool_preloads_llm_sdks_without_instrumenting_them(tmp_path: Path) -> No
     result, output = run_in_pool(["mltrack"])
     assert result["ok"], (result, output)
     assert "preloaded []" in output
+
+
+def test_items_run_with_mlflow_telemetry_off(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    """Outside CI, MLflow reports usage to its own servers; a docs build makes no
+    outside requests, so its examples run with MLflow's telemetry switched off."""
+    project = Project(tmp_path, mlflow_server, jobs=1)
+    project.write(
+        "examples/telemetry.py",
+        "import os\nprint('telemetry off:', os.environ.get('MLFLOW_DISABLE_TELEMETRY'))\n",
+    )
+    report = project.build("# Home\n\n```livedocs\nfile: examples/telemetry.py\n```\n")
+    result = report.results["examples/telemetry.py"]
+    assert result.ok, result.error
+    assert "telemetry off: true" in result.output, result.output
