@@ -154,6 +154,8 @@ def closed_port() -> Iterator[int]:
 
 #: Fields of /proc/PID/stat after the command name: the ones the tests compare.
 STATE, PPID, PGRP = 0, 1, 2
+#: States of a process that has ended (a zombie waits only for its parent's wait).
+_ENDED = ("Z", "X")
 
 
 def proc_stat(pid: int) -> list[str] | None:
@@ -171,7 +173,7 @@ def proc_stat(pid: int) -> list[str] | None:
 def running(pid: int) -> bool:
     """Alive and not a zombie (a zombie has ended; only its parent's wait is due)."""
     stat = proc_stat(pid)
-    return stat is not None and stat[STATE] not in ("Z", "X")
+    return stat is not None and stat[STATE] not in _ENDED
 
 
 def processes_where(field: int, value: int) -> list[int]:
@@ -180,7 +182,7 @@ def processes_where(field: int, value: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             stat = proc_stat(int(entry))
-            if stat is not None and int(stat[field]) == value and stat[STATE] not in ("Z", "X"):
+            if stat is not None and int(stat[field]) == value and stat[STATE] not in _ENDED:
                 found.append(int(entry))
     return sorted(found)
 

@@ -10,6 +10,21 @@ from pathlib import Path
 
 from mltrack._forkserver import FORKSERVER_MODULES
 
+
+def _probe(script: str, *args: str, timeout: float) -> dict[str, object]:
+    """Run ``script`` in a fresh interpreter; the JSON object on its last line."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    seen: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    return seen
+
+
 # The fork server's own sequence (mltrack._forkserver._serve): each module, then the
 # scikit-learn warm-up when scikit-learn is imported.
 _PROBE = """
@@ -30,15 +45,7 @@ print(json.dumps({"frameworks": detect_frameworks(), "skops": "skops.io" in sys.
 def test_forkserver_imports_no_framework_but_scikit_learn() -> None:
     """A child's ``mltrack.frameworks`` takes what is imported as the program's: a forked
     ``ml train`` must not find torch there (skops.io imports it unless kept from it)."""
-    done = subprocess.run(
-        [sys.executable, "-c", _PROBE, *FORKSERVER_MODULES],
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = _probe(_PROBE, *FORKSERVER_MODULES, timeout=300)
     assert seen["frameworks"] == ["sklearn"]
     assert seen["skops"]  # still warmed: MLflow saves scikit-learn models with it
 
@@ -65,14 +72,6 @@ print(json.dumps({
 def test_dropping_inherited_connections_leaves_lazy_modules_unloaded(tmp_path: Path) -> None:
     """A forked child forgets the parent's pooled SQL connections, without loading what
     lazy proxies (openai's module-level clients) stand for on the way: seconds."""
-    done = subprocess.run(
-        [sys.executable, "-c", _DROP_PROBE, str(tmp_path / "db.sqlite")],
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    seen = _probe(_DROP_PROBE, str(tmp_path / "db.sqlite"), timeout=120)
     assert seen["pooled"] == [1, 0]  # the engine was found and its pool forgotten
     assert seen["lazy_loaded"] == []
