@@ -32,7 +32,7 @@ import time
 import warnings
 from collections.abc import Callable
 
-from mltrack._forkserver import SERVER_STACK_MODULES
+from mltrack._forkserver import SERVER_STACK_MODULES, fork_main
 from mltrack._process import ForkedChild, drop_inherited_connections, fork_call, run_main
 
 #: Packages that read the server's environment when imported: a fork must import them itself.
@@ -190,14 +190,14 @@ def fork_server(app: str, host: str, port: int, env: dict[str, str], state_dir: 
     log_fd = os.open(
         os.path.join(state_dir, "server.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600
     )
-
-    def body() -> int:
-        drop_inherited_connections()
-        return run_main(lambda: _serve(app, host, port))
-
     try:
-        return fork_call(
-            body, name=b"mltrack-server", env=env, stdio=(None, log_fd, log_fd), cwd=state_dir
+        return fork_main(
+            lambda _argv: _serve(app, host, port),
+            [],
+            env=env,
+            stdout_fd=log_fd,
+            name=b"mltrack-server",
+            cwd=state_dir,
         )
     finally:
         os.close(log_fd)
