@@ -48,6 +48,23 @@ log = logging.getLogger("mkdocs.plugins.livedocs")
 
 _ENGINES: dict[Path, LiveDocsEngine] = {}
 
+# nbconvert lists its exporters twice while it is imported (for two help texts): 34 scans
+# of every installed distribution's entry points and 34 exporters built, half a second of
+# every build that renders notebooks. Its own switch skips that list. It is on only while
+# MkDocs imports the plugins configured after this one (mkdocs-jupyter imports nbconvert),
+# and off again at startup, so nothing the build runs sees it.
+_NBCONVERT_SWITCH = "NBCONVERT_DISABLE_CONFIG_EXPORTERS"
+_switch_set_here = _NBCONVERT_SWITCH not in os.environ
+if _switch_set_here:
+    os.environ[_NBCONVERT_SWITCH] = "1"
+
+
+def _restore_nbconvert_switch() -> None:
+    global _switch_set_here
+    if _switch_set_here:
+        os.environ.pop(_NBCONVERT_SWITCH, None)
+        _switch_set_here = False
+
 
 class LiveDocsPluginConfig(Config):
     """Options of the ``livedocs`` plugin in ``mkdocs.yml`` (settings win when unset)."""
@@ -78,9 +95,11 @@ class LiveDocsPlugin(BasePlugin[LiveDocsPluginConfig]):
     # -- setup --------------------------------------------------------------------------
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
+        _restore_nbconvert_switch()
         self.command = command
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
+        _restore_nbconvert_switch()  # when built without a startup event (an API call)
         self._mkdocs_config = config
         root = Path(config.config_file_path or ".").resolve().parent
         docs_dir = os.path.relpath(config.docs_dir, root)

@@ -392,6 +392,42 @@ def test_notebook_failure_names_the_cell_and_the_line_in_it(tmp_path: Path) -> N
     assert "3 | version = promote(aliases)" in done.stderr
 
 
+#: Loads a project's config as `mkdocs build` does, counting nbconvert's exporter scans.
+LOAD_CONFIG_PY = """\
+import importlib.metadata as metadata, json, os, sys
+real, scans = metadata.entry_points, []
+def counted(**kw):
+    scans.extend([1] if kw.get("group") == "nbconvert.exporters" else [])
+    return real(**kw)
+metadata.entry_points = counted
+from mkdocs.config import load_config
+config = load_config(sys.argv[1])
+config.plugins.on_startup(command="build", dirty=False)
+print(json.dumps({"scans": len(scans), "nbconvert": "nbconvert.nbconvertapp" in sys.modules,
+                  "switch": os.environ.get("NBCONVERT_DISABLE_CONFIG_EXPORTERS")}))
+"""
+
+
+@pytest.mark.parametrize("preset", [None, "1"])
+def test_nbconvert_imports_without_listing_its_exporters(
+    tmp_path: Path, preset: str | None
+) -> None:
+    """mkdocs-jupyter's nbconvert import skips the 34-scan exporter list (half a second of
+    every build); the switch is off again before anything runs, unless the user set it."""
+    root = make_project(tmp_path / "proj", {}, "# Home\n")
+    env = {k: v for k, v in os.environ.items() if k != "NBCONVERT_DISABLE_CONFIG_EXPORTERS"}
+    if preset is not None:
+        env["NBCONVERT_DISABLE_CONFIG_EXPORTERS"] = preset
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_CONFIG_PY, str(root / "mkdocs.yml")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout.splitlines()[-1])
+    # Two help texts list the exporter names: one scan each instead of 1 + 17 each.
+    assert found == {"scans": 2, "nbconvert": True, "switch": preset}, found
+
+
 #: BAD_PY logging a run before it fails, through MLflow's REST API: with `import mlflow`
 #: each of the three sessions that run it would take 3 s longer.
 BAD_LOGS_A_RUN_PY = BAD_PY.replace(
