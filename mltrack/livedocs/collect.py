@@ -124,6 +124,8 @@ def collect(
     }
     if isinstance(data.get("peak_rss_mb"), int | float):
         result.peak_rss_mb = float(data["peak_rss_mb"])
+    if isinstance(data.get("cpu_s"), int | float):
+        result.cpu_s = float(data["cpu_s"])
     figures = [load_figure(f, scrub) for f in data.get("figures", [])]
     result.figures = [f for f in figures if f is not None]
     executed = out_dir / "executed.ipynb"

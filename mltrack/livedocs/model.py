@@ -246,6 +246,7 @@ class ItemResult:
         deps: project files the item imported or read (path -> sha256), found by tracing;
             a cached result is stale when one of them changed.
         peak_rss_mb: peak resident memory of the item's process.
+        cpu_s: CPU seconds of the item's process and the children it waited for.
         screenshots: views of what it left on the server (``screenshot:`` blocks).
     """
 
@@ -262,6 +263,7 @@ class ItemResult:
     notebook: str | None = None
     deps: dict[str, str] = field(default_factory=dict)
     peak_rss_mb: float | None = None
+    cpu_s: float | None = None
     screenshots: list[Screenshot] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -285,5 +287,6 @@ class ItemResult:
             notebook=data.get("notebook"),
             deps=data.get("deps", {}),
             peak_rss_mb=data.get("peak_rss_mb"),
+            cpu_s=data.get("cpu_s"),
             screenshots=[Screenshot(**s) for s in data.get("screenshots", [])],
         )

@@ -619,25 +619,34 @@ def build_report_page(telemetry: dict[str, Any]) -> str:
         "",
         "## Slowest items",
         "",
-        "| Item | Seconds |",
-        "|---|---|",
+        "| Item | Seconds | CPU seconds |",
+        "|---|---|---|",
     ]
     slowest = telemetry.get("slowest") or sorted(items, key=lambda i: -i["duration_s"])[:5]
     for item in slowest:
-        lines.append(f"| `{_md_cell(item['id'])}` | {item['duration_s']:.2f} |")
+        lines.append(
+            f"| `{_md_cell(item['id'])}` | {item['duration_s']:.2f} | {_number(item, 'cpu_s', 2)} |"
+        )
     lines += [
         "",
         "## All items",
         "",
-        "Times of cached items are those of the build that executed them.",
+        "Times of cached items are those of the build that executed them. CPU seconds count",
+        "the item's process and the processes it waited for, not servers it left running.",
         "",
-        "| Item | Status | Seconds | Peak RSS (MiB) | Cache |",
-        "|---|---|---|---|---|",
+        "| Item | Status | Seconds | CPU seconds | Peak RSS (MiB) | Cache |",
+        "|---|---|---|---|---|---|",
     ]
     for item in sorted(items, key=lambda i: i["id"]):
-        rss = item.get("peak_rss_mb")
         lines.append(
             f"| `{_md_cell(item['id'])}` | {item['status']} | {item['duration_s']:.2f} | "
-            f"{'' if rss is None else f'{rss:.0f}'} | {'hit' if item['cached'] else 'miss'} |"
+            f"{_number(item, 'cpu_s', 2)} | {_number(item, 'peak_rss_mb', 0)} | "
+            f"{'hit' if item['cached'] else 'miss'} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _number(item: dict[str, Any], key: str, digits: int) -> str:
+    """A measured value of a report row, blank when it was not measured."""
+    value = item.get(key)
+    return "" if value is None else f"{value:.{digits}f}"

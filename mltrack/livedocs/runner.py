@@ -148,7 +148,12 @@ class BuildReport:
             "failed": len(self.failures),
             # Cached items keep the duration of the build that executed them.
             "slowest": [
-                {"id": r.id, "duration_s": round(r.duration_s, 3), "cached": r.cached}
+                {
+                    "id": r.id,
+                    "duration_s": round(r.duration_s, 3),
+                    "cpu_s": _rounded(r.cpu_s),
+                    "cached": r.cached,
+                }
                 for r in sorted(self.results.values(), key=lambda r: -r.duration_s)[:5]
             ],
             "items": [
@@ -157,12 +162,17 @@ class BuildReport:
                     "status": "ok" if r.ok else "failed",
                     "cached": r.cached,
                     "duration_s": round(r.duration_s, 3),
-                    "peak_rss_mb": None if r.peak_rss_mb is None else round(r.peak_rss_mb, 1),
+                    "cpu_s": _rounded(r.cpu_s),
+                    "peak_rss_mb": _rounded(r.peak_rss_mb, 1),
                     "deps": sorted(r.deps),
                 }
                 for r in self.results.values()
             ],
         }
+
+
+def _rounded(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def format_failure(item: Item, result: ItemResult) -> str:

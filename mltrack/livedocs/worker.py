@@ -218,6 +218,15 @@ def _peak_rss_mb(children: bool) -> float | None:
     return max(own or 0.0, kernel) or None
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process and of the children it reaped (a notebook's kernel, the
+    subprocesses an example waited for). A fork starts from zero: a pool child counts its
+    item only. Servers an example leaves running on their own are not counted.
+    """
+    used = os.times()
+    return round(used.user + used.system + used.children_user + used.children_system, 3)
+
+
 def _terminate(signum: int, frame: Any) -> None:
     # Raising unwinds nbclient's context managers, which shut its kernel down.
     raise SystemExit(128 + signum)
@@ -243,6 +252,7 @@ def run_spec(spec: dict[str, Any]) -> int:
     else:
         result = _run_script(spec, out_dir)
     result["peak_rss_mb"] = _peak_rss_mb(children=spec["kind"] == "notebook")
+    result["cpu_s"] = _cpu_s()
     (out_dir / "result.json").write_text(json.dumps(result))
     return 0 if result["ok"] else 1
 

@@ -84,6 +84,10 @@ def stop_kernels() -> None:
             if process is not None and process.poll() is None:
                 _process.kill_processes([process.pid], grace_s=0.5)
         with contextlib.suppress(Exception):
+            if process is not None:
+                # Reaped, the kernel's CPU time counts in the item's (`os.times()`).
+                process.wait(timeout=2)
+        with contextlib.suppress(Exception):
             km.cleanup_connection_file()
         with contextlib.suppress(Exception):
             if km.connection_file:

@@ -58,6 +58,9 @@ def notebook(*cells: str, kernel: str = "python3", **livedocs: Any) -> str:
     )
 
 
+SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5:\n    pass\n"
+
+
 def build(
     root: Path, server: ThrowawayServer, notebooks: dict[str, str], **config: Any
 ) -> BuildReport:
@@ -120,11 +123,18 @@ def test_plain_kernel_when_the_notebook_names_another_kernel_or_the_pool_is_off(
     tmp_path: Path, mlflow_server: ThrowawayServer
 ) -> None:
     warm_nb = notebook(PROBE, "import mlflow\n")
-    other_nb = notebook(PROBE, "import mlflow\n", kernel="some-other-kernel")
-    report = build(tmp_path, mlflow_server, {"warm.ipynb": warm_nb, "other.ipynb": other_nb})
+    # Half a second of CPU in the kernel: the item's CPU time includes its kernel's.
+    other_nb = notebook(PROBE, "import mlflow\n", SPIN, kernel="some-other-kernel")
+    report = build(
+        tmp_path,
+        mlflow_server,
+        {"warm.ipynb": notebook(PROBE, "import mlflow\n", SPIN), "other.ipynb": other_nb},
+    )
     warm, other = report.results["notebooks/warm.ipynb"], report.results["notebooks/other.ipynb"]
     assert warm.ok and other.ok, (warm.error, other.error)
     assert probe(warm)["warm"] == "True" and probe(other)["warm"] == "False"
+    assert warm.cpu_s is not None and other.cpu_s is not None
+    assert warm.cpu_s >= 0.5 and other.cpu_s >= 0.5, (warm.cpu_s, other.cpu_s)
 
     off = build(
         tmp_path / "off", mlflow_server, {"a.ipynb": warm_nb, "b.ipynb": warm_nb}, warm_pool=False

@@ -219,13 +219,19 @@ def test_telemetry_of_a_real_build_and_the_report_page(
         project.write(f"examples/{name}.py", f"import time\ntime.sleep({seconds})\n")
     # ~300 MiB written (not just reserved), so it is resident.
     project.write("examples/big.py", "block = b'x' * (300 * 2**20)\nprint(len(block))\n")
-    names = [*sleeps, "big"]
+    # Half a second of CPU in this process, and as much in a child it waits for.
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\n"
+    project.write(
+        "examples/spin.py",
+        f"import subprocess, sys\n{spin}subprocess.run([sys.executable, '-c', {spin!r}])\n",
+    )
+    names = [*sleeps, "big", "spin"]
     page = "".join(f"```livedocs\nfile: examples/{n}.py\n```\n\n" for n in names)
 
     project.build(page)
     cache = tmp_path / ".cache/livedocs"
     cold = json.loads((cache / "last-build.json").read_text())
-    assert cold["executed"] == 7 and cold["cached"] == 0 and cold["failed"] == 0
+    assert cold["executed"] == 8 and cold["cached"] == 0 and cold["failed"] == 0
     items = {i["id"]: i for i in cold["items"]}
     assert all(i["status"] == "ok" and i["cached"] is False for i in items.values())
     for name, seconds in sleeps.items():
@@ -233,6 +239,10 @@ def test_telemetry_of_a_real_build_and_the_report_page(
     rss = {k: v["peak_rss_mb"] for k, v in items.items()}
     assert rss["examples/big.py"] >= 300
     assert all(5 < rss[f"examples/{n}.py"] < 200 for n in sleeps), rss
+    # CPU time is the item's own work (and its child's), not its wall time.
+    cpu = {k: v["cpu_s"] for k, v in items.items()}
+    assert cpu["examples/spin.py"] >= 1.0, cpu
+    assert cpu["examples/sleep5.py"] < items["examples/sleep5.py"]["duration_s"] / 2, cpu
     # The report's slowest are the items that took longest, longest first. Which items
     # those are is the machine's business (measured under load: the first item forked,
     # sleep0, took longer than sleep1 and sleep2); only the 3 s sleep is surely among them.
@@ -243,7 +253,7 @@ def test_telemetry_of_a_real_build_and_the_report_page(
     project.write("examples/sleep0.py", "print('now the only one that runs')\n")
     project.build(page)
     warm = json.loads((cache / "last-build.json").read_text())
-    assert warm["executed"] == 1 and warm["cached"] == 6
+    assert warm["executed"] == 1 and warm["cached"] == 7
     cached = {i["id"]: i["cached"] for i in warm["items"]}
     assert cached.pop("examples/sleep0.py") is False and all(cached.values())
     # cached items keep the time of the build that ran them
@@ -252,14 +262,14 @@ def test_telemetry_of_a_real_build_and_the_report_page(
     assert list(cache.glob("*.tmp")) == []  # the atomic write left no partial file
 
     page_md = build_report_page(warm)
-    assert "- items: **7** (1 executed, 6 from the cache, 0 failed)" in page_md
+    assert "- items: **8** (1 executed, 7 from the cache, 0 failed)" in page_md
     section = page_md.split("## Slowest items")[1].split("## All items")[0]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     assert [r.split("`")[1] for r in rows] == slowest
     big = items["examples/big.py"]
     assert (
-        f"| `examples/big.py` | ok | {big['duration_s']:.2f} | {big['peak_rss_mb']:.0f} | hit |"
-        in page_md
+        f"| `examples/big.py` | ok | {big['duration_s']:.2f} | {big['cpu_s']:.2f} | "
+        f"{big['peak_rss_mb']:.0f} | hit |" in page_md
     )
     rerun = next(line for line in page_md.splitlines() if line.startswith("| `examples/sleep0.py`"))
     assert rerun.startswith("| `examples/sleep0.py` | ok |") and rerun.endswith("| miss |")
