@@ -65,7 +65,8 @@ def collect(
         out_dir: where the worker wrote ``result.json`` and the executed notebook.
         dump_offset: where the stack dump of a timed-out worker starts in the log;
             ``None`` when it did not time out.
-        duration: seconds it ran.
+        duration: seconds since it was spawned; the worker's own measure (``run_s``,
+            without the waits for the pool and the server) replaces it when reported.
         url: the tracking server it ran against; ``None`` when the item ended before
             the server was up (it created no run, and MLflow's client must not be
             imported while the build may still fork the server).
@@ -126,6 +127,8 @@ def collect(
         result.peak_rss_mb = float(data["peak_rss_mb"])
     if isinstance(data.get("cpu_s"), int | float):
         result.cpu_s = float(data["cpu_s"])
+    if isinstance(data.get("run_s"), int | float) and 0 <= data["run_s"] <= duration:
+        result.duration_s = float(data["run_s"])
     figures = [load_figure(f, scrub) for f in data.get("figures", [])]
     result.figures = [f for f in figures if f is not None]
     executed = out_dir / "executed.ipynb"

@@ -239,7 +239,8 @@ class ItemResult:
         figures: images the item produced.
         runs: MLflow runs it created.
         error: failure details when not ``ok``.
-        duration_s: wall time of the execution.
+        duration_s: wall time of the item itself (not the waits for the warm pool and
+            the throwaway server at the start of a build).
         returncode: exit status of the process.
         cached: ``True`` when this result came from the cache in this build.
         notebook: path of the executed notebook copy (notebooks only).

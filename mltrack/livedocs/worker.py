@@ -16,6 +16,7 @@ import os
 import runpy
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,6 @@ def _save_figures(out_dir: Path, cwd: Path, before: set[str]) -> list[dict[str, 
 
 def _wait_for_server(url: str, timeout: float) -> None:
     """The parent starts the server while workers import; wait until it answers."""
-    import time
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -234,13 +234,17 @@ def _terminate(signum: int, frame: Any) -> None:
 
 def run_spec(spec: dict[str, Any]) -> int:
     """Execute one item described by ``spec``; write ``result.json``; return the exit code."""
+    began = time.monotonic()
     out_dir = Path(spec["out_dir"])
     signal.signal(signal.SIGTERM, _terminate)
     # At the timeout the parent sends SIGUSR1 first: we print where every thread is.
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     _tracing.preimport(spec.get("preimport", []))
+    waited = 0.0
     if spec.get("server_url"):
+        before = time.monotonic()
         _wait_for_server(spec["server_url"], spec.get("server_wait_s", 90.0))
+        waited = time.monotonic() - before
         if spec.get("experiment"):
             name = _claim_experiment(spec["server_url"], spec["experiment"])
             # The item, and every process it starts, logs to the experiment claimed.
@@ -253,6 +257,10 @@ def run_spec(spec: dict[str, Any]) -> int:
         result = _run_script(spec, out_dir)
     result["peak_rss_mb"] = _peak_rss_mb(children=spec["kind"] == "notebook")
     result["cpu_s"] = _cpu_s()
+    # The item's own time. Not the wait for the throwaway server, nor the wait for the
+    # warm pool to fork this process: at the start of a build the first items waited
+    # seconds for both, and would be listed as the slowest.
+    result["run_s"] = round(time.monotonic() - began - waited, 3)
     (out_dir / "result.json").write_text(json.dumps(result))
     return 0 if result["ok"] else 1
 

@@ -383,3 +383,55 @@ def test_items_run_with_mlflow_telemetry_off(
     result = report.results["examples/telemetry.py"]
     assert result.ok, result.error
     assert "telemetry off: true" in result.output, result.output
+
+
+def test_an_items_time_leaves_out_its_wait_for_the_server(tmp_path: Path) -> None:
+    """At the start of a build workers wait for the throwaway server: the time reported
+    is the item's own, so the first items of a build are not listed as the slowest."""
+    import http.server
+    import socket
+    import threading
+    import time
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "nap.py").write_text("import time\ntime.sleep(0.5)\nprint('rested')\n")
+    # Bound but not listening: the worker's health checks are refused until it listens.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    spec = {
+        "kind": "script",
+        "path": str(tmp_path / "nap.py"),
+        "out_dir": str(tmp_path / "out"),
+        "timeout_s": 60,
+        "server_url": f"http://127.0.0.1:{sock.getsockname()[1]}",
+        "server_wait_s": 60,
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    launched = time.monotonic()
+    worker = subprocess.Popen([sys.executable, WORKER, str(tmp_path / "spec.json")], cwd=tmp_path)
+    server = http.server.HTTPServer(sock.getsockname(), Health, bind_and_activate=False)
+    server.socket.close()
+    server.socket = sock
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    try:
+        time.sleep(2.5)  # the server is "starting"
+        server.server_activate()
+        serving.start()
+        assert worker.wait(timeout=60) == 0
+        wall = time.monotonic() - launched
+    finally:
+        worker.kill()
+        if serving.is_alive():
+            server.shutdown()  # waits for serve_forever: only once it runs
+        server.server_close()
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    assert result["ok"] and wall >= 3.0
+    assert 0.5 <= result["run_s"] < 2.0, result["run_s"]
