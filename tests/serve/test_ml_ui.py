@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mltrack._process import keeper_command, processes_with_env
+from mltrack._process import processes_with_env
 from mltrack.localserver import free_port, wait_healthy
+from tests._helpers import start_ml
 
 
 def _fake_browser(tmp_path: Path) -> tuple[Path, Path]:
@@ -34,15 +35,8 @@ def test_ml_ui_serves_the_local_store_and_opens_nothing_in_ci(tmp_path: Path) ->
     project = tmp_path / "project"
     project.mkdir()
     port = free_port()
-    proc = subprocess.Popen(  # under a keeper: a SIGKILLed pytest takes it along
-        keeper_command([sys.executable, "-m", "mltrack", "ui", "--port", str(port)]),
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # Under a keeper: a SIGKILLed pytest takes it along.
+    proc = start_ml("ui", "--port", str(port), cwd=project, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, timeout=150, proc=proc)

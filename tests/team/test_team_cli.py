@@ -20,9 +20,8 @@ from typing import Any
 
 import pytest
 
-from mltrack._process import keeper_command
 from mltrack.teamserver import TeamServerConfig, redact_uri
-from tests._helpers import ml_in_process
+from tests._helpers import ml_in_process, start_ml
 
 ML = [sys.executable, "-m", "mltrack"]
 
@@ -105,17 +104,10 @@ def test_ml_server_sqlite_auth_serves_checks_and_stops_cleanly(tmp_path: Path) -
         "COLUMNS": "200",
     }
     # Under a keeper: a SIGKILLed pytest takes the server along.
-    proc = subprocess.Popen(
-        keeper_command(
-            [*ML, "server", "--auth", "--port", "0", "--workers", "1", "--artifacts", "art"]
-        ),
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    proc = start_ml(
+        "server", "--auth", "--port", "0", "--workers", "1", "--artifacts", "art",
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
     lines: list[str] = []
     try:
         assert proc.stdout is not None
