@@ -48,6 +48,14 @@ _MASKS = [
     # eight digits (a short run id without a letter)
     (re.compile(r"\b(?=[0-9a-f]{0,39}[0-9])(?=[0-9a-f]{0,39}[a-f])[0-9a-f]{7,40}\b"), "<id>"),
     (re.compile(r"\b\d{8}\b(?!T)"), "<id>"),
+    # ... and any hex where only an id can stand: a table cell of its own, code quotes,
+    # after "run" or an id key (one short run id in ~2,600 is letters only: `bdacabaa`)
+    (re.compile(r"(?<=[│┃|] )[0-9a-f]{7,40}(?= +[│┃|])"), "<id>"),
+    (re.compile(r"(?<=`)[0-9a-f]{7,40}(?=`)"), "<id>"),
+    (
+        re.compile(r"""(\b(?:run|child of|(?:run_)?id['"]?\s*[:=])\s*['"]?)[0-9a-f]{7,40}\b"""),
+        r"\1<id>",
+    ),
     (re.compile(r"""(git\.commit['"]?[:=\s]\s*['"]?)[0-9a-f]{7,40}\b"""), r"\1<id>"),
     (re.compile(r"\b\d{8}T\d{6}Z?\b"), "<time>"),  # compact ISO time in file names
     (re.compile(r"(?<=\(id )\d+(?=\))"), "<n>"),  # experiment ids follow execution order

@@ -66,6 +66,20 @@ def test_mask_is_idempotent_and_ignores_table_padding_and_run_order() -> None:
     assert "ml try --data x.json -n 2" in mask("$ ml try --data x.json -n 2\n")
 
 
+def test_short_ids_of_letters_only_are_masked_where_only_an_id_can_stand() -> None:
+    """A short run id is letters only about once in 2,600 runs (`bdacabaa`): CI drifted."""
+    text = (
+        '│ bdacabaa │ tree-depth-4 │ FINISHED │\n    "id": "bdacabaa",\nrun_id=fedcbaab\n'
+        "finished run abcdefab; trial child of `eeeeaaaa`\n"
+        "│ defaced │ words that look like hex stay: defaced, acceded │\n"
+    )
+    assert mask(text) == (
+        '│ <id> │ tree-depth-4 │ FINISHED │\n    "id": "<id>",\nrun_id=<id>\n'
+        "finished run <id>; trial child of `<id>`\n"
+        "│ <id> │ words that look like hex stay: defaced, acceded │\n"
+    )
+
+
 def test_timing_columns_of_tables_are_masked_and_other_numbers_kept() -> None:
     """`ml docs run` prints each item's seconds in a table: no unit for the value masks to
     see, and a different number on every run (3.0 one day, 3.8 the next)."""
