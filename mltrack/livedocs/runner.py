@@ -661,6 +661,12 @@ class Runner:
         if item.kind == "cli" and item.needs_server:
             experiment = claim_experiment(url, experiment)
         env = self._environment(item, url, marker, experiment)
+        # Temp files of the item live in the build's temp dir, so they go with it: MLflow
+        # leaves the folders it downloads models into (`pyfunc.load_model`) for good. Short
+        # path: a Unix socket under it (PostgreSQL's) has at most 107 characters.
+        item_tmp = tmp / "tmp" / uuid.uuid4().hex[:6]
+        item_tmp.mkdir(parents=True)
+        env["TMPDIR"] = str(item_tmp)
         argv = self._argv(item, url, out_dir, experiment)
         log_path = workdir / "output.log"
         started = time.monotonic()

@@ -16,6 +16,7 @@ import os
 import runpy
 import signal
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -289,6 +290,7 @@ def _child(request: dict[str, Any], parent: int) -> None:
     os.environ.clear()
     os.environ.update(request["env"])
     os.environ.pop(_process.OWNER_ENV, None)  # for fresh workers; we are tied to the pool
+    tempfile.tempdir = None  # the pool's choice is cached: take the item's TMPDIR
     code = 1
     try:
         code = run_spec(json.loads(Path(request["spec"]).read_text()))

@@ -190,7 +190,7 @@ def start_postgres(timeout: float = 60.0, durable: bool = False) -> PostgresClus
         ServerStartError: PostgreSQL is missing or did not start; the message says why.
     """
     bin_dir = find_pg_bin()
-    root = Path(tempfile.mkdtemp(prefix="mltrack-pg-"))
+    root = Path(tempfile.mkdtemp(prefix="mltrack-pg-", dir=_temp_base()))
     cluster = PostgresCluster(root=root, port=_free_port(), bin_dir=bin_dir)
     try:
         if os.geteuid() == 0:
@@ -204,6 +204,19 @@ def start_postgres(timeout: float = 60.0, durable: bool = False) -> PostgresClus
         cluster.stop()
         raise
     return cluster
+
+
+def _temp_base() -> str | None:
+    """Where the cluster's folder goes: the temp dir, unless the server cannot reach it.
+
+    As root the server runs as another user, who must be able to enter every folder
+    above its own; a private ``$TMPDIR`` (a docs build gives each example one) is not
+    such a place, so the system's ``/tmp`` is used instead.
+    """
+    base = Path(tempfile.gettempdir()).resolve()
+    if os.geteuid() != 0 or all(p.stat().st_mode & 0o001 for p in (base, *base.parents)):
+        return None
+    return "/tmp"
 
 
 def _initdb(cluster: PostgresCluster) -> None:

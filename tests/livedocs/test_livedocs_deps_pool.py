@@ -435,3 +435,37 @@ def test_an_items_time_leaves_out_its_wait_for_the_server(tmp_path: Path) -> Non
     result = json.loads((tmp_path / "out" / "result.json").read_text())
     assert result["ok"] and wall >= 3.0
     assert 0.5 <= result["run_s"] < 2.0, result["run_s"]
+
+
+def test_temp_files_of_items_go_with_the_build(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    """MLflow never removes the folders `pyfunc.load_model` downloads into: each item's
+    TMPDIR is in the build's temp dir, so what an item leaves there goes with the build,
+    for scripts forked from the warm pool and for notebooks in forked kernels alike."""
+    made = tmp_path / "made.txt"
+    leak = (
+        "import tempfile\n"
+        f"with open({str(made)!r}, 'a') as f:\n"
+        "    f.write(tempfile.mkdtemp() + '\\n')\n"
+        "print('temp dir:', tempfile.gettempdir())\n"
+    )
+    project = Project(tmp_path, mlflow_server, jobs=1)
+    project.write("examples/a_leaks.py", "import mlflow\n" + leak)
+    project.write("examples/b_leaks.py", "import mlflow\n" + leak)
+    project.write("notebooks/leaks.ipynb", _notebook("import mlflow", leak))
+    page = "".join(f"```livedocs\nfile: examples/{n}.py\n```\n\n" for n in ("a_leaks", "b_leaks"))
+    report = project.build(page)  # the notebook is a page of its own
+    assert sorted(report.executed) == [
+        "examples/a_leaks.py",
+        "examples/b_leaks.py",
+        "notebooks/leaks.ipynb",
+    ]
+    for result in report.results.values():
+        assert result.ok, result.error
+    for name in ("examples/a_leaks.py", "examples/b_leaks.py"):
+        output = report.results[name].output
+        assert "temp dir: <tmp>/tmp/" in output, output  # the build's own, shown scrubbed
+    folders = made.read_text().split()
+    assert len(folders) == 3 and len(set(folders)) == 3
+    assert [f for f in folders if Path(f).exists()] == []
