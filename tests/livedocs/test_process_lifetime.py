@@ -209,12 +209,23 @@ def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_tem
         for pid in alive(tracked):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
-    # The sentinel removed the build's own dir; the model server's log dir belongs to
-    # the (dead) example: the next build reaps it before it starts.
+    # The sentinel removed the build's dir, and with it the model server's log dir: an
+    # example's TMPDIR is in the build's dir.
     deadline = time.monotonic() + 5
-    while any(n.startswith("mltrack-livedocs-") for n in leftovers(tmp)):
-        assert time.monotonic() < deadline, f"the sentinel left the build's dir: {leftovers(tmp)}"
+    while leftovers(tmp):
+        assert time.monotonic() < deadline, f"the sentinel left the build's dirs: {leftovers(tmp)}"
         time.sleep(0.1)
+    # Had the sentinel been killed too, the next build reaps what dead owners left: a
+    # model server's dir made in this TMPDIR by a process that is gone now.
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from mltrack._process import owned_tempdir as o; o('mltrack-serve-')",
+        ],
+        env=env,  # TMPDIR is tmp
+        check=True,
+    )
     assert [n for n in leftovers(tmp) if n.startswith("mltrack-serve-")], leftovers(tmp)
     next_root = make_project(tmp_path / "next", {"hello.py": "print('hello')\n"}, {})
     done = subprocess.run(
@@ -225,7 +236,7 @@ def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_tem
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert leftovers(tmp) == [], "the next build did not reap the killed build's temp dirs"
+    assert leftovers(tmp) == [], "the next build did not reap the dead owner's temp dir"
     assert not list((tmp_path / "jupyter-runtime-default").glob("kernel-*.json"))
 
 
