@@ -639,10 +639,20 @@ def register(
 
 def _flavor_of(model_uri: str) -> str | None:
     """The main flavor recorded in a logged model's MLmodel file (None when unreadable)."""
-    import mlflow.models
+    import tempfile
 
+    import mlflow.artifacts
+    from mlflow.models import Model
+
+    # Not get_model_info(): it downloads the MLmodel file into a temp dir it never removes.
     try:
-        flavors = mlflow.models.get_model_info(model_uri).flavors
+        location = model_uri
+        logged = re.fullmatch(r"models:/(m-[0-9a-f]+)", model_uri)
+        if logged:  # a logged model's files are where the tracking server says
+            location = client().get_logged_model(logged.group(1)).artifact_location
+        with tempfile.TemporaryDirectory(prefix="mltrack-mlmodel-") as tmp:
+            local = mlflow.artifacts.download_artifacts(f"{location}/MLmodel", dst_path=tmp)
+            flavors = Model.load(local).flavors
     except Exception:  # registration reports a missing model with a clearer message
         return None
     named = [f for f in flavors if f != "python_function"]

@@ -110,11 +110,20 @@ def test_bad_references_raise_clear_errors(train: Any, experiment: str) -> None:
         registry.resolve_model(f"models:/{experiment}@challenger")
 
 
-def test_register_logged_model_of_run_and_latest(train: Any, experiment: str) -> None:
+def test_register_logged_model_of_run_and_latest(
+    train: Any, experiment: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
     first = train()
     second = train(max_depth=5)
     assert registry.latest_logged_model(experiment).startswith("models:/m-")
+    # Registering reads the model's flavor from its MLmodel file, and leaves no temp dir
+    # (MLflow's get_model_info() would leave one per call).
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     latest = registry.register(registry.latest_logged_model(experiment), experiment, quiet=True)
+    assert latest.flavor == "sklearn" and list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
     assert latest.run_id == second.run_id
     older = registry.register(registry.logged_model_of_run(first.run_id), experiment, quiet=True)
     assert older.run_id == first.run_id and older.version == "2"
