@@ -180,6 +180,24 @@ FORKED_CLI_ENV = "MLTRACK_TEST_FORKED_CLI"
 
 
 @pytest.fixture(scope="session", autouse=True)
+def tempfile_scratch() -> Iterator[Path]:
+    """MLflow's ``pyfunc.load_model`` and ``get_model_info`` download into temp dirs they
+    never remove. What the tests call in-process makes its temp files here, a dir of this
+    worker removed at its end; subprocesses keep the system's TMPDIR. Its path is short:
+    Unix sockets (at most 107 characters) are made in dirs under it."""
+    import shutil
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="mlt-"))
+    before, tempfile.tempdir = tempfile.tempdir, str(scratch)
+    try:
+        yield scratch
+    finally:
+        tempfile.tempdir = before
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def cli_forkserver() -> Iterator[None]:
     """With ``MLTRACK_TEST_FORKED_CLI=1``: the tests' ``python -m mltrack ...``
     subprocesses run as forks of a warm process, each still its own process with the
