@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,10 +122,12 @@ def start_local(
         if can_fork():
             # A fork of this process: MLflow, pandas and the model's library are already
             # imported here (a fresh interpreter spends seconds on them).
-            from mltrack.serve.__main__ import main
-
             proc = fork_main(
-                main, args, env=child_env, stdout_fd=log.fileno(), name=b"mltrack-serve"
+                _serve_and_clean_up(log_dir),
+                args,
+                env=child_env,
+                stdout_fd=log.fileno(),
+                name=b"mltrack-serve",
             )
         else:
             proc = subprocess.Popen(
@@ -145,6 +148,26 @@ def start_local(
             raise ServerStartError(f"model server did not start: {exc}\n{tail}") from None
         raise
     return server
+
+
+def _serve_and_clean_up(log_dir: Path) -> Callable[[list[str]], int | None]:
+    """The forked server's main: it removes its log dir when its owner died first.
+
+    The owner removes it in :meth:`LocalServer.stop`; an owner ended by a signal (even
+    SIGKILL) cannot, and then its server, which ends with it, does.
+    """
+    from mltrack.serve.__main__ import main
+
+    owner = os.getpid()
+
+    def run(argv: list[str]) -> int | None:
+        try:
+            return main(argv)
+        finally:
+            if os.getppid() != owner:
+                shutil.rmtree(log_dir, ignore_errors=True)
+
+    return run
 
 
 def serve(ref: ModelRef, options: ShipOptions, token: str | None = None) -> None:

@@ -92,7 +92,7 @@ _OWNER = textwrap.dedent(
     from mltrack.deploy.local import start_local
     exit_with_parent_from_env()  # a SIGKILLed pytest takes it (and its server) along
     server = start_local(sys.argv[1], auth=False)
-    print(server.process.pid, server.url, flush=True)
+    print(server.process.pid, server.url, server.log_path.parent, flush=True)
     with server:
         time.sleep(300)
     """
@@ -113,13 +113,15 @@ def test_forked_model_server_ends_with_its_owner(
     )
     try:
         assert owner.stdout is not None
-        pid_text, url = owner.stdout.readline().split()
+        pid_text, url, log_dir = owner.stdout.readline().split()
         pid = int(pid_text)
         assert _answers(url + "/ready")
+        assert Path(log_dir).is_dir()
         os.kill(owner.pid, sig)
         owner.wait(timeout=30)
         assert _gone_within(pid, 5), f"model server {pid} outlived its owner ({sig!r})"
         assert not _answers(url + "/ready")
+        assert not Path(log_dir).exists(), f"its log dir outlived its owner ({sig!r})"
     finally:
         if owner.poll() is None:
             os.killpg(owner.pid, signal.SIGKILL)
