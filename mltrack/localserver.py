@@ -47,7 +47,7 @@ from mltrack._process import (
     spawn_kept,
 )
 from mltrack.errors import ServerStartError
-from mltrack.serverapp import plain_app, uvicorn_command
+from mltrack.serverapp import THROWAWAY_APP, throwaway_app, uvicorn_command
 
 __all__ = [
     "ForkedProcess",
@@ -232,7 +232,10 @@ def _fork_available() -> bool:
 
 def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
     return spawn_kept(
-        uvicorn_command("127.0.0.1", port), log=root / "server.log", env=env, cwd=root
+        uvicorn_command("127.0.0.1", port, factory=THROWAWAY_APP),
+        log=root / "server.log",
+        env=env,
+        cwd=root,
     )
 
 
@@ -263,7 +266,7 @@ def _serve(port: int) -> int:
 
     warnings.simplefilter("ignore")
     config = uvicorn.Config(
-        plain_app(), host="127.0.0.1", port=port, workers=1, log_level="warning"
+        throwaway_app(), host="127.0.0.1", port=port, workers=1, log_level="warning"
     )
     uvicorn.Server(config).run()
     return 0
@@ -273,6 +276,9 @@ def start_server(
     root: Path | None = None, port: int | None = None, wait: bool = True
 ) -> ThrowawayServer:
     """Start a throwaway MLflow server and wait until it is healthy.
+
+    Its SQLite store skips fsync (:func:`mltrack.serverapp.throwaway_app`): what it holds
+    is gone with it anyway.
 
     Args:
         root: directory for the store; a new temporary directory when omitted

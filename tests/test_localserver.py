@@ -172,3 +172,26 @@ def test_waiting_on_a_forked_child_blocks_until_it_ends(how: str, expected: int)
     assert child.wait() == expected
     assert time.monotonic() - started >= 0.25, "returned before the child ended"
     assert child.poll() == expected and child.wait(timeout=1) == expected
+
+
+def test_a_throwaway_store_skips_fsync_and_only_it(tmp_path: Path) -> None:
+    """The throwaway server's SQLite connections skip fsync (it keeps nothing); a process
+    that did not ask for it, such as a team server, keeps SQLite's default (FULL, 2)."""
+    code = (
+        "import sys, sqlalchemy\n"
+        "from mltrack.serverapp import sqlite_without_fsync\n"
+        "if sys.argv[1] == 'throwaway':\n"
+        "    sqlite_without_fsync()\n"
+        "    sqlite_without_fsync()  # once is enough; twice changes nothing\n"
+        "engine = sqlalchemy.create_engine(f'sqlite:///{sys.argv[2]}')\n"
+        "with engine.connect() as c:\n"
+        "    print(c.exec_driver_sql('PRAGMA synchronous').scalar())\n"
+    )
+    for kind, expected in (("throwaway", "0"), ("team", "2")):
+        done = subprocess.run(
+            [sys.executable, "-c", code, kind, str(tmp_path / f"{kind}.db")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert done.stdout.strip() == expected, (kind, done.stdout, done.stderr)
