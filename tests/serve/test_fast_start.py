@@ -23,7 +23,7 @@ from mltrack._forkserver import FORKSERVER_ENV, ForkServer, start_forkserver
 from mltrack._process import free_port, owner_env
 from mltrack.deploy.local import start_local
 from mltrack.localserver import ForkedProcess, ThrowawayServer
-from tests._helpers import PPID, processes_where
+from tests._helpers import PPID, descendants, processes_where
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
 
@@ -138,6 +138,27 @@ def forkserver() -> Iterator[ForkServer]:
     yield server
     server.stop()
     assert _gone_within(server.process.pid, 5)
+
+
+def test_start_local_under_an_event_loop_is_a_fork_of_the_fork_server(
+    forkserver: ForkServer, served_models, mlflow_server: ThrowawayServer
+) -> None:
+    """A thread with an event loop (the docs build's screenshots run Playwright's) cannot
+    fork: given the fork server, the model server is a child of it, not a new interpreter."""
+    import asyncio
+
+    seen: dict[str, object] = {}
+
+    async def shoot() -> None:
+        env = {**forkserver.env, "MLFLOW_TRACKING_URI": mlflow_server.url}
+        with start_local(served_models.table, auth=False, env=env) as server:
+            seen["client"] = type(server.process).__name__
+            seen["ready"] = _answers(server.url + "/ready")
+            seen["forked"] = descendants(forkserver.process.pid)
+
+    asyncio.run(shoot())
+    assert seen["client"] == "Popen" and seen["ready"] is True
+    assert seen["forked"], "the fork server ran the model server"
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
