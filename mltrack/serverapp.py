@@ -40,6 +40,7 @@ __all__ = [
     "auth_app",
     "plain_app",
     "request_threads",
+    "sqlite_without_fsync",
     "throwaway_app",
     "uvicorn_command",
 ]
