@@ -186,15 +186,23 @@ class ForkServer:
         process: the server process (leader of its own group).
     """
 
-    def __init__(self, socket_path: str, process: subprocess.Popen[bytes], root: str) -> None:
+    def __init__(
+        self, socket_path: str, process: subprocess.Popen[bytes], root: str, hash_seed: str = ""
+    ) -> None:
         self.socket_path = socket_path
         self.process = process
         self._root = root
+        self._hash_seed = hash_seed
 
     @property
     def env(self) -> dict[str, str]:
-        """The variable that makes ``python -m mltrack`` a client of this server."""
-        return {FORKSERVER_ENV: self.socket_path}
+        """The variables that make ``python -m mltrack`` a client this server accepts: its
+        socket, and its hash seed when it has one (it declines a client whose seed differs).
+        """
+        env = {FORKSERVER_ENV: self.socket_path}
+        if self._hash_seed:
+            env["PYTHONHASHSEED"] = self._hash_seed
+        return env
 
     def stop(self) -> None:
         """End the server and every child it still runs; remove its socket directory."""
@@ -236,10 +244,11 @@ def start_forkserver(
         return None
     root = owned_tempdir("mltrack-forkserver-")
     path = os.path.join(root, "sock")
+    env = dict(os.environ if env is None else env)
     with open(os.path.join(root, "server.log"), "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mltrack._forkserver", path, *modules],
-            env={**(os.environ if env is None else env), **owner_env()},
+            env={**env, **owner_env()},
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -251,7 +260,7 @@ def start_forkserver(
             ForkServer(path, proc, str(root)).stop()
             return None
         time.sleep(0.01)
-    return ForkServer(path, proc, str(root))
+    return ForkServer(path, proc, str(root), env.get("PYTHONHASHSEED", ""))
 
 
 def _identity() -> dict[str, object]:

@@ -421,12 +421,8 @@ class Runner:
                 self._forkserver = start_forkserver(self._base_environment(marker))
             # `screenshot:` blocks: shot as their item finishes, while the server holds
             # what it ran.
-            # Its model servers fork from the fork server when the items' identity is given
-            # (the fork server declines a client whose hash seed differs).
-            server_env = {}
-            if self._forkserver is not None:
-                base = self._base_environment(marker)
-                server_env = {**self._forkserver.env, "PYTHONHASHSEED": base["PYTHONHASHSEED"]}
+            # Its model servers are forks of the fork server (when there is one).
+            server_env = self._forkserver.env if self._forkserver is not None else {}
             photographer = Photographer(report, url, store, secrets, self.config.root, server_env)
             with terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
 

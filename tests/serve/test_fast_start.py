@@ -370,6 +370,15 @@ def test_forkserver_ends_with_its_owner(tmp_path: Path) -> None:
     assert proc.returncode == 0 and proc.stdout.startswith("mltrack ")
 
 
+def test_forkserver_env_names_its_socket_and_the_hash_seed_it_accepts() -> None:
+    server = start_forkserver({**os.environ, "PYTHONHASHSEED": "7"}, modules=())
+    assert server is not None
+    try:
+        assert server.env == {FORKSERVER_ENV: server.socket_path, "PYTHONHASHSEED": "7"}
+    finally:
+        server.stop()
+
+
 def test_forkserver_declines_another_hash_seed(forkserver: ForkServer, tmp_path: Path) -> None:
     seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
     env = {**os.environ, **forkserver.env, "PYTHONHASHSEED": seed}
