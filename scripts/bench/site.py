@@ -7,12 +7,18 @@ shared between pages. Reports the time to the ``load`` event (p50/max, goal < 2 
 page) and the bytes each page transfers, gzip-compressed as any real host serves them
 (flagging pages over 1.5 MB).
 
+Also compares the browser's CPU per page load with the search worker the site ships
+(index built on the first search, scripts/mkdocs_hooks/search_worker.py) against the
+same site serving a worker that builds the index on every load, as Material's does:
+a sample of pages in one tab, the two variants alternated, Chromium's processes summed.
+
     uv run python scripts/bench/site.py [--strict] [--concurrency N]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
 import sys
@@ -26,7 +32,77 @@ from _common import emit, result
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
 
+import material  # noqa: E402
 import sitekit  # noqa: E402  (lives with the browser tests, which share it)
+
+_HOOK = ROOT / "scripts" / "mkdocs_hooks" / "search_worker.py"
+_SAMPLE_PAGES = 24
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds of every live descendant of ``root`` (Chromium's processes)."""
+    children: dict[int, list[int]] = {}
+    ticks: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(entry))
+        ticks[int(entry)] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    total, stack = 0, list(children.get(root, []))
+    while stack:
+        pid = stack.pop()
+        total += ticks.get(pid, 0)
+        stack.extend(children.get(pid, []))
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _eager_worker_copy(site_dir: Path, into: Path) -> Path:
+    """A copy of the site whose search worker builds the index on every page load."""
+    spec = importlib.util.spec_from_file_location("search_worker", _HOOK)
+    assert spec and spec.loader
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    copy = into / "site-eager-index"
+    shutil.copytree(site_dir, copy)
+    shipped = Path(material.__file__).parent / "templates/assets/javascripts/workers"
+    for worker in copy.glob("assets/javascripts/workers/search.*.min.js"):
+        # Material's own worker of the same name, with only lunr's bug fixed.
+        worker.write_text(hook._fix_tokenset((shipped / worker.name).read_text()))
+    return copy
+
+
+def _search_worker_cpu(site_dir: Path, paths: list[str], chromium: str) -> dict[str, float]:
+    """Chromium CPU for the same pages: shipped worker vs. one indexing on every load."""
+    from playwright.sync_api import sync_playwright
+
+    step = max(1, len(paths) // _SAMPLE_PAGES)
+    sample = paths[::step][:_SAMPLE_PAGES]
+    cpu = {"lazy": 0.0, "eager": 0.0}
+    with tempfile.TemporaryDirectory(prefix="mltrack-site-bench-") as tmp:
+        eager_dir = _eager_worker_copy(site_dir, Path(tmp))
+        with (
+            sitekit.serve(site_dir) as lazy,
+            sitekit.serve(eager_dir) as eager,
+            sync_playwright() as pw,
+        ):
+            browser = pw.chromium.launch(executable_path=chromium, args=sitekit.CRAWL_ARGS)
+            try:
+                page = browser.new_page()
+                for _ in range(2):  # alternated, so a drifting machine hits both alike
+                    for name, server in (("lazy", lazy), ("eager", eager)):
+                        before = _tree_cpu_s(os.getpid())
+                        for path in sample:
+                            page.goto(server.base_url + path, wait_until="load")
+                            page.wait_for_timeout(300)  # what runs after `load`
+                        cpu[name] += _tree_cpu_s(os.getpid()) - before
+            finally:
+                browser.close()
+    return {"pages": len(sample) * 2, "lazy_cpu_s": cpu["lazy"], "eager_cpu_s": cpu["eager"]}
 
 
 def main() -> None:
@@ -62,6 +138,7 @@ def main() -> None:
                 server.base_url, paths, concurrency=args.concurrency, chromium=chromium
             )
             crawl_s = time.perf_counter() - start
+        worker_cpu = _search_worker_cpu(site_dir, paths, chromium)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -78,6 +155,11 @@ def main() -> None:
             result("bytes_p50_mb", summary["bytes_p50"] / 1e6, "MB"),
             result("bytes_max_mb", summary["bytes_max"] / 1e6, "MB", f"<= {limit_mb}"),
             result("pages_over_1_5_mb", len(summary["heavy_pages"]), "pages", "<= 0"),
+            result(
+                "page_cpu_ratio_vs_index_on_load",
+                worker_cpu["lazy_cpu_s"] / worker_cpu["eager_cpu_s"],
+                "x",
+            ),
         ],
         {
             "pages": summary["pages"],
@@ -89,6 +171,7 @@ def main() -> None:
             "heaviest": {"/" + r.path: r.bytes for r in heaviest},
             "heavy_pages": summary["heavy_pages"],
             "pages_with_problems": sum(1 for r in reports if r.problems),
+            "search_worker_cpu": {k: round(v, 2) for k, v in worker_cpu.items()},
         },
     )
 
