@@ -5,7 +5,9 @@ under ``/usr/lib/postgresql/*/bin``). PostgreSQL refuses to run as root, so when
 process is root the cluster is created and run as the ``postgres`` system user (created
 when missing) through ``runuser``. The data directory, the unix socket and the log live in
 one temporary directory that is always removed, and the server is always stopped, also
-when start-up fails half-way.
+when start-up fails half-way, and also when the process that started it dies without
+stopping it (even by SIGKILL): a sentinel process then stops the server and removes the
+directory.
 
 Example::
 
@@ -28,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mltrack._process import Sentinel, start_sentinel
 from mltrack.errors import ServerStartError
 
 __all__ = [
@@ -39,6 +42,9 @@ __all__ = [
 ]
 
 _RUN_AS = "postgres"
+#: Set on every process of a cluster (the server and the tools run for it), so that the
+#: cluster's sentinel finds them when the owner died without stopping them.
+CLUSTER_ENV = "MLTRACK_PG_CLUSTER"
 
 
 def find_pg_bin() -> Path:
@@ -93,6 +99,7 @@ class PostgresCluster:
     user: str = "mltrack"
     database: str = "mlflow"
     _stopped: bool = field(default=False, repr=False)
+    _sentinel: Sentinel | None = field(default=None, repr=False)
 
     @property
     def data_dir(self) -> Path:
@@ -119,7 +126,12 @@ class PostgresCluster:
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL tool (``psql``, ``createdb``…) as the cluster's owner."""
         return subprocess.run(
-            self._cmd(*args), capture_output=True, text=True, timeout=timeout, check=False
+            self._cmd(*args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, CLUSTER_ENV: self.root.name},  # `pg_ctl start` passes it on
         )
 
     def create_database(self, name: str) -> str:
@@ -162,6 +174,8 @@ class PostgresCluster:
             self.run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
         _kill_leftover(self.data_dir)
         shutil.rmtree(self.root, ignore_errors=True)
+        if self._sentinel is not None:
+            self._sentinel.release()
 
     def __enter__(self) -> PostgresCluster:
         return self
@@ -193,6 +207,8 @@ def start_postgres(timeout: float = 60.0, durable: bool = False) -> PostgresClus
     root = Path(tempfile.mkdtemp(prefix="mltrack-pg-", dir=_temp_base()))
     cluster = PostgresCluster(root=root, port=_free_port(), bin_dir=bin_dir)
     try:
+        # pg_ctl detaches the server from us: only a watcher can end it when we die.
+        cluster._sentinel = start_sentinel(CLUSTER_ENV, root.name, [root])
         if os.geteuid() == 0:
             _ensure_system_user()
             shutil.chown(root, user=_RUN_AS)
