@@ -36,7 +36,7 @@ import material  # noqa: E402
 import sitekit  # noqa: E402  (lives with the browser tests, which share it)
 
 _HOOK = ROOT / "scripts" / "mkdocs_hooks" / "search_worker.py"
-_SAMPLE_PAGES = 24
+_SAMPLE_PAGES = 16
 
 
 def _tree_cpu_s(root: int) -> float:
