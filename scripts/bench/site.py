@@ -18,7 +18,6 @@ a sample of pages in one tab, the two variants alternated, Chromium's processes 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import sys
@@ -27,7 +26,7 @@ import time
 from pathlib import Path
 
 import _common  # noqa: F401  (first: takes scripts/bench off sys.path)
-from _common import emit, result
+from _common import cpu_s, emit, process_tree, result
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "browser"))
@@ -35,38 +34,17 @@ sys.path.insert(0, str(ROOT / "tests" / "browser"))
 import material  # noqa: E402
 import sitekit  # noqa: E402  (lives with the browser tests, which share it)
 
-_HOOK = ROOT / "scripts" / "mkdocs_hooks" / "search_worker.py"
 _SAMPLE_PAGES = 16
 
 
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds of every live descendant of ``root`` (Chromium's processes)."""
-    children: dict[int, list[int]] = {}
-    ticks: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(entry))
-        ticks[int(entry)] = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    total, stack = 0, list(children.get(root, []))
-    while stack:
-        pid = stack.pop()
-        total += ticks.get(pid, 0)
-        stack.extend(children.get(pid, []))
-    return total / os.sysconf("SC_CLK_TCK")
+def _chromium_cpu_s() -> float:
+    """CPU seconds of the processes below this one (Chromium's, Playwright's driver)."""
+    return cpu_s(process_tree(os.getpid())[1:])
 
 
 def _eager_worker_copy(site_dir: Path, into: Path) -> Path:
     """A copy of the site whose search worker builds the index on every page load."""
-    spec = importlib.util.spec_from_file_location("search_worker", _HOOK)
-    assert spec and spec.loader
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
+    hook = sitekit.search_worker_hook()
     copy = into / "site-eager-index"
     shutil.copytree(site_dir, copy)
     shipped = Path(material.__file__).parent / "templates/assets/javascripts/workers"
@@ -95,11 +73,11 @@ def _search_worker_cpu(site_dir: Path, paths: list[str], chromium: str) -> dict[
                 page = browser.new_page()
                 for _ in range(2):  # alternated, so a drifting machine hits both alike
                     for name, server in (("lazy", lazy), ("eager", eager)):
-                        before = _tree_cpu_s(os.getpid())
+                        before = _chromium_cpu_s()
                         for path in sample:
                             page.goto(server.base_url + path, wait_until="load")
                             page.wait_for_timeout(300)  # what runs after `load`
-                        cpu[name] += _tree_cpu_s(os.getpid()) - before
+                        cpu[name] += _chromium_cpu_s() - before
             finally:
                 browser.close()
     return {"pages": len(sample) * 2, "lazy_cpu_s": cpu["lazy"], "eager_cpu_s": cpu["eager"]}

@@ -21,41 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import emit, median, result  # noqa: E402
+from _common import cpu_s, emit, median, process_tree, result  # noqa: E402
 
 ROUNDS = 2
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def _cpu_s(pids: list[int]) -> float:
-    ticks = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
-    return ticks / _TICK
 
 
 def start_once(method: str, workers: int) -> tuple[float, float, int]:
@@ -78,8 +46,8 @@ def start_once(method: str, workers: int) -> tuple[float, float, int]:
                 raise RuntimeError(log.read_text())
             time.sleep(0.05)
         wall = time.perf_counter() - start
-        pids = _tree(proc.pid)
-        return _cpu_s(pids), wall, len(pids)
+        pids = process_tree(proc.pid)
+        return cpu_s(pids), wall, len(pids)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import gzip
 import http.server
+import importlib.util
 import os
 import shutil
 import signal
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,6 +54,16 @@ CRAWL_ARGS = [*CHROMIUM_ARGS, "--proxy-server=http://127.0.0.1:9"]
 # A page heavier than this is flagged (issue 9: "flag pages over 1.5 MB").
 HEAVY_PAGE_BYTES = 1_500_000
 MAX_LOAD_S = 2.0
+
+
+def search_worker_hook() -> ModuleType:
+    """``scripts/mkdocs_hooks/search_worker.py`` (MkDocs loads it by path; so do we)."""
+    path = ROOT / "scripts" / "mkdocs_hooks" / "search_worker.py"
+    spec = importlib.util.spec_from_file_location("search_worker", path)
+    assert spec and spec.loader
+    hook = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hook)
+    return hook
 
 
 def find_chromium() -> str | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -10,14 +9,9 @@ from pathlib import Path
 
 import material
 import pytest
+from sitekit import search_worker_hook
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location(
-    "search_worker", ROOT / "scripts/mkdocs_hooks/search_worker.py"
-)
-assert _spec and _spec.loader
-hook = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(hook)
+hook = search_worker_hook()
 
 # Runs a worker script in Node with the few worker globals it uses, sends it Material's
 # messages (0 = setup with the index, 2 = query) and prints, after each, the reply and
