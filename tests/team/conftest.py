@@ -13,12 +13,18 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 from mltrack.errors import MltrackError
 from mltrack.teamserver import TeamServer, TeamServerConfig, create_user, start_team_server
-from mltrack.testing.postgres import PostgresCluster, load_mlflow_schema, start_postgres
+from mltrack.testing.postgres import (
+    PostgresCluster,
+    find_pg_bin,
+    load_mlflow_schema,
+    start_postgres,
+)
 
 ADMIN = "admin"
 
@@ -36,11 +42,20 @@ class PgTeam:
         return self.server.url
 
 
-def _unavailable(reason: str) -> None:
+def _unavailable(reason: str) -> NoReturn:
     message = f"PostgreSQL could not be started: {reason}"
     if os.environ.get("CI"):
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def pg_bin() -> Path:
+    """PostgreSQL's programs, for a test that starts clusters of its own."""
+    try:
+        return find_pg_bin()
+    except MltrackError as exc:
+        _unavailable(str(exc))
 
 
 @pytest.fixture(scope="session")

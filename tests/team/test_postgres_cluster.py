@@ -32,21 +32,10 @@ def test_a_private_temp_dir_is_skipped_when_the_server_runs_as_another_user(
     assert postgres._temp_base() == (None if open_above or not as_root else "/tmp")
 
 
-def _pg_or_skip() -> None:
-    from mltrack.errors import MltrackError
-
-    try:
-        postgres.find_pg_bin()
-    except MltrackError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is missing: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL is missing: {exc}")
-
-
+@pytest.mark.usefixtures("pg_bin")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_a_cluster_ends_with_the_process_that_started_it(sig: signal.Signals) -> None:
     """pg_ctl detaches the server; the cluster's sentinel stops it when its owner dies."""
-    _pg_or_skip()
     owner = subprocess.Popen(
         [sys.executable, "-c", _OWNER],
         stdout=subprocess.PIPE,
@@ -75,8 +64,8 @@ def test_a_cluster_ends_with_the_process_that_started_it(sig: signal.Signals) ->
         owner.wait()
 
 
+@pytest.mark.usefixtures("pg_bin")
 def test_a_stopped_cluster_leaves_no_process_behind() -> None:
-    _pg_or_skip()
     with postgres.temporary_postgres() as cluster:
         sentinel = cluster._sentinel
         assert sentinel is not None and sentinel.proc.poll() is None

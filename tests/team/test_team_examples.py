@@ -10,8 +10,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mltrack.errors import MltrackError
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -31,15 +29,8 @@ def test_kubernetes_example_runs(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.usefixtures("pg_bin")
 def test_postgres_walkthrough_example(tmp_path: Path) -> None:
-    from mltrack.testing.postgres import find_pg_bin
-
-    try:
-        find_pg_bin()
-    except MltrackError as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL could not be started: {exc}", pytrace=False)
-        pytest.skip(f"PostgreSQL could not be started: {exc}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MLTRACK_"))}
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "team_postgres.py")],
