@@ -111,7 +111,7 @@ TINY_PAGE = """<!doctype html><html><head><title>tiny</title>
 <link rel="stylesheet" href="http://203.0.113.7/theme.css">
 </head><body><h1>tiny</h1><img src="missing.png">
 <script>undefinedFunction()</script>
-<script>setTimeout(() => fetch("late.json"), 100)</script>
+<script>addEventListener("load", () => setTimeout(() => fetch("late.json"), 100))</script>
 </body></html>
 """
 
