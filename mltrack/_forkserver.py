@@ -451,7 +451,7 @@ def run_via_forkserver(module: str) -> None:
     import json
     import socket
 
-    from mltrack._process import OWNER_ENV, exit_with_parent_from_env
+    from mltrack._process import OWNED_PATHS_ENV, OWNER_ENV, exit_with_parent_from_env
 
     try:
         for fd in (0, 1, 2):
@@ -464,9 +464,10 @@ def run_via_forkserver(module: str) -> None:
         "identity": _identity(),
         "module": module,
         "argv": sys.argv[1:],
-        # The child's parent is the server, not our starter: the owner check is ours
-        # (below), and the server ends the child when we end.
-        "env": {k: v for k, v in os.environ.items() if k != OWNER_ENV},
+        # The child's parent is the server, not our starter: the owner check (and the
+        # cleanup of what the owner left to us) is ours, below; the server ends the child
+        # when we end.
+        "env": {k: v for k, v in os.environ.items() if k not in (OWNER_ENV, OWNED_PATHS_ENV)},
         "cwd": os.getcwd(),
         "path": sys.path,
     }

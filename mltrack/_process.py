@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 # before every example, and they would add ~30 ms to its start-up.
 
 __all__ = [
+    "OWNED_PATHS_ENV",
     "OWNER_ENV",
     "ForkedChild",
     "Sentinel",
@@ -92,9 +93,16 @@ _port_lock = threading.Lock()
 
 #: Set by a starter in its child's environment: the pid the child must not outlive.
 OWNER_ENV = "MLTRACK_OWNER_PID"
+#: Beside :data:`OWNER_ENV`: folders (``os.pathsep``-separated) the child removes when the
+#: owner dies first (the owner's own cleanup cannot run after a SIGKILL).
+OWNED_PATHS_ENV = "MLTRACK_OWNED_PATHS"
 #: Grace between SIGTERM and SIGKILL when an owner is gone (the guarantee is 3 s in all).
 _GRACE_S = 1.0
 _POLL_S = 0.1
+#: (this pid, parent) -> the cleanups of the one watchdog of :func:`exit_with_parent`.
+_watchdogs: dict[tuple[int, int], list[Callable[[], None]]] = {}
+if hasattr(os, "register_at_fork"):  # a fork inherits the dict, not the threads behind it
+    os.register_at_fork(after_in_child=_watchdogs.clear)
 _IS_LINUX = sys.platform.startswith("linux")
 #: Only wakes the watchdog; a real-time signal nothing else in the process uses.
 _PDEATH_SIGNAL = (signal.SIGRTMIN + 3) if hasattr(signal, "SIGRTMIN") else None
@@ -559,7 +567,9 @@ def exit_with_parent(
     Call it early in a long-lived child. When the parent (``parent``, default: the
     current one) is gone, ``on_exit`` runs (kill what this process started outside its
     group), then this process's group (or the process alone if it does not lead one) gets
-    SIGTERM and, after ``grace_s``, SIGKILL.
+    SIGTERM and, after ``grace_s``, SIGKILL. A second call for the same parent adds its
+    ``on_exit`` to the first call's watchdog (one watchdog runs every cleanup before it
+    ends the process; two would race).
 
     Args:
         parent: pid that must be alive; a mismatch with ``getppid()`` at the call means
@@ -568,6 +578,12 @@ def exit_with_parent(
         grace_s: seconds between SIGTERM and SIGKILL.
     """
     parent = os.getppid() if parent is None else parent
+    new: list[Callable[[], None]] = []
+    cleanups = _watchdogs.setdefault((os.getpid(), parent), new)
+    if on_exit is not None:
+        cleanups.append(on_exit)
+    if cleanups is not new:
+        return
     wake = threading.Event()
     if (
         _IS_LINUX
@@ -583,9 +599,9 @@ def exit_with_parent(
         while os.getppid() == parent:
             if wake.wait(_POLL_S):
                 wake.clear()  # the forking thread ended, or the parent: getppid() tells
-        with contextlib.suppress(BaseException):
-            if on_exit is not None:
-                on_exit()
+        for cleanup in list(cleanups):
+            with contextlib.suppress(BaseException):
+                cleanup()
         _end_self(grace_s)
 
     threading.Thread(target=watch, name="mltrack-exit-with-parent", daemon=True).start()
@@ -594,16 +610,38 @@ def exit_with_parent(
 def exit_with_parent_from_env(on_exit: Callable[[], None] | None = None) -> None:
     """:func:`exit_with_parent` when a starter set :data:`OWNER_ENV`; no-op otherwise.
 
-    The variable is removed so the processes this one starts do not inherit it.
+    When the owner dies first, ``on_exit`` runs, then the folders the starter named in
+    :data:`OWNED_PATHS_ENV` are removed. Both variables are removed from the environment
+    so the processes this one starts do not inherit them.
     """
     value = os.environ.pop(OWNER_ENV, "")
-    if value.isdigit():
-        exit_with_parent(int(value), on_exit=on_exit)
+    paths = [p for p in os.environ.pop(OWNED_PATHS_ENV, "").split(os.pathsep) if p]
+    if not value.isdigit():
+        return
+
+    def clean_up() -> None:
+        try:
+            if on_exit is not None:
+                on_exit()
+        finally:
+            for path in paths:
+                shutil.rmtree(path, ignore_errors=True)
+
+    exit_with_parent(int(value), on_exit=clean_up)
 
 
-def owner_env() -> dict[str, str]:
-    """The variables to give a child that runs :func:`exit_with_parent_from_env`."""
-    return {OWNER_ENV: str(os.getpid())}
+def owner_env(owned: Iterable[Path | str] = ()) -> dict[str, str]:
+    """The variables to give a child that runs :func:`exit_with_parent_from_env`.
+
+    Args:
+        owned: folders of this process's that the child removes if this process dies
+            before it (a log folder the child writes into, say).
+    """
+    env = {OWNER_ENV: str(os.getpid())}
+    paths = [str(p) for p in owned]
+    if paths:
+        env[OWNED_PATHS_ENV] = os.pathsep.join(paths)
+    return env
 
 
 def _end_self(grace_s: float) -> None:

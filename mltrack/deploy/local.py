@@ -13,7 +13,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,8 +104,15 @@ def start_local(
     uri = model.uri if isinstance(model, ModelRef) else model
     port = port or free_port()
     token = (token or os.environ.get(TOKEN_ENV) or secrets.token_urlsafe(32)) if auth else None
-    # owner_env: the server ends with this process, even when it is killed outright.
-    child_env = {**os.environ, **(env or {}), "PYTHONWARNINGS": "ignore", **owner_env()}
+    log_dir = owned_tempdir("mltrack-serve-")
+    # owner_env: the server ends with this process, even when it is killed outright, and
+    # then removes the log dir (this process removes it in LocalServer.stop).
+    child_env = {
+        **os.environ,
+        **(env or {}),
+        "PYTHONWARNINGS": "ignore",
+        **owner_env(owned=[log_dir]),
+    }
     if "MLFLOW_TRACKING_URI" not in child_env and "mlflow" in sys.modules:
         # The server must see the store this process uses, also one set in code.
         child_env["MLFLOW_TRACKING_URI"] = sys.modules["mlflow"].get_tracking_uri()
@@ -115,15 +121,16 @@ def start_local(
     args = [uri, "--host", "127.0.0.1", "--port", str(port)]
     if not auth:
         args.append("--no-auth")
-    log_dir = owned_tempdir("mltrack-serve-")  # reaped by a later docs build if we die
     log_path = log_dir / "server.log"
     with open(log_path, "wb") as log:
         proc: ServerProcess
         if can_fork():
+            from mltrack.serve.__main__ import main as serve_main
+
             # A fork of this process: MLflow, pandas and the model's library are already
             # imported here (a fresh interpreter spends seconds on them).
             proc = fork_main(
-                _serve_and_clean_up(log_dir),
+                serve_main,
                 args,
                 env=child_env,
                 stdout_fd=log.fileno(),
@@ -148,26 +155,6 @@ def start_local(
             raise ServerStartError(f"model server did not start: {exc}\n{tail}") from None
         raise
     return server
-
-
-def _serve_and_clean_up(log_dir: Path) -> Callable[[list[str]], int | None]:
-    """The forked server's main: it removes its log dir when its owner died first.
-
-    The owner removes it in :meth:`LocalServer.stop`; an owner ended by a signal (even
-    SIGKILL) cannot, and then its server, which ends with it, does.
-    """
-    from mltrack.serve.__main__ import main
-
-    owner = os.getpid()
-
-    def run(argv: list[str]) -> int | None:
-        try:
-            return main(argv)
-        finally:
-            if os.getppid() != owner:
-                shutil.rmtree(log_dir, ignore_errors=True)
-
-    return run
 
 
 def serve(ref: ModelRef, options: ShipOptions, token: str | None = None) -> None:

@@ -87,25 +87,60 @@ def test_start_local_bad_model_fails_with_the_servers_message(mlflow_server) -> 
 
 _OWNER = textwrap.dedent(
     """
-    import os, sys, time
+    import asyncio, os, sys, time
     from mltrack._process import exit_with_parent_from_env
     from mltrack.deploy.local import start_local
     exit_with_parent_from_env()  # a SIGKILLed pytest takes it (and its server) along
-    server = start_local(sys.argv[1], auth=False)
-    print(server.process.pid, server.url, server.log_path.parent, flush=True)
-    with server:
-        time.sleep(300)
+
+    def start():
+        server = start_local(sys.argv[1], auth=False)
+        print(server.process.pid, server.url, server.log_path.parent, flush=True)
+        return server
+
+    async def in_a_loop():  # cannot fork here: the fork server's child serves
+        with start():
+            await asyncio.sleep(300)
+
+    if sys.argv[2] == "forkserver":
+        asyncio.run(in_a_loop())
+    else:
+        with start():
+            time.sleep(300)
     """
 )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
-def test_forked_model_server_ends_with_its_owner(
-    served_models, mlflow_server: ThrowawayServer, sig: int
+def _stops_answering(url: str, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _answers(url):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+@pytest.mark.parametrize(
+    ("start", "sig"),
+    [
+        ("fork", signal.SIGINT),
+        ("fork", signal.SIGTERM),
+        ("fork", signal.SIGKILL),
+        ("spawn", signal.SIGKILL),
+        ("forkserver", signal.SIGKILL),
+    ],
+)
+def test_model_server_and_its_log_dir_end_with_their_owner(
+    served_models, mlflow_server: ThrowawayServer, request: pytest.FixtureRequest, start, sig
 ) -> None:
+    """However the server started (a fork of the owner, a new interpreter, a fork of the
+    fork server), an owner's end takes the server and its log dir along, even a SIGKILL."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url, **owner_env()}
+    if start == "spawn":
+        env["MLTRACK_SERVER_START"] = "spawn"
+    elif start == "forkserver":
+        env.update(request.getfixturevalue("forkserver").env)
     owner = subprocess.Popen(
-        [sys.executable, "-c", _OWNER, served_models.table],
+        [sys.executable, "-c", _OWNER, served_models.table, start],
         env=env,
         stdout=subprocess.PIPE,
         text=True,
@@ -120,7 +155,7 @@ def test_forked_model_server_ends_with_its_owner(
         os.kill(owner.pid, sig)
         owner.wait(timeout=30)
         assert _gone_within(pid, 5), f"model server {pid} outlived its owner ({sig!r})"
-        assert not _answers(url + "/ready")
+        assert _stops_answering(url + "/ready", 5), f"the server still answers ({sig!r})"
         assert not Path(log_dir).exists(), f"its log dir outlived its owner ({sig!r})"
     finally:
         if owner.poll() is None:
