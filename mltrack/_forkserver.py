@@ -19,8 +19,9 @@ handlers dropped (its own run at exit). It never outlives its owner: a :func:`fo
 child ends with its parent (:func:`mltrack._process.exit_with_parent`), a fork-server
 child's group is killed when its client's connection drops (the client died, even by
 SIGKILL), and the fork server itself ends with the process that started it. Anything
-that cannot fork (another platform, ``MLTRACK_SERVER_START=spawn``, a running event loop
-in the calling thread, no fork server) falls back to a plain new interpreter.
+that cannot fork (another platform, ``MLTRACK_SERVER_START=spawn``, no fork server) falls
+back to a plain new interpreter. A caller running an event loop (a Jupyter cell) forks
+too: :func:`mltrack._process.fork_call` forks it from a helper thread.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ _in_child = False
 
 
 def can_fork() -> bool:
-    """Whether :func:`fork_main` may be used here (Linux, fork start method, no event loop).
+    """Whether :func:`fork_main` may be used here (Linux and the fork start method).
 
     Raises:
         ServerStartError: ``MLTRACK_SERVER_START`` holds an unknown start method.

@@ -333,6 +333,10 @@ def fork_call(
     interpreter's exit status. It ends by ``os._exit``, so never runs the parent's atexit
     handlers or finalizers.
 
+    A caller whose thread runs an event loop (a Jupyter cell, Playwright's sync API) is
+    forked from a helper thread instead: a child of the looping thread would find that
+    loop running and could not run one of its own (uvicorn's).
+
     Args:
         body: what the child runs; its exit status.
         name: process name shown by ``ps``/``top`` (at most 15 bytes).
@@ -341,6 +345,21 @@ def fork_call(
             copies stay open (close them once this returns).
         cwd: the child's working directory.
     """
+    if _event_loop_runs_here():
+        forked: list[ForkedChild | BaseException] = []
+
+        def fork_from_here() -> None:
+            try:
+                forked.append(fork_call(body, name=name, env=env, stdio=stdio, cwd=cwd))
+            except BaseException as exc:  # handed to the caller's thread
+                forked.append(exc)
+
+        helper = threading.Thread(target=fork_from_here, name="mltrack-fork")
+        helper.start()
+        helper.join()
+        if isinstance(forked[0], BaseException):
+            raise forked[0]
+        return forked[0]
     parent = os.getpid()
     pid = fork_child()
     if pid:
@@ -359,6 +378,18 @@ def fork_call(
             traceback.print_exc()
     finally:
         os._exit(code)  # never the parent's atexit handlers or finalizers
+
+
+def _event_loop_runs_here() -> bool:
+    """Whether an asyncio event loop runs in the calling thread."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False  # never imported: no loop anywhere
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _become_child(

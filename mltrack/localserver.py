@@ -219,15 +219,8 @@ def _fork_available() -> bool:
         raise ServerStartError(
             f"{_START_METHOD_ENV}={method!r} is not a start method; use 'fork' or 'spawn'"
         )
-    if method == "spawn" or not sys.platform.startswith("linux") or not hasattr(os, "fork"):
-        return False
-    import asyncio
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return True
-    return False  # the child could not run its own event loop in this thread
+    # A caller in an event loop forks too: fork_call forks from a thread without one.
+    return method == "fork" and sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
 def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:

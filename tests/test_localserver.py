@@ -195,3 +195,43 @@ def test_a_throwaway_store_skips_fsync_and_only_it(tmp_path: Path) -> None:
             check=True,
         )
         assert done.stdout.strip() == expected, (kind, done.stdout, done.stderr)
+
+
+_CELL = """
+import time, urllib.request
+from mltrack.localserver import start_server
+started = time.perf_counter()
+with start_server() as server:
+    with urllib.request.urlopen(server.url + "/health", timeout=10) as resp:
+        print("answered", resp.status, type(server.process).__name__, server.process.pid)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
+def test_a_jupyter_cell_gets_a_forked_server_that_it_stops() -> None:
+    """A cell runs inside the kernel's event loop: the server is still a fork (from a
+    helper thread), not a new interpreter that imports MLflow again."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        msg_id = client.execute(_CELL)
+        output, errors = "", []
+        while True:
+            msg = client.get_iopub_msg(timeout=120)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                output += msg["content"]["text"]
+            elif msg["msg_type"] == "error":
+                errors.append(msg["content"]["evalue"])
+            elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                break
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert not errors, errors
+    answered, status, kind, pid = output.split()
+    assert (answered, status) == ("answered", "200"), output
+    assert kind == "ForkedChild", f"a fork of the kernel, not {kind}"
+    assert not running(int(pid)), "the context manager stopped it"

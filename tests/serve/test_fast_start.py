@@ -23,7 +23,7 @@ from mltrack._forkserver import FORKSERVER_ENV, ForkServer, start_forkserver
 from mltrack._process import free_port, owner_env
 from mltrack.deploy.local import start_local
 from mltrack.localserver import ForkedProcess, ThrowawayServer
-from tests._helpers import PPID, descendants, processes_where
+from tests._helpers import PPID, proc_stat, processes_where
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
 
@@ -97,11 +97,11 @@ _OWNER = textwrap.dedent(
         print(server.process.pid, server.url, server.log_path.parent, flush=True)
         return server
 
-    async def in_a_loop():  # cannot fork here: the fork server's child serves
+    async def in_a_loop():  # a Jupyter cell's case: forked from a helper thread
         with start():
             await asyncio.sleep(300)
 
-    if sys.argv[2] == "forkserver":
+    if sys.argv[2] == "loop":
         asyncio.run(in_a_loop())
     else:
         with start():
@@ -126,19 +126,18 @@ def _stops_answering(url: str, seconds: float) -> bool:
         ("fork", signal.SIGTERM),
         ("fork", signal.SIGKILL),
         ("spawn", signal.SIGKILL),
-        ("forkserver", signal.SIGKILL),
+        ("loop", signal.SIGKILL),
     ],
 )
 def test_model_server_and_its_log_dir_end_with_their_owner(
-    served_models, mlflow_server: ThrowawayServer, request: pytest.FixtureRequest, start, sig
+    served_models, mlflow_server: ThrowawayServer, start, sig
 ) -> None:
-    """However the server started (a fork of the owner, a new interpreter, a fork of the
-    fork server), an owner's end takes the server and its log dir along, even a SIGKILL."""
+    """However the server started (a fork of the owner, of its helper thread when it runs
+    an event loop, a new interpreter), an owner's end takes the server and its log dir
+    along, even a SIGKILL."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server.url, **owner_env()}
     if start == "spawn":
         env["MLTRACK_SERVER_START"] = "spawn"
-    elif start == "forkserver":
-        env.update(request.getfixturevalue("forkserver").env)
     owner = subprocess.Popen(
         [sys.executable, "-c", _OWNER, served_models.table, start],
         env=env,
@@ -175,25 +174,29 @@ def forkserver() -> Iterator[ForkServer]:
     assert _gone_within(server.process.pid, 5)
 
 
-def test_start_local_under_an_event_loop_is_a_fork_of_the_fork_server(
-    forkserver: ForkServer, served_models, mlflow_server: ThrowawayServer
+def test_start_local_under_an_event_loop_forks_from_a_helper_thread(
+    served_models, mlflow_server: ThrowawayServer
 ) -> None:
-    """A thread with an event loop (the docs build's screenshots run Playwright's) cannot
-    fork: given the fork server, the model server is a child of it, not a new interpreter."""
+    """A thread with an event loop (a Jupyter cell, the docs build's screenshots under
+    Playwright) is forked from a helper thread: the model server is a fork of this
+    process, not a new interpreter, and it runs its own event loop."""
     import asyncio
 
     seen: dict[str, object] = {}
 
     async def shoot() -> None:
-        env = {**forkserver.env, "MLFLOW_TRACKING_URI": mlflow_server.url}
-        with start_local(served_models.table, auth=False, env=env) as server:
-            seen["client"] = type(server.process).__name__
+        with start_local(served_models.table, auth=False) as server:
+            seen["process"] = server.process
             seen["ready"] = _answers(server.url + "/ready")
-            seen["forked"] = descendants(forkserver.process.pid)
+            stat = proc_stat(server.process.pid)
+            seen["ppid"] = int(stat[PPID]) if stat else None
 
     asyncio.run(shoot())
-    assert seen["client"] == "Popen" and seen["ready"] is True
-    assert seen["forked"], "the fork server ran the model server"
+    process = seen["process"]
+    assert isinstance(process, ForkedProcess), f"a fork, not {type(process).__name__}"
+    assert seen["ready"] is True
+    assert seen["ppid"] == os.getpid(), "a child of this process"
+    assert _gone_within(process.pid, 5), "stop() ends it"
 
 
 def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
