@@ -421,9 +421,7 @@ class Runner:
                 self._forkserver = start_forkserver(self._base_environment(marker))
             # `screenshot:` blocks: shot as their item finishes, while the server holds
             # what it ran.
-            # Its model servers are forks of the fork server (when there is one).
-            server_env = self._forkserver.env if self._forkserver is not None else {}
-            photographer = Photographer(report, url, store, secrets, self.config.root, server_env)
+            photographer = Photographer(report, url, store, secrets, self.config.root)
             with terminate_as_interrupt(), ThreadPoolExecutor(report.jobs) as pool:
 
                 def submit(items: list[Item]) -> dict[Future[ItemResult], Item]:

@@ -373,18 +373,16 @@ def _serving_uri(state: _State, model: str | None) -> str:
 
 
 @contextlib.contextmanager
-def _model_server(
-    url: str, state: _State, model: str | None, server_env: dict[str, str]
-) -> Iterator[str]:
+def _model_server(url: str, state: _State, model: str | None) -> Iterator[str]:
     """Serve the example's registered model (its champion, else its latest version).
 
-    The shooting thread runs Playwright's event loop, so ``start_local`` cannot fork it:
-    with the build's fork server in ``server_env`` the server is a fork of that instead.
+    A fork of this process (``start_local`` forks from a helper thread: the shooting
+    thread runs Playwright's event loop).
     """
     from mltrack.deploy.local import start_local
 
     uri = _serving_uri(state, model)
-    server = start_local(uri, auth=False, env={**server_env, "MLFLOW_TRACKING_URI": url})
+    server = start_local(uri, auth=False, env={"MLFLOW_TRACKING_URI": url})
     try:
         yield server.url
     finally:
@@ -572,7 +570,6 @@ def _take(
     state_of: Callable[[], _State],
     url: str,
     secrets: Callable[[str], str],
-    server_env: dict[str, str],
 ) -> Screenshot:
     options = directive.options
     app = options["screenshot"]
@@ -586,9 +583,7 @@ def _take(
             path = _mlflow_path(directive, state_of())
             target, shot.target = url + path, path
         elif app == "model-server":
-            base = stack.enter_context(
-                _model_server(url, state_of(), options.get("model"), server_env)
-            )
+            base = stack.enter_context(_model_server(url, state_of(), options.get("model")))
             path = options.get("url", "/docs")
             target, shot.target = base + path, path
         elif app == "team-server":
@@ -626,7 +621,6 @@ def _shoot_item(
     url: str,
     experiment: str | None,
     secrets: Callable[[str], str],
-    server_env: dict[str, str],
 ) -> None:
     shots: dict[str, Screenshot] = {}
     states: list[_State] = []
@@ -642,7 +636,7 @@ def _shoot_item(
             continue  # the same view on two pages: one shot
         started = time.monotonic()
         try:
-            shots[spec] = _take(browser, directive, state_of, url, secrets, server_env)
+            shots[spec] = _take(browser, directive, state_of, url, secrets)
         except ShotError as exc:
             shots[spec] = Screenshot(spec, directive.where, ok=False, error=str(exc))
         except Exception as exc:  # a browser or server failure: the block says which
@@ -681,7 +675,6 @@ class Photographer:
         cache: where results are kept (``None``: results are not cached).
         secrets: the build's redactor (a view whose text holds a secret is refused).
         root: the project root (for the vendored Swagger UI).
-        server_env: environment for the model servers it starts (the build's fork server).
     """
 
     def __init__(
@@ -691,11 +684,9 @@ class Photographer:
         cache: ResultCache | None,
         secrets: Callable[[str], str],
         root: Path,
-        server_env: dict[str, str] | None = None,
     ):
         self._report, self._url, self._cache = report, url, cache
         self._secrets, self._root = secrets, root
-        self._server_env = server_env or {}
         self._queue: queue.Queue[tuple[Item, ItemResult] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._done: list[ItemResult] = []
@@ -751,9 +742,7 @@ class Photographer:
             while (job := self._queue.get()) is not None:
                 item, result = job
                 experiment = self._report.experiments.get(item.id)
-                _shoot_item(
-                    browser, item, result, self._url, experiment, self._secrets, self._server_env
-                )
+                _shoot_item(browser, item, result, self._url, experiment, self._secrets)
                 self._done.append(result)
         except BaseException as exc:
             self._failure.append(exc)

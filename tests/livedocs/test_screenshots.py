@@ -434,7 +434,7 @@ def test_a_missing_run_model_or_experiment_fails_the_block_naming_the_fix(
     result = ItemResult(id=item.id, key=item.key, ok=True)
     browser = _Browser(tmp_path)
     try:
-        _shoot_item(browser, item, result, s["url"], s["experiment"], lambda text: text, {})
+        _shoot_item(browser, item, result, s["url"], s["experiment"], lambda text: text)
     finally:
         browser.close()
     assert browser._browser is None, "no Chromium started for views that cannot be resolved"
