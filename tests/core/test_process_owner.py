@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._helpers import running
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
 _CHILD = textwrap.dedent(
@@ -45,14 +47,6 @@ _OWNER = textwrap.dedent(
     time.sleep(300)
     """
 )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
 
 
 def _wait_until(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
@@ -87,14 +81,14 @@ def test_child_of_a_killed_owner_runs_every_cleanup_and_removes_its_folders(
         assert all(folder.is_dir() for folder in owned)
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait(timeout=10)
-        assert _wait_until(lambda: not _alive(child), 5), "the child outlived its owner"
+        assert _wait_until(lambda: not running(child), 5), "the child outlived its owner"
         assert marker.read_text() == "first cleanup ran", "the first watchdog's cleanup ran"
         assert not any(folder.exists() for folder in owned), "the owned folders are gone"
     finally:
         if owner.poll() is None:
             os.killpg(owner.pid, signal.SIGKILL)
             owner.wait()
-        if child and _alive(child):  # a failed assertion above: leave nothing behind
+        if child and running(child):  # a failed assertion above: leave nothing behind
             os.kill(child, signal.SIGKILL)
 
 
