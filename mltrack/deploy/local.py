@@ -122,29 +122,11 @@ def start_local(
     if not auth:
         args.append("--no-auth")
     log_path = log_dir / "server.log"
-    with open(log_path, "wb") as log:
-        proc: ServerProcess
-        if can_fork():
-            from mltrack.serve.__main__ import main as serve_main
-
-            # A fork of this process: MLflow, pandas and the model's library are already
-            # imported here (a fresh interpreter spends seconds on them).
-            proc = fork_main(
-                serve_main,
-                args,
-                env=child_env,
-                stdout_fd=log.fileno(),
-                name=b"mltrack-serve",
-            )
-        else:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "mltrack.serve", *args],
-                env=child_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+    try:
+        proc = _start_process(args, child_env, log_path)
+    except BaseException:
+        shutil.rmtree(log_dir, ignore_errors=True)  # e.g. a bad MLTRACK_SERVER_START
+        raise
     server = LocalServer(f"http://127.0.0.1:{port}", token, proc, log_path)
     try:
         server.startup_s = wait_healthy(server.url, timeout=timeout, proc=proc, path="/ready")
@@ -155,6 +137,27 @@ def start_local(
             raise ServerStartError(f"model server did not start: {exc}\n{tail}") from None
         raise
     return server
+
+
+def _start_process(args: list[str], child_env: dict[str, str], log_path: Path) -> ServerProcess:
+    """``python -m mltrack.serve ARGS``: a fork of this process where it can, else spawned."""
+    with open(log_path, "wb") as log:
+        if can_fork():
+            from mltrack.serve.__main__ import main as serve_main
+
+            # A fork of this process: MLflow, pandas and the model's library are already
+            # imported here (a fresh interpreter spends seconds on them).
+            return fork_main(
+                serve_main, args, env=child_env, stdout_fd=log.fileno(), name=b"mltrack-serve"
+            )
+        return subprocess.Popen(
+            [sys.executable, "-m", "mltrack.serve", *args],
+            env=child_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def serve(ref: ModelRef, options: ShipOptions, token: str | None = None) -> None:

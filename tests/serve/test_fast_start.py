@@ -85,6 +85,20 @@ def test_start_local_bad_model_fails_with_the_servers_message(mlflow_server) -> 
     assert "no-such-model-fast-start" in str(info.value), "the child's error line is shown"
 
 
+def test_start_local_bad_start_method_names_it_and_leaves_no_log_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from mltrack.errors import ServerStartError
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("MLTRACK_SERVER_START", "threads")
+    with pytest.raises(ServerStartError, match="MLTRACK_SERVER_START='threads'"):
+        start_local("any-model", auth=False)
+    assert list(tmp_path.iterdir()) == [], "its log dir is removed again"
+
+
 _OWNER = textwrap.dedent(
     """
     import asyncio, os, sys, time
