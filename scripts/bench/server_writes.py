@@ -28,7 +28,9 @@ CALLS = 150  # per round: log-metric and set-tag alternately
 
 
 def _start(factory: str, root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    from mltrack._process import free_port
+    """A server on ``factory``, started as the throwaway server's spawn path does: under
+    a keeper, so it ends with this benchmark even when that is killed outright."""
+    from mltrack._process import free_port, spawn_kept
     from mltrack.localserver import _server_env, template_db, wait_healthy
     from mltrack.serverapp import uvicorn_command
 
@@ -36,13 +38,11 @@ def _start(factory: str, root: Path) -> tuple[subprocess.Popen[bytes], str]:
     shutil.copyfile(template_db(), root / "mlflow.db")
     port = free_port()
     env = _server_env(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
-    proc = subprocess.Popen(
+    proc = spawn_kept(
         uvicorn_command("127.0.0.1", port, factory=factory),
+        log=root / "server.log",
         env=env,
         cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url, proc=proc)
