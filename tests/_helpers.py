@@ -8,8 +8,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 
@@ -174,6 +175,16 @@ def running(pid: int) -> bool:
     """Alive and not a zombie (a zombie has ended; only its parent's wait is due)."""
     stat = proc_stat(pid)
     return stat is not None and stat[STATE] not in _ENDED
+
+
+def wait_until(condition: Callable[[], bool], seconds: float, poll_s: float = 0.05) -> bool:
+    """Whether ``condition()`` holds within ``seconds`` (checked every ``poll_s``)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 def processes_where(field: int, value: int) -> list[int]:

@@ -12,12 +12,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
 
-from tests._helpers import running
+from tests._helpers import running, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
@@ -49,15 +48,6 @@ _OWNER = textwrap.dedent(
 )
 
 
-def _wait_until(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_child_of_a_killed_owner_runs_every_cleanup_and_removes_its_folders(
     tmp_path: Path,
 ) -> None:
@@ -81,7 +71,7 @@ def test_child_of_a_killed_owner_runs_every_cleanup_and_removes_its_folders(
         assert all(folder.is_dir() for folder in owned)
         os.kill(owner.pid, signal.SIGKILL)
         owner.wait(timeout=10)
-        assert _wait_until(lambda: not running(child), 5), "the child outlived its owner"
+        assert wait_until(lambda: not running(child), 5), "the child outlived its owner"
         assert marker.read_text() == "first cleanup ran", "the first watchdog's cleanup ran"
         assert not any(folder.exists() for folder in owned), "the owned folders are gone"
     finally:

@@ -23,26 +23,13 @@ from mltrack._forkserver import FORKSERVER_ENV, ForkServer, start_forkserver
 from mltrack._process import free_port, owner_env
 from mltrack.deploy.local import start_local
 from mltrack.localserver import ForkedProcess, ThrowawayServer
-from tests._helpers import PPID, proc_stat, processes_where
+from tests._helpers import PPID, proc_stat, processes_where, running, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
-    except OSError:
-        return False
-
-
 def _gone_within(pid: int, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return not _alive(pid)
+    return wait_until(lambda: not running(pid), seconds)
 
 
 def _answers(url: str) -> bool:
@@ -125,12 +112,7 @@ _OWNER = textwrap.dedent(
 
 
 def _stops_answering(url: str, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while _answers(url):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
+    return wait_until(lambda: not _answers(url), seconds, poll_s=0.1)
 
 
 @pytest.mark.parametrize(
@@ -375,7 +357,7 @@ def test_client_told_to_end_with_its_owner_runs_forked_and_does(
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 120
         while not _answers(url + "/ready"):
-            assert _alive(client), "the client (and its forked server) ended on its own"
+            assert running(client), "the client (and its forked server) ended on its own"
             assert time.monotonic() < deadline, "not ready within 120 s"
             time.sleep(0.1)
         children = processes_where(PPID, forkserver.process.pid)
@@ -408,7 +390,7 @@ def test_forkserver_ends_with_its_owner(tmp_path: Path) -> None:
     )
     assert owner.stdout is not None
     pid_text, socket_path = owner.stdout.readline().split()
-    assert _alive(int(pid_text))
+    assert running(int(pid_text))
     os.kill(owner.pid, signal.SIGKILL)
     owner.wait()
     assert _gone_within(int(pid_text), 5), "the fork server outlived its owner"
