@@ -1,20 +1,62 @@
-"""Shared helpers for benchmark scripts: machine facts and the JSON line."""
+"""Shared helpers for benchmark scripts: machine facts, the JSON line, a clean exit.
+
+Every benchmark imports this module first. Importing it:
+
+* takes this folder off the import path: it holds the ``logging.py`` benchmark, which
+  would shadow the standard library's ``logging`` for every script run from here;
+* gives the benchmark a temp root of its own (``tempfile``'s default and ``TMPDIR`` for
+  the processes it starts) and a sentinel: when the benchmark ends, however it ends
+  (Ctrl-C, SIGTERM, SIGKILL), the processes it started and everything they wrote to temp
+  are gone.
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
-# This folder holds the `logging.py` benchmark, which would shadow the standard library's
-# `logging` for every script run from here. Importing _common (first thing in each script)
-# takes the folder off the import path again.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+# Not MLTRACK_*: the processes started below must not take it for one of mltrack's settings.
+BENCH_MARKER_ENV = "BENCH_RUN_MARKER"
+
+
+def _own_temp_root() -> Path:
+    """Point temp files at a folder the sentinel removes if this benchmark is killed."""
+    from mltrack._process import start_sentinel
+
+    # Short: the fork server's socket lives a few folders below, and a Unix socket's
+    # path is limited to 107 bytes. The sentinel, not a reaper, removes it.
+    root = Path(tempfile.mkdtemp(prefix="mltrack-bench-run-"))
+    marker = os.environ.setdefault(BENCH_MARKER_ENV, uuid.uuid4().hex)
+    sentinel = start_sentinel(BENCH_MARKER_ENV, marker, [root])
+
+    def clean_up() -> None:  # a normal exit, or an exception that ended the script
+        shutil.rmtree(root, ignore_errors=True)
+        sentinel.release()
+
+    atexit.register(clean_up)
+    tempfile.tempdir = str(root)
+    os.environ["TMPDIR"] = str(root)
+    return root
+
+
+# A benchmark started by another keeps its starter's root (and one sentinel).
+TEMP_ROOT = (
+    Path(os.environ["TMPDIR"])
+    if BENCH_MARKER_ENV in os.environ and "TMPDIR" in os.environ
+    else _own_temp_root()
+)
 
 
 def machine() -> dict[str, Any]:

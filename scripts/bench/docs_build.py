@@ -27,21 +27,21 @@ Prints one JSON object as the last line of stdout.
 
 from __future__ import annotations
 
+import _common  # noqa: F401  (first: takes this folder off sys.path; temp root)
+
+# isort: split
+
+import json
+import os
+import platform
+import shutil
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-# scripts/bench/logging.py would shadow the standard library's `logging`.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-
-from mltrack.localserver import start_server  # noqa: E402
+from mltrack.localserver import start_server
 
 N_EXAMPLES = 20
 

@@ -9,24 +9,21 @@ Prints one JSON object as the last stdout line (see /work/shared/BENCHMARKS.md).
 
 from __future__ import annotations
 
+import _common  # noqa: F401  (first: takes this folder off sys.path; temp root)
+
+# isort: split
+
+import contextlib
+import io
+import json
+import os
+import platform
+import random
+import statistics
 import sys
-from pathlib import Path
-
-# This folder holds a benchmark named logging.py, which would shadow the standard library's
-# `logging` for a script run from here: drop the folder from the import path first.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-import contextlib  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import random  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 
 def _timed(fn, repeat: int = 3) -> tuple[float, object]:  # type: ignore[no-untyped-def]

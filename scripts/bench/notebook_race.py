@@ -22,23 +22,23 @@ Prints one JSON object as the last line of stdout (../shared/BENCHMARKS.md).
 
 from __future__ import annotations
 
+import _common  # noqa: F401  (first: takes this folder off sys.path; temp root)
+
+# isort: split
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
-# scripts/bench/logging.py would shadow the standard library's `logging`.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-import urllib.request  # noqa: E402
-
-from mltrack._process import keeper_command, kill_group, owned_tempdir  # noqa: E402
+from mltrack._process import keeper_command, kill_group, owned_tempdir
 
 CODE = """\
 import mlflow

@@ -25,27 +25,27 @@ Prints one JSON object as the last line (see /work/shared/BENCHMARKS.md).
 
 from __future__ import annotations
 
+import _common  # noqa: F401  (first: takes this folder off sys.path; temp root)
+
+# isort: split
+
+import contextlib
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
-# This folder holds a benchmark named logging.py: keep it from shadowing the stdlib module.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import contextlib  # noqa: E402
-import http.client  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-
-from mltrack.localserver import free_port  # noqa: E402
+from mltrack.localserver import free_port
 
 LOAD_SECONDS = 30.0
 LOAD_CLIENTS = 32
