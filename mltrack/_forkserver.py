@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mltrack._process import (
+    SERVER_START_ENV,
     ForkedChild,
     drop_inherited_connections,
     fork_call,
@@ -52,7 +53,6 @@ __all__ = [
     "FORKSERVER_MODULES",
     "SERVER_STACK_MODULES",
     "ForkServer",
-    "can_fork",
     "fork_main",
     "run_via_forkserver",
     "runs_mltrack",
@@ -119,17 +119,6 @@ FORKSERVER_MODULES = (  # what every command needs first; a client may come in b
 _RUNNABLE = ("mltrack", "mltrack.serve")
 #: Set in a fork server's child: its own ``python -m mltrack`` runs here, not forked again.
 _in_child = False
-
-
-def can_fork() -> bool:
-    """Whether :func:`fork_main` may be used here (Linux and the fork start method).
-
-    Raises:
-        ServerStartError: ``MLTRACK_SERVER_START`` holds an unknown start method.
-    """
-    from mltrack.localserver import _fork_available
-
-    return _fork_available()
 
 
 def fork_main(
@@ -239,7 +228,7 @@ def start_forkserver(
     import subprocess
     import time
 
-    from mltrack._process import owned_tempdir, owner_env
+    from mltrack._process import can_fork, owned_tempdir, owner_env
 
     if not can_fork():  # Linux only; MLTRACK_SERVER_START=spawn turns forking off
         return None
@@ -447,7 +436,7 @@ def run_via_forkserver(module: str) -> None:
     path = os.environ.get(FORKSERVER_ENV)
     if not path or _in_child or not sys.platform.startswith("linux"):
         return
-    if os.environ.get("MLTRACK_SERVER_START", "").strip().lower() == "spawn":
+    if os.environ.get(SERVER_START_ENV, "").strip().lower() == "spawn":
         return  # forking turned off: a plain interpreter, as documented
     import json
     import socket

@@ -57,8 +57,10 @@ if TYPE_CHECKING:
 __all__ = [
     "OWNED_PATHS_ENV",
     "OWNER_ENV",
+    "SERVER_START_ENV",
     "ForkedChild",
     "Sentinel",
+    "can_fork",
     "drop_inherited_connections",
     "exit_with_parent",
     "exit_with_parent_from_env",
@@ -96,6 +98,8 @@ OWNER_ENV = "MLTRACK_OWNER_PID"
 #: Beside :data:`OWNER_ENV`: folders (``os.pathsep``-separated) the child removes when the
 #: owner dies first (the owner's own cleanup cannot run after a SIGKILL).
 OWNED_PATHS_ENV = "MLTRACK_OWNED_PATHS"
+#: ``fork`` (the default) or ``spawn``: how mltrack starts the servers it runs.
+SERVER_START_ENV = "MLTRACK_SERVER_START"
 #: Grace between SIGTERM and SIGKILL when an owner is gone (the guarantee is 3 s in all).
 _GRACE_S = 1.0
 _POLL_S = 0.1
@@ -307,6 +311,25 @@ class ForkedChild:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def can_fork() -> bool:
+    """Whether mltrack may start its servers as forks here (:func:`fork_call`).
+
+    Yes on Linux unless ``MLTRACK_SERVER_START=spawn`` asks for fresh interpreters. A
+    caller in an event loop forks too: :func:`fork_call` forks from a thread without one.
+
+    Raises:
+        ServerStartError: ``MLTRACK_SERVER_START`` holds an unknown start method.
+    """
+    method = os.environ.get(SERVER_START_ENV, "").strip().lower() or "fork"
+    if method not in ("fork", "spawn"):
+        from mltrack.errors import ServerStartError
+
+        raise ServerStartError(
+            f"{SERVER_START_ENV}={method!r} is not a start method; use 'fork' or 'spawn'"
+        )
+    return method == "fork" and _IS_LINUX and hasattr(os, "fork")
 
 
 def fork_call(

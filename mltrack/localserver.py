@@ -39,6 +39,7 @@ from typing import Protocol
 
 from mltrack._process import (
     ForkedChild,
+    can_fork,
     fork_call,
     free_port,
     kill_group,
@@ -60,7 +61,6 @@ __all__ = [
 ]
 
 _HEALTH_TIMEOUT_S = 90.0
-_START_METHOD_ENV = "MLTRACK_SERVER_START"
 
 
 class ServerProcess(Protocol):
@@ -208,19 +208,9 @@ class ThrowawayServer:
 
 def _launch(root: Path, port: int) -> ServerProcess:
     env = _server_env(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
-    if _fork_available():
+    if can_fork():
         return _fork(root, port, env)
     return _spawn(root, port, env)
-
-
-def _fork_available() -> bool:
-    method = os.environ.get(_START_METHOD_ENV, "").strip().lower() or "fork"
-    if method not in ("fork", "spawn"):
-        raise ServerStartError(
-            f"{_START_METHOD_ENV}={method!r} is not a start method; use 'fork' or 'spawn'"
-        )
-    # A caller in an event loop forks too: fork_call forks from a thread without one.
-    return method == "fork" and sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
 def _spawn(root: Path, port: int, env: dict[str, str]) -> ServerProcess:
@@ -288,7 +278,7 @@ def start_server(
     """
     if port is not None and not port_is_free(port):
         raise ServerStartError(f"port {port} on 127.0.0.1 is already in use; pick another port")
-    _fork_available()  # a bad MLTRACK_SERVER_START fails before anything is created
+    can_fork()  # a bad MLTRACK_SERVER_START fails before anything is created
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     own_root = root is None

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mltrack._forkserver import can_fork, fork_main
-from mltrack._process import owned_tempdir, owner_env
+from mltrack._forkserver import fork_main
+from mltrack._process import can_fork, owned_tempdir, owner_env
 from mltrack.deploy import ShipOptions, ShipResult
 from mltrack.errors import ServerStartError
 from mltrack.localserver import ServerProcess, free_port, wait_healthy

@@ -2,7 +2,7 @@
 
 A fresh interpreter spends seconds of CPU importing MLflow's server stack (SQLAlchemy
 stores, Flask, FastAPI, the gateway schemas) before it does anything; the prepare step,
-the server and each of its workers used to be one. On Linux (:func:`can_fork`) they are
+the server and each of its workers used to be one. On Linux (:func:`~mltrack._process.can_fork`) they are
 forks instead: the caller imports the *environment-independent* part of that stack once
 (:data:`mltrack._forkserver.SERVER_STACK_MODULES`), then
 
@@ -33,23 +33,18 @@ import warnings
 from collections.abc import Callable
 
 from mltrack._forkserver import SERVER_STACK_MODULES, fork_main
-from mltrack._process import ForkedChild, drop_inherited_connections, fork_call, run_main
+from mltrack._process import (
+    ForkedChild,
+    can_fork,
+    drop_inherited_connections,
+    fork_call,
+    run_main,
+)
 
 #: Packages that read the server's environment when imported: a fork must import them itself.
 ENV_DEPENDENT = ("mlflow.server",)
 #: uvicorn's exit status for a server that could not start (``uvicorn.config.STARTUP_FAILURE``).
 _STARTUP_FAILURE = 3
-
-
-def can_fork() -> bool:
-    """Whether this process may fork the team server's processes (Linux, not ``spawn``).
-
-    Raises:
-        ServerStartError: ``MLTRACK_SERVER_START`` holds an unknown start method.
-    """
-    from mltrack._forkserver import can_fork as _can_fork
-
-    return _can_fork()
 
 
 def env_dependent_imported() -> list[str]:

@@ -35,7 +35,7 @@ _MIGRATE_MODULES = ("sqlalchemy", "alembic.migration", "mlflow.store.db.utils", 
 def _run_with_url(command: str, url: str) -> subprocess.CompletedProcess[str]:
     # The URL (maybe with a password) travels in the environment, never on a command line.
     env = {**os.environ, "MLTRACK_MIGRATE_URL": url, "PYTHONWARNINGS": "ignore"}
-    from mltrack.teamserver._fork import can_fork
+    from mltrack._process import can_fork
 
     if can_fork():
         # A fork of this process: SQLAlchemy, alembic and MLflow's stores are imported once
