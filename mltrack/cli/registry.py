@@ -194,7 +194,11 @@ def compare(
         help="table, markdown (also: md) or json.",
     ),
     lower_is_better: bool = typer.Option(
-        False, "--lower-is-better", help="Rank ascending (guessed from the metric name otherwise)."
+        False,
+        "--lower-is-better",
+        help="Lower values of the metric are better: rank ascending, and a challenger must "
+        "lower it. Default: guessed from the metric's name (for a champion/challenger "
+        "verdict, promotion.higher_is_better in .mltrack.yml comes first).",
     ),
 ) -> None:
     """Compare the runs of an experiment, or a champion with a challenger.
@@ -221,7 +225,7 @@ def compare(
             "or --champion URI --challenger URI"
         )
     elif metric is None:
-        result = insights.compare_aliases(target)
+        result = insights.compare_aliases(target, higher_is_better=direction)
     else:
         result = insights.compare_runs(target, metric, higher_is_better=direction)
         if plot is not None:

@@ -91,6 +91,33 @@ def test_cli_workflow(
     assert code == 0 and out.startswith("---\n") and "## Metrics" in out
 
 
+def test_compare_aliases_follows_lower_is_better(
+    train: Any, experiment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`ml compare NAME --lower-is-better` judges the challenger in that direction."""
+    champion = train(metrics={"val_f1": 0.80})
+    challenger = train(metrics={"val_f1": 0.86}, max_depth=4)
+    for run, alias in ((champion, "champion"), (challenger, "challenger")):
+        code, out, err = ml(capsys, "save", experiment, "--run", run.run_id)
+        assert code == 0, err
+        version = out.strip().rsplit("/", 1)[1]
+        assert ml(capsys, "promote", experiment, version, "--to", alias)[0] == 0
+
+    def verdict(*flags: str) -> dict[str, Any]:
+        code, out, err = ml(capsys, "compare", experiment, *flags, "--format", "json")
+        assert code == 0, err
+        return json.loads(out)
+
+    # By its name an f1 is better higher: 0.80 -> 0.86 is an improvement.
+    guessed = verdict()
+    assert guessed["promote"] is True, guessed
+    assert guessed["reasons"][0].startswith("val_f1 (higher is better)"), guessed["reasons"]
+    # Told that lower is better, the same rise is a regression: keep the champion.
+    lower = verdict("--lower-is-better")
+    assert lower["promote"] is False and lower["recommendation"] == "keep champion", lower
+    assert lower["reasons"][0].startswith("val_f1 (lower is better)"), lower["reasons"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
