@@ -158,6 +158,37 @@ def _readable_help_types() -> None:
 _readable_help_types()
 
 
+def _uncut_option_help() -> None:
+    """Wrap a word too long for the help column of ``--help`` instead of cutting it.
+
+    Typer lays an option's help out in a rich grid whose columns end a word that does not
+    fit with an ellipsis: at 100 columns `ml server --help` showed the example URI of
+    ``--backend`` as ``postgresql://USER:PASSWORD@HOST:5432…``. Text that folds (breaks the
+    word over two lines) loses nothing.
+    """
+    from rich.columns import Columns
+    from rich.text import Text
+    from typer import rich_utils
+
+    original = getattr(rich_utils, "_get_parameter_help", None)
+    if original is None or getattr(original, "_mltrack_fold", False):
+        return  # another typer layout, or already wrapped
+
+    def parameter_help(*args: Any, **kwargs: Any) -> Any:
+        help_ = original(*args, **kwargs)
+        if isinstance(help_, Columns):
+            for item in help_.renderables:
+                if isinstance(item, Text):
+                    item.overflow = "fold"
+        return help_
+
+    parameter_help._mltrack_fold = True  # type: ignore[attr-defined]
+    rich_utils._get_parameter_help = parameter_help
+
+
+_uncut_option_help()
+
+
 def debug_enabled() -> bool:
     """True when tracebacks were asked for with ``--debug`` or ``MLTRACK_DEBUG``."""
     return os.environ.get("MLTRACK_DEBUG", "").lower() in ("1", "true", "yes", "on")

@@ -211,8 +211,8 @@ def train(
     """Run a training script under a tracked run, streaming its output.
 
     Arguments after the script are passed to it. Inside the script, `mlflow` calls log to
-    the same run (``MLFLOW_RUN_ID`` is set) and `@track` functions become child runs. The
-    script's output is saved as the run artifact ``train.log``.
+    the same run (MLFLOW_RUN_ID is set) and `@track` functions become child runs. The
+    script's output is saved as the run artifact `train.log`.
     """
     import mltrack
 

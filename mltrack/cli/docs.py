@@ -195,10 +195,10 @@ def check_cmd(
         False, "--snapshots", help="Also fail when an output drifts from its snapshot."
     ),
 ) -> None:
-    """Like ``run``, but exit with status 1 on any failure or unreferenced example (for CI).
+    """Like `ml docs run`, but exit with status 1 on any failure or unreferenced example (CI).
 
-    With ``--snapshots`` the outputs must also match the committed snapshots under
-    ``docs/_snapshots/``; a drift prints a unified diff.
+    With --snapshots the outputs must also match the committed snapshots under
+    `docs/_snapshots/`; a drift prints a unified diff.
 
     Examples:
         ml docs check
@@ -223,7 +223,10 @@ def check_cmd(
 def snapshot_cmd(
     paths: list[Path] | None = _PATHS,
     update: bool = typer.Option(
-        False, "--update", help="Write the snapshots (default: only show what drifted)."
+        False,
+        "--update",
+        help="Write the snapshots. Without it: compare with them and exit with status 1 on a "
+        "drift, a failed item or an unreferenced example, as `ml docs check --snapshots` does.",
     ),
     root: Path = _ROOT,
     docs_dir: str = _DOCS,
@@ -233,9 +236,13 @@ def snapshot_cmd(
     timeout: float | None = _TIMEOUT,
     no_cache: bool = _NO_CACHE,
 ) -> None:
-    """Write normalised outputs to ``docs/_snapshots/`` (run ids, times, paths masked).
+    """Compare the outputs with their snapshots, or write them with --update.
 
-    Commit the files: ``ml docs check --snapshots`` then fails when an output drifts.
+    Snapshots are the normalised outputs (run ids, times, paths masked) under
+    `docs/_snapshots/`. Without --update this is `ml docs check --snapshots`: a drift
+    prints a unified diff, and the exit status is 1 on a drift, a failed item or an
+    unreferenced example. Commit the files that --update writes: CI then fails when an
+    output drifts.
 
     Examples:
         ml docs snapshot --update

@@ -11,10 +11,13 @@ import typer
 from mltrack.cli._app import app, console, exit_on_signal
 from mltrack.errors import ConfigError, MltrackError
 
+# No help= here: Typer would show it instead of the callback's docstring, which says what
+# `ml server` alone does. Without a subcommand the group starts the server, so its usage
+# line shows the subcommand as optional.
 server_app = typer.Typer(
-    help="Run MLflow's tracking server for a team (PostgreSQL, artifact proxy, basic auth).",
     invoke_without_command=True,
     no_args_is_help=False,
+    subcommand_metavar="[COMMAND [ARGS]...]",
 )
 app.add_typer(server_app, name="server")
 
@@ -85,10 +88,14 @@ def server(
         help="Do not start anything: verify the server at URL (health, auth, write/read).",
     ),
 ) -> None:
-    """Start a tracking server for a team, or verify one with ``--check URL``.
+    """Run MLflow's tracking server for a team (PostgreSQL, artifact proxy, basic auth).
 
-    Runs in the foreground until Ctrl-C. Clients connect with ``MLFLOW_TRACKING_URI`` (and
-    ``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` when ``--auth`` is on).
+    Without a subcommand, `ml server` starts the server with the options below and runs in
+    the foreground until Ctrl-C; `ml server --check URL` verifies a running server instead
+    and starts nothing. Clients connect with MLFLOW_TRACKING_URI (and
+    MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD when --auth is on). The
+    subcommands add users, grant permissions and migrate the database; the options below
+    are for starting or checking the server, not for them.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -240,8 +247,8 @@ def migrate_cmd(
 ) -> None:
     """Upgrade the database schema to this MLflow version (`mlflow db upgrade`).
 
-    A sqlite database is first copied to ``FILE.backup-YYYYMMDDTHHMMSSZ``; for PostgreSQL
-    take a ``pg_dump`` yourself first. Stop the server while migrating.
+    A sqlite database is first copied to FILE.backup-YYYYMMDDTHHMMSSZ; for PostgreSQL
+    take a pg_dump yourself first. Stop the server while migrating.
     """
     from mltrack.teamserver import migrate, redact_uri
 

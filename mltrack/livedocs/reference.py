@@ -9,11 +9,13 @@ pydantic settings model.
 from __future__ import annotations
 
 import contextlib
+import enum
+import html
 import importlib
 import inspect
 import pkgutil
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +51,38 @@ def _walk(group: Any, path: list[str]) -> Iterator[tuple[list[str], Any]]:
             yield from _walk(command, [*path, name])
 
 
+#: A Markdown code span: a run of backticks, its text, the same run again.
+_CODE_SPAN = re.compile(r"(?<!`)(`+)(?!`)(.+?)(?<!`)\1(?!`)")
+
+
+def _outside_code(text: str, escape: Callable[[str], str]) -> str:
+    """``text`` with ``escape`` applied to everything but its code spans."""
+    parts, start = [], 0
+    for span in _CODE_SPAN.finditer(text):
+        parts += [escape(text[start : span.start()]), span.group(0)]
+        start = span.end()
+    parts.append(escape(text[start:]))
+    return "".join(parts)
+
+
+def _md_text(text: str) -> str:
+    """``text`` as Markdown that shows it as written: ``<``, ``>`` and ``&`` as entities.
+
+    Otherwise ``ship/<model>-<target>`` would be read as HTML tags and vanish from the
+    page. Code spans are left alone: they show their text literally (``&lt;`` included).
+    """
+    return _outside_code(text, lambda part: html.escape(part, quote=False))
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").strip()
+    """``text`` as the content of one Markdown table cell: one line, no column break.
+
+    Like :func:`_md_text`, and a pipe outside a code span is escaped. Inside one it is
+    not: Python-Markdown's tables do not split a row on it there, and would show the
+    backslash of an escape.
+    """
+    one_line = " ".join(text.splitlines()).strip()
+    return _outside_code(one_line, lambda part: html.escape(part, quote=False).replace("|", "\\|"))
 
 
 def _strip_markup(text: str) -> str:
@@ -66,29 +98,41 @@ def _type_of(param: Any, ctx: Any) -> str:
     return ""
 
 
+def _default_shown(param: Any) -> str:
+    """An option's default as the Options table shows it; blank when there is none."""
+    default = param.default
+    if callable(default) or default is None or default == () or default is False:
+        return ""
+    if getattr(param, "is_flag", False) and default is True and param.opts:
+        return f"`{param.opts[0]}`"  # --serve-artifacts, not True
+    if isinstance(default, enum.Enum):
+        default = default.value
+    return f"`{default}`"
+
+
+def _row(*cells: str) -> str:
+    """A Markdown table row; each cell is Markdown (code spans are kept)."""
+    return "| " + " | ".join(_md_cell(cell) for cell in cells) + " |"
+
+
 def _param_rows(command: Any) -> tuple[list[str], list[str]]:
     arguments, options = [], []
     ctx = _context(command)
     for param in command.params:
         if getattr(param, "hidden", False):
             continue
-        help_text = _md_cell(_strip_markup(getattr(param, "help", None) or ""))
+        help_text = _strip_markup(getattr(param, "help", None) or "")
         metavar = getattr(param, "metavar", None)
-        type_name = _md_cell(metavar.strip("<>[]")) if metavar else _type_of(param, ctx)
+        type_name = metavar.strip("<>[]") if metavar else _type_of(param, ctx)
         if param.param_type_name == "argument":
             required = "yes" if param.required else "no"
             name = (param.name or "").upper() if not metavar else metavar.strip("[]")
-            arguments.append(f"| `{name}` | {_type_of(param, ctx)} | {required} | {help_text} |")
+            arguments.append(_row(f"`{name}`", _type_of(param, ctx), required, help_text))
             continue
         names = ", ".join(f"`{n}`" for n in [*param.opts, *param.secondary_opts])
-        default = param.default
-        if callable(default) or default is None or default == () or default is False:
-            shown = ""
-        else:
-            shown = f"`{default}`"
         if getattr(param, "is_flag", False):
             type_name = "flag"
-        options.append(f"| {names} | {type_name} | {shown} | {help_text} |")
+        options.append(_row(names, type_name, _default_shown(param), help_text))
     return arguments, options
 
 
@@ -106,6 +150,13 @@ def _file(path: str, show: str = "output") -> str:
     return f"file: {path}\nshow: {show}"
 
 
+#: The LLM report example prints the reports without a command line: the caption names it.
+_LLM_REPORT = (
+    "Four traced calls to two fake models: what `ml llm report EXPERIMENT --by model "
+    "--format markdown` printed, then the same `--by provider`."
+)
+
+
 #: Real use of each command, executed like any example and shown on its page above ``--help``:
 #: ``(what it shows, livedocs block body)``. Commands that need a run, a model or a server
 #: get an example script that creates that state and then runs the command itself (CLI
@@ -120,7 +171,10 @@ CLI_EXAMPLES: dict[str, list[tuple[str, str]]] = {
     ],
     "ml runs": [
         ("Runs of an experiment, after `ml train`.", _file("examples/home_terminal.py")),
-        ("Filter, sort and print JSON.", _file("examples/cli_runs.py")),
+        (
+            "Filter by experiment and limit to the two latest runs, then the same as JSON.",
+            _file("examples/cli_runs.py"),
+        ),
     ],
     "ml sync": [
         (
@@ -145,43 +199,88 @@ CLI_EXAMPLES: dict[str, list[tuple[str, str]]] = {
             _file("examples/cli_compare.py"),
         )
     ],
-    "ml ship": [("Deploy artifacts written with `--dry-run`.", _file("examples/deploy_cli.py"))],
-    "ml try": [("Send the input example, then your own JSON.", _file("examples/serve_try.py"))],
-    "ml ui": [("Start the MLflow UI and open it over HTTP.", _file("examples/cli_ui.py"))],
+    "ml ship": [
+        (
+            "Deploy artifacts for Docker and KServe written with `--dry-run`, then an unknown "
+            "target and a model that does not exist.",
+            _file("examples/deploy_cli.py"),
+        )
+    ],
+    "ml try": [
+        (
+            "Send the input example, then your own JSON, then JSON that lacks columns.",
+            _file("examples/serve_try.py"),
+        )
+    ],
+    "ml ui": [
+        (
+            "Start the MLflow UI, open it over HTTP, then stop it with Ctrl-C.",
+            _file("examples/cli_ui.py"),
+        )
+    ],
     "ml docs": [
         ("`ml docs check` on a failing example.", _file("examples/contributing_failure.py"))
     ],
-    "ml docs run": [("Execute a small project's examples.", _file("examples/cli_docs.py"))],
+    "ml docs run": [
+        (
+            "Execute a small project's examples, then pin their output with `ml docs snapshot` "
+            "and check it.",
+            _file("examples/cli_docs.py"),
+        )
+    ],
     "ml docs check": [
         ("What CI sees when an example fails.", _file("examples/contributing_failure.py"))
     ],
     "ml docs snapshot": [
-        ("Write the snapshots, then check against them.", _file("examples/cli_docs.py"))
+        (
+            "Execute a small project's examples, write their snapshots with `--update`, then "
+            "check the outputs against them.",
+            _file("examples/cli_docs.py"),
+        )
     ],
-    "ml llm": [("The cost of traced LLM calls, per model.", _file("examples/llm_report.py"))],
-    "ml llm report": [
-        ("Cost, tokens and latency per model and per provider.", _file("examples/llm_report.py"))
-    ],
+    "ml llm": [(_LLM_REPORT, _file("examples/llm_report.py"))],
+    "ml llm report": [(_LLM_REPORT, _file("examples/llm_report.py"))],
     "ml server": [
-        ("Start a team server on SQLite and check it.", _file("examples/team_server_sqlite.py"))
+        (
+            "Start a team server on SQLite with basic auth (`ml server --auth`), then "
+            "`ml server --check URL` with the admin's password and with a wrong one.",
+            _file("examples/team_server_sqlite.py"),
+        )
     ],
     "ml server user-add": [
-        ("Add a user and grant a permission.", _file("examples/team_server_users.py"))
+        (
+            "Add a user, then grant her EDIT on an experiment and on a registered model.",
+            _file("examples/team_server_users.py"),
+        )
     ],
     "ml server grant": [
-        ("Grant a user access to an experiment.", _file("examples/team_server_users.py"))
+        (
+            "Grant a user EDIT on an experiment, then on a registered model (`--model`).",
+            _file("examples/team_server_users.py"),
+        )
     ],
     "ml server migrate": [
-        ("Move a SQLite store to PostgreSQL.", _file("examples/team_server_migrate.py"))
+        (
+            "Back up a SQLite database, then bring its schema to this MLflow version (here "
+            "already current: nothing to do).",
+            _file("examples/team_server_migrate.py"),
+        )
     ],
 }
+
+
+#: Under "Examples of use": true of a `cli:` block and of an example script alike.
+_USES_LEAD = (
+    "Executed when these docs were built: each block shows what the command, or the example "
+    "script that runs it, printed.\n"
+)
 
 
 def _uses(command: str) -> str:
     blocks = CLI_EXAMPLES.get(command, [])
     if not blocks:
         return ""
-    parts = ["## Examples of use\n", "Real runs of the command; the output is what it printed.\n"]
+    parts = ["## Examples of use\n", _USES_LEAD]
     for caption, body in blocks:
         parts.append(f"{caption}\n\n```livedocs\n{body}\n```\n")
     return "\n".join(parts)
@@ -209,10 +308,10 @@ def cli_pages(app: Any, prog: str = "ml", base: str = "reference/cli") -> dict[s
     for path, command in _walk(root, []):
         full = " ".join([prog, *path])
         slug = "-".join(path)
-        summary = _md_cell(_strip_markup(command.get_short_help_str(limit=120)))
-        index_rows.append(f"| [`{full}`]({slug}.md) | {summary} |")
+        summary = _strip_markup(command.get_short_help_str(limit=120))
+        index_rows.append(_row(f"[`{full}`]({slug}.md)", summary))
         help_text = _strip_markup(inspect.cleandoc(command.help or ""))
-        help_text = re.split(r"^Examples?:\s*$", help_text, flags=re.M)[0].strip()
+        help_text = _md_text(re.split(r"^Examples?:\s*$", help_text, flags=re.M)[0].strip())
         ctx = _context(command, info_name=full)
         usage = " ".join(command.collect_usage_pieces(ctx))
         usage = re.sub(r"\{(\w+)\}", lambda m: m.group(1).upper(), usage)
@@ -235,7 +334,7 @@ def cli_pages(app: Any, prog: str = "ml", base: str = "reference/cli") -> dict[s
             f"```livedocs\ncli: {full} --help\n```\n"
         )
         pages[f"{base}/{slug}.md"] = "\n".join(p for p in parts if p)
-    root_help = _strip_markup(inspect.cleandoc(root.help or ""))
+    root_help = _md_text(_strip_markup(inspect.cleandoc(root.help or "")))
     pages[f"{base}/index.md"] = (
         f"# CLI reference\n\n{root_help}\n\nEach command's page has its arguments and "
         "options, real uses with their output, and what its `--help` prints. Exit statuses "
@@ -555,8 +654,7 @@ def config_page(model: Any | None = None) -> str:
             lines += ["", f"## {title}", "", doc, ""]
             lines += ["| Key | Type | Default | Environment variable | Description |"]
             lines += ["|---|---|---|---|---|"]
-        row = [f"`{key}`", f"`{_md_cell(type_name)}`", default, f"`{env}`", _md_cell(description)]
-        lines.append("| " + " | ".join(row) + " |")
+        lines.append(_row(f"`{key}`", f"`{type_name}`", default, f"`{env}`", description))
     return "\n".join(lines) + "\n"
 
 
@@ -625,7 +723,7 @@ def build_report_page(telemetry: dict[str, Any]) -> str:
     slowest = telemetry.get("slowest") or sorted(items, key=lambda i: -i["duration_s"])[:5]
     for item in slowest:
         lines.append(
-            f"| `{_md_cell(item['id'])}` | {item['duration_s']:.2f} | {_number(item, 'cpu_s', 2)} |"
+            _row(f"`{item['id']}`", f"{item['duration_s']:.2f}", _number(item, "cpu_s", 2))
         )
     lines += [
         "",
@@ -639,9 +737,14 @@ def build_report_page(telemetry: dict[str, Any]) -> str:
     ]
     for item in sorted(items, key=lambda i: i["id"]):
         lines.append(
-            f"| `{_md_cell(item['id'])}` | {item['status']} | {item['duration_s']:.2f} | "
-            f"{_number(item, 'cpu_s', 2)} | {_number(item, 'peak_rss_mb', 0)} | "
-            f"{'hit' if item['cached'] else 'miss'} |"
+            _row(
+                f"`{item['id']}`",
+                item["status"],
+                f"{item['duration_s']:.2f}",
+                _number(item, "cpu_s", 2),
+                _number(item, "peak_rss_mb", 0),
+                "hit" if item["cached"] else "miss",
+            )
         )
     return "\n".join(lines) + "\n"
 

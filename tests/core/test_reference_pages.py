@@ -4,12 +4,15 @@ page, flags shown as flags, one spelling per ``--format`` value."""
 from __future__ import annotations
 
 import ast
+import enum
 import importlib
 import inspect
 import re
 from pathlib import Path
 
+import markdown
 import pytest
+import typer
 import typer.main
 
 from mltrack.cli import app
@@ -219,3 +222,134 @@ def test_generated_pages_plan_without_problems() -> None:
     }
     assert examples <= set(plan.items), sorted(examples - set(plan.items))
     assert not examples & set(plan.unreferenced)
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command of `ml` as its words after `ml` (the root is [])."""
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = [[]]
+    for name, command in root.commands.items():
+        paths.append([name])
+        paths += [[name, sub] for sub in getattr(command, "commands", {})]
+    return paths
+
+
+def _table_rows(page: str) -> list[list[str]]:
+    """The rows of the page's tables as rendered (Python-Markdown, as in the site): cell HTML."""
+    rendered = markdown.markdown(page, extensions=["tables"])
+    return [
+        re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        for row in re.findall(r"<tr>(.*?)</tr>", rendered, re.S)
+    ]
+
+
+class _By(enum.Enum):
+    model = "model"
+    provider = "provider"
+
+
+_tiny = typer.Typer(rich_markup_mode="rich")
+
+
+@_tiny.callback()
+def _tiny_root() -> None:
+    """A tiny CLI: cells with pipes, angle brackets and code spans."""
+
+
+@_tiny.command("go")
+def _tiny_go(
+    by: _By = typer.Option(_By.model, "--by", help="Group by model|provider."),
+    out: Path = typer.Option(None, "--output", help="Into ship/<model>-<target> (R&D)."),
+    sep: str = typer.Option("a|b", "--sep", help="Split on `a|b` or `<x>`."),
+) -> None:
+    """Go <somewhere> & back."""
+
+
+def test_table_cells_escape_pipes_and_html_but_keep_code_spans() -> None:
+    page = cli_pages(_tiny, prog="tiny")["reference/cli/go.md"]
+    assert "| `--by` | model\\|provider | `model` | Group by model\\|provider. |" in page, page
+    assert "| Into ship/&lt;model&gt;-&lt;target&gt; (R&amp;D). |" in page, page
+    assert "| `--sep` | str | `a|b` | Split on `a|b` or `<x>`. |" in page, page
+    assert "Go &lt;somewhere&gt; &amp; back." in page, "the help above the tables too"
+    rows = {row[0]: row for row in _table_rows(page)[1:]}
+    assert all(len(row) == 4 for row in rows.values()), rows
+    assert rows["<code>--by</code>"][1:3] == ["model|provider", "<code>model</code>"]
+    assert rows["<code>--output</code>"][3] == "Into ship/&lt;model&gt;-&lt;target&gt; (R&amp;D)."
+    assert rows["<code>--sep</code>"][2:] == [
+        "<code>a|b</code>",
+        "Split on <code>a|b</code> or <code>&lt;x&gt;</code>.",
+    ]
+
+
+def test_every_cli_table_row_has_its_columns() -> None:
+    pages = cli_pages(app)
+    for uri, page in pages.items():
+        widths = {len(row) for row in _table_rows(page)}
+        assert len(widths) <= 1, f"{uri}: a row has another number of cells: {widths}"
+    by = [r for r in _table_rows(pages["reference/cli/llm-report.md"]) if "--by" in r[0]]
+    assert by == [
+        [
+            "<code>--by</code>",
+            "model|provider|day",
+            "<code>model</code>",
+            "Group rows by model, provider or day (UTC).",
+        ]
+    ], by
+    (output,) = [r for r in _table_rows(pages["reference/cli/ship.md"]) if "--output" in r[0]]
+    assert output[3] == "Output directory (default ship/&lt;model&gt;-&lt;target&gt;).", output
+
+
+def test_help_has_no_rst_backticks_and_no_cut_words() -> None:
+    """Rich prints ``x`` literally: help is plain text or `x`, whole at the docs' width."""
+    root = typer.main.get_command(app)
+    for path in _command_paths():
+        command = root
+        for word in path:
+            command = command.commands[word]
+        texts = [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+        assert not [t for t in texts if "``" in t], f"ml {' '.join(path)}: {texts}"
+        # The width the docs engine gives `cli:` captures (mltrack.livedocs.runner).
+        shown = ml_in_process(*path, "--help", env={"COLUMNS": "100"})
+        assert shown.returncode == 0, (path, shown.stderr)
+        assert "``" not in shown.stdout, shown.stdout
+        written = sum(text.count("…") for text in texts)  # `runs:/…` in `ml card`'s help
+        assert shown.stdout.count("…") == written, f"a word cut short:\n{shown.stdout}"
+    for uri, page in cli_pages(app).items():
+        prose = re.sub(r"^```.*?^```", "", page, flags=re.M | re.S)
+        assert "``" not in prose, uri
+
+
+def _words(help_text: str) -> str:
+    """``--help`` output as one line of words: no box, no wrapping."""
+    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_text).split())
+
+
+def test_server_help_says_it_starts_the_server_without_a_subcommand() -> None:
+    shown = ml_in_process("server", "--help", env={"COLUMNS": "100"}).stdout
+    assert "server [OPTIONS] [COMMAND [ARGS]...]" in shown, shown  # the COMMAND is optional
+    assert "Without a subcommand, `ml server` starts the server" in _words(shown), shown
+    assert "postgresql://USER:PASSWORD@HOST:5432/" in shown, "the URI is whole, not cut"
+    page = cli_pages(app)["reference/cli/server.md"]
+    assert "ml server [OPTIONS] [COMMAND [ARGS]...]" in page
+    assert "Without a subcommand, `ml server` starts the server" in " ".join(page.split())
+    for sub in ("user-add", "grant", "migrate"):
+        usage = cli_pages(app)[f"reference/cli/server-{sub}.md"]
+        assert f"ml server {sub} [OPTIONS]" in usage, usage
+
+
+def test_snapshot_help_says_what_it_does_without_update() -> None:
+    shown = _words(ml_in_process("docs", "snapshot", "--help", env={"COLUMNS": "100"}).stdout)
+    assert "only show what drifted" not in shown
+    assert "exit with status 1 on a drift, a failed item or an unreferenced example" in shown
+
+
+def test_uses_name_the_invocation_the_output_comes_from() -> None:
+    """An example that prints no `$ ml ...` line has a caption that names the command."""
+    pages = cli_pages(app)
+    for slug in ("llm", "llm-report"):
+        page = pages[f"reference/cli/{slug}.md"]
+        assert "ml llm report EXPERIMENT --by model --format markdown" in " ".join(page.split())
+    assert "Real runs of the command; the output is what it printed." not in "".join(pages.values())
+    migrate = pages["reference/cli/server-migrate.md"]
+    assert "PostgreSQL" not in migrate.split("## Examples of use")[1].split("```")[0]
+    assert "sort" not in pages["reference/cli/runs.md"].split("## Examples of use")[1]
