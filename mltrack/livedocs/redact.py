@@ -324,7 +324,37 @@ class Scrubber:
         text = self.redactor(text)
         if self._replace is None:
             return text
-        return self._replace.sub(self._substitute, text)
+        if not _BORDERS.search(text):
+            return self._replace.sub(self._substitute, text)
+        # A table's row (rich draws ``│``) keeps its right border where it was drawn: a
+        # replacement shorter or longer than what it replaces is evened out in the spaces
+        # before the next border. Lines without a border are replaced together, so a path
+        # a terminal wrapped over two of them is still found.
+        out: list[str] = []
+        plain: list[str] = []
+        for line in text.splitlines(keepends=True):
+            if _BORDERS.search(line):
+                out.append(self._replace.sub(self._substitute, "".join(plain)))
+                plain = []
+                out.append(self._table_line(line))
+            else:
+                plain.append(line)
+        out.append(self._replace.sub(self._substitute, "".join(plain)))
+        return "".join(out)
+
+    def _table_line(self, line: str) -> str:
+        assert self._replace is not None
+        out: list[str] = []
+        pos = 0
+        debt = 0  # columns to give back (> 0) or take (< 0) before the next border
+        for match in self._replace.finditer(line):
+            segment, debt = _settle(line[pos : match.start()], debt)
+            new = self._substitute(match)
+            out += [segment, new]
+            debt += len(match.group(0)) - len(new)
+            pos = match.end()
+        out.append(_settle(line[pos:], debt)[0])
+        return "".join(out)
 
     def _substitute(self, match: re.Match[str]) -> str:
         index = int((match.lastgroup or "r0")[1:])
@@ -333,6 +363,24 @@ class Scrubber:
     def data(self, value: Any) -> Any:
         """Every string in JSON-like ``value`` scrubbed (keys too)."""
         return redact_data(value, self)
+
+
+#: Vertical borders of the tables rich draws (its boxes and heavy header boxes).
+_BORDERS = re.compile("[│┃]")
+
+
+def _settle(segment: str, debt: int) -> tuple[str, int]:
+    """``segment`` with ``debt`` columns evened out in the spaces before its first border;
+    the debt left (all of it when the segment has no border)."""
+    border = _BORDERS.search(segment)
+    if border is None or debt == 0:
+        return segment, debt
+    at = border.start()
+    if debt > 0:
+        return segment[:at] + " " * debt + segment[at:], 0
+    spaces = len(segment[:at]) - len(segment[:at].rstrip(" "))
+    take = min(-debt, max(0, spaces - 1))  # keep one space before the border
+    return segment[: at - take] + segment[at:], 0
 
 
 def redact_data(value: Any, redact: Callable[[str], str]) -> Any:

@@ -94,6 +94,8 @@ _Pool = WorkerPool
 _GRACE_S = 60.0
 #: What readers see instead of the throwaway server's random port.
 PUBLIC_SERVER_URL = "http://localhost:5000"
+#: The user name examples run as (``USER``/``LOGNAME``): what pages show as who ran them.
+DOCS_USER = "docs"
 #: Temp dirs a build (or what it runs) makes with :func:`owned_tempdir`; a later build
 #: removes those whose owner process is gone.
 REAPED_PREFIXES = (
@@ -611,6 +613,11 @@ class Runner:
                 # MLflow's usage telemetry (on outside CI) would send what the examples do
                 # to MLflow's servers: a docs build makes no outside requests.
                 "MLFLOW_DISABLE_TELEMETRY": "true",
+                # Who ran it (MLflow's `mlflow.user`, mltrack's `promoted_by`, a card's
+                # "Trained by": getpass reads these first): a neutral name on the page,
+                # not the build machine's account (root in a container).
+                "LOGNAME": DOCS_USER,
+                "USER": DOCS_USER,
             }
         )
         if self._forkserver is not None:

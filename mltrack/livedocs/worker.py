@@ -86,7 +86,12 @@ def _error_from_exception(exc: BaseException, script: str) -> dict[str, Any]:
 def _save_figures(out_dir: Path, cwd: Path, before: set[str]) -> list[dict[str, str]]:
     written = []
     for path in sorted(cwd.rglob("*")):
-        if path.suffix.lower() in _IMAGE_SUFFIXES and str(path) not in before and path.is_file():
+        if (
+            path.suffix.lower() in _IMAGE_SUFFIXES
+            and str(path) not in before
+            and not _in_a_store(path.relative_to(cwd))
+            and path.is_file()
+        ):
             written.append({"name": str(path.relative_to(cwd)), "file": str(path)})
     if not written and "matplotlib.pyplot" in sys.modules:
         import matplotlib.pyplot as plt
@@ -96,6 +101,15 @@ def _save_figures(out_dir: Path, cwd: Path, before: set[str]) -> list[dict[str, 
             plt.figure(number).savefig(target, dpi=96, bbox_inches="tight")
             written.append({"name": f"figure {number}", "file": str(target)})
     return written
+
+
+def _in_a_store(relative: Path) -> bool:
+    """Whether a file lies in a tracking store or a tool's folder, not among the figures
+    the example wrote: a local store's artifacts (``.mltrack/``, ``mlruns/``,
+    ``mlartifacts/``: the confusion matrices autologging logged) and hidden folders."""
+    return any(
+        part.startswith(".") or part in ("mlruns", "mlartifacts") for part in relative.parts[:-1]
+    )
 
 
 def _wait_for_server(url: str, timeout: float) -> None:

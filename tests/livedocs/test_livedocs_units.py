@@ -560,3 +560,46 @@ def test_project_files_resolve_links_to_where_the_file_lives(tmp_path: Path) -> 
         "main.py",
         "pkg/helpers.py",
     ]
+
+
+def test_figures_are_the_images_an_example_wrote_not_a_stores_artifacts(tmp_path: Path) -> None:
+    from mltrack.livedocs.worker import _save_figures
+
+    old = tmp_path / "before.png"
+    old.write_bytes(b"png")
+    for name in (
+        "plot.png",
+        "reports/val_f1.svg",
+        ".mltrack/artifacts/0/abc/artifacts/training_confusion_matrix.png",
+        "mlruns/1/abc/artifacts/roc.png",
+        "mlartifacts/1/abc/artifacts/pr.png",
+        ".ipynb_checkpoints/plot.png",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"png")
+    figures = _save_figures(tmp_path / "out", tmp_path, before={str(old)})
+    assert [f["name"] for f in figures] == ["plot.png", "reports/val_f1.svg"]
+
+
+def test_a_replacement_inside_a_table_keeps_its_right_border_in_place() -> None:
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    root = "/work/build/checkout/"
+    url = "http://127.0.0.1:28470"
+    table = Table("check", "detail")
+    table.add_row("python", f"3.11.7 ({root}.venv/bin/python)")
+    table.add_row("tracking", f"{url} answers /health")
+    out = io.StringIO()
+    Console(file=out, width=100, color_system=None).print(table)
+    drawn = out.getvalue() + f"a path outside the table: {root}x\n"
+    widths = {len(line) for line in drawn.splitlines()[:-1]}
+    assert len(widths) == 1, widths
+
+    lines = Scrubber([], {root: "", url: "http://localhost:5000"})(drawn).splitlines()
+    assert {len(line) for line in lines[:-1]} == widths, "every row ends at the same column"
+    assert any(line.startswith("│ python   │ 3.11.7 (.venv/bin/python) ") for line in lines)
+    assert any("│ http://localhost:5000 answers /health " in line for line in lines)
+    assert lines[-1] == "a path outside the table: x"
