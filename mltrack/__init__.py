@@ -3,7 +3,7 @@
 The public API is loaded lazily so that ``import mltrack`` (and the ``ml`` CLI) stays
 fast; MLflow itself is imported on first use.
 
-Example:
+Examples:
     >>> import mltrack
     >>> @mltrack.track
     ... def train(lr: float = 0.1) -> dict[str, float]:

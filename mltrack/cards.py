@@ -11,7 +11,7 @@ Sections: overview, hyperparameters, metrics (with a plain-language reading per 
 type), feature importance (when the model exposes it), insights, recommendations,
 usage, lineage.
 
-Example:
+Examples:
     >>> card = mltrack.model_card("models:/iris-classifier@champion")
     >>> card.save("MODEL_CARD.md")
     >>> card.log_to_run()          # stores model_card.md in the run's artifacts

@@ -12,7 +12,7 @@ produced it, and the registry gives it a name and a version number
 * :func:`list_versions` shows each version with the metrics of its run and its aliases,
   fetching all runs in one search instead of one request per version.
 
-Example:
+Examples:
     >>> info = mltrack.save(model, name="iris-classifier", input_example=X[:5])
     >>> mltrack.promote("iris-classifier", info.version, to="champion", reason="best F1")
 """

@@ -81,7 +81,7 @@ def _describe_value(value: Any) -> str:
 def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Flatten nested dicts, dataclasses and pydantic models into ``a.b`` keys.
 
-    Example:
+    Examples:
         >>> flatten_params({"opt": {"lr": 0.1, "betas": (0.9, 0.99)}})
         {'opt.lr': 0.1, 'opt.betas': (0.9, 0.99)}
     """
@@ -388,7 +388,7 @@ def run(
     Yields:
         A :class:`RunHandle` for logging metrics, params and tags.
 
-    Example:
+    Examples:
         >>> with mltrack.run("baseline", params={"lr": 0.1}) as r:
         ...     r.log_metric("accuracy", 0.93)
     """

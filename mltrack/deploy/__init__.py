@@ -6,7 +6,7 @@ context, an app file, manifests, a SAM template) into an output directory, and
 is installed and usable, otherwise it records the exact commands to run. ``dry_run=True``
 only builds.
 
-Example:
+Examples:
     >>> import mltrack
     >>> result = mltrack.ship("iris-classifier", to="docker", dry_run=True)  # doctest: +SKIP
     >>> print(result.commands[0])  # doctest: +SKIP

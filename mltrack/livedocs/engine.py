@@ -1,6 +1,6 @@
 """The engine's front door: plan, execute and render, with no site generator involved.
 
-Example:
+Examples:
     >>> from pathlib import Path
     >>> from mltrack.livedocs import EngineConfig, LiveDocsEngine
     >>> engine = LiveDocsEngine(EngineConfig(root=Path(".")))

@@ -441,7 +441,7 @@ def track_llm(
         The decorated function, or an object usable both as a decorator and as a
         (sync or async) context manager yielding an :class:`LLMTracker`.
 
-    Example:
+    Examples:
         >>> @track_llm(budget_usd=0.50)
         ... def answer(question: str) -> str:
         ...     reply = client.chat.completions.create(model="gpt-4o-mini", messages=[...])

@@ -1,6 +1,6 @@
 """Serve an MLflow model over HTTP: validation, auth, metrics and OpenAPI from its signature.
 
-Example:
+Examples:
     >>> from mltrack.serve import create_app
     >>> app = create_app("iris-classifier")  # doctest: +SKIP
     >>> # uvicorn.run(app, host="127.0.0.1", port=8080)

@@ -4,7 +4,9 @@ Handles API Gateway REST (payload v1) and HTTP API (payload v2) proxy events, an
 Lambda function URLs (which use v2). The model is loaded when the handler is created,
 i.e. during the Lambda init phase, not on the first request.
 
-Example (the generated ``handler.py`` of ``ml ship NAME --to lambda``):
+Examples:
+    The generated ``handler.py`` of ``ml ship NAME --to lambda``:
+
     >>> from mltrack.serve.lambda_handler import make_handler
     >>> handler = make_handler("/var/task/model")  # doctest: +SKIP
 """

@@ -16,7 +16,7 @@ the usage returned) and can be read back with :meth:`FakeLLMServer.calls`, also 
 another process through ``GET /_fake/calls``. API keys are never recorded; only whether
 one was sent.
 
-Example:
+Examples:
     >>> from openai import OpenAI
     >>> from mltrack.testing import FakeLLMServer
     >>> with FakeLLMServer() as llm:

@@ -9,10 +9,10 @@ when start-up fails half-way, and also when the process that started it dies wit
 stopping it (even by SIGKILL): a sentinel process then stops the server and removes the
 directory.
 
-Example::
-
-    with temporary_postgres() as pg:
-        print(pg.uri)   # postgresql://mltrack@127.0.0.1:54321/mlflow
+Examples:
+    >>> with temporary_postgres() as pg:
+    ...     print(pg.uri)
+    postgresql://mltrack@127.0.0.1:54321/mlflow
 """
 
 from __future__ import annotations
