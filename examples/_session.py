@@ -8,6 +8,7 @@ the `ml` commands read them back. Each runs in its own process, as typed.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,7 @@ def ml(*args: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "mltrack", *args], env=ENV, capture_output=True, text=True
     )
-    print("$ ml", " ".join(args))
+    print("$ ml", shlex.join(args))
     print(done.stdout.rstrip() or done.stderr.rstrip(), end="\n\n", flush=True)
     if done.returncode != 0:
         raise SystemExit(f"ml {' '.join(args)} exited with {done.returncode}")

@@ -45,11 +45,13 @@ copy = register(champion.source, "api-iris-audit", description="frozen for the a
 print("registered again:", copy.uri, "from the same run:", copy.run_id == champion.run_id)
 resolved = resolve_model("api-iris")  # a bare name means its champion
 print("api-iris resolves to version", resolved.version, "alias", resolved.alias)
-print("MlflowClient sees:", client().get_registered_model("api-iris-audit").description)
+audit = client().get_model_version("api-iris-audit", copy.version)  # plain MLflow reads it too
+print("MlflowClient sees the version's description:", audit.description)
 
 # --- checks ---
 assert describe_model_class(model) == "LogisticRegression" and detect_flavor(model) == "sklearn"
 assert copy.version == "1" and copy.run_id == champion.run_id, copy
+assert audit.description == "frozen for the audit", audit.description
 assert resolved.version == "1" and resolved.run_id == champion.run_id, resolved
 assert [v.version for v in list_versions("api-iris")] == ["2", "1"], "newest first"
 assert champion.version == "1" and get_version("api-iris", "challenger").version == "2"

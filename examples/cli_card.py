@@ -5,6 +5,7 @@ front matter, and `--output card.html` writes the HTML card (the format follows 
 file's suffix; `--format markdown|html` chooses it explicitly, `md` is accepted too).
 """
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ with mltrack.run("iris-tree", params={"max_depth": 3}, autolog=False) as run:
 
 
 def ml(*args: str) -> str:
-    print("$ ml", " ".join(args))
+    print("$ ml", shlex.join(args))
     done = subprocess.run([sys.executable, "-m", "mltrack", *args], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.strip().splitlines()

@@ -8,6 +8,7 @@ aliases and recommends (or not) a promotion. Both exit with status 0 either way.
 
 import contextlib
 import io
+import shlex
 
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
@@ -32,7 +33,7 @@ mltrack.promote("cli-cancer", saved.version, to="challenger")
 
 def ml(*args: str) -> str:
     """Run `ml ARGS` in this process (the app the `ml` command runs); return its output."""
-    print("$ ml", " ".join(args))
+    print("$ ml", shlex.join(args))
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         app(list(args), prog_name="ml")

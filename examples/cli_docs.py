@@ -7,6 +7,7 @@ reports; `ml docs snapshot --update` writes the normalised output under
 # livedocs: timeout=240
 
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,7 @@ with tempfile.TemporaryDirectory(prefix="docs-run-") as project:
     (root / "examples" / "hello.py").write_text(EXAMPLE)
 
     def ml(*args: str) -> subprocess.CompletedProcess[str]:
-        print("$ ml", " ".join(args))
+        print("$ ml", shlex.join(args))
         done = subprocess.run(
             [sys.executable, "-m", "mltrack", *args],
             cwd=root,

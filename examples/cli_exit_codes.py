@@ -6,6 +6,7 @@ stderr, also with `--debug`, after the traceback), 130 Ctrl-C and 128+N a signal
 # livedocs: timeout=240
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def ml(*args: str, env: dict[str, str] | None = None) -> int:
     )
     shown = done.stdout if done.returncode in (0, 1) else done.stderr
     lines = [line.strip(" │") for line in shown.splitlines() if line.strip(" ─╭╮╰╯│")]
-    print(f"{status(done.returncode):>6}  ml {' '.join(args):<44} {(lines or ['-'])[-1][:60]}")
+    print(f"{status(done.returncode):>6}  ml {shlex.join(args):<44} {(lines or ['-'])[-1]}")
     return status(done.returncode)
 
 

@@ -7,6 +7,7 @@ their status, duration and metrics, and `--format json` prints the same for scri
 import contextlib
 import io
 import json
+import shlex
 
 import mltrack
 from mltrack.cli import app
@@ -19,7 +20,7 @@ mltrack.flush()
 
 def ml(*args: str) -> str:
     """Run `ml ARGS` in this process (the app the `ml` command runs); return its output."""
-    print("$ ml", " ".join(args))
+    print("$ ml", shlex.join(args))
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         app(list(args), prog_name="ml")

@@ -4,6 +4,7 @@
 `--dry-run` writes the artifacts without running docker, modal, sam or kubectl.
 """
 
+import shlex
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ mltrack.save(
 
 
 def ml(*args: str) -> None:
-    print("$ ml", " ".join(args))
+    print("$ ml", shlex.join(args))
     proc = subprocess.run([sys.executable, "-m", "mltrack", *args], capture_output=True, text=True)
     print((proc.stdout + proc.stderr).strip(), end="\n\n")
 

@@ -7,6 +7,7 @@ in-process through mltrack's CLI app, so what you see is their real output.
 # livedocs: timeout=240
 
 import os
+import shlex
 from pathlib import Path
 
 from mltrack.cli import app
@@ -40,7 +41,7 @@ print(f"accuracy: {accuracy:.3f}")
 
 def ml(*args: str) -> None:
     """Print the command like a shell prompt, then run it."""
-    print("$ ml " + " ".join(f'"{a}"' if " " in a else a for a in args), flush=True)
+    print("$ ml " + shlex.join(args), flush=True)
     try:
         app(list(args), prog_name="ml")
     except SystemExit as exit_:

@@ -5,6 +5,7 @@ or `debug: true` in `.mltrack.yml`) prints the full traceback instead, for bug r
 """
 
 import os
+import shlex
 import subprocess
 import sys
 
@@ -12,12 +13,12 @@ command = [sys.executable, "-m", "mltrack"]
 failing = ["promote", "no-such-model", "1"]
 
 plain = subprocess.run([*command, *failing], capture_output=True, text=True)
-print("$ ml " + " ".join(failing))
+print("$ ml " + shlex.join(failing))
 print(plain.stderr.strip(), f"\n(exit status {plain.returncode})\n")
 
 debug = subprocess.run([*command, "--debug", *failing], capture_output=True, text=True)
 lines = debug.stderr.strip().splitlines()
-print("$ ml --debug " + " ".join(failing))
+print("$ ml --debug " + shlex.join(failing))
 print(f"({len(lines)} lines of traceback; the first and the last five)")
 print("\n".join([lines[0], "  ...", *lines[-5:]]), f"\n(exit status {debug.returncode})\n")
 

@@ -8,6 +8,7 @@ NAME` lists the versions with their metrics and aliases, and `ml promote` moves 
 
 import contextlib
 import io
+import shlex
 
 import mlflow
 from sklearn.datasets import load_iris
@@ -31,7 +32,7 @@ with mltrack.run("iris-tree", params={"max_depth": 3}, autolog=False) as run:
 
 def ml(*args: str) -> str:
     """Run `ml ARGS` (the same app the `ml` command runs) and return what it printed."""
-    print(f"$ ml {' '.join(args)}")
+    print("$ ml", shlex.join(args))
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         app(list(args))  # a user error would exit with code 2 and stop the script

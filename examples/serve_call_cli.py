@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,7 @@ outputs: list[str] = []
 
 
 def ml(*args: str) -> None:
-    print("$ ml", " ".join(args).replace(os.environ.get("MODEL_URL", "-"), "$MODEL_URL"))
+    print("$ ml", shlex.join(args).replace(os.environ.get("MODEL_URL", "-"), "$MODEL_URL"))
     done = subprocess.run(
         [sys.executable, "-m", "mltrack", *args], capture_output=True, text=True, check=True
     )

@@ -6,6 +6,7 @@ running server. Both print the prediction and the latency.
 """
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ runs: list[subprocess.CompletedProcess[str]] = []
 
 
 def ml(*args: str) -> None:
-    print("$ ml", " ".join(args))
+    print("$ ml", shlex.join(args))
     proc = subprocess.run([sys.executable, "-m", "mltrack", *args], capture_output=True, text=True)
     print(proc.stdout.strip() or proc.stderr.strip())
     runs.append(proc)

@@ -9,6 +9,7 @@ Runs standalone: ``uv run python examples/team_server_sqlite.py``.
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -20,9 +21,12 @@ admin_password = secrets.token_urlsafe(16)  # in real life: from your secret man
 env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_TRACKING_")}
 env |= {"MLFLOW_AUTH_ADMIN_PASSWORD": admin_password, "NO_COLOR": "1", "COLUMNS": "100"}
 
-# 1. Start the server (foreground process; here in the background of this script).
+# 1. Start the server (foreground process; here in the background of this script). One
+#    worker is plenty for one person (the default on sqlite is two); port 0 picks a free one.
+command = ["server", "--auth", "--port", "0", "--workers", "1"]
+print("$ ml", shlex.join(command))
 server = subprocess.Popen(
-    [sys.executable, "-m", "mltrack", "server", "--auth", "--port", "0", "--workers", "1"],
+    [sys.executable, "-m", "mltrack", *command],
     cwd=workdir,
     env=env,
     stdout=subprocess.PIPE,

@@ -12,6 +12,7 @@ Runs standalone:
 
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -26,7 +27,7 @@ os.environ["MLFLOW_AUTH_ADMIN_PASSWORD"] = admin_password = secrets.token_urlsaf
 
 def ml(*args: str) -> None:
     """Run `ml ARGS` as the admin, print the command line and what it printed."""
-    print("$ ml", " ".join(args))
+    print("$ ml", shlex.join(args))
     done = subprocess.run(
         [sys.executable, "-m", "mltrack", *args],
         capture_output=True,

@@ -50,13 +50,14 @@ Path("incoming.csv").write_text(X_new.to_csv(index=False))  # what the upstream 
 
 @mltrack.track(name="batch-score")
 def batch_score(source: str, destination: str, chunk_rows: int = 25) -> dict:
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")  # loaded once per job
+    version = mlflow.MlflowClient().get_model_version_by_alias(MODEL, "champion").version
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}/{version}")  # loaded once per job
     batches = []
     for chunk in pd.read_csv(source, chunksize=chunk_rows):
         batches.append(chunk.assign(prediction=model.predict(chunk)))
     scored = pd.concat(batches)
     scored.to_csv(destination, index=False)
-    mlflow.set_tag("model_version", model.metadata.model_id)
+    mlflow.set_tags({"model_name": MODEL, "model_version": version})  # what scored the file
     return {
         "rows": len(scored),
         "chunks": len(batches),
@@ -88,8 +89,8 @@ assert str(meta["version"]) == str(champion.version) and meta["alias"] == "champ
 )
 assert job.data.metrics["rows"] == len(X_new) == len(pd.read_csv("scored.csv"))
 assert job.data.metrics["chunks"] == -(-len(X_new) // 25)
-loaded_id = mlflow.models.get_model_info(f"models:/{MODEL}@champion").model_id
-assert job.data.tags["model_version"] == loaded_id, (job.data.tags, loaded_id)
+assert job.data.tags["model_version"] == str(champion.version), job.data.tags
+assert job.data.tags["model_name"] == MODEL
 (training,) = mlflow.search_runs(
     filter_string="attributes.run_name = 'train-gbr'", max_results=1, output_format="list"
 )

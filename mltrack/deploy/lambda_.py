@@ -82,6 +82,10 @@ def sam_template(ref: ModelRef, options: ShipOptions, python_version: str) -> di
                             "Type": "HttpApi",
                             "Properties": {"Path": "/health", "Method": "GET"},
                         },
+                        "Ready": {
+                            "Type": "HttpApi",
+                            "Properties": {"Path": "/ready", "Method": "GET"},
+                        },
                     },
                 },
                 "Metadata": {

@@ -41,6 +41,7 @@ def test_sam_template_declares_an_image_function_behind_http_api(bundle: Path) -
         (e["Properties"]["Method"], e["Properties"]["Path"]) for e in props["Events"].values()
     }
     assert ("POST", "/predict") in routes and ("GET", "/health") in routes
+    assert ("GET", "/ready") in routes  # the handler answers it: the API routes it
     assert all(e["Type"] == "HttpApi" for e in props["Events"].values())
     assert (bundle / function["Metadata"]["Dockerfile"]).is_file()
 
