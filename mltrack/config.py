@@ -3,9 +3,14 @@
 The file is searched upwards from the current directory. Environment variables are
 ``MLTRACK_<KEY>`` for top-level keys and ``MLTRACK_<SECTION>__<KEY>`` for nested ones
 (e.g. ``MLTRACK_LLM__BUDGET_USD=5``); values are parsed as YAML scalars, so ``true`` and
-``1.5`` get their natural types. ``MLFLOW_TRACKING_URI`` is honoured too. Every key is
-validated: an unknown key or a wrong type raises :class:`~mltrack.errors.ConfigError`
-naming the file (or variable), the key and the expected type.
+``1.5`` get their natural types. ``MLFLOW_TRACKING_URI`` is honoured too.
+
+Every key is validated: an unknown key anywhere in the file, an unknown key in a section
+(``MLTRACK_LLM__BUDGET`` for ``llm.budget``) or a value of the wrong type raises
+:class:`~mltrack.errors.ConfigError` naming the file (or variable), the key and the
+expected type. An ``MLTRACK_*`` variable whose first part names no setting
+(``MLTRACK_BUDGET_USD``, or a tool's own variable) is not a setting at all: it is ignored,
+and ``ml doctor`` lists it as a possible typo.
 
 The configuration reference in the docs is generated from these models.
 """

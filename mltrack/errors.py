@@ -34,9 +34,12 @@ class MltrackError(Exception):
 class ConfigError(MltrackError, ValueError):
     """The configuration is invalid.
 
-    Raised for an unknown key or a value of the wrong type in ``.mltrack.yml`` or in an
-    ``MLTRACK_*`` environment variable. The message names the file (or variable), the key
-    and the expected type. Fix the value, or run ``ml doctor`` to check the whole config.
+    Raised for an unknown key or a value of the wrong type in ``.mltrack.yml``, and for
+    an unknown key in a section or a value of the wrong type in an ``MLTRACK_*``
+    environment variable (``MLTRACK_LLM__BUDGET``, ``MLTRACK_LOGGING__BATCH_SIZE=many``).
+    The message names the file (or variable), the key and the expected type. Fix the
+    value, or run ``ml doctor`` to check the whole config; it also lists ``MLTRACK_*``
+    variables that name no setting, which are ignored rather than rejected.
     """
 
 
@@ -74,9 +77,9 @@ class ModelNotFoundError(MltrackError, LookupError):
 class UnsupportedModelError(MltrackError, TypeError):
     """mltrack cannot find an MLflow flavor for this model object.
 
-    Supported automatically: scikit-learn estimators, PyTorch modules, XGBoost and
-    Transformers models when installed, and any ``mlflow.pyfunc.PythonModel``. Wrap
-    other models in a ``PythonModel`` subclass.
+    Supported automatically: scikit-learn estimators, PyTorch modules, Keras 3 models
+    (any backend), XGBoost and Transformers models when installed, and any
+    ``mlflow.pyfunc.PythonModel``. Wrap other models in a ``PythonModel`` subclass.
     """
 
 
@@ -84,7 +87,7 @@ class BudgetExceeded(MltrackError):
     """An LLM cost budget has been spent.
 
     Raised before the next tracked LLM call once the cost recorded for the budget scope
-    exceeds ``budget_usd``. Raise the budget (decorator argument or ``llm.budget_usd`` in
+    reaches ``budget_usd``. Raise the budget (decorator argument or ``llm.budget_usd`` in
     ``.mltrack.yml``), or set ``llm.on_budget_exceeded: warn`` to only warn.
     """
 

@@ -68,7 +68,9 @@ _Row = tuple[str, str, float, int, int]  # run_id, key, value, timestamp ms, ste
 class LogSender(Sender, Protocol):
     """What the logger sends through: a tracking client that can also be probed.
 
-    :class:`~mltrack.transport.TrackingTransport` in use. Its errors carry the meaning:
+    A :class:`BufferedLogger` given no ``sender`` uses a
+    :class:`~mltrack.transport.TrackingTransport` for its tracking URI; tests pass an
+    in-memory one. The sender's errors carry the meaning:
     :class:`~mltrack.transport.ServerUnreachable` spools and probes again later,
     :class:`~mltrack.transport.BatchRejected` puts the batch aside, anything else spools
     it as a server trouble (401/403, an overloaded server).

@@ -101,7 +101,12 @@ def _missing(exc: BaseException) -> bool:
 
 
 def experiment_name(explicit: str | None = None) -> str:
-    """The experiment to use: ``explicit``, else configured, else ``MLFLOW_EXPERIMENT_NAME``."""
+    """The experiment to use, the first one set of these.
+
+    ``explicit``; ``experiment`` in the settings (``.mltrack.yml`` or
+    ``MLTRACK_EXPERIMENT``); ``MLFLOW_EXPERIMENT_NAME``; the experiment this process chose
+    with ``mlflow.set_experiment()``; else ``"Default"``.
+    """
     if explicit:
         return explicit
     configured = load_settings().experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME")

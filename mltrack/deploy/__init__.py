@@ -48,7 +48,8 @@ class ShipOptions:
         auth: require a bearer token (default: ``serve.auth``).
         gpu: GPU type: Modal (``T4``, ``A10G``, ``A100``...) or, for Kubernetes, a count
             of ``nvidia.com/gpu`` (``1``, or ``T4`` meaning one).
-        image: container image name for ``docker``/``kubernetes``/``lambda``.
+        image: container image name for ``docker`` and ``kubernetes`` (default
+            ``mltrack/<model>:<version>``); ``lambda`` leaves naming to ``sam build``.
         push: push the image after building (``docker``).
         memory_mb: memory for Lambda (MB), Modal (MB) and the Kubernetes limit (MiB).
         timeout_s: request timeout for Lambda and Modal.

@@ -107,8 +107,9 @@ class _Totals:
 class LLMTracker:
     """A budget scope and the calls recorded in it.
 
-    Returned by ``with track_llm(...) as tracker`` and available as ``func.llm`` on a
-    decorated function (where it spans every call of that function in this process).
+    Returned by ``with track_llm(...) as tracker``. A decorated function has one too,
+    spanning every call of that function in this process: ``func.llm_tracker()``
+    returns it.
 
     Attributes:
         name: scope name (the function name for the decorator).

@@ -12,11 +12,11 @@ adds is the glue a team needs around it:
   and a bad URI or a missing admin password is one clear error instead of crashing workers;
 * a generated auth config (``basic_auth.ini``) and a stable Flask secret key kept in the
   server's state directory, readable by its owner only;
-* :func:`check_server`: health, authentication and a write/read round trip against any
-  running server; :func:`migrate`: a timestamped backup of a sqlite database, then
-  ``mlflow db upgrade``;
-* credentials never leave the process environment: every URI that is shown is passed
-  through :func:`redact_uri` first.
+* ``ml server --check URL``: health, authentication and a write/read round trip against
+  any running server, one :class:`CheckResult` per step;
+* :func:`migrate`: a timestamped backup of a sqlite database, then ``mlflow db upgrade``;
+* credentials never leave the process environment: every URI that is shown has its
+  password replaced by ``***`` first.
 
 The package's modules, one concern each: ``_config`` (validation), ``_env`` (what
 MLflow's server reads), ``_prepare`` (schema, admin, worker plan), ``_server``

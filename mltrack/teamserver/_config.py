@@ -40,7 +40,8 @@ class TeamServerConfig:
             interfaces adds this machine's host name and FQDN (:meth:`host_names`); ``*``
             accepts any name.
         port: TCP port; 0 picks a free one.
-        workers: uvicorn worker processes; None picks them (:func:`plan_workers`). Each
+        workers: uvicorn worker processes; None picks them: 2 on sqlite, else one per
+            core (2 to 16), fewer when PostgreSQL has too few connections free. Each
             runs MLflow's Python request handling on one core; PostgreSQL takes their
             writes concurrently, so on PostgreSQL one worker per core writes fastest
             (sqlite serialises writes whatever the count).

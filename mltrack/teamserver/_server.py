@@ -28,7 +28,7 @@ from mltrack.teamserver._uris import _ANY_INTERFACE, _port_in_use, _sqlite_path
 
 @dataclass
 class TeamServer:
-    """A running team server started by :func:`start_team_server`.
+    """A running team server, as :func:`team_server` yields it.
 
     Attributes:
         url: base URL clients use as ``MLFLOW_TRACKING_URI``.
@@ -191,7 +191,17 @@ def start_team_server(config: TeamServerConfig, wait: bool = True) -> TeamServer
 
 @contextlib.contextmanager
 def team_server(config: TeamServerConfig) -> Iterator[TeamServer]:
-    """Context manager form of :func:`start_team_server`; always stops the server."""
+    """Run a team server for the duration of a ``with`` block; always stop it after.
+
+    Validates ``config``, prepares the database (schema, admin user) and starts the
+    server, then yields it once it answers ``/health``. On leaving the block, also on an
+    error, the server is stopped (and a temporary ``state_dir`` it created is removed).
+
+    Raises:
+        ConfigError: invalid settings.
+        ServerStartError: the port is taken, the database cannot be prepared, or the
+            server did not become healthy (the message holds the log tail).
+    """
     server = start_team_server(config)
     try:
         yield server
