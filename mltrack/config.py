@@ -173,7 +173,12 @@ class PromotionSettings(_Section):
     """Champion-vs-challenger recommendation rule (`ml compare --champion/--challenger`)."""
 
     metric: str | None = Field(
-        None, description="Primary metric; default: the first metric both runs share."
+        None,
+        description=(
+            "Primary metric; default: the first of f1, accuracy, roc_auc, r2, rmse, mae, "
+            "log_loss, loss that both runs share (also as a prefix or suffix, e.g. val_f1), "
+            "else the alphabetically first shared metric."
+        ),
     )
     higher_is_better: bool | None = Field(
         None,

@@ -103,8 +103,10 @@ def ship(
         console.print(f"  {label}: [cyan]{command}[/]", highlight=False, soft_wrap=True)
     for note in result.notes:
         console.print(f"  [dim]{note}[/]", highlight=False, soft_wrap=True)
-    if result.url:
-        console.print(f"  url: {result.url}")
+    if result.url:  # nothing answers there until the commands above have run
+        console.print(
+            f"  url: {result.url}" if result.deployed else f"  url once deployed: {result.url}"
+        )
 
 
 def _shown_path(path: Path | str) -> str:

@@ -114,7 +114,10 @@ class ShipResult:
         lines += [f"  {verb}: {command}" for command in self.commands]
         lines += [f"  note: {note}" for note in self.notes]
         if self.url:
-            lines.append(f"  url: {self.url}")
+            # Nothing answers there until the commands above have run.
+            lines.append(
+                f"  url: {self.url}" if self.deployed else f"  url once deployed: {self.url}"
+            )
         return "\n".join(lines)
 
 
