@@ -52,6 +52,21 @@ def exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+class Stopped(KeyboardInterrupt):
+    """A signal (SIGTERM) asked the command to stop: handled as Ctrl-C is (a run in
+    progress ends KILLED, a child gets the same signal). The command that installed
+    :func:`stop_on_signal` turns it into exit status 128+N."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def stop_on_signal(signum: int, frame: object) -> None:
+    """Signal handler: stop the way Ctrl-C does (:class:`Stopped`), status 128+N."""
+    raise Stopped(signum)
+
+
 #: Other spellings of ``--format`` values, accepted without a word: one canonical name each.
 FORMAT_ALIASES = {"md": "markdown"}
 
@@ -190,8 +205,16 @@ _uncut_option_help()
 
 
 def debug_enabled() -> bool:
-    """True when tracebacks were asked for with ``--debug`` or ``MLTRACK_DEBUG``."""
-    return os.environ.get("MLTRACK_DEBUG", "").lower() in ("1", "true", "yes", "on")
+    """True when tracebacks were asked for: ``--debug``, ``MLTRACK_DEBUG`` or
+    ``debug: true`` in the project's ``.mltrack.yml``."""
+    if os.environ.get("MLTRACK_DEBUG", "").lower() in ("1", "true", "yes", "on"):
+        return True
+    from mltrack.config import load_settings
+
+    try:
+        return load_settings().debug
+    except MltrackError:  # an invalid config file: its own error says so
+        return False
 
 
 class MltrackTyper(typer.Typer):
@@ -201,10 +224,8 @@ class MltrackTyper(typer.Typer):
         try:
             result = super().__call__(*args, standalone_mode=False, **kwargs)
         except MltrackError as exc:
-            if debug_enabled():
-                # The traceback, then the same exit status as without --debug.
+            if debug_enabled():  # the traceback, then the same line and status as without
                 traceback.print_exc()
-                sys.exit(USER_ERROR_EXIT)
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(USER_ERROR_EXIT)
         except _ABORTS:
@@ -221,9 +242,12 @@ class MltrackTyper(typer.Typer):
         except Exception as exc:
             # MLflow's own errors reach the CLI unwrapped from many commands (runs, compare,
             # promote, registry): the expected ones (401/403, no server) are user errors.
-            message = None if debug_enabled() else server_error_message(exc, _command(self, kwargs))
+            # Anything else is a bug: its traceback, exit status 1.
+            message = server_error_message(exc, _command(self, kwargs))
             if message is None:
                 raise
+            if debug_enabled():
+                traceback.print_exc()
             err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
             sys.exit(USER_ERROR_EXIT)
         # Outside standalone mode click returns the code of `typer.Exit(n)` instead of exiting.

@@ -13,20 +13,27 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
 from mltrack.cli._app import (
+    Stopped,
     app,
     console,
+    err_console,
     json_alias_option,
     list_format,
     list_format_option,
+    stop_on_signal,
     user_environment,
 )
 from mltrack.cli._tables import headline_metrics
 from mltrack.errors import ConfigError, MltrackError
+
+if TYPE_CHECKING:
+    from mltrack.tracking import RunHandle
 
 
 # --------------------------------------------------------------------------- doctor
@@ -212,13 +219,26 @@ def train(
 
     Arguments after the script are passed to it. Inside the script, `mlflow` calls log to
     the same run (MLFLOW_RUN_ID is set) and `@track` functions become child runs. The
-    script's output is saved as the run artifact `train.log`.
+    script's output is saved as the run artifact `train.log`. Ctrl-C or SIGTERM stops
+    the script too and marks the run KILLED (exit status 130 or 143).
     """
-    import mltrack
-
     if not script.is_file():
         raise MltrackError(f"script not found: {script}; pass the path of a Python file")
     args = list(ctx.args)
+    # SIGTERM (docker stop, kubectl delete, a CI timeout) stops like Ctrl-C: the script
+    # gets the signal, its output is kept and the run ends KILLED, not left RUNNING.
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    try:
+        handle = _train(script, args, name, experiment)
+    except Stopped as exc:
+        err_console.print(f"stopped by {signal.Signals(exc.signum).name}: the run is KILLED")
+        raise typer.Exit(128 + exc.signum) from None
+    console.print(f"[green]finished[/] run {handle.id}")
+
+
+def _train(script: Path, args: list[str], name: str | None, experiment: str | None) -> RunHandle:
+    import mltrack
+
     with mltrack.run(
         name or script.stem,
         experiment=experiment,
@@ -230,28 +250,34 @@ def train(
         if not handle.offline:
             env["MLFLOW_RUN_ID"] = handle.id
         console.print(f"[bold]run[/] {handle.id}  [dim]{handle.tracking_uri}[/]")
-        code, log_text = _stream([sys.executable, "-u", str(script), *args], env, prefix_err=False)
-        _log_text_artifact(handle, log_text, "train.log")
+        output: list[str] = []
+        try:
+            code = _stream([sys.executable, "-u", str(script), *args], env, output)
+        finally:  # stopped too: what the script printed until then
+            _log_text_artifact(handle, "".join(output), "train.log")
         if code != 0:
             raise MltrackError(f"{script} exited with code {code}; the run is marked FAILED")
-    console.print(f"[green]finished[/] run {handle.id}")
+    return handle
 
 
-def _stream(cmd: list[str], env: dict[str, str], prefix_err: bool) -> tuple[int, str]:
-    """Run ``cmd``, echo its output live, return (exit code, output)."""
+def _stream(cmd: list[str], env: dict[str, str], lines: list[str]) -> int:
+    """Run ``cmd``, echo its output live and append it to ``lines``; its exit code.
+
+    Ctrl-C, or a :class:`Stopped` signal, is passed on to ``cmd`` and re-raised once it
+    has ended (SIGKILL after 10 s).
+    """
     proc = subprocess.Popen(
         cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
     )
-    lines: list[str] = []
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
             sys.stdout.write(line)
             sys.stdout.flush()
             lines.append(line)
-        return proc.wait(), "".join(lines)
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
+        return proc.wait()
+    except KeyboardInterrupt as exc:
+        proc.send_signal(exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests._helpers import ml_in_process
+from tests._helpers import ml_in_process, running
 
 ML = Path(sys.executable).with_name("ml")  # the console script `pip install` wrote
 
@@ -162,6 +163,36 @@ def test_train_failing_script_marks_run_failed(experiment: str, tmp_path: Path) 
     exp = client.get_experiment_by_name(experiment)
     (run,) = client.search_runs([exp.experiment_id])
     assert run.info.status == "FAILED"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_train_stopped_by_a_signal_ends_the_run_killed_and_the_script_with_it(
+    experiment: str, tmp_path: Path, sig: int
+) -> None:
+    # `docker stop`, `kubectl delete` and CI timeouts send SIGTERM: it must not leave the
+    # run RUNNING and the script going, as Python's default for SIGTERM would.
+    script = tmp_path / "slow.py"
+    script.write_text("import os, time\nprint('pid', os.getpid(), flush=True)\ntime.sleep(120)\n")
+    proc = subprocess.Popen(
+        [str(ML), "train", str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "MLTRACK_EXPERIMENT": experiment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    child = next(int(line.split()[1]) for line in proc.stdout if line.startswith("pid "))
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == (130 if sig == signal.SIGINT else 128 + sig), err
+    assert "Traceback" not in err, err
+    assert not running(child), "the training script outlived `ml train`"
+    client = MlflowClient()
+    (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert run.info.status == "KILLED"
+    log = client.download_artifacts(run.info.run_id, "train.log", str(tmp_path))
+    assert Path(log).read_text().startswith("pid "), "what it printed until then is kept"
 
 
 def test_runs_lists_json(experiment: str, tmp_path: Path) -> None:
