@@ -81,10 +81,11 @@ def test_ml_runs_without_permission_is_one_line_naming_the_403(
     assert "`ml runs`" in line and auth_team.url in line
     assert auth_team.passwords["bob"] not in line
 
-    # --debug shows the traceback (for bug reports): Python's own exit code 1.
+    # --debug shows the traceback first (for bug reports), then the same line and status.
     debug = _ml_process(bob, "--debug", "runs", "-e", experiment, cwd=tmp_path)
-    assert debug.returncode == 1 and "Traceback" in debug.stderr
-    assert "403" in debug.stderr
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
+    assert debug.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "403" in debug.stderr and auth_team.passwords["bob"] not in debug.stderr
 
     # Once alice grants READ, the same command lists her run.
     grant_permission(
