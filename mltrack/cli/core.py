@@ -272,9 +272,9 @@ def _stream(cmd: list[str], env: dict[str, str], lines: list[str]) -> int:
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
+            lines.append(line)  # first: what the terminal shows is in the log, stopped or not
             sys.stdout.write(line)
             sys.stdout.flush()
-            lines.append(line)
         return proc.wait()
     except KeyboardInterrupt as exc:
         proc.send_signal(exc.signum if isinstance(exc, Stopped) else signal.SIGINT)
