@@ -103,10 +103,8 @@ def ship(
         console.print(f"  {label}: [cyan]{command}[/]", highlight=False, soft_wrap=True)
     for note in result.notes:
         console.print(f"  [dim]{note}[/]", highlight=False, soft_wrap=True)
-    if result.url:  # nothing answers there until the commands above have run
-        console.print(
-            f"  url: {result.url}" if result.deployed else f"  url once deployed: {result.url}"
-        )
+    if result.url:
+        console.print(f"  {result.url_line()}")
 
 
 def _shown_path(path: Path | str) -> str:

@@ -114,11 +114,12 @@ class ShipResult:
         lines += [f"  {verb}: {command}" for command in self.commands]
         lines += [f"  note: {note}" for note in self.notes]
         if self.url:
-            # Nothing answers there until the commands above have run.
-            lines.append(
-                f"  url: {self.url}" if self.deployed else f"  url once deployed: {self.url}"
-            )
+            lines.append(f"  {self.url_line()}")
         return "\n".join(lines)
+
+    def url_line(self) -> str:
+        """``url: URL``, or ``url once deployed: URL`` while nothing answers there yet."""
+        return f"url: {self.url}" if self.deployed else f"url once deployed: {self.url}"
 
 
 class Target(Protocol):
