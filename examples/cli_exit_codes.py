@@ -84,3 +84,8 @@ assert codes == {
     "sigint": 130,
     "sigterm": 143,
 }, codes
+# Stopped by either signal, `ml train` ends its run KILLED (not left RUNNING).
+import mlflow  # noqa: E402
+
+stopped = mlflow.search_runs(filter_string="attributes.run_name = 'slow'", output_format="list")
+assert sorted(run.info.status for run in stopped) == ["KILLED", "KILLED"], stopped
