@@ -4,8 +4,8 @@
 fails when today's output drifts from the committed one and prints a unified diff, so a
 behaviour change of the code shows up as a docs diff in review. Run ids, timestamps,
 durations and temporary paths are masked, because they change on every run; so are
-loopback ports, short run ids, the per-item experiment suffix, MLflow's random run names and
-the values of timing metrics. Table padding is collapsed (a masked value changes column
+loopback ports, short run ids, the per-item experiment suffix, MLflow's random run names,
+the values of timing metrics and the Python patch release (machines differ). Table padding is collapsed (a masked value changes column
 widths) and run lines are sorted (runs started together have no stable order). An example
 whose output holds other volatile values declares them with a header line
 ``# livedocs: snapshot_mask=REGEX`` (notebooks: ``metadata.livedocs.snapshot_mask``).
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -62,6 +63,12 @@ _MASKS = [
     (re.compile(r'(File "[^"]+", line )\d+'), r"\1<n>"),  # tracebacks: code moves
     # the machine that ran it (run tags): CI and a writer's laptop differ
     (re.compile(r"""(mltrack\.(?:host|user)['"]?\s*[:=]\s*['"]?)[^'",\s}\]]+"""), r"\1<host>"),
+    # the interpreter's patch release: machines with the same minor differ (a
+    # distribution's 3.11.2, pyenv's 3.11.7); another minor is a real change and shows
+    (
+        re.compile(rf"\b{sys.version_info[0]}\.{sys.version_info[1]}\.\d+(?![\d.])"),
+        f"{sys.version_info[0]}.{sys.version_info[1]}.<patch>",
+    ),
     (re.compile(r"\b(livedocs-[a-z0-9-]+?)-[0-9a-f]{6}\b"), r"\1-<hash>"),  # experiment
     (re.compile(r"\b\d[\d,]*(\.\d+)?\s?(rows|req|it|calls|values)/s\b"), "<rate>"),
     (re.compile(r"\b\d{2}:\d{2}:\d{2}\b"), "<time>"),  # a time that a table wrapped

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,24 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "mlflow.source.git.commit <id>\n"
         "│ <id> │ logreg │ FINISHED │ <date> │\n"
         "AWSTemplateFormatVersion: '2010-09-09'\n"
+    )
+
+
+def test_the_python_patch_release_is_masked_and_other_versions_kept() -> None:
+    """Two machines with the same Python minor differ in its patch (a distribution's
+    3.11.2, pyenv's 3.11.7); another minor, and other packages' versions, stay."""
+    major, minor = sys.version_info[:2]
+    text = (
+        f"mltrack 0.1.0 on Python {major}.{minor}.2\n"
+        f"tags: {{'mltrack.python': '{major}.{minor}.17', 'mltrack.mlflow_version': '3.17.2'}}\n"
+        f"│ python │ ok │ {major}.{minor}.7 (.venv/bin/python) │\n"
+        f"another minor {major}.{minor + 1}.0, a longer number {major}.{minor}.2.1\n"
+    )
+    assert mask(text) == (
+        f"mltrack 0.1.0 on Python {major}.{minor}.<patch>\n"
+        f"tags: {{'mltrack.python': '{major}.{minor}.<patch>', 'mltrack.mlflow_version': '3.17.2'}}\n"
+        f"│ python │ ok │ {major}.{minor}.<patch> (.venv/bin/python) │\n"
+        f"another minor {major}.{minor + 1}.0, a longer number {major}.{minor}.2.1\n"
     )
 
 
