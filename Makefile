@@ -1,6 +1,9 @@
 # mltrack — every target installs what it needs; see README.md.
 SHELL := /bin/bash
 PYTHON ?= python3
+# The interpreter the project's .venv is built on (uv's `--python`); PYTHON runs the
+# bootstrap. CI sets it to the distribution's Python when there is one (see .ci/run).
+VENV_PYTHON ?= $(PYTHON)
 export NO_MKDOCS_2_WARNING := 1
 export UV_PYTHON_DOWNLOADS := never
 # Imports read the .pyc files written at install time: with PYTHONDONTWRITEBYTECODE set (as
@@ -27,7 +30,7 @@ bootstrap:
 
 # --inexact: keep the PyTorch CPU wheel that `extras` installs outside the lock.
 install: bootstrap
-	@$(UV) sync --inexact --python $(PYTHON) --extra docs-examples
+	@$(UV) sync --inexact --python $(VENV_PYTHON) --extra docs-examples
 	@$(MAKE) --no-print-directory extras
 	@# The editable install leaves mltrack itself uncompiled, and PYTHONDONTWRITEBYTECODE (set in
 	@# CI) would make every fresh interpreter compile it again: write its .pyc files once here.
