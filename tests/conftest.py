@@ -157,6 +157,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the session when a process it started outlived it (and kill that process)."""
     if hasattr(session.config, "workerinput"):
         return  # an xdist worker: the controller checks once for all of them
+    _reap_scratch_dirs()  # a worker killed outright left its dir
     # Servers get this long to finish stopping after their fixtures' teardown.
     orphans = _orphans(grace_s=float(os.environ.get("_MLTRACK_TEST_ORPHAN_GRACE_S", "15")))
     if not orphans:
@@ -179,6 +180,33 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 FORKED_CLI_ENV = "MLTRACK_TEST_FORKED_CLI"
 
 
+#: A worker's scratch dir: ``mlt-XXXXXXXX`` (short: sockets live below it), its owner's
+#: pid in a file inside.
+SCRATCH_PREFIX = "mlt-"
+_SCRATCH_OWNER = ".owner-pid"
+
+
+def _reap_scratch_dirs() -> None:
+    """Remove the scratch dirs of workers that are gone: one killed outright (by xdist,
+    a timeout, SIGKILL) had no teardown. A live worker's dir, of this session or another
+    one sharing /tmp, is left alone."""
+    import shutil
+    import tempfile
+
+    for owner in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*/{_SCRATCH_OWNER}"):
+        try:
+            pid = int(owner.read_text())
+        except (OSError, ValueError):
+            continue
+        if not running(pid):
+            shutil.rmtree(owner.parent, ignore_errors=True)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if not hasattr(session.config, "workerinput"):  # the controller, before any worker
+        _reap_scratch_dirs()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def tempfile_scratch() -> Iterator[Path]:
     """MLflow's ``pyfunc.load_model`` and ``get_model_info`` download into temp dirs they
@@ -188,7 +216,8 @@ def tempfile_scratch() -> Iterator[Path]:
     import shutil
     import tempfile
 
-    scratch = Path(tempfile.mkdtemp(prefix="mlt-"))
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
+    (scratch / _SCRATCH_OWNER).write_text(str(os.getpid()))
     before, tempfile.tempdir = tempfile.tempdir, str(scratch)
     try:
         yield scratch
