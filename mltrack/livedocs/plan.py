@@ -7,7 +7,7 @@ import json
 import os
 import re
 import sys
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 from mltrack.errors import LiveDocsError
@@ -79,12 +79,21 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _environment_fingerprint(config: EngineConfig) -> str:
-    """mltrack version, lockfile and Python version: a change re-executes everything."""
+def _installed_mltrack() -> str:
+    """The installed mltrack's metadata: its version, requirements and extras with their
+    markers. Examples print them (the install page's extras table), and they change only
+    when ``make install`` rewrites them from ``pyproject.toml``: keyed on the lock alone,
+    a build run before that install kept the old table in the cache."""
     try:
-        mltrack_version = version("mltrack")
+        dist = distribution("mltrack")
     except PackageNotFoundError:
-        mltrack_version = "unknown"
+        return "not-installed"
+    return _sha((dist.read_text("METADATA") or dist.version).encode())
+
+
+def _environment_fingerprint(config: EngineConfig) -> str:
+    """Installed mltrack, lockfile and Python version: a change re-executes everything."""
+    mltrack_version = _installed_mltrack()
     lock = config.root / "uv.lock"
     lock_hash = _sha(lock.read_bytes()) if lock.is_file() else "no-lock"
     py = ".".join(map(str, sys.version_info[:3]))

@@ -96,6 +96,27 @@ def test_plan_keys_change_with_content_and_declared_inputs(tmp_path: Path) -> No
     ]
 
 
+def test_plan_keys_change_when_the_installed_mltrack_metadata_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Examples print the installed package's metadata (the extras table): a key on the
+    lock alone kept a table cached from before ``make install`` rewrote it."""
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "a.py").write_text("print(1)\n")
+    config = EngineConfig(root=tmp_path)
+    pages = {"docs/p.md": "```livedocs\nfile: examples/a.py\n```\n"}
+    installed = tmp_path / "site-packages" / "mltrack-0.1.0.dist-info"
+    installed.mkdir(parents=True)
+    metadata = "Metadata-Version: 2.4\nName: mltrack\nVersion: 0.1.0\n"
+    (installed / "METADATA").write_text(metadata + 'Requires-Dist: torch; extra == "torch"\n')
+    monkeypatch.syspath_prepend(str(installed.parent))  # found before the real install
+    key = build_plan(config, pages).items["examples/a.py"].key
+    assert build_plan(config, pages).items["examples/a.py"].key == key
+    marker = "Requires-Dist: torch; sys_platform != 'darwin' and extra == 'torch'\n"
+    (installed / "METADATA").write_text(metadata + marker)  # same version, new marker
+    assert build_plan(config, pages).items["examples/a.py"].key != key
+
+
 def test_plan_maps_each_block_to_its_item_and_its_own_problem(tmp_path: Path) -> None:
     """A block at x.md:1 does not pick up the problem of x.md:12 (they were prefixes)."""
     (tmp_path / "examples").mkdir()
