@@ -204,6 +204,54 @@ def _uncut_option_help() -> None:
 _uncut_option_help()
 
 
+def _whole_option_names() -> None:
+    """Keep option names whole in ``--help``, and give the freed width to the help text.
+
+    Typer lays options out in a rich table: names, short names, the negative form of a
+    flag (``--no-serve-artifacts``) and the short negative each in a column of its own,
+    then the type and the help. In a narrow terminal rich cut the names (an 80-column
+    ``ml server --help`` showed ``--default-permissi…``, which no one can type), and
+    the negative form's column, empty on every row but one, squeezed every option's help
+    to a third of the width. Here the negative form goes under its flag, in the same
+    cell; name columns never wrap or cut (rich narrows the help instead); columns left
+    empty are dropped.
+    """
+    from rich.table import Table
+    from rich.text import Text
+    from typer import rich_utils
+
+    if getattr(rich_utils, "Table", None) is not Table:
+        return  # another typer layout, or already replaced
+
+    class OptionsTable(Table):
+        def add_row(self, *cells: Any, **kwargs: Any) -> None:
+            cells_ = list(cells)
+            # An option row: [required,] long, short, negative long, negative short,
+            # type, help (typer's _print_options_panel).
+            names = len(cells_) - 6
+            if names in (0, 1):
+                for name, negative in ((names, names + 2), (names + 1, names + 3)):
+                    if str(cells_[negative]):
+                        merged = Text.assemble(cells_[name], "\n" if str(cells_[name]) else "")
+                        merged.append_text(cells_[negative])
+                        cells_[name], cells_[negative] = merged, Text("")
+            super().add_row(*cells_, **kwargs)
+            if names in (0, 1):
+                for column in self.columns[: names + 4]:
+                    column.no_wrap = True
+
+        def __rich_console__(self, console: Any, options: Any) -> Any:
+            used = [c for c in self.columns if any(str(cell) for cell in c.cells)]
+            if used and len(used) < len(self.columns):
+                self.columns = used
+            return super().__rich_console__(console, options)
+
+    rich_utils.Table = OptionsTable  # type: ignore[misc]
+
+
+_whole_option_names()
+
+
 def debug_enabled() -> bool:
     """True when tracebacks were asked for: ``--debug``, ``MLTRACK_DEBUG`` or
     ``debug: true`` in the project's ``.mltrack.yml``."""

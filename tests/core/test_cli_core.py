@@ -253,10 +253,13 @@ def test_help_shows_value_types_one_way() -> None:
     for command, page in pages.items():
         assert "<list[" not in page and "range>" not in page, f"{command} --help:\n{page}"
         # An option row: its names, its type in a column of its own (a flag has none:
-        # one space follows the first word of its help), then the help.
+        # one space follows the first word of its help), then the help. A flag's negative
+        # form (`--no-serve-artifacts`) is on the next line, beside more of its help.
         for names, shown in re.findall(
             r"^│ +((?:-[-\w]+ +)+)(<[^>]*>|[^\s<-]\S*)(?: {2,}| \[)", page, re.M
         ):
+            if re.search(rf"^│ +--{names.split()[0].removeprefix('--no-')} ", page, re.M):
+                continue  # the negative form of the flag on the line above
             assert re.fullmatch(r"<[a-z|]+>", shown), f"{command} {names}: {shown}"
             typed.add(names.split()[0])
     assert {"--format", "--root", "--check", "--limit", "--port"} <= typed, sorted(typed)

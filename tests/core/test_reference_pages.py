@@ -319,6 +319,29 @@ def test_help_has_no_rst_backticks_and_no_cut_words() -> None:
         assert "``" not in prose, uri
 
 
+def test_option_names_are_whole_in_an_80_column_terminal() -> None:
+    """A name cut to ``--default-permissi…`` cannot be typed: at 80 columns every name of
+    every option shows whole, a flag's negative form on the line under it."""
+    import click
+
+    root = typer.main.get_command(app)
+    for path in _command_paths():
+        command = root
+        for word in path:
+            command = command.commands[word]
+        shown = ml_in_process(*path, "--help", env={"COLUMNS": "80"}).stdout
+        assert max(len(line) for line in shown.splitlines()) <= 80, shown
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.hidden:
+                continue
+            for name in [*param.opts, *param.secondary_opts]:
+                whole = rf"(?<![\w-]){re.escape(name)}(?![\w-])"
+                assert re.search(whole, shown), f"ml {' '.join(path)}: {name} cut:\n{shown}"
+    lines = ml_in_process("server", "--help", env={"COLUMNS": "80"}).stdout.splitlines()
+    (flag,) = [i for i, line in enumerate(lines) if "--serve-artifacts" in line]
+    assert "--no-serve-artifacts" in lines[flag + 1], "\n".join(lines[flag - 1 : flag + 3])
+
+
 def _words(help_text: str) -> str:
     """``--help`` output as one line of words: no box, no wrapping."""
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_text).split())
