@@ -178,9 +178,16 @@ class FlaskRoutesDirect:
     """
 
     def __init__(self, app: Any, flask_app: Any, native_routes: list[Any]) -> None:
+        import anyio.to_thread
+        from starlette.middleware.wsgi import build_environ
+        from starlette.routing import Match
+
         self.app = app
         self._flask_app = flask_app
         self._native = native_routes
+        self._no_match = Match.NONE
+        self._build_environ = build_environ
+        self._run_in_thread = anyio.to_thread.run_sync
 
     @classmethod
     def around(cls, app: Any) -> Any:
@@ -202,24 +209,19 @@ class FlaskRoutesDirect:
         if scope["type"] != "http" or self._is_native(scope):
             await self.app(scope, receive, send)
             return
-        import anyio.to_thread
-        from starlette.middleware.wsgi import build_environ
-
         chunks = []
         more = True
         while more:
             message = await receive()
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
-        environ = build_environ(scope, b"".join(chunks))
-        status, headers, body = await anyio.to_thread.run_sync(self._call_flask, environ)
+        environ = self._build_environ(scope, b"".join(chunks))
+        status, headers, body = await self._run_in_thread(self._call_flask, environ)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
     def _is_native(self, scope: Any) -> bool:
-        from starlette.routing import Match
-
-        return any(route.matches(scope)[0] is not Match.NONE for route in self._native)
+        return any(route.matches(scope)[0] is not self._no_match for route in self._native)
 
     def _call_flask(self, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
         started: list[Any] = []

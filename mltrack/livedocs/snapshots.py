@@ -5,9 +5,10 @@ fails when today's output drifts from the committed one and prints a unified dif
 behaviour change of the code shows up as a docs diff in review. Run ids, timestamps,
 durations and temporary paths are masked, because they change on every run; so are
 loopback ports, short run ids, the per-item experiment suffix, MLflow's random run names,
-the values of timing metrics and the Python patch release (machines differ). Table padding is collapsed (a masked value changes column
-widths) and run lines are sorted (runs started together have no stable order). An example
-whose output holds other volatile values declares them with a header line
+the values of timing metrics and the Python patch release (machines differ). Table
+padding is collapsed (a masked value changes column widths) and run lines are sorted
+(runs started together have no stable order). An example whose output holds other
+volatile values declares them with a header line
 ``# livedocs: snapshot_mask=REGEX`` (notebooks: ``metadata.livedocs.snapshot_mask``).
 """
 
