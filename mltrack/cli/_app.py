@@ -251,6 +251,50 @@ def _whole_option_names() -> None:
 
 _whole_option_names()
 
+#: A line that starts a list item: its paragraph keeps its line breaks.
+_LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d+[.)])\s")
+
+
+def _reflowed(paragraph: str) -> str:
+    """A prose paragraph as one line (the terminal wraps it); anything laid out by hand
+    (indented lines, list items, a ``\\b`` block) as written."""
+    lines = paragraph.split("\n")
+    if paragraph.startswith("\b") or any(
+        line[:1].isspace() or _LIST_ITEM.match(line) for line in lines[1:]
+    ):
+        return paragraph
+    return " ".join(line.strip() for line in lines)
+
+
+def _reflowed_help() -> None:
+    """Let a command's help paragraphs fill the terminal, and keep examples indented.
+
+    In its ``rich`` markup mode Typer keeps every line break of a docstring after the
+    first paragraph: a paragraph written 88 columns wide came out ragged in an 80-column
+    terminal (each line wrapped, one word alone on the next), and the help did not use
+    a wider one. Prose paragraphs are joined into one line here; laid-out ones stay. And
+    Typer dedents the text again, measuring from its second line: an ``Examples:``
+    paragraph first lost its commands' indentation.
+    """
+    from typer import rich_utils
+
+    original = getattr(rich_utils, "_fix_linebreaks", None)
+    if original is None or getattr(original, "_mltrack_reflow", False):
+        return  # another typer layout, or already wrapped
+
+    def fix_linebreaks(paragraphs: list[str], markup_mode: Any) -> str:
+        if markup_mode == "rich":
+            paragraphs = [_reflowed(paragraph) for paragraph in paragraphs]
+        # An empty first line: the dedent that follows measures from the second line on,
+        # which then is the first paragraph's own (so nothing laid out loses its indent).
+        return "\n" + str(original(paragraphs, markup_mode))
+
+    fix_linebreaks._mltrack_reflow = True  # type: ignore[attr-defined]
+    rich_utils._fix_linebreaks = fix_linebreaks
+
+
+_reflowed_help()
+
 
 def debug_enabled() -> bool:
     """True when tracebacks were asked for: ``--debug``, ``MLTRACK_DEBUG`` or

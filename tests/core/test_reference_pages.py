@@ -342,6 +342,37 @@ def test_option_names_are_whole_in_an_80_column_terminal() -> None:
     assert "--no-serve-artifacts" in lines[flag + 1], "\n".join(lines[flag - 1 : flag + 3])
 
 
+def _description(help_text: str) -> list[list[str]]:
+    """The paragraphs between ``Usage:`` and the first panel, as lists of lines."""
+    body = help_text.split("Usage:", 1)[1].split("╭", 1)[0].splitlines()[1:]
+    paragraphs: list[list[str]] = [[]]
+    for line in body:
+        if line.strip():
+            paragraphs[-1].append(line.rstrip())
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    return [p for p in paragraphs if p]
+
+
+def test_help_paragraphs_fill_the_terminal_and_examples_keep_their_indent() -> None:
+    """Typer kept a docstring's line breaks: 88-column lines came out ragged at 80 (a word
+    alone on every other line) and short at 120. Prose fills the width now."""
+    for path in _command_paths():
+        for columns in (80, 120):
+            shown = ml_in_process(*path, "--help", env={"COLUMNS": str(columns)}).stdout
+            for paragraph in _description(shown):
+                if any(line.startswith("  ") for line in paragraph):
+                    continue  # laid out by hand (examples): checked below
+                short = [line for line in paragraph[:-1] if len(line) < columns - 25]
+                assert not short, f"ml {' '.join(path)} at {columns}: ragged\n{shown}"
+    server = ml_in_process("server", "--help", env={"COLUMNS": "120"}).stdout
+    assert max(len(line) for p in _description(server) for line in p) > 95, server
+    docs_run = ml_in_process("docs", "run", "--help", env={"COLUMNS": "80"}).stdout
+    lines = [line.rstrip() for line in docs_run.splitlines()]
+    examples = lines.index(" Examples:")
+    assert lines[examples + 1] == "     ml docs run", docs_run
+
+
 def _words(help_text: str) -> str:
     """``--help`` output as one line of words: no box, no wrapping."""
     return " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_text).split())
