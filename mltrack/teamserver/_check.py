@@ -79,6 +79,15 @@ def _client_credentials(
     )
 
 
+def _network_reason(exc: BaseException) -> str:
+    """Why a request got no answer, in words: ``connection refused``, not urllib's
+    ``<urlopen error [Errno 111] Connection refused>``."""
+    reason = getattr(exc, "reason", exc)
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror[:1].lower() + reason.strerror[1:]
+    return str(reason) or type(reason).__name__
+
+
 def check_server(
     url: str,
     username: str | None = None,
@@ -108,9 +117,9 @@ def check_server(
     try:
         status, _, text = _request(base + "/health", "GET", {}, timeout=timeout)
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
         raise TrackingServerError(
-            f"{base} is unreachable ({reason}); is the server running and the URL right?"
+            f"{base} is unreachable ({_network_reason(exc)}); is the server running and the"
+            " URL right?"
         ) from None
     if status != 200:
         raise TrackingServerError(f"{base}/health answered {status}: {_first_line(text)}")
@@ -184,7 +193,7 @@ def auth_status(
     try:
         status, detail = _whoami(base, headers, username, timeout)
     except (urllib.error.URLError, OSError) as exc:
-        return CheckResult("auth", False, f"could not ask {base}: {getattr(exc, 'reason', exc)}")
+        return CheckResult("auth", False, f"could not ask {base}: {_network_reason(exc)}")
     return CheckResult("auth", status in (200, 404), detail)
 
 

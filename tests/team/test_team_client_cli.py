@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from mltrack.teamserver import grant_permission
+from mltrack.errors import TrackingServerError
+from mltrack.teamserver import check_server, grant_permission
 from tests._helpers import closed_port, ml_in_process
 
 ML = [sys.executable, "-m", "mltrack"]
@@ -166,6 +167,16 @@ def test_unreachable_server_is_one_line_with_the_uri_redacted(tmp_path: Path) ->
     assert time.monotonic() - started < 120, "a dead server took minutes to report"
     assert "cannot reach the tracking server" in line and "connection refused" in line
     assert "bob:***@127.0.0.1" in line and secret not in line
+
+
+def test_server_check_of_a_dead_server_says_why_in_words() -> None:
+    """``ml server --check``: "connection refused", not urllib's "[Errno 111] ..."."""
+    with closed_port() as port, pytest.raises(TrackingServerError) as caught:
+        check_server(f"http://127.0.0.1:{port}", timeout=10)
+    assert str(caught.value) == (
+        f"http://127.0.0.1:{port} is unreachable (connection refused); is the server running"
+        " and the URL right?"
+    )
 
 
 def _doctor_auth_line(done: subprocess.CompletedProcess[str]) -> str:
