@@ -58,15 +58,6 @@ _STATUSES = {401: Failure.UNAUTHENTICATED, 403: Failure.DENIED, 404: Failure.NOT
 # exception ..."); requests' own errors are not matched here: they also come from model
 # servers and LLM APIs, which are not the tracking server.
 _WRAPPED = re.compile(r"^API request to \S+ failed with (timeout )?exception")
-_CAUSES = (
-    (re.compile(r"connection refused", re.I), "connection refused"),
-    (re.compile(r"timed? ?out", re.I), "no answer in time"),
-    (
-        re.compile(r"name or service not known|failed to resolve|nodename nor servname", re.I),
-        "unknown host name",
-    ),
-    (re.compile(r"too many 5\d\d error responses", re.I), "it keeps answering 5xx errors"),
-)
 _ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts/"
 
 
@@ -82,13 +73,12 @@ def _http_status(exc: BaseException) -> int:
 
 def unreachable_cause(exc: BaseException) -> str | None:
     """Why MLflow's REST client could not reach the server, when ``exc`` says so."""
+    from mltrack.transport import network_cause
+
     text = str(exc)
     if not _WRAPPED.search(text):
         return None
-    for pattern, cause in _CAUSES:
-        if pattern.search(text):
-            return cause
-    return "no answer"
+    return network_cause(text) or "no answer"
 
 
 def classify(exc: BaseException, tracking_call: bool = False) -> Failure | None:

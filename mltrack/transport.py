@@ -14,6 +14,7 @@ seconds, not MLflow's default minutes of back-off. Other stores (sqlite, files) 
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import urllib.error
@@ -31,12 +32,35 @@ __all__ = [
     "TrackingTransport",
     "access_denied",
     "is_http_uri",
+    "network_cause",
 ]
 
 # MLflow's log-batch limits per request: 1000 metrics, 100 params, 100 tags, 1000 in all.
 _MAX_PARAMS = 100
 _MAX_TAGS = 100
 _MAX_ENTITIES = 1000
+
+
+#: Causes of an unreachable server, as error texts name them -> mltrack's words for them.
+_CAUSES = (
+    (re.compile(r"connection refused", re.I), "connection refused"),
+    (re.compile(r"timed? ?out", re.I), "no answer in time"),
+    (
+        re.compile(r"name or service not known|failed to resolve|nodename nor servname", re.I),
+        "unknown host name",
+    ),
+    (re.compile(r"too many 5\d\d error responses", re.I), "it keeps answering 5xx errors"),
+)
+
+
+def network_cause(text: str) -> str | None:
+    """Why a server could not be reached, in the words mltrack uses for it everywhere
+    ("connection refused", "no answer in time", "unknown host name"), when the text of
+    an error names a cause it knows."""
+    for pattern, cause in _CAUSES:
+        if pattern.search(text):
+            return cause
+    return None
 
 
 class ServerUnreachable(TrackingServerError):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mltrack.errors import ConfigError, TrackingServerError
-from mltrack.transport import INVALID_HOST, host_rejected, strip_userinfo
+from mltrack.transport import INVALID_HOST, host_rejected, network_cause, strip_userinfo
 
 _CHECK_EXPERIMENT = "mltrack-server-check"
 
@@ -81,8 +81,12 @@ def _client_credentials(
 
 def _network_reason(exc: BaseException) -> str:
     """Why a request got no answer, in words: ``connection refused``, not urllib's
-    ``<urlopen error [Errno 111] Connection refused>``."""
+    ``<urlopen error [Errno 111] Connection refused>``; the OS's own words for a cause
+    :func:`~mltrack.transport.network_cause` does not name."""
     reason = getattr(exc, "reason", exc)
+    known = network_cause(str(reason))
+    if known is not None:
+        return known
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror[:1].lower() + reason.strerror[1:]
     return str(reason) or type(reason).__name__
