@@ -50,11 +50,8 @@ def _start(factory: str, app_dir: str | None, root: Path) -> tuple[subprocess.Po
     shutil.copyfile(template_db(), root / "mlflow.db")
     port = free_port()
     env = _server_env(f"sqlite:///{root / 'mlflow.db'}", root / "artifacts")
-    command = uvicorn_command("127.0.0.1", port, factory=factory)
-    if app_dir is not None:
-        command[3:3] = ["--app-dir", app_dir]  # after `python -m uvicorn`
     proc = spawn_kept(
-        command,
+        uvicorn_command("127.0.0.1", port, app_dir=app_dir, factory=factory),
         log=root / "server.log",
         env=env,
         cwd=root,
