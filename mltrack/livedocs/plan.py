@@ -93,7 +93,7 @@ def _installed_mltrack() -> str:
 
 def _environment_fingerprint(config: EngineConfig) -> str:
     """Installed mltrack, lockfile and Python version: a change re-executes everything."""
-    mltrack_version = _installed_mltrack()
+    installed = _installed_mltrack()
     lock = config.root / "uv.lock"
     lock_hash = _sha(lock.read_bytes()) if lock.is_file() else "no-lock"
     py = ".".join(map(str, sys.version_info[:3]))
@@ -107,7 +107,7 @@ def _environment_fingerprint(config: EngineConfig) -> str:
         (Path(__file__).parent / "redact.py").read_bytes()
         + repr((config.redact_env_patterns, config.redact_env, config.redact_patterns)).encode()
     )
-    return _sha(f"{ENGINE_VERSION}|{mltrack_version}|{lock_hash}|{py}|{worker}|{redact}".encode())
+    return _sha(f"{ENGINE_VERSION}|{installed}|{lock_hash}|{py}|{worker}|{redact}".encode())
 
 
 def _tree_hash(root: Path, dirs: tuple[str, ...]) -> str:
