@@ -116,6 +116,22 @@ def start_ml(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str
     )
 
 
+def http_call(
+    port: int, method: str, path: str, body: bytes | None = None, **headers: str
+) -> tuple[int, dict[str, str], bytes]:
+    """One request to 127.0.0.1:``port`` with exactly these headers (``Host`` included,
+    which urllib would set from the URL): status, headers (lower-case names), body."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
 def status_for_host(port: int, host: str, auth: str | None = None) -> int:
     """HTTP status of an API read on 127.0.0.1:``port`` sent with ``Host: host``.
 
@@ -123,17 +139,11 @@ def status_for_host(port: int, host: str, auth: str | None = None) -> int:
     ``host`` gets from MLflow's Host check. ``auth`` is ``"user:password"`` for basic auth.
     """
     import base64
-    import http.client
 
     headers = {"Host": host}
     if auth:
         headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", "/api/2.0/mlflow/experiments/search?max_results=1", headers=headers)
-        return conn.getresponse().status
-    finally:
-        conn.close()
+    return http_call(port, "GET", "/api/2.0/mlflow/experiments/search?max_results=1", **headers)[0]
 
 
 @contextlib.contextmanager

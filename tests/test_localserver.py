@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -26,7 +25,7 @@ from mltrack.localserver import (
     start_server,
     throwaway_server,
 )
-from tests._helpers import running
+from tests._helpers import http_call, running
 
 
 def test_session_server_is_healthy_and_accepts_writes(mlflow_server: ThrowawayServer) -> None:
@@ -200,44 +199,33 @@ def test_a_throwaway_store_skips_fsync_and_only_it(tmp_path: Path) -> None:
         assert done.stdout.strip() == expected, (kind, done.stdout, done.stderr)
 
 
-def _call(
-    server: ThrowawayServer, method: str, path: str, body: bytes | None = None, **headers: str
-) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        response = conn.getresponse()
-        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
-    finally:
-        conn.close()
-
-
 def test_flask_routes_skip_fastapi_and_keep_mlflows_checks(
     mlflow_server: ThrowawayServer,
 ) -> None:
     """The throwaway app sends the calls MLflow's Flask app answers past the FastAPI layer
     (``FlaskRoutesDirect``): they still get MLflow's Host check, cross-origin block and
     security headers (Flask's own), and FastAPI's routes are still FastAPI's."""
+    port = mlflow_server.port
     search = "/api/2.0/mlflow/experiments/search?max_results=1"
-    status, headers, _ = _call(mlflow_server, "GET", search)
+    status, headers, _ = http_call(port, "GET", search)
     assert status == 200 and headers["x-content-type-options"] == "nosniff"
     # DNS rebinding: another name in Host is refused, on Flask's routes and FastAPI's.
     artifact = "/api/2.0/mlflow-artifacts/artifacts/direct/note.txt"
     for path in (search, artifact):
-        assert _call(mlflow_server, "GET", path, Host="attacker.example:80")[0] == 403, path
+        assert http_call(port, "GET", path, Host="attacker.example:80")[0] == 403, path
     # A state-changing call from another origin is blocked; the same call without one works.
     create = "/api/2.0/mlflow/experiments/create"
     body = json.dumps({"name": f"direct-{uuid.uuid4().hex[:8]}"}).encode()
     json_type = {"Content-Type": "application/json"}
     assert (
-        _call(mlflow_server, "POST", create, body, Origin="http://attacker.example", **json_type)[0]
+        http_call(port, "POST", create, body, Origin="http://attacker.example", **json_type)[0]
         == 403
     )
-    status, _, created = _call(mlflow_server, "POST", create, body, **json_type)
+    status, _, created = http_call(port, "POST", create, body, **json_type)
     assert status == 200 and json.loads(created)["experiment_id"]
     # FastAPI's own routes (the artifact upload and download) still answer.
-    assert _call(mlflow_server, "PUT", artifact, b"kept")[0] == 200
-    assert _call(mlflow_server, "GET", artifact)[2] == b"kept"
+    assert http_call(port, "PUT", artifact, b"kept")[0] == 200
+    assert http_call(port, "GET", artifact)[2] == b"kept"
 
 
 def test_throwaway_app_wraps_mlflows_app_only_when_flask_checks_itself() -> None:
@@ -247,7 +235,7 @@ def test_throwaway_app_wraps_mlflows_app_only_when_flask_checks_itself() -> None
         "import sys\n"
         "if sys.argv[1] == 'server':\n"
         "    import uvicorn  # what a server process has imported: MLflow checks Flask calls\n"
-        "from mltrack.serverapp import FlaskRoutesDirect, throwaway_app\n"
+        "from mltrack.serverapp import throwaway_app\n"
         "print(type(throwaway_app().app).__name__)\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
