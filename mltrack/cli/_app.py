@@ -201,9 +201,6 @@ def _uncut_option_help() -> None:
     rich_utils._get_parameter_help = parameter_help
 
 
-_uncut_option_help()
-
-
 def _whole_option_names() -> None:
     """Keep option names whole in ``--help``, and give the freed width to the help text.
 
@@ -249,8 +246,6 @@ def _whole_option_names() -> None:
     rich_utils.Table = OptionsTable  # type: ignore[misc]
 
 
-_whole_option_names()
-
 #: A line that starts a list item: its paragraph keeps its line breaks.
 _LIST_ITEM = re.compile(r"\s*(?:[-*•]|\d+[.)])\s")
 
@@ -293,7 +288,34 @@ def _reflowed_help() -> None:
     rich_utils._fix_linebreaks = fix_linebreaks
 
 
-_reflowed_help()
+def _tidy_help_when_shown() -> None:
+    """Apply the three help layouts above when Typer first formats a help page.
+
+    They patch ``typer.rich_utils``, whose import (rich's Markdown and markdown-it with
+    it) took 80 ms of every ``ml`` command's start-up; Typer itself imports it only to
+    print help or an error.
+    """
+    from typer.core import TyperCommand, TyperGroup
+
+    def tidy() -> None:
+        _uncut_option_help()
+        _whole_option_names()
+        _reflowed_help()
+
+    for cls in (TyperCommand, TyperGroup):
+        original = cls.format_help
+        if getattr(original, "_mltrack_tidy", False):
+            continue  # already wrapped
+
+        def format_help(self: Any, ctx: Any, formatter: Any, _original: Any = original) -> Any:
+            tidy()
+            return _original(self, ctx, formatter)
+
+        format_help._mltrack_tidy = True  # type: ignore[attr-defined]
+        cls.format_help = format_help  # type: ignore[method-assign]
+
+
+_tidy_help_when_shown()
 
 
 def debug_enabled() -> bool:

@@ -245,6 +245,16 @@ def _help_pages() -> dict[str, str]:
     return pages
 
 
+def test_help_layout_is_applied_when_help_is_shown_not_at_start_up() -> None:
+    """mltrack's help layouts patch typer.rich_utils (80 ms of imports, rich's Markdown
+    with it): a command that prints no help does not import it; help still has them."""
+    code = "import sys\nimport mltrack.cli\nprint('typer.rich_utils' in sys.modules)\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.split() == ["False"], done.stderr[-2000:]
+    shown = ml_in_process("server", "--help", env={"COLUMNS": "80"}).stdout
+    assert "--default-permission " in shown, shown  # whole: the layout is applied
+
+
 def test_help_shows_value_types_one_way() -> None:
     """``<str>``, ``<path>``, ``<url>``: no Python annotation, no ``<int range>``, no ``URL``."""
     pages = _help_pages()
