@@ -181,7 +181,8 @@ FORKED_CLI_ENV = "MLTRACK_TEST_FORKED_CLI"
 
 
 #: A worker's scratch dir: ``mlt-XXXXXXXX`` (short: sockets live below it), its owner's
-#: pid in a file inside.
+#: pid in a file inside. Not ``mltrack._process.owned_tempdir``/``reap_tempdirs``: their
+#: owner stamp in the name is ~30 characters longer, too long for the sockets below.
 SCRATCH_PREFIX = "mlt-"
 _SCRATCH_OWNER = ".owner-pid"
 
