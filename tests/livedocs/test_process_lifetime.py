@@ -241,8 +241,12 @@ def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_tem
 
 
 def _cmdline(pid: int) -> str:
+    """The command line, after the name the process gave itself (a fork keeps its parent's
+    command line: ``mltrack-mlflow`` tells the throwaway server from the build)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+        name = Path(f"/proc/{pid}/comm").read_text().strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        return f"[{name}] {argv[:200]}"
     except OSError:
         return "?"
 
