@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import os
 import re
 import sys
 import traceback
+from collections.abc import Iterator
 from typing import Any, get_args
 
 import click
@@ -28,6 +30,33 @@ _EXITS = (click.exceptions.Exit, typer.Exit)
 
 console = Console()
 err_console = Console(stderr=True)
+
+_MLFLOW_DOWNLOAD_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """Show ``message`` with a spinner on a terminal while the block runs.
+
+    MLflow's artifact download bar is off meanwhile: tqdm drawing under Rich's live
+    spinner left a blank line above the command's output, and the spinner already
+    says that the download is under way. Without a terminal there is no spinner, and
+    MLflow's bar (on stderr) is left as the user set it.
+    """
+    if not console.is_terminal:
+        yield
+        return
+    previous = os.environ.get(_MLFLOW_DOWNLOAD_BAR)
+    os.environ[_MLFLOW_DOWNLOAD_BAR] = "false"
+    try:
+        with console.status(message):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop(_MLFLOW_DOWNLOAD_BAR, None)
+        else:
+            os.environ[_MLFLOW_DOWNLOAD_BAR] = previous
+
 
 USER_ERROR_EXIT = 2
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from mltrack.cli._app import app, console, err_console, exit_on_signal
+from mltrack.cli._app import app, console, err_console, exit_on_signal, status
 from mltrack.errors import ConfigError, DeployError, MltrackError, ServerStartError
 
 TARGET_HELP = "Deploy target: docker, modal, lambda or kubernetes (k8s, kserve)."
@@ -90,7 +90,7 @@ def ship(
         return
     from mltrack.deploy import ship as do_ship
 
-    with console.status(f"Building the {target} artifacts for {model}..."):
+    with status(f"Building the {target} artifacts for {model}..."):
         result = do_ship(model, to=target, dry_run=dry_run, output_dir=output, **options)
     # The folder as the user named it (relative when under the cwd), never wrapped: a
     # path split over two lines cannot be copied.
@@ -125,13 +125,13 @@ def _ship_local(model: str, dry_run: bool, options: dict[str, Any]) -> None:
     conf = load_settings().serve
     host, port = options["host"] or conf.host, options["port"] or conf.port
     auth = conf.auth if options["auth"] is None else options["auth"]
-    with console.status(f"Resolving {model}..."):
+    with status(f"Resolving {model}..."):
         ref = resolve_model(model)
     console.print(f"model: {ref.uri}" + (f" (version {ref.version})" if ref.version else ""))
     if dry_run:
         console.print(f"dry run: would serve on http://{host}:{port}")
         return
-    with console.status("Loading the model..."):
+    with status("Loading the model..."):
         loaded = load_model(ref)
     console.print(f"loaded in {loaded.load_seconds:.1f} s ({loaded.spec.kind} input)")
     token, generated = resolve_token(auth, None)
@@ -248,7 +248,7 @@ def _try_local(model: str, payload: Any, repeat: int) -> tuple[Any, list[float]]
     from mltrack.serve.predictor import Predictor
     from mltrack.serve.schema import RequestError
 
-    with console.status(f"Loading {model}..."):
+    with status(f"Loading {model}..."):
         loaded = load_model(model)
     payload = payload if payload is not None else loaded.input_example
     if payload is None:
@@ -335,7 +335,7 @@ def _run_ui(uri: str, artifacts: Path, port: int, browser: bool) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        with console.status(f"Starting the MLflow UI for {uri}..."):
+        with status(f"Starting the MLflow UI for {uri}..."):
             try:
                 wait_healthy(url, timeout=180, proc=proc)
             except MltrackError:
