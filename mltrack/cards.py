@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from mltrack.artifact_reads import no_download_bar
 from mltrack.errors import ConfigError, MltrackError
 from mltrack.mlflow_errors import mlflow_errors
 from mltrack.registry import ResolvedModel, client, resolve_model, run_id_of
@@ -808,7 +809,8 @@ def model_card(
     ref = run_id_of(run_or_uri)
     if not ref:
         raise MltrackError("no run or model given; pass a run id or models:/NAME/VERSION")
-    g = _gather(ref, feature_importance)
+    with no_download_bar():  # a few small reads and the model: no bar for each
+        g = _gather(ref, feature_importance)
     run: Run = g["run"]
     resolved: ResolvedModel = g["resolved"]
     params = dict(run.data.params)

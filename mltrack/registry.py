@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from mltrack.artifact_reads import no_download_bar
 from mltrack.config import load_settings
 from mltrack.errors import (
     MltrackError,
@@ -656,7 +657,8 @@ def _flavor_of(model_uri: str) -> str | None:
         if logged:  # a logged model's files are where the tracking server says
             location = client().get_logged_model(logged.group(1)).artifact_location
         with tempfile.TemporaryDirectory(prefix="mltrack-mlmodel-") as tmp:
-            local = mlflow.artifacts.download_artifacts(f"{location}/MLmodel", dst_path=tmp)
+            with no_download_bar():
+                local = mlflow.artifacts.download_artifacts(f"{location}/MLmodel", dst_path=tmp)
             flavors = Model.load(local).flavors
     except Exception:  # registration reports a missing model with a clearer message
         return None

@@ -31,31 +31,23 @@ _EXITS = (click.exceptions.Exit, typer.Exit)
 console = Console()
 err_console = Console(stderr=True)
 
-_MLFLOW_DOWNLOAD_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
-
 
 @contextlib.contextmanager
 def status(message: str) -> Iterator[None]:
     """Show ``message`` with a spinner on a terminal while the block runs.
 
-    MLflow's artifact download bar is off meanwhile: tqdm drawing under Rich's live
-    spinner left a blank line above the command's output, and the spinner already
-    says that the download is under way. Without a terminal there is no spinner, and
-    MLflow's bar (on stderr) is left as the user set it.
+    MLflow's artifact download bar is off meanwhile: drawn under Rich's live spinner it
+    left a blank line above the command's output, and the spinner already says that
+    the work is under way. Without a terminal there is no spinner, and MLflow's bar (on
+    stderr) is left as the user set it.
     """
     if not console.is_terminal:
         yield
         return
-    previous = os.environ.get(_MLFLOW_DOWNLOAD_BAR)
-    os.environ[_MLFLOW_DOWNLOAD_BAR] = "false"
-    try:
-        with console.status(message):
-            yield
-    finally:
-        if previous is None:
-            os.environ.pop(_MLFLOW_DOWNLOAD_BAR, None)
-        else:
-            os.environ[_MLFLOW_DOWNLOAD_BAR] = previous
+    from mltrack.artifact_reads import no_download_bar
+
+    with no_download_bar(), console.status(message):
+        yield
 
 
 USER_ERROR_EXIT = 2

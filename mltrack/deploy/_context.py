@@ -130,7 +130,9 @@ def _copy_card(model_dir: Path) -> None:
         return
     from mlflow.artifacts import download_artifacts
 
-    with tempfile.TemporaryDirectory(prefix="mltrack-card-") as tmp:
+    from mltrack.artifact_reads import no_download_bar
+
+    with tempfile.TemporaryDirectory(prefix="mltrack-card-") as tmp, no_download_bar():
         try:
             shutil.copyfile(
                 download_artifacts(artifact_uri=card_uri, dst_path=tmp), model_dir / "README.md"

@@ -455,6 +455,7 @@ INTERNAL_MODULES: dict[str, str] = {
     "mltrack.__main__": "`python -m mltrack` runs the CLI",
     "mltrack.run_context": "the current-run stack behind `mltrack.tracking`",
     "mltrack.notices": "one-time warnings printed by the library",
+    "mltrack.artifact_reads": "mltrack's own artifact reads, without MLflow's download bar",
     "mltrack.mlflow_errors": "translates MLflow's exceptions into `mltrack.errors`",
     "mltrack.localserver": "throwaway MLflow servers for tests and the docs build",
     "mltrack.spool": "the on-disk spool behind `mltrack.logging`",
