@@ -820,7 +820,8 @@ def model_card(
     task = task_type(metrics, model_class)
     title = resolved.name or (g["logged"].name if g["logged"] else None) or run.info.run_name
     title = title or run.info.run_id
-    datasets = [d.dataset.name for d in _dataset_inputs(run)]
+    # Names for the metadata (a train and an eval set may both be "dataset"): once each.
+    datasets = list(dict.fromkeys(d.dataset.name for d in _dataset_inputs(run)))
     notes, todo = _insights(g, task, params)
     sections = [
         _overview(g, title, task, model_class),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import yaml
 from mlflow import MlflowClient
 
 from mltrack import registry
+from mltrack.artifact_reads import DOWNLOAD_BAR_ENV
 from mltrack.cards import interpret_metric, metric_direction, model_card, task_type
 from mltrack.errors import ConfigError, ModelNotFoundError, RunNotFoundError
 
@@ -126,3 +128,29 @@ def test_metric_knowledge() -> None:
     assert metric_direction("val_rmse") is False and metric_direction("f1_score") is True
     assert task_type({"r2": 0.5}) == "regression"
     assert task_type({}, "GradientBoostingClassifier") == "classification"
+
+
+def test_card_names_each_dataset_once_and_draws_no_download_bar(
+    train: Any,
+    data: tuple[Any, Any, Any, Any],
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(DOWNLOAD_BAR_ENV, raising=False)  # MLflow's default: a bar per download
+    trained = train()
+    _, X_val, _, y_val = data
+    # Two inputs of one name, as sklearn autolog logs its train and eval sets ("dataset").
+    with mlflow.start_run(run_id=trained.run_id):
+        evaluation = mlflow.data.from_pandas(X_val.assign(y=y_val), name="synthetic", targets="y")
+        mlflow.log_input(evaluation, context="eval")
+    capfd.readouterr()
+
+    card = model_card(trained.run_id)
+
+    written = capfd.readouterr()
+    assert "Downloading artifacts" not in written.err + written.out
+    assert card.data["feature_importance"], "the model was loaded (a download of its own)"
+    assert _front_matter(card.markdown)["datasets"] == ["synthetic"]
+    lineage = card.markdown.split("\n## Lineage\n", 1)[1]
+    assert "| synthetic | training |" in lineage and "| synthetic | eval |" in lineage
+    assert DOWNLOAD_BAR_ENV not in os.environ  # the user's setting (none) is back
