@@ -305,18 +305,21 @@ def _state(url: str, experiment: str | None) -> _State:
 
 def _artifact_text(state: _State, run: Any, path: str) -> str:
     """The text of the file ``path`` among a run's artifacts (via a folder removed again)."""
-    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    import mlflow.artifacts
 
     from mltrack._process import owned_tempdir
+    from mltrack.artifact_reads import no_download_bar
 
-    repo = get_artifact_repository(run.info.artifact_uri, tracking_uri=state.url)
     folder = owned_tempdir("mltrack-livedocs-")  # reaped by a later build if we die
     try:
-        local = folder / Path(path).name
-        # One file, without the progress bar that download_artifacts() draws on the
-        # build's log (its switch is a process-wide environment variable).
-        repo._download_file(path, str(local))
-        return local.read_bytes().decode("utf-8", errors="replace")
+        with no_download_bar():  # not on the build's log
+            local = mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id,
+                artifact_path=path,
+                dst_path=str(folder),
+                tracking_uri=state.url,
+            )
+        return Path(local).read_bytes().decode("utf-8", errors="replace")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
