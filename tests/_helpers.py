@@ -42,8 +42,8 @@ def ml_in_process(
     exit status — an uncaught exception prints its traceback on stderr and exits 1, as
     Python does. Everything is restored afterwards: the environment, the directory, a
     tracking URI the command set in code, the consoles, signal handlers (``ml server``
-    sets one for SIGTERM). Output goes to 200-column, colourless consoles (what
-    ``COLUMNS=200 NO_COLOR=1`` gives a subprocess).
+    sets one for SIGTERM). Output goes to 200-column (``env``'s ``COLUMNS`` if it has one),
+    colourless consoles (what ``COLUMNS=200 NO_COLOR=1`` gives a subprocess).
 
     A handler that captured the real ``sys.stderr`` before (MLflow's logger) still writes
     there: checks that nothing else reaches stderr belong in a subprocess test.
@@ -69,8 +69,9 @@ def ml_in_process(
         os.environ.update(env or {})
         if cwd is not None:
             os.chdir(cwd)
+        width = int(os.environ.get("COLUMNS", "200")) if env and "COLUMNS" in env else 200
         for console, buffer in ((_app.console, out), (_app.err_console, err)):
-            console.file, console.width = buffer, 200
+            console.file, console.width = buffer, width
             console._color_system = None  # no ANSI codes, as in a pipe
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:

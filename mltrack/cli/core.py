@@ -374,7 +374,8 @@ def runs(
             "name": row["name"] or "",
             "experiment": row["experiment"],
             "status": f"[{colours.get(status, 'white')}]{status}[/]",
-            "start": row["start"],
+            # To the minute (JSON keeps the seconds): room for a metric at 80 columns.
+            "start": row["start"][: len("YYYY-MM-DD HH:MM")],
             "duration": row["duration"],
             "metrics": ", ".join(f"{k}={row['metrics'][k]:.4g}" for k in shown),
         }

@@ -213,6 +213,13 @@ def test_runs_lists_json(experiment: str, tmp_path: Path) -> None:
     table = ml("runs", cwd=tmp_path, env={"MLTRACK_EXPERIMENT": experiment})
     assert "listed" in table.stdout and "acc=0.9" in table.stdout
 
+    # In an 80-column terminal, a metric's value is never cut in two.
+    with mltrack.run("narrow") as r:
+        r.log_metric("accuracy", 0.97777)
+    narrow = ml("runs", "--limit", "1", cwd=tmp_path, env=env | {"COLUMNS": "80"})
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80, narrow.stdout
+    assert "accuracy=0.9778" in narrow.stdout, narrow.stdout
+
 
 @pytest.mark.parametrize("command", [["runs"], ["models"], ["models", "some-model"]])
 def test_listing_format_errors_are_one_line_exit_2(command: list[str], tmp_path: Path) -> None:
