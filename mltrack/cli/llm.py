@@ -70,5 +70,7 @@ def report(
         typer.echo(result.to_json())
     elif kind is ReportFormat.markdown:
         typer.echo(result.to_markdown())
+    elif result.total.calls == 0:
+        console.print(result.describe_empty(), highlight=False)
     else:
         console.print(render_table(result))

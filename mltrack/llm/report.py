@@ -21,6 +21,8 @@ __all__ = ["LLMReport", "ReportRow", "llm_report"]
 
 GroupBy = Literal["model", "provider", "day"]
 _GROUPS = ("model", "provider", "day")
+#: ``LLMReport.experiment`` when no experiment was named or configured.
+ALL_EXPERIMENTS = "all experiments"
 
 
 @dataclass
@@ -72,6 +74,18 @@ class LLMReport:
             "total": self.total.as_dict(),
         }
 
+    @property
+    def scope(self) -> str:
+        """Where the traces came from, for a sentence: ``'name'`` or ``all experiments``."""
+        return self.experiment if self.experiment == ALL_EXPERIMENTS else f"'{self.experiment}'"
+
+    def describe_empty(self) -> str:
+        """What to say instead of a table of zeros."""
+        return (
+            f"no LLM calls in {self.scope} ({_traces(self.traces)} read): trace them with "
+            "@mltrack.track_llm or `with mltrack.track_llm():`"
+        )
+
     def to_json(self) -> str:
         """Indented JSON."""
         return json.dumps(self.to_dict(), indent=2)
@@ -88,6 +102,10 @@ class LLMReport:
                 cells = [f"**{c}**" for c in cells]
             lines.append("| " + " | ".join(cells) + " |")
         return "\n".join(lines)
+
+
+def _traces(count: int) -> str:
+    return f"{count} trace" if count == 1 else f"{count} traces"
 
 
 def _cost_text(row: ReportRow) -> str:
@@ -113,9 +131,7 @@ def render_table(report: LLMReport) -> Any:
     """A rich Table of the report."""
     from rich.table import Table
 
-    table = Table(
-        title=f"LLM usage in '{report.experiment}' by {report.by} ({report.traces} traces)"
-    )
+    table = Table(title=f"LLM usage in {report.scope} by {report.by} ({_traces(report.traces)})")
     table.add_column(report.by)
     for name in ("calls", "input tokens", "output tokens", "cost (USD)", "p50 latency (ms)"):
         table.add_column(name, justify="right")
@@ -133,7 +149,7 @@ def _experiments(client: Any, name: str | None) -> tuple[str, list[str]]:
         name = load_settings().experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or None
     if name is None:
         found = client.search_experiments()
-        return "all experiments", [e.experiment_id for e in found]
+        return ALL_EXPERIMENTS, [e.experiment_id for e in found]
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         raise MltrackError(

@@ -521,7 +521,7 @@ def test_cli_report_by_day_and_default_table(
     proc = ml_in_process("llm", "report", experiment)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    assert f"LLM usage in '{experiment}' by model (1 traces)" in text
+    assert f"LLM usage in '{experiment}' by model (1 trace)" in text
     lines = [line for line in text.splitlines() if "│" in line]
     cells = {
         parts[0]: parts[1:]
@@ -825,3 +825,18 @@ def test_sdk_instrumented_when_imported_not_before(
     assert seen["late_cost"] == pytest.approx(expected["total_cost"], rel=1e-12)
     assert seen["refused"] and seen["gated"]
     assert seen["own_loader"] and seen["finder_gone"]
+
+
+def test_cli_report_of_an_experiment_without_llm_calls_says_so(tracking_uri: str) -> None:
+    import mlflow
+
+    name = "no-llm-" + uuid.uuid4().hex[:6]
+    mlflow.create_experiment(name)
+    proc = ml_in_process("llm", "report", name)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        f"no LLM calls in '{name}' (0 traces read): trace them with @mltrack.track_llm or "
+        "`with mltrack.track_llm():`"
+    ]
+    as_json = json.loads(ml_in_process("llm", "report", name, "--format", "json").stdout)
+    assert as_json["total"]["calls"] == 0 and as_json["rows"] == []  # JSON keeps its shape
