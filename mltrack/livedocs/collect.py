@@ -13,6 +13,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,11 @@ def collect(
     if result.error is not None and result.error.source is None:
         source = source_line(root, item, result.error.line)
         result.error.source = source and scrub(source)
+    started_ns = time.time_ns() - int(duration * 1e9)
     result.deps = {
-        rel: file_sha(root / rel) for rel in data.get("deps", []) if (root / rel).is_file()
+        rel: _digest_as_run(root / rel, started_ns)
+        for rel in data.get("deps", [])
+        if (root / rel).is_file()
     }
     if isinstance(data.get("peak_rss_mb"), int | float):
         result.peak_rss_mb = float(data["peak_rss_mb"])
@@ -146,6 +150,20 @@ def source_line(root: Path, item: Item, line: int | None) -> str | None:
         return None
     lines = (root / item.path).read_text(errors="replace").splitlines()
     return lines[line - 1] if 0 < line <= len(lines) else None
+
+
+#: The digest recorded for a dependency saved while its item ran: it matches no file, so
+#: the next build runs the item again.
+CHANGED_WHILE_RUNNING = "changed-while-running"
+
+
+def _digest_as_run(path: Path, started_ns: int) -> str:
+    """``path``'s digest, unless it changed after the item started (a writer saved it
+    mid-build): the item may have run the old content, which the digest of the new one
+    would pass off as current."""
+    if path.stat().st_mtime_ns > started_ns:
+        return CHANGED_WHILE_RUNNING
+    return file_sha(path)
 
 
 def file_sha(path: Path) -> str:

@@ -469,3 +469,34 @@ def test_temp_files_of_items_go_with_the_build(
     folders = made.read_text().split()
     assert len(folders) == 3 and len(set(folders)) == 3
     assert [f for f in folders if Path(f).exists()] == []
+
+
+EDITS_HELPER = """\
+import helper
+
+print("value", helper.VALUE)
+# A writer saves the module while the example still runs (`mkdocs serve` is building).
+with open(helper.__file__, "w") as out:
+    out.write("VALUE = 2\\n")
+"""
+
+
+def test_an_item_whose_dependency_changed_while_it_ran_runs_again_next_build(
+    tmp_path: Path, mlflow_server: ThrowawayServer
+) -> None:
+    project = Project(tmp_path, mlflow_server, jobs=1)
+    project.write("examples/helper.py", "VALUE = 1\n")
+    project.write("examples/edits.py", EDITS_HELPER)
+    page = "# Home\n\n```livedocs\nfile: examples/edits.py\n```\n"
+
+    first = project.build(page)
+    assert first.executed == ["examples/edits.py"]
+    assert "value 1" in first.results["examples/edits.py"].output
+    # What ran is the old module: the result must not pass for the new one's.
+    second = project.build(page)
+    assert second.executed == ["examples/edits.py"]
+    assert "value 2" in second.results["examples/edits.py"].output
+    # An example that leaves its module alone is cached as before.
+    project.write("examples/edits.py", "import helper\n\nprint('value', helper.VALUE)\n")
+    assert project.build(page).executed == ["examples/edits.py"]
+    assert project.build(page).executed == [], "nothing changed since: cached"
