@@ -9,7 +9,8 @@ What an admin does on the server machine, in order:
 3. ``ml server --check URL`` from a client, then ``mltrack`` as usual.
 
 Needs the PostgreSQL server binaries (``apt-get install postgresql``). Runs standalone:
-``uv run python examples/team_postgres.py``; the test-suite runs it too.
+``uv run python examples/team_postgres.py``; the docs build runs it and checks the
+steps below.
 """
 # livedocs: timeout=400
 
@@ -115,5 +116,7 @@ with temporary_postgres() as pg:
 # --- checks ---
 assert "logged 100 values to run" in done.stdout and "loss at the end: 0.01" in done.stdout
 assert check.returncode == 0, check.stdout
+assert "mltrack team server http://127.0.0.1:" in "".join(banner), banner
+assert "signed in as 'admin' (admin)" in check.stdout and "round trip" in check.stdout
 assert server.returncode is not None, "the server stopped"
 assert admin_password not in check.stdout + "".join(banner), "the password is never printed"
