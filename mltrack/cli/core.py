@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
@@ -301,7 +301,8 @@ def _log_text_artifact(handle: object, text: str, name: str) -> None:
 
 # --------------------------------------------------------------------------- runs
 def _fmt_time(ms: int | None) -> str:
-    return "" if not ms else datetime.fromtimestamp(ms / 1000).strftime("%Y-%m-%d %H:%M:%S")
+    """ISO 8601 in UTC (``2026-12-07T13:02:38+00:00``): unambiguous for scripts."""
+    return "" if not ms else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _fmt_duration(start: int | None, end: int | None) -> str:
@@ -357,7 +358,7 @@ def runs(
     names = {row["experiment"] for row in rows}
     single = names.pop() if len(names) == 1 else None
     title = f"runs ({len(rows)})" + (f" in {single}" if single else "")
-    columns = ["id", "name", "status", "start", "duration", "metrics"]
+    columns = ["id", "name", "status", "start (UTC)", "duration", "metrics"]
     if single is None:
         columns.insert(2, "experiment")
     table = Table(title=title)
@@ -375,7 +376,7 @@ def runs(
             "experiment": row["experiment"],
             "status": f"[{colours.get(status, 'white')}]{status}[/]",
             # To the minute (JSON keeps the seconds): room for a metric at 80 columns.
-            "start": row["start"][: len("YYYY-MM-DD HH:MM")],
+            "start (UTC)": row["start"][: len("YYYY-MM-DDTHH:MM")].replace("T", " "),
             "duration": row["duration"],
             "metrics": ", ".join(f"{k}={row['metrics'][k]:.4g}" for k in shown),
         }

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -205,6 +206,11 @@ def test_runs_lists_json(experiment: str, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     rows = json.loads(out.stdout)
     assert rows[0]["id"] == r.id and rows[0]["metrics"] == {"acc": 0.9}
+    # The start in ISO 8601 with its zone (UTC), as MLflow holds it, to the second.
+    held = MlflowClient().get_run(r.id).info.start_time
+    started = dt.datetime.fromisoformat(rows[0]["start"])
+    assert started.utcoffset() == dt.timedelta(0), rows[0]["start"]
+    assert int(started.timestamp()) == held // 1000
     # The old spelling still works for existing scripts: the same output, nothing on stderr.
     alias = ml("runs", "--json", cwd=tmp_path, env=env)
     assert alias.returncode == 0 and alias.stderr == "", alias.stderr
