@@ -32,6 +32,7 @@ import yaml
 
 from mltrack.artifact_reads import no_download_bar
 from mltrack.errors import ConfigError, MltrackError
+from mltrack.frameworks import import_skops
 from mltrack.mlflow_errors import mlflow_errors
 from mltrack.registry import ResolvedModel, client, resolve_model, run_id_of
 
@@ -377,6 +378,8 @@ def _load_sklearn(logged: Any, mlmodel: dict[str, Any]) -> Any:
     conf = (mlmodel.get("flavors") or {}).get("sklearn") or {}
     filename = conf.get("pickled_model")
     if conf.get("serialization_format") == "skops" and filename:
+        import_skops()  # not torch with it, as a plain import would
+
         import skops.io
 
         with tempfile.TemporaryDirectory(prefix="mltrack-card-") as tmp:

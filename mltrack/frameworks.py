@@ -133,6 +133,26 @@ def preload() -> None:
                 step()
 
 
+def import_skops() -> None:
+    """Import skops (MLflow's format for scikit-learn models) without a framework.
+
+    Call it before loading a scikit-learn model in a fresh process: skops' import walks
+    every scikit-learn module, which imports torch when installed (seconds, hundreds of
+    MB) that the model does not need. The model's own load still imports whatever its
+    estimators use. A no-op once skops is imported or when it is missing.
+    """
+    if "skops.io" in sys.modules:
+        return
+    try:
+        importlib.import_module("sklearn")  # the model needs it: not one to keep out
+    except ImportError:
+        return
+    with no_framework_imports(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.suppress(Exception):
+            _import_skops()
+
+
 def _scan_sklearn() -> None:
     from sklearn.utils import all_estimators
 

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from mltrack.errors import ModelNotFoundError
+from mltrack.frameworks import import_skops
 from mltrack.serve.schema import InputSpec, TensorInput
 
 __all__ = ["LoadedModel", "ModelRef", "find_card", "load_model", "resolve_model", "to_jsonable"]
@@ -219,6 +220,8 @@ def load_model(ref: ModelRef | str, dst_dir: Path | None = None) -> LoadedModel:
         else:
             target = dst_dir or _download_dir()
             local = Path(download_artifacts(artifact_uri=ref.uri, dst_path=str(target)))
+        if _saved_with_skops(local):
+            import_skops()  # not torch with it, as a plain import would
         pyfunc = mlflow.pyfunc.load_model(str(local))
     except (MlflowException, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -240,6 +243,17 @@ def load_model(ref: ModelRef | str, dst_dir: Path | None = None) -> LoadedModel:
     if spec.kind == "columns" and impl is not None and callable(getattr(impl, "predict", None)):
         loaded._fast_predict = impl.predict
     return loaded
+
+
+def _saved_with_skops(local: Path) -> bool:
+    """Whether the model is a scikit-learn one saved with skops (MLflow's default)."""
+    import yaml
+
+    try:
+        meta = yaml.safe_load((local / "MLmodel").read_text())
+        return bool(meta["flavors"]["sklearn"]["serialization_format"] == "skops")
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return False
 
 
 def _describe(ref: ModelRef, meta: Any) -> dict[str, Any]:

@@ -75,3 +75,39 @@ def test_dropping_inherited_connections_leaves_lazy_modules_unloaded(tmp_path: P
     seen = _probe(_DROP_PROBE, str(tmp_path / "db.sqlite"), timeout=120)
     assert seen["pooled"] == [1, 0]  # the engine was found and its pool forgotten
     assert seen["lazy_loaded"] == []
+
+
+_LOAD_PROBE = """
+import json, sys
+from mltrack.serve.model import load_model
+from mltrack.frameworks import detect_frameworks
+
+import numpy as np
+
+loaded = load_model(sys.argv[1])
+answer = loaded.pyfunc.predict(np.random.RandomState(1).rand(4, 3))
+print(json.dumps({"frameworks": detect_frameworks(), "predictions": len(answer)}))
+"""
+
+
+def test_a_scikit_learn_model_loads_without_torch(tmp_path: Path) -> None:
+    """skops (MLflow's scikit-learn format) imports torch when installed unless kept from
+    it: seconds and ~180 MB for `ml try`, `ml ship --local` or a model server, and torch
+    would look imported by the program."""
+    import mlflow.sklearn
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.random.RandomState(0).rand(30, 3)
+    model = LogisticRegression().fit(X, (X[:, 0] > 0.5).astype(int))
+    path = tmp_path / "model"
+    mlflow.sklearn.save_model(
+        model,
+        str(path),
+        serialization_format="skops",
+        input_example=X[:4],
+        pip_requirements=["scikit-learn"],  # MLflow's inference runs a process: seconds
+    )
+    seen = _probe(_LOAD_PROBE, str(path), timeout=300)
+    assert seen["predictions"] == 4
+    assert seen["frameworks"] == ["sklearn"], "torch (or another framework) came along"
