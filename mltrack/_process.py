@@ -881,6 +881,23 @@ class Sentinel:
     def __init__(self, proc: subprocess.Popen[bytes]):
         self.proc = proc
 
+    def watch(self, pid: int) -> None:
+        """Have the sentinel kill ``pid`` (and the group it leads) too if this process dies.
+
+        For a child without the marker variable: a fork of this process (the throwaway
+        server) carries the environment this process started with. The pid is sent with
+        its start time, so a pid reused meanwhile is left alone. A second line of defence
+        beside the child's own :func:`exit_with_parent`, whose thread a busy child may run
+        late.
+        """
+        started = pid_start_time(pid)
+        if started is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(f"pid {pid} {started}\n".encode())
+            self.proc.stdin.flush()
+
     def release(self) -> None:
         """Tell the sentinel the owner cleaned up itself, and let it go."""
         import subprocess
@@ -898,8 +915,9 @@ def start_sentinel(marker_name: str, marker: str, paths: Iterable[Path]) -> Sent
 
     It waits on a pipe only this process holds. If the pipe closes without a goodbye
     (this process died, even by SIGKILL), it kills every process whose environment has
-    ``marker_name=marker`` (and the groups they lead), then removes ``paths``. It runs
-    in a session of its own, so a signal to the owner's group does not reach it.
+    ``marker_name=marker`` and those named with :meth:`Sentinel.watch` (and the groups
+    they lead), then removes ``paths``. It runs in a session of its own, so a signal to
+    the owner's group does not reach it.
     """
     import subprocess
 
@@ -931,10 +949,15 @@ def _sentinel(marker_name: str, marker: str, paths: list[str]) -> int:
             said += chunk
     if b"done" in said:
         return 0
+    watched = [
+        int(pid)
+        for pid, started in re.findall(rb"^pid (\d+) (\d+)$", said, re.M)
+        if pid_start_time(int(pid)) == int(started)  # not a pid reused since
+    ]
     # SIGTERM, then SIGKILL after 0.5 s; then SIGKILL whatever appeared meanwhile (a
     # process forked while we killed), until none is left or 1.5 s have passed.
     deadline = time.monotonic() + 1.5
-    kill_processes(processes_with_env(marker_name, marker), grace_s=0.5)
+    kill_processes([*processes_with_env(marker_name, marker), *watched], grace_s=0.5)
     while time.monotonic() < deadline:
         pids = [p for p in processes_with_env(marker_name, marker) if _alive(p)]
         if not pids:

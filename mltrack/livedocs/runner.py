@@ -435,6 +435,7 @@ class Runner:
                     futures = submit(phases[0])
                     if need_server:
                         server = self._ready(spare) or start_server(root=tmp / "server", port=port)
+                        sentinel.watch(server.process.pid)  # a fork: no marker variable
                         report.server_start_s = server.startup_s
                         self.progress("server", {"seconds": server.startup_s})
                     self._server_ready_at = time.monotonic()

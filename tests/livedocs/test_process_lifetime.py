@@ -28,6 +28,7 @@ from mltrack._process import (
     pid_start_time,
     processes_with_env,
     reap_tempdirs,
+    start_sentinel,
 )
 from tests._helpers import descendants, running
 
@@ -386,3 +387,28 @@ def test_sigkill_of_ml_server_ends_its_workers(tmp_path: Path) -> None:
         for pid in alive(tracked):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_sentinel_kills_the_watched_children_of_an_owner_gone_and_never_a_reused_pid(
+    tmp_path: Path,
+) -> None:
+    # Two children without the marker variable, in sessions of their own (as the build's
+    # forked MLflow server): one watched, one named with a start time it does not have
+    # (its pid, reused since by another process), and one the sentinel never heard of.
+    def sleeper() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(["sleep", "300"], start_new_session=True)
+
+    watched, reused, unknown = sleeper(), sleeper(), sleeper()
+    try:
+        sentinel = start_sentinel(TAG_ENV, uuid.uuid4().hex, [])
+        sentinel.watch(watched.pid)
+        assert sentinel.proc.stdin is not None
+        sentinel.proc.stdin.write(f"pid {reused.pid} 1\n".encode())
+        sentinel.proc.stdin.close()  # the owner's end closes without a goodbye: it died
+        sentinel.proc.wait(timeout=30)
+        assert watched.wait(timeout=10) == -signal.SIGTERM
+        assert reused.poll() is None and unknown.poll() is None
+    finally:
+        for proc in (watched, reused, unknown):
+            proc.kill()
+            proc.wait()
