@@ -69,7 +69,7 @@ def ml_in_process(
         os.environ.update(env or {})
         if cwd is not None:
             os.chdir(cwd)
-        width = int(os.environ.get("COLUMNS", "200")) if env and "COLUMNS" in env else 200
+        width = int(env["COLUMNS"]) if env and "COLUMNS" in env else 200
         for console, buffer in ((_app.console, out), (_app.err_console, err)):
             console.file, console.width = buffer, width
             console._color_system = None  # no ANSI codes, as in a pipe
