@@ -288,7 +288,7 @@ class _Worker:
         page = self._tab or await self._new_tab()
         try:
             await page.goto(base_url + path, wait_until="load", timeout=30_000)
-            await _quiet(self)
+            await _quiet(self, page)
             timing = await page.evaluate(
                 "(() => { const n = performance.getEntriesByType('navigation')[0];"
                 " return n ? n.loadEventEnd - n.startTime : null; })()"
@@ -347,11 +347,20 @@ class _Worker:
             self.report.failed_requests.append(f"{response.url}: HTTP {response.status}")
 
 
-async def _quiet(worker: _Worker, quiet_s: float = 0.25, max_s: float = 3.0) -> None:
-    """Wait until no request has been in flight for ``quiet_s`` (what loads after ``load``)."""
+async def _quiet(worker: _Worker, page: Any, quiet_s: float = 0.25, max_s: float = 3.0) -> None:
+    """Wait until no request has been in flight for ``quiet_s`` (what loads after ``load``).
+
+    Time is counted by the page's own timers, not the crawler's clock: a timer the page set
+    at ``load`` fires before the ones that make up the wait, however busy the machine (a
+    renderer starved of CPU runs its timers late, and a wall-clock wait ended before them).
+    """
     step, calm, waited = 0.05, 0.0, 0.0
-    while calm < quiet_s and waited < max_s:
-        await asyncio.sleep(step)
+    started = time.monotonic()
+    while calm < quiet_s and waited < max_s and time.monotonic() - started < 4 * max_s:
+        try:
+            await page.evaluate(f"new Promise(r => setTimeout(r, {int(step * 1000)}))")
+        except Exception:  # the page navigated away or closed: nothing more of it to wait for
+            return
         waited += step
         calm = calm + step if worker.inflight <= 0 else 0.0
 
