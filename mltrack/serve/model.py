@@ -11,7 +11,6 @@ import atexit
 import json
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mltrack._process import owned_tempdir, reap_tempdirs
 from mltrack.errors import ModelNotFoundError
 from mltrack.frameworks import import_skops
 from mltrack.serve.schema import InputSpec, TensorInput
@@ -189,9 +189,15 @@ def _input_example(local: Path) -> Any:
     return None
 
 
+_DOWNLOAD_PREFIX = "mltrack-model-"
+
+
 def _download_dir() -> Path:
     # MLflow's own default is a mkdtemp() nobody removes: one leftover per server start.
-    path = Path(tempfile.mkdtemp(prefix="mltrack-model-"))
+    # Ours is removed at exit; one whose process was killed outright (no exit handlers)
+    # carries that process's pid and start time, and the next model load removes it.
+    reap_tempdirs((_DOWNLOAD_PREFIX,))
+    path = owned_tempdir(_DOWNLOAD_PREFIX)
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests._helpers import running, wait_until
+from tests._helpers import PGRP, processes_where, running, wait_until
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux /proc")
 
@@ -88,3 +88,59 @@ def test_owner_env_names_only_the_owner_without_folders() -> None:
     assert owner_env() == {OWNER_ENV: str(os.getpid())}
     env = owner_env(owned=[Path("/a"), "/b"])
     assert env[OWNED_PATHS_ENV] == os.pathsep.join(["/a", "/b"])
+
+
+_SLOW_TO_FINISH = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    from mltrack._process import exit_with_parent
+
+    class SlowTeardown:  # what a finalization stuck or slowed down by a busy machine does
+        def __del__(self):
+            time.sleep(60)
+
+    keep = SlowTeardown()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # as the model server does
+    exit_with_parent()
+    print(os.getpid(), flush=True)
+    while True:
+        time.sleep(0.05)
+    """
+)
+
+
+@pytest.mark.parametrize("own_group", [True, False], ids=["group-leader", "in-owner-group"])
+def test_child_slow_to_finish_is_killed_after_the_grace_period(own_group: bool) -> None:
+    """SIGTERM starts the child's shutdown; once the interpreter finalizes, no thread of it
+    runs again, so the SIGKILL after the grace period must come from outside it. The
+    killer itself leaves with the child."""
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            f"child = subprocess.Popen([sys.executable, '-c', sys.argv[1]], "
+            f"stdout=subprocess.PIPE, text=True, start_new_session={own_group})\n"
+            "print(child.stdout.readline().strip(), flush=True)\n"
+            "time.sleep(300)\n",
+            _SLOW_TO_FINISH,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    child = 0
+    try:
+        assert owner.stdout is not None
+        child = int(owner.stdout.readline())
+        group = child if own_group else owner.pid
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait(timeout=10)
+        assert wait_until(lambda: not running(child), 5), "the child outlived its owner by 5 s"
+        assert wait_until(lambda: not processes_where(PGRP, group), 2), "its killer stayed"
+    finally:
+        if owner.poll() is None:
+            os.killpg(owner.pid, signal.SIGKILL)
+            owner.wait()
+        if child and running(child):
+            os.kill(child, signal.SIGKILL)

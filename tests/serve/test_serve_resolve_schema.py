@@ -253,3 +253,34 @@ def test_ml_ship_local_stopped_by_sigterm_exits_143_and_leaves_no_temp_dir(
     assert proc.returncode == 143, output[-2000:]
     assert "Traceback" not in output
     assert list(scratch.iterdir()) == [], f"left behind: {list(scratch.iterdir())}"
+
+
+def test_a_download_dir_left_by_a_killed_server_goes_with_the_next_model_load(
+    tracking_uri: str, served_models, tmp_path
+) -> None:
+    """SIGKILL skips the server's exit handlers, so its download dir stays behind; it is
+    named after the server's pid and start time, and the next model load removes it."""
+    import signal
+
+    from mltrack.deploy.local import start_local
+    from tests._helpers import running, wait_until
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+
+    def downloads() -> list[str]:
+        return sorted(p.name for p in scratch.iterdir() if p.name.startswith("mltrack-model-"))
+
+    killed = start_local(served_models.table, auth=False, env={"TMPDIR": str(scratch)})
+    try:
+        left = downloads()
+        assert len(left) == 1 and left[0].startswith(f"mltrack-model-{killed.process.pid}-")
+        os.killpg(killed.process.pid, signal.SIGKILL)
+        assert wait_until(lambda: not running(killed.process.pid), 10)
+    finally:
+        killed.stop()
+    assert downloads() == left, "SIGKILL ran no exit handler"
+    with start_local(served_models.table, auth=False, env={"TMPDIR": str(scratch)}) as server:
+        now = downloads()
+        assert len(now) == 1 and now[0].startswith(f"mltrack-model-{server.process.pid}-")
+    assert list(scratch.iterdir()) == [], f"left behind: {list(scratch.iterdir())}"
