@@ -1,7 +1,8 @@
 """`ml runs`: the latest runs of an experiment, as a table or as JSON.
 
 Three runs are tracked first; `ml runs -e EXPERIMENT -n 2` shows the two latest with
-their status, duration and metrics, and `--format json` prints the same for scripts.
+their status, duration and metrics, and `--format json` prints the same for scripts
+(the start in ISO 8601 UTC, the duration in seconds).
 """
 
 import contextlib
@@ -34,3 +35,5 @@ rows = json.loads(ml("runs", "--experiment", "cli-runs", "--limit", "2", "--form
 # --- checks ---
 assert [r["name"] for r in rows] == ["tree-depth-8", "tree-depth-4"], rows
 assert rows[0]["metrics"]["accuracy"] == 0.88 and rows[0]["status"] == "FINISHED", rows[0]
+# for scripts: the duration in seconds, a number (the table rounds it to 0.1 s)
+assert all(isinstance(r["duration_s"], float) and r["duration_s"] >= 0 for r in rows), rows

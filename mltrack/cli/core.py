@@ -305,10 +305,14 @@ def _fmt_time(ms: int | None) -> str:
     return "" if not ms else datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
-def _fmt_duration(start: int | None, end: int | None) -> str:
-    if not start or not end:
+def _duration_s(start: int | None, end: int | None) -> float | None:
+    """Seconds from start to end (milliseconds since the epoch); None while running."""
+    return None if not start or not end else (end - start) / 1000
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
         return ""
-    seconds = (end - start) / 1000
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
 
 
@@ -343,7 +347,7 @@ def runs(
             "experiment": experiments.get(r.info.experiment_id, r.info.experiment_id),
             "status": r.info.status,
             "start": _fmt_time(r.info.start_time),
-            "duration": _fmt_duration(r.info.start_time, r.info.end_time),
+            "duration_s": _duration_s(r.info.start_time, r.info.end_time),
             "metrics": dict(r.data.metrics),
         }
         for r in found
@@ -377,7 +381,7 @@ def runs(
             "status": f"[{colours.get(status, 'white')}]{status}[/]",
             # To the minute (JSON keeps the seconds): room for a metric at 80 columns.
             "start (UTC)": row["start"][: len("YYYY-MM-DDTHH:MM")].replace("T", " "),
-            "duration": row["duration"],
+            "duration": _fmt_duration(row["duration_s"]),
             "metrics": ", ".join(f"{k}={row['metrics'][k]:.4g}" for k in shown),
         }
         table.add_row(*(cells[column] for column in columns))

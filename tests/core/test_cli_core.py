@@ -211,6 +211,9 @@ def test_runs_lists_json(experiment: str, tmp_path: Path) -> None:
     started = dt.datetime.fromisoformat(rows[0]["start"])
     assert started.utcoffset() == dt.timedelta(0), rows[0]["start"]
     assert int(started.timestamp()) == held // 1000
+    # The duration a number of seconds (the table's "0.6s" is for people).
+    info = MlflowClient().get_run(r.id).info
+    assert rows[0]["duration_s"] == (info.end_time - info.start_time) / 1000
     # The old spelling still works for existing scripts: the same output, nothing on stderr.
     alias = ml("runs", "--json", cwd=tmp_path, env=env)
     assert alias.returncode == 0 and alias.stderr == "", alias.stderr
