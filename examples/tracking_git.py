@@ -4,6 +4,7 @@ The example makes a throwaway repository so it shows the same thing everywhere. 
 remote: the credentials in its URL never reach MLflow.
 """
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -26,23 +27,26 @@ git("add", "train.py")
 git("commit", "-m", "first model")
 (repo / "train.py").write_text("print('training v2')\n")  # uncommitted change: dirty
 
-with mltrack.run("git-demo", log_git=True) as run:
-    pass
+os.chdir(repo)  # a training script inside the repository: mltrack finds its git root
+try:
+    with mltrack.run("git-demo") as run:
+        pass
+    stored = mltrack.get_run(run.id)
+finally:
+    os.chdir("..")
 
-# mltrack looks for git from the project root; show what it records for demo-repo.
-from mltrack.gitinfo import git_info  # noqa: E402
-
-info = git_info(repo)
-assert info is not None
-for key, value in sorted(info.as_tags().items()):
+git_tags = {key: value for key, value in stored.tags.items() if ".git." in key}
+for key, value in sorted(git_tags.items()):
     shown = value[:12] if key.endswith("commit") else value
     print(f"{key:28} {shown}")
 
 # --- checks ---
-tags = info.as_tags()
-assert tags["mlflow.source.git.branch"] == "feature/better-features"
-assert tags["mltrack.git.dirty"] == "true"
-assert tags["mlflow.source.git.repoURL"] == "https://github.com/acme/churn.git", tags
-stored = mltrack.get_run(run.id)
+head = subprocess.run(
+    ["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True
+).stdout.strip()
+assert git_tags["mlflow.source.git.commit"] == head, git_tags
+assert git_tags["mlflow.source.git.branch"] == "feature/better-features", git_tags
+assert git_tags["mltrack.git.dirty"] == "true", git_tags
+assert git_tags["mlflow.source.git.repoURL"] == "https://github.com/acme/churn.git", git_tags
 assert stored.status == "FINISHED"
 assert not any("ghp_secret_token" in value for value in stored.tags.values()), stored.tags

@@ -52,8 +52,15 @@ class ModelRef:
 
     @property
     def slug(self) -> str:
-        """A name safe for file, container and Kubernetes resource names."""
+        """A name safe for file, container and Kubernetes resource names.
+
+        The model's name, with its alias unless that is ``champion`` (what ``NAME`` means):
+        a challenger shipped beside its champion gets a deployment of its own
+        (``churn-challenger``) instead of replacing the champion's (``churn``).
+        """
         base = self.name or Path(self.uri.rstrip("/")).name or "model"
+        if self.name and self.alias and self.alias != "champion":
+            base = f"{self.name}-{self.alias}"
         slug = re.sub(r"[^a-z0-9-]+", "-", base.lower()).strip("-")
         return (slug or "model")[:50]
 

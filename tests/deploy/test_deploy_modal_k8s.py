@@ -152,3 +152,36 @@ def test_ship_cli_dry_run_lists_files_and_commands(deploy_model, tmp_path: Path)
     assert "wrote k8s/deployment.yaml" in proc.stdout and "kubectl -n default apply" in proc.stdout
     bad = ml_in_process("ship", deploy_model.name, "--to", "heroku", cwd=tmp_path)
     assert bad.returncode == 2 and "unknown target 'heroku'" in bad.stderr
+
+
+def test_a_challenger_ships_beside_its_champion_not_over_it(
+    deploy_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An A/B test ships `NAME@champion` and `NAME@challenger`: two output folders, two
+    Deployments and Services whose selectors do not pick the other's pods."""
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    client = MlflowClient()
+    client.set_registered_model_alias(deploy_model.name, "challenger", "1")
+    try:
+        champion, challenger = (
+            ship(f"{deploy_model.name}@{alias}", to="kubernetes", dry_run=True)
+            for alias in ("champion", "challenger")
+        )
+    finally:
+        client.delete_registered_model_alias(deploy_model.name, "challenger")
+    ship_dir = (tmp_path / "ship").resolve()
+    assert champion.output_dir == ship_dir / f"{deploy_model.name}-kubernetes"
+    assert challenger.output_dir == ship_dir / f"{deploy_model.name}-challenger-kubernetes"
+    seen = []
+    for result in (champion, challenger):
+        k8s = result.output_dir / "k8s"
+        deployment = yaml.safe_load((k8s / "deployment.yaml").read_text())
+        service = yaml.safe_load((k8s / "service.yaml").read_text())
+        assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+        seen.append((deployment["metadata"]["name"], service["metadata"]["name"]))
+        seen.append(tuple(sorted(service["spec"]["selector"].items())))
+    assert seen[0] == (deploy_model.name, deploy_model.name)
+    assert seen[2] == (f"{deploy_model.name}-challenger",) * 2
+    assert seen[1] != seen[3], "each Service selects only its own arm's pods"
