@@ -3,7 +3,8 @@
 `team_server` runs MLflow's server (here with basic auth on sqlite) and stops it at the
 end of the block; `create_user` and `grant_permission` are what `ml server user-add` and
 `ml server grant` call; `migrate` upgrades a database to this MLflow's schema (a backup
-first, for sqlite); `kubernetes_manifests` writes the YAML to run the server on k8s.
+first, for sqlite); `kubernetes_dockerfile` and `kubernetes_manifests` write the image's
+Dockerfile and the YAML to run the server on k8s.
 """
 # livedocs: timeout=300
 
@@ -18,6 +19,7 @@ from mltrack.teamserver import (
     TeamServerConfig,
     create_user,
     grant_permission,
+    kubernetes_dockerfile,
     kubernetes_manifests,
     migrate,
     team_server,
@@ -52,10 +54,13 @@ with tempfile.TemporaryDirectory(prefix="api-team-") as root:
     print("schema:", upgraded.revision_before, "->", upgraded.revision_after)
     print("backup written:", upgraded.backup is not None and upgraded.backup.is_file())
 
-manifests = kubernetes_manifests(name="tracking", namespace="ml", replicas=1)
+image = "registry.example.com/mlflow-team:3.17.0"  # built from kubernetes_dockerfile()
+print("image:", kubernetes_dockerfile().splitlines()[0], "+ drivers ->", image)
+manifests = kubernetes_manifests(name="tracking", namespace="ml", replicas=1, image=image)
 print("kubernetes:", [line for line in manifests.splitlines() if line.startswith("kind:")])
 
 # --- checks ---
 assert alice_run.info.experiment_id == experiment_id
 assert upgraded.revision_before == upgraded.revision_after, upgraded
 assert "kind: Deployment" in manifests and "namespace: ml" in manifests and admin not in manifests
+assert f"image: {image}" in manifests

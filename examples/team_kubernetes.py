@@ -8,17 +8,30 @@ The manifests reference Secrets for everything sensitive; create those first, e.
         --from-literal=admin-password='...' --from-literal=flask-secret-key="$(openssl rand -hex 32)"
     kubectl -n mlflow create secret generic mlflow-auth-config --from-file=basic_auth.ini
 
-Runs standalone: ``uv run python examples/team_kubernetes.py`` writes ``mlflow.yaml``
-for ``kubectl apply -f mlflow.yaml``.
+The pods run MLflow's image with the PostgreSQL driver, the S3 client and the auth extra
+added (MLflow's own has none of them): the script writes its ``Dockerfile`` too. Build
+and push it first, under the name passed as ``image``::
+
+    docker build -t registry.acme.internal/mlflow-team:3.17.0 .
+    docker push registry.acme.internal/mlflow-team:3.17.0
+
+Runs standalone: ``uv run python examples/team_kubernetes.py`` writes ``Dockerfile`` and
+``mlflow.yaml`` for ``kubectl apply -f mlflow.yaml``.
 """
 
 from pathlib import Path
 
 import yaml
 
-from mltrack.teamserver import kubernetes_manifests
+from mltrack.teamserver import kubernetes_dockerfile, kubernetes_manifests
+
+IMAGE = "registry.acme.internal/mlflow-team:3.17.0"
+Path("Dockerfile").write_text(kubernetes_dockerfile())
+print("# Dockerfile of", IMAGE)
+print(kubernetes_dockerfile())
 
 manifests = kubernetes_manifests(
+    image=IMAGE,
     namespace="mlflow",
     artifacts="s3://acme-ml/mlflow-artifacts",
     replicas=2,
@@ -49,3 +62,6 @@ assert "mlflow.acme.internal" in manifests, "the Ingress host is allowed"
 secret_refs = [e for e in container["env"] if "valueFrom" in e]
 assert {e["valueFrom"]["secretKeyRef"]["name"] for e in secret_refs} >= {"mlflow-db", "mlflow-auth"}
 assert "s3://acme-ml/mlflow-artifacts" in manifests
+assert container["image"] == IMAGE
+dockerfile = Path("Dockerfile").read_text()
+assert all(p in dockerfile for p in ("psycopg2-binary", "boto3", "Flask-WTF")), dockerfile

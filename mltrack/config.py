@@ -302,7 +302,8 @@ class Settings(_Section):
         description="Let autologging also log a model at every `fit` (slow when there are many fits); `mltrack.save()` logs the model you pick.",
     )
     log_git: bool = Field(
-        True, description="Record commit, branch, dirty flag and remote as run tags."
+        True,
+        description="Record the project repository's commit, branch, dirty flag and remote as run tags (MLflow tags a script's own repository in any case).",
     )
     log_system: bool = Field(
         True, description="Record user, host, Python and mltrack versions as run tags."

@@ -33,7 +33,7 @@ from mltrack.serverapp import AUTH_APP
 from mltrack.teamserver._check import CheckResult, auth_status, check_server  # noqa: F401
 from mltrack.teamserver._config import TeamServerConfig
 from mltrack.teamserver._env import server_env  # noqa: F401
-from mltrack.teamserver._kubernetes import kubernetes_manifests
+from mltrack.teamserver._kubernetes import kubernetes_dockerfile, kubernetes_manifests
 from mltrack.teamserver._migrate import (  # noqa: F401
     MigrationResult,
     backup_sqlite,
@@ -61,6 +61,7 @@ __all__ = [
     "TeamServerConfig",
     "create_user",
     "grant_permission",
+    "kubernetes_dockerfile",
     "kubernetes_manifests",
     "migrate",
     "team_server",

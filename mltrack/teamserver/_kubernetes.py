@@ -15,14 +15,38 @@ from mltrack.teamserver._config import _check_host_names, _host_patterns
 from mltrack.teamserver._env import _ADMIN_BOOTSTRAPPED, _mlflow_server_vars
 
 _K8S_APP_DIR = "/opt/mltrack"
+#: MLflow's own image: core MLflow only, no database driver, no S3 client, no auth extra.
+MLFLOW_IMAGE = "ghcr.io/mlflow/mlflow:v3.17.0"
+#: What the pods need on top of it: PostgreSQL (psycopg2), S3 (boto3), auth (Flask-WTF).
+_IMAGE_PACKAGES = ("psycopg2-binary", "boto3", "Flask-WTF")
 _K8S_AUTH_CONFIG = "/etc/mlflow-auth/basic_auth.ini"
+
+
+def kubernetes_dockerfile(base: str = MLFLOW_IMAGE) -> str:
+    """The Dockerfile of the image :func:`kubernetes_manifests` runs.
+
+    MLflow's own image holds core MLflow only: a pod on it against PostgreSQL fails with
+    ``No module named 'psycopg2'``. This adds the PostgreSQL driver, the S3 client and
+    the auth extra. Build it and push it where your cluster pulls from::
+
+        docker build -t registry.example.com/mlflow-team:3.17.0 .
+        docker push registry.example.com/mlflow-team:3.17.0
+
+    Args:
+        base: the image to start from (MLflow 3.17).
+
+    Returns:
+        The Dockerfile's text.
+    """
+    packages = " ".join(_IMAGE_PACKAGES)
+    return f"FROM {base}\nRUN pip install --no-cache-dir {packages}\n"
 
 
 def kubernetes_manifests(
     *,
     name: str = "mlflow",
     namespace: str = "mlflow",
-    image: str = "ghcr.io/mlflow/mlflow:v3.17.0",
+    image: str = "mlflow-team:3.17.0",
     artifacts: str = "s3://CHANGE-ME/mlflow-artifacts",
     replicas: int = 2,
     workers: int = 2,
@@ -35,9 +59,9 @@ def kubernetes_manifests(
     carries mltrack's two small standard-library files, the worker app
     (:mod:`mltrack.serverapp`: request threads capped to the connection pool, extra
     Host names) and the prepare step ``ml server`` runs before its workers (schema set-up
-    and, with auth, the admin user), which runs here as an init container. The image
-    needs ``psycopg2-binary``, ``boto3`` for S3 and ``Flask-WTF`` for auth on top of
-    MLflow 3.17.
+    and, with auth, the admin user), which runs here as an init container. The image is
+    MLflow 3.17's with ``psycopg2-binary``, ``boto3`` for S3 and ``Flask-WTF`` for auth
+    added (MLflow's own has none of them): build it from :func:`kubernetes_dockerfile`.
 
     No secret value is in the output: the database URI, the admin password, the Flask
     secret key and the auth config (whose ``database_uri`` holds a password) come from
@@ -47,7 +71,8 @@ def kubernetes_manifests(
     Args:
         name: base name of the objects (and the ``app`` label).
         namespace: namespace the objects go to.
-        image: container image with MLflow 3.17 and the drivers above.
+        image: the image built from :func:`kubernetes_dockerfile`, as your cluster pulls
+            it (``registry.example.com/mlflow-team:3.17.0``).
         artifacts: artifact store the server proxies.
         replicas: server pods.
         workers: uvicorn workers per pod.

@@ -215,3 +215,23 @@ def test_two_prepares_at_once_on_a_new_database_both_succeed(
         "psql", "-tA", "-c", "SELECT count(*) FROM users", *postgres._conn_args("two_pods")
     )
     assert done.stdout.strip() == "1", done.stdout + done.stderr
+
+
+def test_the_image_adds_what_mlflows_own_lacks() -> None:
+    """MLflow's image holds core MLflow only; the pods need its PostgreSQL driver (the one
+    the guide's URI names), the S3 client and the auth extra, on the MLflow installed here."""
+    import mlflow
+
+    from mltrack.teamserver import kubernetes_dockerfile
+
+    base, install = kubernetes_dockerfile().splitlines()
+    major_minor = ".".join(mlflow.__version__.split(".")[:2])
+    assert base.startswith(f"FROM ghcr.io/mlflow/mlflow:v{major_minor}."), base
+    assert install.split()[:4] == ["RUN", "pip", "install", "--no-cache-dir"]
+    assert set(install.split()[4:]) == {"psycopg2-binary", "boto3", "Flask-WTF"}
+    manifests = yaml.safe_load_all(kubernetes_manifests(image="registry.example.com/team:1"))
+    deployment = [d for d in manifests if d["kind"] == "Deployment"][0]
+    pod = deployment["spec"]["template"]["spec"]
+    assert {c["image"] for c in pod["containers"] + pod["initContainers"]} == {
+        "registry.example.com/team:1"
+    }
