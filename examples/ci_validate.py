@@ -1,8 +1,10 @@
 """Validate the CI files under `examples/ci/` and print them.
 
-Both files are parsed as YAML and checked: the test stage runs the tests and
-`ml docs check`; the environment is installed from the lock file; credentials come from
-secrets, never literals; and every `ml` command and option they use exists in the
+Both files are parsed as YAML and checked: the test stage runs the tests and, in a
+project with executed docs (an `mkdocs.yml`), `ml docs check`; the environment is
+installed from the lock file; credentials come from secrets, never literals; no `ml`
+output is piped into a test (a failed command would pass for "no"); every promotion's
+reason names the commit; and every `ml` command and option they use exists in the
 installed CLI (read from the live command tree), so the files cannot drift from mltrack.
 """
 # livedocs: inputs=examples/ci/github-actions.yml,examples/ci/gitlab-ci.yml
@@ -61,6 +63,21 @@ for name, kind in (("github-actions.yml", "github"), ("gitlab-ci.yml", "gitlab")
     assert any("uv sync --locked" in line for line in lines)
     for value in re.findall(r"(?:PASSWORD|TOKEN)\s*:\s*(\S.*)", text):
         assert value.startswith("${{ secrets."), f"{name}: a credential is not a secret: {value}"
+    # A pipe's status is its last command's: `ml models ... | python -c ...` failing
+    # would read as "no champion" and promote unchecked.
+    assert not any(re.search(r"\bml [^|\n]*\|", line) for line in lines), f"{name}: ml piped"
+    promotions = [p for line in lines for p in re.findall(r"ml promote [^\n]*", line)]
+    sha = "${{ github.sha }}" if kind == "github" else "$CI_COMMIT_SHA"
+    assert promotions and all(sha in p for p in promotions), f"{name}: {promotions}"
+    if kind == "github":
+        docs_steps = [
+            step
+            for step in yaml.safe_load(text)["jobs"]["test"]["steps"]
+            if "docs check" in step.get("run", "") or "mkdocs" in step.get("run", "")
+        ]
+        assert docs_steps and all("mkdocs.yml" in s.get("if", "") for s in docs_steps)
+    else:
+        assert any("[ -f mkdocs.yml ]" in line and "docs check" in line for line in lines)
     commands = sorted({c for line in lines for c in check_ml_command(line)})
     print(f"{name}: jobs {list(jobs)}; ml commands used: {', '.join(commands)}  [valid]")
 
