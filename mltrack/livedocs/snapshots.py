@@ -63,7 +63,12 @@ _MASKS = [
     (re.compile(r"(?<=\(id )\d+(?=\))"), "<n>"),  # experiment ids follow execution order
     (re.compile(r'(File "[^"]+", line )\d+'), r"\1<n>"),  # tracebacks: code moves
     # the machine that ran it (run tags): CI and a writer's laptop differ
-    (re.compile(r"""(mltrack\.(?:host|user)['"]?\s*[:=]\s*['"]?)[^'",\s}\]]+"""), r"\1<host>"),
+    (
+        re.compile(
+            r"""((?:mltrack\.(?:host|user)|mlflow\.user)['"]?\s*[:=]\s*['"]?)[^'",\s}\]]+"""
+        ),
+        r"\1<host>",
+    ),
     # the interpreter's patch release: machines with the same minor differ (a
     # distribution's 3.11.2, pyenv's 3.11.7); another minor is a real change and shows
     (

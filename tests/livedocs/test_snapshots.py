@@ -25,6 +25,7 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "run 50356620 in experiment (id 25), backup mlflow.db.backup-20261125T110116Z\n"
         '  File "mltrack/registry.py", line 809, in _model_version\n'
         "tags: {'mltrack.host': 'vm', 'mltrack.user': 'root', 'team': 'risk'}\n"
+        "tags: {'mlflow.user': 'alice', 'mltrack.python': '3.11'}\n"
         "mlflow.source.git.commit 319143883047\n"
         "│ 1a2b3c4d │ logreg │ FINISHED │ 2026-11-30 │\n"
         "AWSTemplateFormatVersion: '2010-09-09'\n"
@@ -40,6 +41,7 @@ def test_mask_hides_volatile_values_and_keeps_the_rest() -> None:
         "run <id> in experiment (id <n>), backup mlflow.db.backup-<time>\n"
         '  File "mltrack/registry.py", line <n>, in _model_version\n'
         "tags: {'mltrack.host': '<host>', 'mltrack.user': '<host>', 'team': 'risk'}\n"
+        "tags: {'mlflow.user': '<host>', 'mltrack.python': '3.11'}\n"
         "mlflow.source.git.commit <id>\n"
         "│ <id> │ logreg │ FINISHED │ <date> │\n"
         "AWSTemplateFormatVersion: '2010-09-09'\n"
