@@ -84,3 +84,19 @@ def test_edit_links_point_at_the_source_file_and_only_where_one_exists(
     # Generated pages have no source file to edit: no button.
     for generated in ("reference/cli/save", "reference/configuration", "reference/api/mltrack"):
         assert _edit_links(site_dir, generated) == [], f"{generated} has an edit link"
+
+
+_DOWNLOAD_LINK = re.compile(r'<a href="([^"]+)"[^>]*title="Download the notebook"[^>]*download>')
+
+
+def test_notebook_pages_offer_the_notebook_for_download(site_dir: Path) -> None:
+    """A notebook's prose says "download it": its page links the .ipynb, which is there;
+    other pages have no such button."""
+    for page in ("notebooks/quickstart", "notebooks/llm_cost_report"):
+        html = (site_dir / page / "index.html").read_text(errors="replace")
+        [href] = _DOWNLOAD_LINK.findall(html)
+        name = page.rsplit("/", 1)[1] + ".ipynb"
+        assert href.endswith(name), href
+        assert (site_dir / page / name).is_file(), f"{page}: {name} is not in the site"
+    guide = (site_dir / "guides/experiment-tracking/index.html").read_text(errors="replace")
+    assert not _DOWNLOAD_LINK.findall(guide)
