@@ -2,7 +2,8 @@
 """Ship to Modal: a generated app file with GPU and autoscaling settings.
 
 `modal deploy modal_app.py` runs it; mltrack runs that for you when the `modal` client is
-installed and authenticated (otherwise, as here, it prints the command).
+installed and authenticated, and prints the command otherwise or, as here, with
+`dry_run=True` (the files are written, nothing is deployed).
 """
 
 from sklearn.datasets import load_iris

@@ -14,7 +14,8 @@ from sklearn.model_selection import train_test_split
 
 import mltrack
 
-EXPERIMENT = os.environ.get("MLFLOW_EXPERIMENT_NAME", "insights-demo")
+# The docs build gives each example an experiment of its own, named after the file.
+EXPERIMENT = os.environ.get("MLFLOW_EXPERIMENT_NAME", "insights_compare_runs")
 X, y = load_breast_cancer(return_X_y=True)
 X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.4, random_state=1)
 

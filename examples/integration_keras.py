@@ -51,7 +51,10 @@ with mltrack.run("keras-iris", params={"units": 16}) as run:
     version = mltrack.save(model, "iris-keras", input_example=X[:3], quiet=True)
 
 print("backend:", keras.backend.backend())
-print("final accuracy:", round(float(np.mean(history.history["accuracy"][-3:])), 3))
+print(
+    "accuracy, mean of the last 3 epochs:",
+    round(float(np.mean(history.history["accuracy"][-3:])), 3),
+)
 print("saved", version, "flavor:", version.flavor)
 print("autologged metrics:", sorted(mltrack.get_run(run.id).metrics))
 

@@ -28,9 +28,8 @@ parsed = DockerfileParser(path=str(docker.output_dir / "Dockerfile"))
 stages = [i["value"] for i in parsed.structure if i["instruction"] == "FROM"]
 print("stages:", " | ".join(stages))
 print("runtime user:", [i["value"] for i in parsed.structure if i["instruction"] == "USER"])
-print(
-    "healthcheck:", [i["value"][:60] for i in parsed.structure if i["instruction"] == "HEALTHCHECK"]
-)
+healthcheck = [i["value"] for i in parsed.structure if i["instruction"] == "HEALTHCHECK"]
+print("healthcheck:", *healthcheck)
 print("commands:", *docker.commands, sep="\n  ")
 
 k8s = mltrack.ship(
@@ -56,10 +55,13 @@ for path in sorted((k8s.output_dir / "k8s").glob("*.yaml")):
         elif doc["kind"] == "HorizontalPodAutoscaler":
             detail = f"replicas {spec['minReplicas']}..{spec['maxReplicas']}"
         print(f"  {path.name}: {doc['kind']} {doc['metadata']['name']} {detail}")
-print("apply with:", k8s.commands[-1])
+# In order: build and push the image, create the API token's Secret, apply the manifests.
+print("then:", *k8s.commands, sep="\n  ")
 
 # --- checks ---
 assert len(stages) == 2, stages
+assert len(healthcheck) == 1 and "/health" in healthcheck[0], healthcheck
+assert any("create secret generic iris-img-api-token" in c for c in k8s.commands), k8s.commands
 assert any(f"docker push {image}" in c for c in docker.commands), docker.commands
 manifests = {
     doc["kind"]: doc

@@ -665,9 +665,11 @@ def _insights(g: dict[str, Any], task: str, params: dict[str, str]) -> tuple[lis
     if not g["resolved"].registry_uri and g["logged"] is not None:
         todo.append("Register the model (`ml save NAME --run RUN_ID`) to version and promote it.")
     elif g["resolved"].registry_uri and not g["resolved"].aliases:
+        name, version = g["resolved"].name, g["resolved"].version
         todo.append(
-            f"Promote it when it beats the champion: `ml promote {g['resolved'].name} "
-            f"{g['resolved'].version} --to challenger`."
+            f"Make it the challenger (`ml promote {name} {version} --to challenger`) and "
+            f"compare it with the champion (`ml compare {name}`); with no champion yet, "
+            "`--to champion`."
         )
     if not metrics:
         todo.append("Log evaluation metrics on held-out data.")
