@@ -60,11 +60,14 @@ print("most positive:", [n.split("__")[1] for _, n in top[-4:]])
 with TestClient(create_app("review-sentiment", auth=False)) as api:
     reply = api.post("/predict", json={"records": test_df.to_dict("records")})
     print("POST /predict", test_df["text"].tolist(), "->", reply.json()["predictions"])
+    wrong = api.post("/predict", json={"records": [{"txt": "a typo in the column name"}]})
+    print("POST /predict with a column 'txt' ->", wrong.status_code, wrong.json()["error"])
 
 # --- checks ---
 import mlflow  # noqa: E402
 
 assert reply.status_code == 200 and reply.json()["predictions"] == [1, 0], reply.json()
+assert wrong.status_code == 422 and wrong.json()["field"] == "txt", wrong.json()
 client = mlflow.MlflowClient()
 champion = client.get_model_version_by_alias("review-sentiment", "champion")
 assert str(champion.version) == str(version.version), champion

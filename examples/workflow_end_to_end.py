@@ -1,7 +1,7 @@
 """Training -> batch inference -> online inference, with one model artifact throughout.
 
-The California-housing-style workflow of a typical ML project, on scikit-learn's
-diabetes data (shipped with the library, no download). The registry is the contract:
+The workflow of a typical ML project, on scikit-learn's diabetes data (shipped with the
+library, no download). The registry is the contract:
 training registers a version and moves the `champion` alias; batch and online inference
 both load `models:/diabetes-gbr@champion`, so they can never disagree about the model.
 """
