@@ -22,7 +22,8 @@ TARGET_HELP = "Deploy target: docker, modal, lambda or kubernetes (k8s, kserve).
 @app.command()
 def ship(
     model: str = typer.Argument(
-        ..., help="Model name (its champion, else its latest version), NAME@alias, NAME/3 or a models:/ URI."
+        ...,
+        help="Model name (its champion, else its latest version), NAME@alias, NAME/3 or a models:/ URI.",
     ),
     local: bool = typer.Option(
         False, "--local", help="Serve on this machine now (blocks until Ctrl-C)."
