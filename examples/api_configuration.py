@@ -5,11 +5,17 @@
 overrides both. `tracking_store` says which tracking store is in effect and why.
 """
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from mltrack.config import Settings, find_config_file, load_settings
 from mltrack.store import tracking_store
 
+here = Path.cwd()
+project = tempfile.mkdtemp()  # a project of its own: your .mltrack.yml is untouched
+os.chdir(project)
 Path(".mltrack.yml").write_text("experiment: fraud\nllm:\n  budget_usd: 5\n")
 environ = {"MLTRACK_LLM__BUDGET_USD": "2.5"}
 
@@ -23,3 +29,5 @@ print("tracking store:", tracking_store(apply=False).describe())
 assert isinstance(settings, Settings), type(settings)
 assert settings.experiment == "fraud" and settings.llm.budget_usd == 2.5, settings
 assert load_settings(environ={}).llm.budget_usd == 5, "the file's value without the variable"
+os.chdir(here)
+shutil.rmtree(project)

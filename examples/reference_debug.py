@@ -9,6 +9,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 command = [sys.executable, "-m", "mltrack"]
@@ -28,8 +29,9 @@ env = {**os.environ, "MLTRACK_DEBUG": "1"}
 via_env = subprocess.run([*command, *failing], capture_output=True, text=True, env=env)
 print("with MLTRACK_DEBUG=1:", "traceback" if "Traceback" in via_env.stderr else "one line")
 
-Path(".mltrack.yml").write_text("debug: true\n")  # this project only
-via_file = subprocess.run([*command, *failing], capture_output=True, text=True)
+with tempfile.TemporaryDirectory() as project:  # a project of its own: yours is untouched
+    Path(project, ".mltrack.yml").write_text("debug: true\n")
+    via_file = subprocess.run([*command, *failing], capture_output=True, text=True, cwd=project)
 print(
     "with debug: true in .mltrack.yml:",
     "traceback" if "Traceback" in via_file.stderr else "one line",

@@ -47,7 +47,6 @@ NON_SETTINGS_ENV_VARS = frozenset(
         "MLTRACK_API_TOKEN",
         "MLTRACK_CHROMIUM",
         "MLTRACK_DB_CONNECTIONS",
-        "MLTRACK_DEBUG",
         "MLTRACK_FORKSERVER",
         "MLTRACK_ITEM_ID",
         "MLTRACK_LIVEDOCS_CHILD_OPENS",
@@ -350,6 +349,16 @@ def find_config_file(start: Path | None = None) -> Path | None:
     return None
 
 
+def _shown(path: Path | None) -> str:
+    """``path`` as an error shows it: relative to the working directory when inside it."""
+    if path is None:
+        return CONFIG_FILENAME
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _project_root(start: Path, config_path: Path | None) -> Path:
     if config_path is not None:
         return config_path.parent
@@ -364,8 +373,9 @@ def _describe(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"unknown key '{loc}'"
+    if kind == "value_error":  # a validator's own sentence, which quotes what is wrong
+        return f"key '{loc}': {error['msg'].removeprefix('Value error, ')}"
     expected = error["msg"].replace("Input should be ", "expected ")
-    expected = expected.removeprefix("Value error, ")  # a validator's own sentence
     return f"key '{loc}': {expected} (got {error.get('input')!r})"
 
 
@@ -441,17 +451,18 @@ def load_settings(
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}{_yaml_problem(exc)}; fix the syntax") from None
+            raise ConfigError(f"{_shown(path)}{_yaml_problem(exc)}; fix the syntax") from None
         if not isinstance(loaded, dict):
             raise ConfigError(
-                f"{path}: expected a mapping of keys at the top level, got {type(loaded).__name__}"
+                f"{_shown(path)}: expected a mapping of keys at the top level, "
+                f"got {type(loaded).__name__}"
             )
         file_data = loaded
     # Validate each layer alone first so the error names the layer that is wrong.
     try:
         Settings.model_validate(file_data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {_describe(dict(exc.errors()[0]))}") from None
+        raise ConfigError(f"{_shown(path)}: {_describe(dict(exc.errors()[0]))}") from None
     env_data, origins = _env_overrides(environ)
     try:
         Settings.model_validate(env_data)

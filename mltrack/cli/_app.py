@@ -340,16 +340,14 @@ _tidy_help_when_shown()
 
 
 def debug_enabled() -> bool:
-    """True when tracebacks were asked for: ``--debug``, ``MLTRACK_DEBUG`` or
-    ``debug: true`` in the project's ``.mltrack.yml``."""
-    if os.environ.get("MLTRACK_DEBUG", "").lower() in ("1", "true", "yes", "on"):
-        return True
+    """True when tracebacks were asked for: ``--debug``, or the ``debug`` setting
+    (``MLTRACK_DEBUG``, which overrides ``debug:`` in the project's ``.mltrack.yml``)."""
     from mltrack.config import load_settings
 
     try:
         return load_settings().debug
-    except MltrackError:  # an invalid config file: its own error says so
-        return False
+    except MltrackError:  # an invalid config file or variable: its own error says so
+        return os.environ.get("MLTRACK_DEBUG", "").lower() in ("1", "true", "yes", "on")
 
 
 class MltrackTyper(typer.Typer):

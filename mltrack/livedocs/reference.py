@@ -731,7 +731,9 @@ def build_report_page(telemetry: dict[str, Any]) -> str:
         "## All items",
         "",
         "Times of cached items are those of the build that executed them. CPU seconds count",
-        "the item's process and the processes it waited for, not servers it left running.",
+        "the item's process and the processes it waited for, not servers it left running;",
+        "a `cli:` item runs the command itself, not in a worker, and its CPU time is not",
+        "measured (—).",
         "",
         "| Item | Status | Seconds | CPU seconds | Peak RSS (MiB) | Cache |",
         "|---|---|---|---|---|---|",
@@ -751,6 +753,6 @@ def build_report_page(telemetry: dict[str, Any]) -> str:
 
 
 def _number(item: dict[str, Any], key: str, digits: int) -> str:
-    """A measured value of a report row, blank when it was not measured."""
+    """A measured value of a report row, a dash when it was not measured."""
     value = item.get(key)
-    return "" if value is None else f"{value:.{digits}f}"
+    return "—" if value is None else f"{value:.{digits}f}"

@@ -86,6 +86,15 @@ def test_mltrack_debug_env_shows_the_traceback(tracking_uri: str, tmp_path: Path
     assert debug.returncode == 2
     assert "Traceback (most recent call last)" in debug.stderr
     assert "RunNotFoundError: no experiment named 'does-not-exist'" in debug.stderr
+    # It is the `debug` setting's variable: it overrides the file both ways, as any does.
+    (tmp_path / ".mltrack.yml").write_text("debug: true\n")
+    assert "Traceback" in ml(*args, cwd=tmp_path).stderr
+    quiet = ml(*args, cwd=tmp_path, env={"MLTRACK_DEBUG": "false"})
+    assert quiet.returncode == 2 and "Traceback" not in quiet.stderr, quiet.stderr
+    from mltrack.config import load_settings
+
+    assert load_settings(start=tmp_path, environ={"MLTRACK_DEBUG": "1"}).debug is True
+    assert load_settings(start=tmp_path, environ={"MLTRACK_DEBUG": "0"}).debug is False
 
 
 def test_bad_config_is_one_line_error(tmp_path: Path) -> None:

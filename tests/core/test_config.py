@@ -105,3 +105,21 @@ def test_every_mltrack_variable_the_code_reads_is_known_to_ml_doctor() -> None:
     }
     assert "MLTRACK_FORKSERVER" in names and "MLTRACK_OWNER_PID" in names
     assert unknown_env_vars({name: "1" for name in names}) == []
+
+
+def test_an_error_names_the_file_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inside the working directory the file is named as a person would type it; a file
+    found above it keeps its full path (a relative one would need `..` counting)."""
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / ".mltrack.yml").write_text("autolog: sometimes\n")
+    monkeypatch.chdir(project)
+    with pytest.raises(ConfigError) as here:
+        load_settings()
+    assert str(here.value).startswith(".mltrack.yml: key 'autolog'"), str(here.value)
+    monkeypatch.chdir(project / "src")
+    with pytest.raises(ConfigError) as below:
+        load_settings()
+    assert str(below.value).startswith(f"{(project / '.mltrack.yml').resolve()}: "), below.value
