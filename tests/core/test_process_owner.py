@@ -48,6 +48,16 @@ _OWNER = textwrap.dedent(
 )
 
 
+def _start_owner(code: str, *args: str) -> subprocess.Popen[str]:
+    """``python -c CODE ARGS`` in a session of its own, its stdout readable."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def test_child_of_a_killed_owner_runs_every_cleanup_and_removes_its_folders(
     tmp_path: Path,
 ) -> None:
@@ -56,12 +66,7 @@ def test_child_of_a_killed_owner_runs_every_cleanup_and_removes_its_folders(
         (folder / "nested").mkdir(parents=True)
         (folder / "nested" / "file.txt").write_text("x")
     marker = tmp_path / "first-cleanup"
-    owner = subprocess.Popen(
-        [sys.executable, "-c", _OWNER, _CHILD, str(marker), *map(str, owned)],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    owner = _start_owner(_OWNER, _CHILD, str(marker), *map(str, owned))
     child = 0
     try:
         assert owner.stdout is not None
@@ -114,20 +119,13 @@ def test_child_slow_to_finish_is_killed_after_the_grace_period(own_group: bool) 
     """SIGTERM starts the child's shutdown; once the interpreter finalizes, no thread of it
     runs again, so the SIGKILL after the grace period must come from outside it. The
     killer itself leaves with the child."""
-    owner = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import subprocess, sys, time\n"
-            f"child = subprocess.Popen([sys.executable, '-c', sys.argv[1]], "
-            f"stdout=subprocess.PIPE, text=True, start_new_session={own_group})\n"
-            "print(child.stdout.readline().strip(), flush=True)\n"
-            "time.sleep(300)\n",
-            _SLOW_TO_FINISH,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
+    owner = _start_owner(
+        "import subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', sys.argv[1]], "
+        f"stdout=subprocess.PIPE, text=True, start_new_session={own_group})\n"
+        "print(child.stdout.readline().strip(), flush=True)\n"
+        "time.sleep(300)\n",
+        _SLOW_TO_FINISH,
     )
     child = 0
     try:
