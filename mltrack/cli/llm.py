@@ -10,6 +10,7 @@ from enum import StrEnum
 import typer
 
 from mltrack.cli._app import app, choose_format, console
+from mltrack.errors import MltrackError
 
 __all__ = ["llm_app", "report"]
 
@@ -56,12 +57,22 @@ def report(
     max_traces: int = typer.Option(
         10_000, "--max-traces", min=1, help="Most recent traces to read."
     ),
+    experiment_option: str | None = typer.Option(
+        None, "--experiment", "-e", help="The experiment, as `ml runs -e` names it."
+    ),
 ) -> None:
     """Cost, tokens and p50 latency of the LLM calls in EXPERIMENT's traces.
 
     Calls without a known price are counted as unpriced, never as $0.
     """
     from mltrack.llm.report import llm_report, render_table
+
+    if experiment and experiment_option and experiment != experiment_option:
+        raise MltrackError(
+            f"two experiments given ('{experiment}' and --experiment '{experiment_option}'); "
+            "pass one"
+        )
+    experiment = experiment or experiment_option
 
     kind = ReportFormat(choose_format(output_format, tuple(ReportFormat)))
     result = llm_report(experiment, by=by.value, max_traces=max_traces)

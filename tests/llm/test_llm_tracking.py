@@ -468,6 +468,11 @@ def test_cli_report_json_markdown_and_errors(
         assert row["tokens_output"] == by_model[model]["tokens_output"]
     assert report["total"]["cost_usd"] == pytest.approx(tracker.cost_usd, rel=1e-12)
     assert report["traces"] == 1
+    # -e names the experiment as `ml runs -e` does; two different ones are refused.
+    option = ml_in_process("llm", "report", "-e", experiment, "--format", "json")
+    assert option.returncode == 0 and json.loads(option.stdout) == report, option.stdout
+    both = ml_in_process("llm", "report", experiment, "--experiment", "other")
+    assert both.returncode == 2 and "two experiments given" in both.stderr, both.stderr
 
     result = ml_in_process(
         *["llm", "report", experiment, "--by", "provider", "--format", "markdown"]
