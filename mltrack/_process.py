@@ -701,42 +701,33 @@ def owner_env(owned: Iterable[Path | str] = ()) -> dict[str, str]:
 def _end_self(grace_s: float) -> None:
     """SIGTERM this process (its group when it leads one), SIGKILL after ``grace_s``.
 
-    The SIGKILL is sent by a fork of this thread, not by this thread: once SIGTERM has
+    The signals are sent by a fork of this thread, not by this thread: once SIGTERM has
     started the interpreter's shutdown, a daemon thread that wakes up during finalization
     is stopped for good, and a finalization slowed down by a busy machine (or stuck) would
     keep the process alive for as long as it takes.
     """
     me = os.getpid()
-    leader = os.getpgrp() == me
-    killer = 0
+    killer = -1
     with contextlib.suppress(OSError):
-        killer = os.fork()
-    if killer == 0 and os.getpid() != me:  # the killer: only the thread that forked it runs
+        killer = fork_child()
+    if killer == 0:  # the killer: only the thread that forked it runs here
         try:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # it is in the group it ends
-            _signal_self(me, leader, signal.SIGTERM)
-            deadline = time.monotonic() + grace_s
-            while os.getppid() == me and time.monotonic() < deadline:
-                time.sleep(0.02)  # gone as soon as this process is: it ended in time
-            if os.getppid() == me:
-                _signal_self(me, leader, signal.SIGKILL)
+            kill_processes([me], grace_s)  # returns as soon as this process is gone
         finally:
             os._exit(0)
-    if killer:
+    if killer > 0:
         with contextlib.suppress(OSError):
             os.waitpid(killer, 0)  # returns when this process is about to be killed
         return
-    for sig in (signal.SIGTERM, signal.SIGKILL):  # no fork: the same from this thread
-        _signal_self(me, leader, sig)
+    leader = os.getpgrp() == me  # no fork: the same from this thread
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(OSError):
+            if leader:
+                os.killpg(me, sig)
+            else:
+                os.kill(me, sig)
         time.sleep(grace_s)
-
-
-def _signal_self(me: int, leader: bool, sig: int) -> None:
-    with contextlib.suppress(OSError):
-        if leader:
-            os.killpg(me, sig)
-        else:
-            os.kill(me, sig)
 
 
 def keeper_command(cmd: list[str]) -> list[str]:
