@@ -349,12 +349,10 @@ def find_config_file(start: Path | None = None) -> Path | None:
     return None
 
 
-def _shown(path: Path | None) -> str:
-    """``path`` as an error shows it: relative to the working directory when inside it."""
-    if path is None:
-        return CONFIG_FILENAME
+def shown_path(path: Path | str) -> str:
+    """``path`` as a message shows it: relative to the working directory when inside it."""
     try:
-        return str(path.relative_to(Path.cwd().resolve()))
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 
@@ -451,10 +449,10 @@ def load_settings(
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
-            raise ConfigError(f"{_shown(path)}{_yaml_problem(exc)}; fix the syntax") from None
+            raise ConfigError(f"{shown_path(path)}{_yaml_problem(exc)}; fix the syntax") from None
         if not isinstance(loaded, dict):
             raise ConfigError(
-                f"{_shown(path)}: expected a mapping of keys at the top level, "
+                f"{shown_path(path)}: expected a mapping of keys at the top level, "
                 f"got {type(loaded).__name__}"
             )
         file_data = loaded
@@ -462,7 +460,9 @@ def load_settings(
     try:
         Settings.model_validate(file_data)
     except ValidationError as exc:
-        raise ConfigError(f"{_shown(path)}: {_describe(dict(exc.errors()[0]))}") from None
+        raise ConfigError(
+            f"{shown_path(path or CONFIG_FILENAME)}: {_describe(dict(exc.errors()[0]))}"
+        ) from None
     env_data, origins = _env_overrides(environ)
     try:
         Settings.model_validate(env_data)

@@ -95,7 +95,9 @@ def ship(
         result = do_ship(model, to=target, dry_run=dry_run, output_dir=output, **options)
     # The folder as the user named it (relative when under the cwd), never wrapped: a
     # path split over two lines cannot be copied.
-    shown = _shown_path(result.output_dir) if result.output_dir else ""
+    from mltrack.config import shown_path  # not at import: `ml --help` needs no pydantic
+
+    shown = shown_path(result.output_dir) if result.output_dir else ""
     console.print(f"[bold green]{target}[/]: {result.model.uri} -> {shown}", soft_wrap=True)
     for name in result.files:
         console.print(f"  wrote {name}")
@@ -106,14 +108,6 @@ def ship(
         console.print(f"  [dim]{note}[/]", highlight=False, soft_wrap=True)
     if result.url:
         console.print(f"  {result.url_line()}")
-
-
-def _shown_path(path: Path | str) -> str:
-    """``path`` relative to the working directory when it is inside it."""
-    try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def _ship_local(model: str, dry_run: bool, options: dict[str, Any]) -> None:
