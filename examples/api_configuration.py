@@ -6,7 +6,6 @@ overrides both. `tracking_store` says which tracking store is in effect and why.
 """
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from mltrack.config import Settings, find_config_file, load_settings
 from mltrack.store import tracking_store
 
 here = Path.cwd()
-project = tempfile.mkdtemp()  # a project of its own: your .mltrack.yml is untouched
-os.chdir(project)
+# A project of its own: your .mltrack.yml is untouched (removed at exit, even on failure).
+project = tempfile.TemporaryDirectory()
+os.chdir(project.name)
 Path(".mltrack.yml").write_text("experiment: fraud\nllm:\n  budget_usd: 5\n")
 environ = {"MLTRACK_LLM__BUDGET_USD": "2.5"}
 
@@ -30,4 +30,4 @@ assert isinstance(settings, Settings), type(settings)
 assert settings.experiment == "fraud" and settings.llm.budget_usd == 2.5, settings
 assert load_settings(environ={}).llm.budget_usd == 5, "the file's value without the variable"
 os.chdir(here)
-shutil.rmtree(project)
+project.cleanup()

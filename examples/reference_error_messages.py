@@ -5,7 +5,7 @@ exception class and message. The last case runs the `ml` command itself: one lin
 stderr and exit status 2, no traceback.
 """
 
-import os
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -30,14 +30,12 @@ show("a model that was never registered", lambda: mltrack.promote("no-such-model
 show("an alias MLflow reserves", lambda: mltrack.promote("any-model", 1, to="latest"))
 show("a model name with a slash", lambda: mltrack.save(object(), name="team/model"))
 
-here = Path.cwd()
-with tempfile.TemporaryDirectory() as project:  # a project of its own: yours is untouched
-    os.chdir(project)
+# A project of its own: your .mltrack.yml is untouched.
+with tempfile.TemporaryDirectory() as project, contextlib.chdir(project):
     Path(".mltrack.yml").write_text("autolog: sometimes\n")
     show("a wrong type in .mltrack.yml", mltrack.load_settings)
     Path(".mltrack.yml").write_text("tracking_url: http://mlflow:5000\n")
     show("a misspelt key in .mltrack.yml", mltrack.load_settings)
-    os.chdir(here)
 
 done = subprocess.run(
     [sys.executable, "-m", "mltrack", "card", "models:/no-such-model/1"],

@@ -28,7 +28,7 @@ from mltrack.teamserver import kubernetes_dockerfile, kubernetes_manifests
 IMAGE = "registry.acme.internal/mlflow-team:3.17.0"
 Path("Dockerfile").write_text(kubernetes_dockerfile())
 print("# Dockerfile of", IMAGE)
-print(kubernetes_dockerfile())
+print(Path("Dockerfile").read_text())
 
 manifests = kubernetes_manifests(
     image=IMAGE,
