@@ -1,6 +1,7 @@
 """Concurrent metric writers for the team-server reliability tests and benchmark.
 
-Each writer is a separate process (``python -m mltrack.testing.load``) that logs
+Each writer is a separate process (``python -m mltrack.testing.load``, a fork of a
+:class:`~mltrack._forkserver.ForkServer` when ``env`` names one) that logs
 ``--values`` metric values through mltrack's buffered logger (queue, background
 ``log_batch``, disk spool while the server is down, replay) into one run, waits until
 every value reached the server, and prints one JSON line with its run name and timings.
@@ -298,4 +299,9 @@ def collect(
 
 
 if __name__ == "__main__":
+    from mltrack._forkserver import run_via_forkserver
+
+    # With MLTRACK_FORKSERVER set (the tests), a fork of a process that has imported
+    # MLflow runs the writer: 8 fresh interpreters would spend ~30 CPU-s importing it.
+    run_via_forkserver("mltrack.testing.load")
     sys.exit(_main())

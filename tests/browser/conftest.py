@@ -117,10 +117,8 @@ def site(site_dir: Path) -> Iterator[SiteServer]:
         yield server
 
 
-# Module scope, not session: Playwright's sync API keeps an asyncio loop running in the
-# main thread while it is open, which would break `asyncio.run()` in later tests.
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
+@contextlib.contextmanager
+def _launched(chromium_path: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -129,6 +127,31 @@ def browser(chromium_path: str) -> Iterator[Any]:
             yield instance
         finally:
             instance.close()
+
+
+@pytest.fixture(scope="session")
+def _session_browser(request: pytest.FixtureRequest, chromium_path: str) -> Iterator[Any]:
+    """One Chromium for a session of browser tests only (`make test`'s second half).
+
+    Playwright's sync API keeps an asyncio loop running in the main thread while it is
+    open, which would break `asyncio.run()` in a later test of another kind: a session
+    that mixes them gets ``None`` here and a Chromium per module (each launch costs ~1.3
+    CPU-s).
+    """
+    if not all(item.get_closest_marker("browser") for item in request.session.items):
+        yield None
+        return
+    with _launched(chromium_path) as instance:
+        yield instance
+
+
+@pytest.fixture(scope="module")
+def browser(_session_browser: Any, chromium_path: str) -> Iterator[Any]:
+    if _session_browser is not None:
+        yield _session_browser
+        return
+    with _launched(chromium_path) as instance:
+        yield instance
 
 
 def _artifact_name(nodeid: str) -> str:

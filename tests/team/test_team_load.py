@@ -6,13 +6,16 @@ straight from PostgreSQL), also when the tracking server is restarted in the mid
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mltrack._forkserver import ForkServer, start_forkserver
 from mltrack.testing.load import METRIC_KEY, collect, expected_checksum, run_writers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -47,7 +50,7 @@ def _runs(pg_team: Any, experiment: str) -> list[list[str]]:
     )
 
 
-def _writer_env(pg_team: Any) -> dict[str, str]:
+def _client_env(pg_team: Any) -> dict[str, str]:
     return {
         "MLFLOW_TRACKING_URI": pg_team.url,
         "MLFLOW_TRACKING_USERNAME": "admin",
@@ -56,6 +59,21 @@ def _writer_env(pg_team: Any) -> dict[str, str]:
         "MLTRACK_LOGGING__RETRY_INTERVAL_S": "0.5",
         "PYTHONWARNINGS": "ignore",
     }
+
+
+@pytest.fixture(scope="module")
+def writer_forks(pg_team: Any) -> Iterator[ForkServer | None]:
+    """Writers start as forks of one process that imported MLflow and the logger (what
+    is tested is the server under 8 clients, not 8 interpreters importing MLflow)."""
+    env = {**os.environ, **_client_env(pg_team)}
+    server = start_forkserver(env, modules=("mlflow", "mltrack.tracking", "mltrack.logging"))
+    yield server
+    if server is not None:
+        server.stop()
+
+
+def _writer_env(pg_team: Any, forks: ForkServer | None) -> dict[str, str]:
+    return {**_client_env(pg_team), **(forks.env if forks else {})}
 
 
 def _assert_exactly_once(pg_team: Any, experiment: str, results: list[Any]) -> None:
@@ -77,19 +95,23 @@ def _assert_exactly_once(pg_team: Any, experiment: str, results: list[Any]) -> N
         assert total == expected_checksum(result.writer, VALUES), result.run_name
 
 
-def test_eight_writers_every_value_exactly_once(pg_team: Any, tmp_path: Path) -> None:
+def test_eight_writers_every_value_exactly_once(
+    pg_team: Any, writer_forks: ForkServer | None, tmp_path: Path
+) -> None:
     experiment = f"load-{uuid.uuid4().hex[:8]}"
-    procs, names = run_writers(WRITERS, VALUES, experiment, _writer_env(pg_team), tmp_path)
+    env = _writer_env(pg_team, writer_forks)
+    procs, names = run_writers(WRITERS, VALUES, experiment, env, tmp_path)
     results = collect(procs, names, timeout=240)
     _assert_exactly_once(pg_team, experiment, results)
 
 
-def test_server_restart_mid_load_loses_and_duplicates_nothing(pg_team: Any, tmp_path: Path) -> None:
+def test_server_restart_mid_load_loses_and_duplicates_nothing(
+    pg_team: Any, writer_forks: ForkServer | None, tmp_path: Path
+) -> None:
     experiment = f"restart-{uuid.uuid4().hex[:8]}"
+    env = _writer_env(pg_team, writer_forks)
     # Paced writers (50 values, then 0.25 s) keep the load going for ~10 s each.
-    procs, names = run_writers(
-        WRITERS, VALUES, experiment, _writer_env(pg_team), tmp_path, chunk=50, pause=0.25
-    )
+    procs, names = run_writers(WRITERS, VALUES, experiment, env, tmp_path, chunk=50, pause=0.25)
     try:
         deadline = time.monotonic() + 180
         arrived = 0
