@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 
 def run_ml(
@@ -95,6 +97,36 @@ def ml_in_process(
         for sig, handler in saved_signals.items():
             signal.signal(sig, handler)
     return subprocess.CompletedProcess(["ml", *args], code, out.getvalue(), err.getvalue())
+
+
+def notebook_json(*cells: str, kernel: str = "python3", **livedocs: Any) -> str:
+    """An ``.ipynb`` document of code cells ``cells`` (no outputs) for ``kernel``.
+
+    Keyword arguments become the notebook's ``livedocs`` metadata (``timeout=5``).
+    """
+    metadata: dict[str, Any] = {
+        "kernelspec": {"name": kernel, "display_name": "Python 3", "language": "python"}
+    }
+    if livedocs:
+        metadata["livedocs"] = livedocs
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "id": f"c{i}",
+                    "metadata": {},
+                    "outputs": [],
+                    "source": source,
+                }
+                for i, source in enumerate(cells, start=1)
+            ],
+            "metadata": metadata,
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
 
 
 def start_ml(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.Popen[str]:

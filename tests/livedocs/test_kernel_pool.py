@@ -18,7 +18,7 @@ from mltrack.livedocs.engine import LiveDocsEngine
 from mltrack.livedocs.model import EngineConfig, ItemResult
 from mltrack.livedocs.runner import BuildReport
 from mltrack.localserver import ThrowawayServer
-from tests._helpers import running
+from tests._helpers import notebook_json, running
 
 pytestmark = pytest.mark.slow
 
@@ -30,32 +30,6 @@ PROBE = (
     "print('warm', warm, 'pid', os.getpid(), 'cwd', os.getcwd())\n"
     "print('experiment', os.environ['MLFLOW_EXPERIMENT_NAME'])\n"
 )
-
-
-def notebook(*cells: str, kernel: str = "python3", **livedocs: Any) -> str:
-    metadata: dict[str, Any] = {
-        "kernelspec": {"name": kernel, "display_name": "Python 3", "language": "python"}
-    }
-    if livedocs:
-        metadata["livedocs"] = livedocs
-    return json.dumps(
-        {
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "execution_count": None,
-                    "id": f"c{i}",
-                    "metadata": {},
-                    "outputs": [],
-                    "source": source,
-                }
-                for i, source in enumerate(cells, start=1)
-            ],
-            "metadata": metadata,
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
 
 
 SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.5:\n    pass\n"
@@ -99,8 +73,10 @@ def test_each_notebook_gets_a_fresh_warm_kernel_with_its_own_state(
         tmp_path,
         mlflow_server,
         {
-            "a_sets.ipynb": notebook(PROBE, "import mlflow\nLEAK = 'from a'\nmlflow.leak = 1\n"),
-            "b_reads.ipynb": notebook(
+            "a_sets.ipynb": notebook_json(
+                PROBE, "import mlflow\nLEAK = 'from a'\nmlflow.leak = 1\n"
+            ),
+            "b_reads.ipynb": notebook_json(
                 PROBE,
                 "import mlflow\nprint('leak', 'LEAK' in globals(), hasattr(mlflow, 'leak'))\n",
             ),
@@ -122,13 +98,13 @@ def test_each_notebook_gets_a_fresh_warm_kernel_with_its_own_state(
 def test_plain_kernel_when_the_notebook_names_another_kernel_or_the_pool_is_off(
     tmp_path: Path, mlflow_server: ThrowawayServer
 ) -> None:
-    warm_nb = notebook(PROBE, "import mlflow\n")
+    warm_nb = notebook_json(PROBE, "import mlflow\n")
     # Half a second of CPU in the kernel: the item's CPU time includes its kernel's.
-    other_nb = notebook(PROBE, "import mlflow\n", SPIN, kernel="some-other-kernel")
+    other_nb = notebook_json(PROBE, "import mlflow\n", SPIN, kernel="some-other-kernel")
     report = build(
         tmp_path,
         mlflow_server,
-        {"warm.ipynb": notebook(PROBE, "import mlflow\n", SPIN), "other.ipynb": other_nb},
+        {"warm.ipynb": notebook_json(PROBE, "import mlflow\n", SPIN), "other.ipynb": other_nb},
     )
     warm, other = report.results["notebooks/warm.ipynb"], report.results["notebooks/other.ipynb"]
     assert warm.ok and other.ok, (warm.error, other.error)
@@ -150,8 +126,8 @@ def test_a_crashing_kernel_fails_only_its_notebook(
         tmp_path,
         mlflow_server,
         {
-            "crash.ipynb": notebook(PROBE, "import mlflow\nos.kill(os.getpid(), 9)\n"),
-            "fine.ipynb": notebook(PROBE, "import mlflow\nprint('fine', 42)\n"),
+            "crash.ipynb": notebook_json(PROBE, "import mlflow\nos.kill(os.getpid(), 9)\n"),
+            "fine.ipynb": notebook_json(PROBE, "import mlflow\nprint('fine', 42)\n"),
         },
     )
     crash, fine = report.results["notebooks/crash.ipynb"], report.results["notebooks/fine.ipynb"]
@@ -163,7 +139,7 @@ def test_a_crashing_kernel_fails_only_its_notebook(
 
 def test_a_timeout_kills_the_kernel(tmp_path: Path, mlflow_server: ThrowawayServer) -> None:
     pid_file = tmp_path / "kernel.pid"
-    hang = notebook(
+    hang = notebook_json(
         PROBE,
         f"import mlflow, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
         "time.sleep(120)\n",
@@ -173,7 +149,7 @@ def test_a_timeout_kills_the_kernel(tmp_path: Path, mlflow_server: ThrowawayServ
     report = build(
         tmp_path,
         mlflow_server,
-        {"hang.ipynb": hang, "ok.ipynb": notebook(PROBE, "import mlflow\n")},
+        {"hang.ipynb": hang, "ok.ipynb": notebook_json(PROBE, "import mlflow\n")},
     )
     assert time.monotonic() - started < 60
     hung = report.results["notebooks/hang.ipynb"]
@@ -195,12 +171,12 @@ def test_dependencies_of_a_warm_kernel_are_recorded(
         tmp_path,
         mlflow_server,
         {
-            "uses.ipynb": notebook(
+            "uses.ipynb": notebook_json(
                 PROBE,
                 "import mlflow\nimport helper\n"
                 f"print('read', open({root!r} + '/data/values.txt').read().strip(), helper.VALUE)\n",
             ),
-            "plain.ipynb": notebook(PROBE, "import mlflow\nprint('nothing local')\n"),
+            "plain.ipynb": notebook_json(PROBE, "import mlflow\nprint('nothing local')\n"),
         },
     )
     uses, plain = report.results["notebooks/uses.ipynb"], report.results["notebooks/plain.ipynb"]
@@ -214,7 +190,7 @@ def test_figures_show_inline_although_the_pool_imported_matplotlib(
     tmp_path: Path, mlflow_server: ThrowawayServer
 ) -> None:
     # Both import pyplot, so the pool imported it (for scripts: with the Agg backend).
-    plot = notebook(
+    plot = notebook_json(
         PROBE,
         "import mlflow\nimport matplotlib, matplotlib.pyplot as plt\n"
         "print('backend', matplotlib.get_backend())\n"
@@ -243,7 +219,7 @@ def test_the_pool_imports_the_submodules_items_import_and_ipykernel_for_notebook
         "import mlflow.sklearn\nfrom sklearn.linear_model import Ridge\n"
     )
     (tmp_path / "b.ipynb").write_text(
-        notebook("import matplotlib\nfrom sklearn import datasets\nimport requests\n")
+        notebook_json("import matplotlib\nfrom sklearn import datasets\nimport requests\n")
     )
     config = EngineConfig(root=tmp_path)
     script = Item(id="a.py", kind="script", path="a.py", key="a")

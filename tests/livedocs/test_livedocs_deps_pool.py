@@ -20,31 +20,9 @@ from mltrack.livedocs.model import EngineConfig
 from mltrack.livedocs.reference import build_report_page
 from mltrack.livedocs.runner import WORKER, BuildReport, _Pool
 from mltrack.localserver import ThrowawayServer
+from tests._helpers import notebook_json
 
 pytestmark = pytest.mark.slow
-
-
-def _notebook(*cells: str) -> str:
-    return json.dumps(
-        {
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "execution_count": None,
-                    "id": f"c{i}",
-                    "metadata": {},
-                    "outputs": [],
-                    "source": source,
-                }
-                for i, source in enumerate(cells, start=1)
-            ],
-            "metadata": {
-                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-            },
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
 
 
 class Project:
@@ -78,12 +56,12 @@ def test_notebook_reruns_when_a_module_it_imports_changes_and_only_then(
     project.write("notebooks/other.py", "UNUSED = 1\n")
     project.write(
         "notebooks/uses_helper.ipynb",
-        _notebook(
+        notebook_json(
             "import helper\nprint('value', helper.VALUE)",
             f"print('data', open({str(tmp_path / 'data/values.txt')!r}).read().strip())",
         ),
     )
-    project.write("notebooks/plain.ipynb", _notebook("print('plain', 6 * 7)"))
+    project.write("notebooks/plain.ipynb", notebook_json("print('plain', 6 * 7)"))
     page = "# Home\n"
 
     cold = project.build(page)
@@ -283,7 +261,7 @@ def test_kernel_setup_failure_fails_the_notebook_with_the_reason(tmp_path: Path)
     from mltrack.livedocs import worker
 
     notebook = tmp_path / "nb.ipynb"
-    notebook.write_text(_notebook("print('never runs')"))
+    notebook.write_text(notebook_json("print('never runs')"))
     out_dir = tmp_path / "out"
     (out_dir / "notebook-deps.json").mkdir(parents=True)  # the tracer cannot write it
     before = {p.pid for p in psutil.Process().children(recursive=True)}
@@ -453,7 +431,7 @@ def test_temp_files_of_items_go_with_the_build(
     project = Project(tmp_path, mlflow_server, jobs=1)
     project.write("examples/a_leaks.py", "import mlflow\n" + leak)
     project.write("examples/b_leaks.py", "import mlflow\n" + leak)
-    project.write("notebooks/leaks.ipynb", _notebook("import mlflow", leak))
+    project.write("notebooks/leaks.ipynb", notebook_json("import mlflow", leak))
     page = "".join(f"```livedocs\nfile: examples/{n}.py\n```\n\n" for n in ("a_leaks", "b_leaks"))
     report = project.build(page)  # the notebook is a page of its own
     assert sorted(report.executed) == [

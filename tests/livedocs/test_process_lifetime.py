@@ -30,7 +30,7 @@ from mltrack._process import (
     reap_tempdirs,
     start_sentinel,
 )
-from tests._helpers import descendants, running
+from tests._helpers import descendants, notebook_json, running
 
 TAG_ENV = "LIVEDOCS_LIFETIME_TAG"
 GUARANTEE_S = 3.0
@@ -76,27 +76,6 @@ KERNEL_CELL = (
     "open(os.path.join(os.environ['LIFETIME_READY'], 'kernel'), 'w').write(str(os.getpid()))\n"
     "time.sleep(300)\n"
 )
-
-
-def notebook(source: str) -> str:
-    cell: dict[str, object] = {
-        "cell_type": "code",
-        "execution_count": None,
-        "id": "c1",
-        "metadata": {},
-        "outputs": [],
-        "source": source,
-    }
-    return json.dumps(
-        {
-            "cells": [cell],
-            "metadata": {
-                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-            },
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
 
 
 def make_project(root: Path, examples: dict[str, str], notebooks: dict[str, str]) -> Path:
@@ -167,7 +146,7 @@ def test_sigkill_of_the_build_leaves_no_process_and_the_next_build_reaps_its_tem
     root = make_project(
         tmp_path / "proj",
         {"serve.py": SERVE_PY, "pooled.py": POOLED_PY},
-        {"sleepy.ipynb": notebook(KERNEL_CELL)},
+        {"sleepy.ipynb": notebook_json(KERNEL_CELL)},
     )
     tmp, ready, tag = tmp_path / "tmp", tmp_path / "ready", uuid.uuid4().hex
     env = build_env(tmp, ready, tag)
@@ -286,7 +265,7 @@ def _run_notebook_worker(tmp_path: Path, source: str) -> tuple[subprocess.Popen[
 
     (tmp_path / "nb").mkdir()
     nb = tmp_path / "nb" / "sleepy.ipynb"
-    nb.write_text(notebook(source))
+    nb.write_text(notebook_json(source))
     out = tmp_path / "item" / "out"
     out.mkdir(parents=True)
     cwd = tmp_path / "item" / "cwd"

@@ -30,6 +30,7 @@ from mltrack.livedocs.redact import (
     redact_notebook,
     secret_values,
 )
+from tests._helpers import notebook_json
 from tests.livedocs.test_livedocs_build import build_env, make_project, mkdocs
 
 # -- the redactor on strings ----------------------------------------------------------
@@ -358,28 +359,6 @@ EXAMPLES = {
 }
 
 
-def _notebook() -> str:
-    return json.dumps(
-        {
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "execution_count": None,
-                    "id": "c1",
-                    "metadata": {},
-                    "outputs": [],
-                    "source": NOTEBOOK_CELL,
-                }
-            ],
-            "metadata": {
-                "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-            },
-            "nbformat": 4,
-            "nbformat_minor": 5,
-        }
-    )
-
-
 _ESC = re.compile(r"\x1b\[[0-9;?]*[@-~]|\\u001b\[[0-9;?]*[@-~]")
 _TAGS = re.compile(r"<[^<>]{0,400}>")
 _WRAP = re.compile(r"[ \t]*(?:\r?\n|\\n)[ \t]*")
@@ -432,7 +411,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "mkdocs.yml").write_text(MKDOCS_YML)
     (root / ".mltrack.yml").write_text(MLTRACK_YML)
     (root / "notebooks").mkdir()
-    (root / "notebooks" / "leaky.ipynb").write_text(_notebook())
+    (root / "notebooks" / "leaky.ipynb").write_text(notebook_json(NOTEBOOK_CELL))
     env = {**build_env(tmp / "tmp", uuid.uuid4().hex), **SECRETS}
     done = mkdocs(root, env)
     assert done.returncode == 0, done.stderr
