@@ -120,14 +120,17 @@ def build_env(tmp: Path, tag: str) -> dict[str, str]:
     return env
 
 
-def mkdocs(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def mkdocs(
+    root: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``mkdocs build ARGS`` in ``root``, output captured."""
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", *args],
         cwd=root,
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
     )
 
 

@@ -11,8 +11,6 @@ import base64
 import os
 import re
 import struct
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from mltrack.livedocs.render import fill_fragments
 from mltrack.livedocs.runner import processes_with_env
 from mltrack.livedocs.screenshots import FIX, browser_problem, spec_id
 from mltrack.livedocs.snapshots import normalise
+from tests.livedocs.test_livedocs_build import mkdocs
 
 #: Shots need Chromium; without it they are skipped here, and fail in CI.
 needs_browser = pytest.mark.skipif(
@@ -147,23 +146,16 @@ def engine_for(root: Path) -> LiveDocsEngine:
     )
 
 
+#: A build that shoots MLflow's UI in Chromium takes longer than a plain one.
+SHOOTING_BUILD_S = 400
+
+
 def build_env(tmp: Path, tag: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLTRACK_", "MLFLOW_"))}
     tmp.mkdir(exist_ok=True)
     env.update({"NO_MKDOCS_2_WARNING": "1", "TMPDIR": str(tmp), "LIVEDOCS_TEST_TAG": tag})
     env.update(extra)
     return env
-
-
-def mkdocs(root: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
 
 
 @pytest.mark.slow
@@ -243,7 +235,7 @@ def test_error_view_fails_the_strict_build_with_page_line(tmp_path: Path) -> Non
     )
     root = make_project(tmp_path / "proj", page)
     tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
-    result = mkdocs(root, build_env(tmp, tag), "--strict")
+    result = mkdocs(root, build_env(tmp, tag), "--strict", timeout=SHOOTING_BUILD_S)
     assert result.returncode != 0, result.stderr[-2000:]
     assert "docs/index.md:7: screenshot of examples/runs.py: the view shows an error" in (
         result.stderr
@@ -265,7 +257,7 @@ def test_without_chromium_docs_build_with_a_placeholder_and_strict_fails(
     tmp, tag = tmp_path / "tmp", uuid.uuid4().hex
     env = build_env(tmp, tag, MLTRACK_CHROMIUM=str(tmp_path / "no-chromium"))
 
-    relaxed = mkdocs(root, env)
+    relaxed = mkdocs(root, env, timeout=SHOOTING_BUILD_S)
     assert relaxed.returncode == 0, relaxed.stderr[-3000:]
     html = (root / "site/index.html").read_text()
     assert html.count("livedocs-screenshot-missing") == 2
@@ -273,7 +265,7 @@ def test_without_chromium_docs_build_with_a_placeholder_and_strict_fails(
     assert "three runs logged" in html, "the example itself still ran and shows"
     assert "docs/index.md:7: screenshot not taken" in relaxed.stderr  # a warning
 
-    strict = mkdocs(root, env, "--strict")
+    strict = mkdocs(root, env, "--strict", timeout=SHOOTING_BUILD_S)
     assert strict.returncode != 0
     assert f"docs/index.md:7: screenshot not taken: Chromium not found at {tmp_path}" in (
         strict.stderr
