@@ -180,6 +180,24 @@ def status_for_host(port: int, host: str, auth: str | None = None) -> int:
 
 
 @contextlib.contextmanager
+def tracking_to(url: str) -> Iterator[None]:
+    """MLflow calls of this process, and the processes it starts, go to ``url`` meanwhile."""
+    import mlflow
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = url
+    mlflow.set_tracking_uri(url)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@contextlib.contextmanager
 def closed_port() -> Iterator[int]:
     """A port on 127.0.0.1 that refuses connections for as long as the block runs.
 

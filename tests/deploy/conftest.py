@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from mltrack.localserver import ThrowawayServer
+from tests._helpers import tracking_to
 
 CARD = "# Deploy test model\n\nLogistic regression on synthetic data.\n"
 
@@ -29,15 +29,12 @@ def deploy_model(mlflow_server: ThrowawayServer) -> Iterator[DeployModel]:
     from mlflow import MlflowClient
     from sklearn.linear_model import LogisticRegression
 
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server.url
-    mlflow.set_tracking_uri(mlflow_server.url)
     name = f"deploy-{uuid.uuid4().hex[:8]}"
     rng = np.random.default_rng(1)
     frame = pd.DataFrame(rng.normal(size=(100, 3)), columns=["x1", "x2", "x3"])
     model = LogisticRegression().fit(frame, (frame["x1"] - frame["x3"] > 0).astype(int))
-    mlflow.set_experiment(f"deploy-tests-{name}")
-    try:
+    with tracking_to(mlflow_server.url):
+        mlflow.set_experiment(f"deploy-tests-{name}")
         with mlflow.start_run():
             mlflow.log_text(CARD, "model_card.md")  # where mltrack.model_card() stores it
             mlflow.sklearn.log_model(
@@ -46,9 +43,3 @@ def deploy_model(mlflow_server: ThrowawayServer) -> Iterator[DeployModel]:
         MlflowClient().set_registered_model_alias(name, "champion", "1")
         rows = frame.head(4).to_dict(orient="records")
         yield DeployModel(name, rows, [int(v) for v in model.predict(frame.head(4))])
-    finally:
-        mlflow.set_tracking_uri(None)
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from mltrack.localserver import ThrowawayServer
+from tests._helpers import tracking_to
 
 
 @dataclass
@@ -38,9 +38,6 @@ def served_models(mlflow_server: ThrowawayServer) -> Iterator[ServedModels]:
             raise ValueError("internal detail that must not leak")
         return frame
 
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server.url
-    mlflow.set_tracking_uri(mlflow_server.url)
     suffix = uuid.uuid4().hex[:8]
     names = ServedModels(
         table=f"serve-table-{suffix}",
@@ -54,8 +51,8 @@ def served_models(mlflow_server: ThrowawayServer) -> Iterator[ServedModels]:
     pipeline = Pipeline(
         [("guard", FunctionTransformer(explode_on_huge)), ("clf", LogisticRegression())]
     ).fit(frame, target)
-    mlflow.set_experiment(f"serve-tests-{suffix}")
-    try:
+    with tracking_to(mlflow_server.url):
+        mlflow.set_experiment(f"serve-tests-{suffix}")
         with mlflow.start_run():
             mlflow.sklearn.log_model(
                 pipeline,
@@ -79,9 +76,3 @@ def served_models(mlflow_server: ThrowawayServer) -> Iterator[ServedModels]:
             )
         MlflowClient().set_registered_model_alias(names.table, "champion", "1")
         yield names
-    finally:
-        mlflow.set_tracking_uri(None)
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
