@@ -154,20 +154,22 @@ def kill_processes(pids: Iterable[int], grace_s: float = _GRACE_S) -> None:
     group must not take the parent's other processes down with it.
     """
     pids = [p for p in pids if p != os.getpid()]
-
-    def send(sig: int) -> None:
-        for pid in pids:
-            with contextlib.suppress(OSError):
-                if os.getpgid(pid) == pid:
-                    os.killpg(pid, sig)
-                else:
-                    os.kill(pid, sig)
-
-    send(signal.SIGTERM)
+    for pid in pids:
+        _signal_leader(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and any(_alive(p) for p in pids):
         time.sleep(0.05)
-    send(signal.SIGKILL)
+    for pid in pids:
+        _signal_leader(pid, signal.SIGKILL)
+
+
+def _signal_leader(pid: int, sig: int) -> None:
+    """``sig`` to the group ``pid`` leads, or to ``pid`` alone when it leads none."""
+    with contextlib.suppress(OSError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
 
 
 def _alive(pid: int) -> bool:
@@ -720,13 +722,8 @@ def _end_self(grace_s: float) -> None:
         with contextlib.suppress(OSError):
             os.waitpid(killer, 0)  # returns when this process is about to be killed
         return
-    leader = os.getpgrp() == me  # no fork: the same from this thread
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(OSError):
-            if leader:
-                os.killpg(me, sig)
-            else:
-                os.kill(me, sig)
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # no fork: the same from this thread
+        _signal_leader(me, sig)
         time.sleep(grace_s)
 
 

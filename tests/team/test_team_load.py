@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from mltrack._forkserver import ForkServer, start_forkserver
+from mltrack._forkserver import start_forkserver
 from mltrack.testing.load import METRIC_KEY, collect, expected_checksum, run_writers
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -62,18 +62,22 @@ def _client_env(pg_team: Any) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def writer_forks(pg_team: Any) -> Iterator[ForkServer | None]:
-    """Writers start as forks of one process that imported MLflow and the logger (what
-    is tested is the server under 8 clients, not 8 interpreters importing MLflow)."""
-    env = {**os.environ, **_client_env(pg_team)}
-    server = start_forkserver(env, modules=("mlflow", "mltrack.tracking", "mltrack.logging"))
-    yield server
-    if server is not None:
-        server.stop()
+def writer_env(pg_team: Any) -> Iterator[dict[str, str]]:
+    """The writers' environment: the server's URL and credentials, and a fork server.
 
-
-def _writer_env(pg_team: Any, forks: ForkServer | None) -> dict[str, str]:
-    return {**_client_env(pg_team), **(forks.env if forks else {})}
+    Writers start as forks of one process that imported MLflow and the logger (what is
+    tested is the server under 8 clients, not 8 interpreters importing MLflow); where
+    forking is off they are fresh interpreters.
+    """
+    env = _client_env(pg_team)
+    forks = start_forkserver(
+        {**os.environ, **env}, modules=("mlflow", "mltrack.tracking", "mltrack.logging")
+    )
+    if forks is None:
+        yield env
+        return
+    with forks:
+        yield {**env, **forks.env}
 
 
 def _assert_exactly_once(pg_team: Any, experiment: str, results: list[Any]) -> None:
@@ -96,22 +100,22 @@ def _assert_exactly_once(pg_team: Any, experiment: str, results: list[Any]) -> N
 
 
 def test_eight_writers_every_value_exactly_once(
-    pg_team: Any, writer_forks: ForkServer | None, tmp_path: Path
+    pg_team: Any, writer_env: dict[str, str], tmp_path: Path
 ) -> None:
     experiment = f"load-{uuid.uuid4().hex[:8]}"
-    env = _writer_env(pg_team, writer_forks)
-    procs, names = run_writers(WRITERS, VALUES, experiment, env, tmp_path)
+    procs, names = run_writers(WRITERS, VALUES, experiment, writer_env, tmp_path)
     results = collect(procs, names, timeout=240)
     _assert_exactly_once(pg_team, experiment, results)
 
 
 def test_server_restart_mid_load_loses_and_duplicates_nothing(
-    pg_team: Any, writer_forks: ForkServer | None, tmp_path: Path
+    pg_team: Any, writer_env: dict[str, str], tmp_path: Path
 ) -> None:
     experiment = f"restart-{uuid.uuid4().hex[:8]}"
-    env = _writer_env(pg_team, writer_forks)
     # Paced writers (50 values, then 0.25 s) keep the load going for ~10 s each.
-    procs, names = run_writers(WRITERS, VALUES, experiment, env, tmp_path, chunk=50, pause=0.25)
+    procs, names = run_writers(
+        WRITERS, VALUES, experiment, writer_env, tmp_path, chunk=50, pause=0.25
+    )
     try:
         deadline = time.monotonic() + 180
         arrived = 0
