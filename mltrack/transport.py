@@ -33,6 +33,7 @@ __all__ = [
     "access_denied",
     "is_http_uri",
     "network_cause",
+    "network_reason",
 ]
 
 # MLflow's log-batch limits per request: 1000 metrics, 100 params, 100 tags, 1000 in all.
@@ -61,6 +62,19 @@ def network_cause(text: str) -> str | None:
         if pattern.search(text):
             return cause
     return None
+
+
+def network_reason(exc: BaseException) -> str:
+    """Why a request got no answer, in words: ``connection refused``, not urllib's
+    ``<urlopen error [Errno 111] Connection refused>`` or httpx's ``[Errno 111] ...``;
+    the OS's own words for a cause :func:`network_cause` does not name."""
+    reason = getattr(exc, "reason", exc)
+    known = network_cause(str(reason))
+    if known is not None:
+        return known
+    if isinstance(reason, OSError) and reason.strerror:
+        return reason.strerror[:1].lower() + reason.strerror[1:]
+    return str(reason) or type(reason).__name__
 
 
 class ServerUnreachable(TrackingServerError):

@@ -222,20 +222,33 @@ def _try_url(url: str, payload: Any, token: str | None, repeat: int) -> tuple[An
                 _raise_for(response, url)
             return response.json(), latencies
     except httpx.HTTPError as exc:
+        from mltrack.transport import network_reason
+
         raise ServerStartError(
-            f"cannot reach {url}: {exc}; is the server running (ml ship NAME --local)?"
+            f"cannot reach {url} ({network_reason(exc)}); is the server running"
+            " (ml ship NAME --local)?"
         ) from None
 
 
 def _raise_for(response: Any, url: str) -> None:
     if response.status_code < 400:
         return
+    path = response.request.url.path
+    if response.status_code == 404 and path == "/metadata":
+        # Anything but an mltrack model server: an MLflow server, a typo'd port.
+        raise DeployError(
+            f"{url} is not an mltrack model server (404 for /metadata); start one with"
+            " `ml ship NAME --local` and pass the URL it prints"
+        )
     try:
-        message = response.json().get("error", response.text)
+        body = response.json()
+        message = str(body.get("error", response.text)) if isinstance(body, dict) else str(body)
     except ValueError:
         message = response.text[:200]
     hint = " (set MLTRACK_API_TOKEN or pass --token)" if response.status_code == 401 else ""
-    raise DeployError(f"{url} answered {response.status_code}: {message}{hint}")
+    raise DeployError(
+        f"{url} answered {response.status_code} for {path}: {message.strip() or 'no body'}{hint}"
+    )
 
 
 def _try_local(model: str, payload: Any, repeat: int) -> tuple[Any, list[float]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mltrack.errors import ConfigError, TrackingServerError
-from mltrack.transport import INVALID_HOST, host_rejected, network_cause, strip_userinfo
+from mltrack.transport import INVALID_HOST, host_rejected, network_reason, strip_userinfo
 
 _CHECK_EXPERIMENT = "mltrack-server-check"
 
@@ -79,19 +79,6 @@ def _client_credentials(
     )
 
 
-def _network_reason(exc: BaseException) -> str:
-    """Why a request got no answer, in words: ``connection refused``, not urllib's
-    ``<urlopen error [Errno 111] Connection refused>``; the OS's own words for a cause
-    :func:`~mltrack.transport.network_cause` does not name."""
-    reason = getattr(exc, "reason", exc)
-    known = network_cause(str(reason))
-    if known is not None:
-        return known
-    if isinstance(reason, OSError) and reason.strerror:
-        return reason.strerror[:1].lower() + reason.strerror[1:]
-    return str(reason) or type(reason).__name__
-
-
 def check_server(
     url: str,
     username: str | None = None,
@@ -122,7 +109,7 @@ def check_server(
         status, _, text = _request(base + "/health", "GET", {}, timeout=timeout)
     except (urllib.error.URLError, OSError) as exc:
         raise TrackingServerError(
-            f"{base} is unreachable ({_network_reason(exc)}); is the server running and the"
+            f"{base} is unreachable ({network_reason(exc)}); is the server running and the"
             " URL right?"
         ) from None
     if status != 200:
@@ -197,7 +184,7 @@ def auth_status(
     try:
         status, detail = _whoami(base, headers, username, timeout)
     except (urllib.error.URLError, OSError) as exc:
-        return CheckResult("auth", False, f"could not ask {base}: {_network_reason(exc)}")
+        return CheckResult("auth", False, f"could not ask {base}: {network_reason(exc)}")
     return CheckResult("auth", status in (200, 404), detail)
 
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from mltrack.localserver import ThrowawayServer, free_port, wait_healthy
-from tests._helpers import start_ml
+from tests._helpers import ml_in_process, start_ml
 
 TOKEN = "test-token-0123456789abcdef"
 MAX_BODY = 4096
@@ -262,7 +262,9 @@ def test_metrics_count_requests_errors_and_latency(served: Served) -> None:
     assert f'name="{served.model}"' in text
 
 
-def test_ml_try_calls_the_server_with_the_input_example(served: Served) -> None:
+def test_ml_try_calls_the_server_with_the_input_example(
+    served: Served, mlflow_server: ThrowawayServer
+) -> None:
     env = {**os.environ, "MLTRACK_API_TOKEN": TOKEN}
     proc = subprocess.run(
         [sys.executable, "-m", "mltrack", "try", served.url, "--repeat", "3"],
@@ -273,13 +275,17 @@ def test_ml_try_calls_the_server_with_the_input_example(served: Served) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert '"predictions"' in proc.stdout and "latency:" in proc.stdout
-    wrong = subprocess.run(
-        [sys.executable, "-m", "mltrack", "try", served.url, "--token", "nope"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert wrong.returncode == 2 and "401" in wrong.stderr and "Traceback" not in wrong.stderr
+    # What a user can get wrong, each one line (in-process: the exit path is the same).
+    wrong = ml_in_process("try", served.url, "--token", "nope")
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "answered 401 for /metadata" in wrong.stderr and "--token" in wrong.stderr
+    dead = f"http://127.0.0.1:{free_port()}"
+    refused = ml_in_process("try", dead)
+    assert refused.returncode == 2, refused.stderr
+    assert f"cannot reach {dead} (connection refused)" in refused.stderr, refused.stderr
+    not_a_model = ml_in_process("try", mlflow_server.url)  # a tracking server, say
+    assert not_a_model.returncode == 2, not_a_model.stderr
+    assert "is not an mltrack model server (404 for /metadata)" in not_a_model.stderr
 
 
 LOAD_CLIENTS = 8
