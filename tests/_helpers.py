@@ -15,6 +15,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+#: ``python -m pytest`` for a session a test starts in a project of its own, where the
+#: addopts of ours (pyproject.toml) do not apply: without these, plugins it does not use
+#: cost seconds of imports in that session and in each of its xdist workers.
+PYTEST_IN_A_TEST = (
+    sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+    "-p", "no:hypothesispytest", "-p", "no:schemathesis", "-p", "no:anyio",
+)  # fmt: skip
+
 
 def run_ml(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests._helpers import running
+from tests._helpers import PYTEST_IN_A_TEST, running
 
 LEAKY_TEST = """
 import subprocess
@@ -31,7 +30,7 @@ def test_an_orphan_process_fails_the_session_and_is_killed(tmp_path: Path) -> No
     shutil.copy(Path(__file__).with_name("conftest.py"), tmp_path / "conftest.py")
     (tmp_path / "test_leak.py").write_text(LEAKY_TEST)
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "test_leak.py"],
+        [*PYTEST_IN_A_TEST, "-q", "-n", "2", "test_leak.py"],
         cwd=tmp_path,
         env={
             **os.environ,

@@ -20,7 +20,7 @@ import pytest
 
 from mltrack.livedocs.runner import processes_with_env
 from mltrack.localserver import ThrowawayServer
-from tests._helpers import closed_port, ml_in_process
+from tests._helpers import PYTEST_IN_A_TEST, closed_port, ml_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -473,9 +473,8 @@ def test_pytest_plugin_runs_docs_items_as_tests_with_path_ids(
         # 1 s, and rewriting their asserts (never cached under PYTHONDONTWRITEBYTECODE)
         # takes 2 s more, in each session and each xdist worker.
         return subprocess.run(
-            [sys.executable, "-m", "pytest", "--livedocs",  # plugin loads from its entry point
-             "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:schemathesis",
-             "-p", "no:anyio", "--assert=plain", "-rA", *args],
+            # --livedocs: the plugin loads from its entry point
+            [*PYTEST_IN_A_TEST, "--livedocs", "--assert=plain", "-rA", *args],
             cwd=root,
             env={**env, **(extra_env or {})},
             capture_output=True,
