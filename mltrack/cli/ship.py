@@ -234,7 +234,7 @@ def _raise_for(response: Any, url: str) -> None:
     if response.status_code < 400:
         return
     path = response.request.url.path
-    if response.status_code == 404 and path == "/metadata":
+    if response.status_code == 404 and path.endswith("/metadata"):
         # Anything but an mltrack model server: an MLflow server, a typo'd port.
         raise DeployError(
             f"{url} is not an mltrack model server (404 for /metadata); start one with"
@@ -244,11 +244,10 @@ def _raise_for(response: Any, url: str) -> None:
         body = response.json()
         message = str(body.get("error", response.text)) if isinstance(body, dict) else str(body)
     except ValueError:
-        message = response.text[:200]
+        message = response.text
     hint = " (set MLTRACK_API_TOKEN or pass --token)" if response.status_code == 401 else ""
-    raise DeployError(
-        f"{url} answered {response.status_code} for {path}: {message.strip() or 'no body'}{hint}"
-    )
+    shown = " ".join(message.split())[:200] or "no body"  # one line, even of an HTML page
+    raise DeployError(f"{url} answered {response.status_code} for {path}: {shown}{hint}")
 
 
 def _try_local(model: str, payload: Any, repeat: int) -> tuple[Any, list[float]]:
