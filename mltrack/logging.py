@@ -49,8 +49,8 @@ from mltrack.transport import (
     ServerUnreachable,
     TrackingTransport,
     is_http_uri,
-    strip_userinfo,
 )
+from mltrack.uris import redact_urls, strip_userinfo
 
 __all__ = [
     "BufferedLogger",
@@ -349,7 +349,8 @@ class BufferedLogger:
     # -- reports (one line each on stderr) -----------------------------------------------
     def _bare(self, text: str) -> str:
         """``text`` without the credentials a tracking URI may hold (``user:pw@host``)."""
-        return text.replace(self.tracking_uri, strip_userinfo(self.tracking_uri)[0])
+        bare = text.replace(self.tracking_uri, strip_userinfo(self.tracking_uri)[0])
+        return redact_urls(bare)  # another URL quoted in an error, say
 
     def _outage_line(self, what: str, plural: bool = True) -> str:
         server = f"tracking server {strip_userinfo(self.tracking_uri)[0]}"

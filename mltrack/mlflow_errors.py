@@ -166,7 +166,7 @@ def tracking_uri_shown() -> str:
     """The tracking URI in effect, password hidden, for messages."""
     import os
 
-    from mltrack.teamserver import redact_uri
+    from mltrack.uris import redact_uri
 
     mlflow = sys.modules.get("mlflow")
     uri = mlflow.get_tracking_uri() if mlflow is not None else ""

@@ -45,6 +45,7 @@ from mltrack.errors import (
 )
 from mltrack.frameworks import keras3_imported, no_framework_imports
 from mltrack.mlflow_errors import Failure, classify, mlflow_errors
+from mltrack.uris import redact_uri
 
 if TYPE_CHECKING:  # pragma: no cover
     from mlflow import MlflowClient
@@ -493,7 +494,8 @@ def _in_run(run: Any, experiment: str | None, default_name: str) -> Iterator[str
         with tracked_run(default_name, experiment=experiment, autolog=False) as handle:
             if handle.offline:
                 raise TrackingServerError(
-                    f"cannot save a model while {handle.tracking_uri} is unreachable; start "
+                    f"cannot save a model while {redact_uri(handle.tracking_uri)} is unreachable;"
+                    " start "
                     "the server (or check MLFLOW_TRACKING_URI) and run `ml doctor`"
                 )
             yield handle.id

@@ -3,7 +3,7 @@
 Layout under the spool root (default ``.mltrack/spool`` in the project), one folder per
 tracking URI::
 
-    <root>/<uri-hash>/uri.txt             the tracking URI the entries belong to
+    <root>/<uri-hash>/uri.txt             the tracking URI the entries belong to (no password)
     <root>/<uri-hash>/batches/*.json      one metric/param/tag batch per file
     <root>/<uri-hash>/runs/<local-id>.json  runs started while the server was unreachable
 
@@ -27,6 +27,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from mltrack.uris import strip_userinfo
 
 __all__ = [
     "LOCAL_RUN_PREFIX",
@@ -99,12 +101,25 @@ def _atomic_write(path: Path, data: dict[str, Any]) -> None:
 
 
 class Spool:
-    """The spool for one tracking URI."""
+    """The spool for one tracking URI.
 
-    def __init__(self, root: Path, tracking_uri: str) -> None:
-        digest = hashlib.sha1(tracking_uri.encode()).hexdigest()[:12]
-        self.tracking_uri = tracking_uri
-        self.dir = Path(root) / digest
+    Args:
+        root: the spool root.
+        tracking_uri: the store the entries are for.
+        folder: an existing spool folder under ``root`` (default: the one named after
+            ``tracking_uri``).
+
+    Attributes:
+        tracking_uri: that URI without a user or password (``http://user:pw@host`` is
+            stored and shown as ``http://host``): credentials stay where the user keeps
+            them, never on disk here. Whoever replays brings them (``ml sync`` takes the
+            configured URI's when it names the same server).
+    """
+
+    def __init__(self, root: Path, tracking_uri: str, folder: Path | None = None) -> None:
+        self.tracking_uri = strip_userinfo(tracking_uri)[0]
+        digest = hashlib.sha1(self.tracking_uri.encode()).hexdigest()[:12]
+        self.dir = Path(folder) if folder is not None else Path(root) / digest
         self.batches_dir = self.dir / "batches"
         self.runs_dir = self.dir / "runs"
         self.rejected_dir = self.dir / "rejected"
@@ -277,5 +292,9 @@ def spools_under(root: Path) -> Sequence[Spool]:
     spools = []
     if Path(root).is_dir():
         for uri_file in sorted(Path(root).glob("*/uri.txt")):
-            spools.append(Spool(Path(root), uri_file.read_text().strip()))
+            spool = Spool(Path(root), uri_file.read_text().strip(), folder=uri_file.parent)
+            if uri_file.read_text().strip() != spool.tracking_uri:
+                # Written by an mltrack that kept the URI's password: take it off the disk.
+                uri_file.write_text(spool.tracking_uri)
+            spools.append(spool)
     return spools

@@ -227,6 +227,7 @@ def _start(
         except Exception as exc:
             from mltrack.mlflow_errors import Failure, classify, tracking_uri_shown, translate
             from mltrack.transport import ServerUnreachable
+            from mltrack.uris import redact_urls
 
             if isinstance(exc, MltrackError):
                 raise
@@ -236,8 +237,8 @@ def _start(
                 if denied is not None:
                     raise denied from None
             if logger.transport.is_reachable():
-                raise MltrackError(f"could not start a run on {uri}: {exc}") from None
-            logger.mark_offline(str(ServerUnreachable(f"{uri}: {exc}")))
+                raise MltrackError(redact_urls(f"could not start a run on {uri}: {exc}")) from None
+            logger.mark_offline(str(ServerUnreachable(redact_urls(f"{uri}: {exc}"))))
     elif not reachable:
         logger.mark_offline(f"{uri} did not answer /health")
     if experiment is None and parent is not None:

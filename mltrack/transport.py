@@ -25,6 +25,7 @@ from typing import Any
 
 from mltrack.errors import AccessDeniedError, MltrackError, TrackingServerError
 from mltrack.spool import SpoolBatch
+from mltrack.uris import redact_urls, strip_userinfo
 
 __all__ = [
     "BatchRejected",
@@ -74,7 +75,7 @@ def network_reason(exc: BaseException) -> str:
         return known
     if isinstance(reason, OSError) and reason.strerror:
         return reason.strerror[:1].lower() + reason.strerror[1:]
-    return str(reason) or type(reason).__name__
+    return _short(reason)
 
 
 class ServerUnreachable(TrackingServerError):
@@ -108,6 +109,8 @@ class TrackingTransport:
 
     def __init__(self, tracking_uri: str, timeout_s: float = 10.0, max_retries: int = 1) -> None:
         self.tracking_uri = tracking_uri
+        #: How messages name the server: without the user and password a URI may carry.
+        self.shown_uri = strip_userinfo(tracking_uri)[0]
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self._client: Any = None
@@ -149,13 +152,15 @@ class TrackingTransport:
                 raise_on_status=False,
             )
         except Exception as exc:  # requests' ConnectionError, MlflowException(max retries)...
-            raise ServerUnreachable(f"{self.tracking_uri} unreachable: {_short(exc)}") from None
+            raise ServerUnreachable(
+                f"{self.shown_uri} unreachable: {network_reason(exc)}"
+            ) from None
         status = response.status_code
         if status == 200:
             return dict(response.json() or {})
         message = _short(response.text)
         if status >= 500 or status == 429 or _overloaded(response.text):
-            raise ServerUnreachable(f"{self.tracking_uri} answered {status}: {message}")
+            raise ServerUnreachable(f"{self.shown_uri} answered {status}: {message}")
         if status in (401, 403):
             raise access_denied(self.tracking_uri, status, "log metrics to this run", message)
         raise BatchRejected(f"{endpoint} rejected ({status}): {message}")
@@ -225,7 +230,7 @@ class TrackingTransport:
             experiment_id = self._experiment_id(record.get("experiment_name"))
         except Exception as exc:  # never let it kill the logger thread: retry later
             raise ServerUnreachable(
-                f"could not find or create the experiment: {_short(exc)}"
+                f"could not find or create the experiment: {network_reason(exc)}"
             ) from None
         tags = dict(record.get("tags") or {})
         if record.get("run_name"):
@@ -241,7 +246,7 @@ class TrackingTransport:
                 run_name=record.get("run_name"),
             )
         except Exception as exc:
-            raise ServerUnreachable(f"could not create run: {_short(exc)}") from None
+            raise ServerUnreachable(f"could not create run: {network_reason(exc)}") from None
         return str(run.info.run_id)
 
     def _experiment_id(self, name: str | None) -> str:
@@ -272,28 +277,12 @@ class TrackingTransport:
         try:
             self.client.set_terminated(run_id, status=status, end_time=end_time)
         except Exception as exc:
-            raise ServerUnreachable(f"could not end run {run_id}: {_short(exc)}") from None
+            raise ServerUnreachable(f"could not end run {run_id}: {network_reason(exc)}") from None
 
 
-def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """Split ``http://user:password@host`` into the bare URL, user and password.
-
-    MLflow's client (requests) accepts credentials inside the tracking URI; urllib does not.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url, None, None
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    bare = urllib.parse.urlunsplit(parts._replace(netloc=host))
-    unquote = urllib.parse.unquote
-    password = unquote(parts.password) if parts.password is not None else None
-    return bare, unquote(parts.username or ""), password
-
-
-def _who() -> str:
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+def _who(user_in_uri: str | None = None) -> str:
+    # MLflow sends the variables' user when both are set (requests' auth= wins over the URL's).
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME") or user_in_uri
     if user:
         return f"user {user!r}"
     return "the token" if os.environ.get("MLFLOW_TRACKING_TOKEN") else "anonymous requests"
@@ -326,28 +315,33 @@ def access_denied(uri: str, status: int, action: str, answer: str = "") -> Acces
     """
     if status == 403 and INVALID_HOST in answer:
         return host_rejected(uri)
+    uri, user_in_uri, _ = strip_userinfo(uri)
     if status == 401:
         if not (
-            os.environ.get("MLFLOW_TRACKING_USERNAME") or os.environ.get("MLFLOW_TRACKING_TOKEN")
+            user_in_uri
+            or os.environ.get("MLFLOW_TRACKING_USERNAME")
+            or os.environ.get("MLFLOW_TRACKING_TOKEN")
         ):
             return AccessDeniedError(
                 f"{uri} requires authentication (401): set MLFLOW_TRACKING_USERNAME and "
                 "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
             )
         return AccessDeniedError(
-            f"{uri} rejected the credentials of {_who()} (401): wrong username or password; "
-            "check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN)"
+            f"{uri} rejected the credentials of {_who(user_in_uri)} (401): wrong username or "
+            "password; check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (or "
+            "MLFLOW_TRACKING_TOKEN, or the user and password in MLFLOW_TRACKING_URI)"
         )
     if any(
         word in action for word in ("registered-models/", "model-versions/", "registered model")
     ):
         return AccessDeniedError(
-            f"{uri} denied {_who()} permission to {action} (403 PERMISSION_DENIED); reading "
-            "needs READ, new versions and aliases need EDIT: ask the registered model's owner "
+            f"{uri} denied {_who(user_in_uri)} permission to {action} (403 PERMISSION_DENIED);"
+            " reading needs READ, new versions and aliases need EDIT: ask the registered model's owner "
             "or an admin to grant it (`ml server grant USER MODEL EDIT --model`)"
         )
     return AccessDeniedError(
-        f"{uri} denied {_who()} permission to {action} (403 PERMISSION_DENIED); reading needs "
+        f"{uri} denied {_who(user_in_uri)} permission to {action} (403 PERMISSION_DENIED); "
+        "reading needs "
         "READ, logging runs needs EDIT: ask the experiment's owner or an admin to grant it"
     )
 
@@ -362,5 +356,5 @@ def _json_float(value: float) -> float | str:
 
 
 def _short(exc: object) -> str:
-    text = str(exc).strip().splitlines()
+    text = redact_urls(str(exc)).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]

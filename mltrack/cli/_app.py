@@ -18,6 +18,7 @@ from rich.console import Console
 
 from mltrack import __version__
 from mltrack.errors import MltrackError
+from mltrack.uris import redact_urls
 
 try:  # typer >= 0.24 vendors click: its errors are not click's classes
     from typer._click.exceptions import ClickException as _TyperClickException
@@ -359,7 +360,7 @@ class MltrackTyper(typer.Typer):
         except MltrackError as exc:
             if debug_enabled():  # the traceback, then the same line and status as without
                 traceback.print_exc()
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            _print_error(str(exc))
             sys.exit(USER_ERROR_EXIT)
         except _ABORTS:
             err_console.print("aborted")
@@ -381,12 +382,18 @@ class MltrackTyper(typer.Typer):
                 raise
             if debug_enabled():
                 traceback.print_exc()
-            err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            _print_error(message)
             sys.exit(USER_ERROR_EXIT)
         # Outside standalone mode click returns the code of `typer.Exit(n)` instead of exiting.
         if isinstance(result, int) and not isinstance(result, bool):
             sys.exit(result)
         return result
+
+
+def _print_error(message: str) -> None:
+    # Last line of defence: an error quoting a URL (MLflow's do) never shows its password.
+    shown = redact_urls(message)
+    err_console.print(f"[bold red]error:[/] {shown}", highlight=False, soft_wrap=True)
 
 
 def _command(app: typer.Typer, kwargs: dict[str, Any]) -> str:

@@ -82,8 +82,8 @@ def _check_config() -> tuple[Check, object | None]:
 def _check_tracking(settings: object | None) -> list[Check]:
     from mltrack.config import Settings
     from mltrack.store import tracking_store
-    from mltrack.teamserver import redact_uri
     from mltrack.transport import TrackingTransport, is_http_uri
+    from mltrack.uris import redact_uri
 
     if not isinstance(settings, Settings):
         return [Check("tracking", "fail", "config invalid; fix it first")]
@@ -238,6 +238,7 @@ def train(
 
 def _train(script: Path, args: list[str], name: str | None, experiment: str | None) -> RunHandle:
     import mltrack
+    from mltrack.uris import redact_uri
 
     with mltrack.run(
         name or script.stem,
@@ -249,7 +250,8 @@ def _train(script: Path, args: list[str], name: str | None, experiment: str | No
         env = {**user_environment(), "MLFLOW_TRACKING_URI": handle.tracking_uri}
         if not handle.offline:
             env["MLFLOW_RUN_ID"] = handle.id
-        console.print(f"[bold]run[/] {handle.id}  [dim]{handle.tracking_uri}[/]")
+        shown = redact_uri(handle.tracking_uri)  # the URI may carry a password
+        console.print(f"[bold]run[/] {handle.id}  [dim]{shown}[/]", highlight=False)
         output: list[str] = []
         try:
             code = _stream([sys.executable, "-u", str(script), *args], env, output)
@@ -394,22 +396,29 @@ def sync() -> None:
     """Replay metrics and runs spooled while the tracking server was unreachable."""
     from mltrack.logging import spool_root
     from mltrack.spool import spools_under
+    from mltrack.store import tracking_store
     from mltrack.transport import BatchRejected, ServerUnreachable, TrackingTransport
+    from mltrack.uris import strip_userinfo
 
     root = spool_root()
     spools = [s for s in spools_under(root) if not s.is_empty()]
     if not spools:
         console.print(f"nothing to sync ({root} is empty)")
         return
+    # A spool keeps its server's URI without the password; the configured URI brings it
+    # (MLFLOW_TRACKING_USERNAME/PASSWORD apply to any server).
+    configured = tracking_store(apply=False).uri
     failed = 0
     for spool in spools:
         started = time.monotonic()
+        same = strip_userinfo(configured)[0] == spool.tracking_uri
+        transport = TrackingTransport(configured if same else spool.tracking_uri)
         try:
-            result = spool.replay(
-                TrackingTransport(spool.tracking_uri), rejected_error=BatchRejected
-            )
+            result = spool.replay(transport, rejected_error=BatchRejected)
         except ServerUnreachable as exc:
-            console.print(f"[red]{spool.tracking_uri}: still unreachable[/] ({exc})")
+            console.print(
+                f"[red]{spool.tracking_uri}: still unreachable[/] ({exc})", highlight=False
+            )
             failed += 1
             continue
         console.print(

@@ -122,8 +122,9 @@ def server(
 
 def _check(url: str) -> None:
     from mltrack.teamserver import check_server
+    from mltrack.uris import redact_uri
 
-    console.print(f"[bold]checking[/] {url}")
+    console.print(f"[bold]checking[/] {redact_uri(url)}", highlight=False)
     results = check_server(url)
     for result in results:
         mark = "[green]ok[/]  " if result.ok else "[bold red]FAIL[/]"
@@ -250,7 +251,8 @@ def migrate_cmd(
     A sqlite database is first copied to FILE.backup-YYYYMMDDTHHMMSSZ; for PostgreSQL
     take a pg_dump yourself first. Stop the server while migrating.
     """
-    from mltrack.teamserver import migrate, redact_uri
+    from mltrack.teamserver import migrate
+    from mltrack.uris import redact_uri
 
     console.print(f"[bold]migrating[/] {redact_uri(backend)}", highlight=False)
     result = migrate(backend, backup_dir=backup_dir, backup=not no_backup)

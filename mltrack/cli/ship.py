@@ -293,11 +293,18 @@ def ui(
     settings = load_settings()
     browser = not no_browser and _can_open_browser()
     if settings.tracking_uri and settings.tracking_uri.startswith(("http://", "https://")):
-        console.print(f"the tracking store is a server: {settings.tracking_uri}")
+        from mltrack.uris import redact_uri, strip_userinfo
+
+        # A password in the URI stays out of the terminal and the browser's history: the
+        # server's own sign-in asks for it.
+        console.print(
+            f"the tracking store is a server: {redact_uri(settings.tracking_uri)}",
+            highlight=False,
+        )
         if browser:
             import webbrowser
 
-            webbrowser.open(settings.tracking_uri)
+            webbrowser.open(strip_userinfo(settings.tracking_uri)[0])
         return
     from mltrack.store import tracking_store
 

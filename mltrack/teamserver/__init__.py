@@ -47,9 +47,8 @@ from mltrack.teamserver._server import (  # noqa: F401
     start_team_server,
     team_server,
 )
-from mltrack.teamserver._uris import redact_uri  # noqa: F401
 from mltrack.teamserver._users import PERMISSIONS, create_user, grant_permission
-from mltrack.transport import strip_userinfo  # noqa: F401
+from mltrack.uris import redact_uri, strip_userinfo  # noqa: F401
 
 __all__ = [
     "AUTH_APP",

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mltrack.errors import ConfigError, TrackingServerError
-from mltrack.transport import INVALID_HOST, host_rejected, network_reason, strip_userinfo
+from mltrack.transport import INVALID_HOST, host_rejected, network_reason
+from mltrack.uris import strip_userinfo
 
 _CHECK_EXPERIMENT = "mltrack-server-check"
 

@@ -12,8 +12,8 @@ from mltrack.teamserver._uris import (
     _REMOTE_ARTIFACT_SCHEMES,
     _SQL_SCHEMES,
     _scheme,
-    redact_uri,
 )
+from mltrack.uris import redact_uri
 
 
 @dataclass

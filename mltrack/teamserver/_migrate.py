@@ -16,7 +16,8 @@ from pathlib import Path
 from mltrack.errors import ConfigError, TrackingServerError
 from mltrack.teamserver._check import _first_line
 from mltrack.teamserver._config import _postgres_driver
-from mltrack.teamserver._uris import _SQL_SCHEMES, _scheme, _sqlite_path, redact_uri
+from mltrack.teamserver._uris import _SQL_SCHEMES, _scheme, _sqlite_path
+from mltrack.uris import redact_uri
 
 
 @dataclass

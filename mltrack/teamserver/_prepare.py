@@ -15,7 +15,8 @@ from mltrack.serverapp import (
     request_threads,
 )
 from mltrack.teamserver._config import TeamServerConfig
-from mltrack.teamserver._uris import _scheme, redact_uri
+from mltrack.teamserver._uris import _scheme
+from mltrack.uris import redact_uri
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,8 @@
-"""Tracking-store URIs: hide the password, tell the scheme, find a sqlite file; ports."""
+"""Team-server URIs: the scheme, a sqlite file, ports (passwords: :mod:`mltrack.uris`)."""
 
 from __future__ import annotations
 
 import socket
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
@@ -13,18 +10,6 @@ _SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 _REMOTE_ARTIFACT_SCHEMES = ("s3", "gs", "wasbs", "hdfs", "sftp", "ftp", "abfss", "oss")
 
 _ANY_INTERFACE = ("0.0.0.0", "", "::")
-
-
-def redact_uri(uri: str) -> str:
-    """Hide the password in a URI: ``postgresql://bob:***@db/mlflow``."""
-    parts = urllib.parse.urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    netloc = f"{parts.username}:***@{host}" if parts.username else f"***@{host}"
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 def _scheme(uri: str) -> str:

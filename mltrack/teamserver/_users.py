@@ -9,6 +9,8 @@ from typing import Any
 
 from mltrack.errors import ConfigError, TrackingServerError
 from mltrack.teamserver._check import _auth_header, _first_line, _request
+from mltrack.transport import network_reason
+from mltrack.uris import redact_uri
 
 PERMISSIONS = ("READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
 
@@ -26,7 +28,9 @@ def _auth_call(
     try:
         status, payload, text = _request(url.rstrip("/") + path, method, headers, body)
     except (urllib.error.URLError, OSError) as exc:
-        raise TrackingServerError(f"{url} is unreachable ({getattr(exc, 'reason', exc)})") from None
+        raise TrackingServerError(
+            f"{redact_uri(url)} is unreachable ({network_reason(exc)})"
+        ) from None
     if status == 200:
         return payload
     if status == 401:

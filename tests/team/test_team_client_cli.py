@@ -205,3 +205,72 @@ def test_doctor_asks_the_server_who_the_credentials_are(auth_team: Any, tmp_path
     done = _ml({"MLFLOW_TRACKING_URI": in_uri}, "doctor", cwd=tmp_path)
     assert "signed in as 'bob' (user)" in _doctor_auth_line(done), done.stdout
     assert "bob:***@127.0.0.1" in done.stdout and password not in done.stdout + done.stderr
+
+
+OFFLINE_SCRIPT = """
+import mltrack
+
+with mltrack.run("step"):
+    mltrack.log_metric("loss", 0.5)
+"""
+
+
+def _files_holding(root: Path, secret: str) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def test_a_password_in_the_tracking_uri_stays_out_of_output_and_spool(
+    auth_team: Any, tmp_path: Path
+) -> None:
+    """MLflow takes ``http://user:password@host``; mltrack never shows or stores that
+    password: not in `ml train`'s lines, the spool on disk, nor `ml sync`'s report."""
+    password = auth_team.passwords["alice"]
+    (tmp_path / "offline.py").write_text(OFFLINE_SCRIPT)
+    with closed_port() as port:
+        dead = f"http://127.0.0.1:{port}"
+        env = {"MLFLOW_TRACKING_URI": f"http://alice:{password}@127.0.0.1:{port}"}
+        trained = _ml_process(env, "train", "offline.py", cwd=tmp_path)
+        assert trained.returncode == 0, trained.stdout + trained.stderr
+        assert "alice:***@127.0.0.1" in trained.stdout and "spooled" in trained.stdout
+        (uri_file,) = (tmp_path / ".mltrack" / "spool").glob("*/uri.txt")
+        assert uri_file.read_text() == dead
+        synced = _ml(env, "sync", cwd=tmp_path)
+    assert synced.returncode == 2
+    assert f"{dead}: still unreachable (could not create run: connection refused)" in (
+        synced.stdout
+    )
+    assert password not in trained.stdout + trained.stderr + synced.stdout + synced.stderr
+    assert _files_holding(tmp_path, password) == []
+
+
+def test_ml_sync_replays_with_the_password_of_the_configured_uri(
+    auth_team: Any, tmp_path: Path
+) -> None:
+    """The spool keeps the server without the password; `ml sync` signs in with the
+    configured URI's (here the only credentials there are), and a spool an older mltrack
+    wrote with the password in it loses it."""
+    from mlflow import MlflowClient
+
+    from mltrack.spool import Spool, SpoolBatch
+
+    password = auth_team.passwords["alice"]
+    host = auth_team.url.removeprefix("http://")
+    with_password = f"http://alice:{password}@{host}"
+    spool = Spool(tmp_path / ".mltrack" / "spool", with_password)
+    experiment = f"synced-{uuid.uuid4().hex[:6]}"
+    local_id = spool.new_local_run(
+        {"experiment_name": experiment, "run_name": "offline", "start_time": 1, "tags": {}}
+    )
+    spool.write_batch(SpoolBatch(local_id, metrics=[("loss", 0.25, 1, 0)]))
+    spool.finish_local_run(local_id, "FINISHED", 2)
+    (uri_file,) = spool.dir.glob("uri.txt")
+    uri_file.write_text(with_password)  # as an older mltrack left it
+
+    synced = _ml({"MLFLOW_TRACKING_URI": with_password}, "sync", cwd=tmp_path)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert f"{auth_team.url}: sent 1 values" in synced.stdout, synced.stdout
+    assert password not in synced.stdout + synced.stderr
+    assert _files_holding(tmp_path, password) == []
+    client = MlflowClient(with_password)
+    (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert run.data.metrics == {"loss": 0.25}

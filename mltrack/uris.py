@@ -1,0 +1,53 @@
+"""URIs that may carry credentials (``http://user:password@host``, ``postgresql://…``).
+
+MLflow accepts a user and password inside the tracking URI, and a database URI holds
+them as a matter of course. Neither may reach a message, a log or a file: everything
+that shows or stores such a URI goes through here. Only the standard library is used
+(the spool and the CLI's error path import this before anything heavy).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+
+__all__ = ["redact_uri", "redact_urls", "strip_userinfo"]
+
+#: ``scheme://user:password@`` inside any text (a password never holds ``@``, ``/`` or a
+#: space once it is in a URI: those are percent-encoded).
+_USERINFO = re.compile(r"(?P<start>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*):[^\s/@]*@")
+
+
+def redact_uri(uri: str) -> str:
+    """Hide the password in a URI: ``postgresql://bob:***@db/mlflow``."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = f"{parts.username}:***@{_host(parts)}" if parts.username else f"***@{_host(parts)}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the password of every URL in it hidden (an error of a library that
+    quotes the URL it called): ``http://bob:***@host/api``."""
+    return _USERINFO.sub(r"\g<start>:***@", text)
+
+
+def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """Split ``http://user:password@host`` into the bare URL, user and password.
+
+    MLflow's client (requests) accepts credentials inside the tracking URI; urllib does not.
+    The bare URL is also what names a server in messages and on disk.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None, None
+    bare = urllib.parse.urlunsplit(parts._replace(netloc=_host(parts)))
+    unquote = urllib.parse.unquote
+    password = unquote(parts.password) if parts.password is not None else None
+    return bare, unquote(parts.username or ""), password
+
+
+def _host(parts: urllib.parse.SplitResult) -> str:
+    host = parts.hostname or ""
+    return f"{host}:{parts.port}" if parts.port else host
