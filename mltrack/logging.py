@@ -31,6 +31,7 @@ so a loop of ``log_metric("loss", x)`` draws a curve in the MLflow UI.
 from __future__ import annotations
 
 import atexit
+import os
 import queue
 import threading
 import time
@@ -501,12 +502,17 @@ def _current_run_id() -> str:
     import mlflow
 
     active = mlflow.active_run()
-    if active is None:
-        raise MltrackError(
-            "no active run: call log_metric inside @mltrack.track or `with mltrack.run():`, "
-            "or pass run_id="
-        )
-    return str(active.info.run_id)
+    if active is not None:
+        return str(active.info.run_id)
+    # The run this process was started for: `ml train` names it so (a spooled `local-…`
+    # run when its server was unreachable), and MLflow's own calls resume it too.
+    named = os.environ.get("MLFLOW_RUN_ID")
+    if named:
+        return named
+    raise MltrackError(
+        "no active run: call log_metric inside @mltrack.track or `with mltrack.run():`, "
+        "or pass run_id="
+    )
 
 
 def _current_uri() -> str:

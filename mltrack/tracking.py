@@ -248,7 +248,8 @@ def _start(
         "run_name": name,
         "start_time": int(time.time() * 1000),
         "tags": dict(tags),
-        "parent_id": parent.id if parent is not None else None,
+        # Under `ml train`, the script's run (spooled or not) is the parent.
+        "parent_id": parent.id if parent is not None else os.environ.get("MLFLOW_RUN_ID"),
     }
     local_id = logger.spool.new_local_run(record)
     return RunHandle(local_id, name, uri, experiment, offline=True)
@@ -271,9 +272,12 @@ def _start_online(
     # Under `ml train`, MLFLOW_RUN_ID names the script's run: plain mlflow calls
     # resume it, tracked functions become its children.
     parent_env = os.environ.pop("MLFLOW_RUN_ID", None) if active is None else None
+    # A spooled `local-…` parent (an `ml train` that started offline) is not on the server
+    # yet: this run starts on its own.
+    parent_id = parent_env if parent_env and not parent_env.startswith(LOCAL_RUN_PREFIX) else None
     try:
         started = mlflow.start_run(
-            run_name=name, nested=is_nested, tags=dict(tags), parent_run_id=parent_env
+            run_name=name, nested=is_nested, tags=dict(tags), parent_run_id=parent_id
         )
     finally:
         if parent_env:

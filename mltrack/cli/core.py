@@ -217,8 +217,10 @@ def train(
 ) -> None:
     """Run a training script under a tracked run, streaming its output.
 
-    Arguments after the script are passed to it. Inside the script, `mlflow` calls log to
-    the same run (MLFLOW_RUN_ID is set) and `@track` functions become child runs. The
+    Arguments after the script are passed to it. Inside the script, `mltrack.log_metric`
+    and `mlflow` calls log to the same run (MLFLOW_RUN_ID is set) and `@track` functions
+    become child runs; while the server is unreachable mltrack's calls are spooled with
+    the run (`ml sync` sends them). The
     script's output is saved as the run artifact `train.log`. Ctrl-C or SIGTERM stops
     the script too and marks the run KILLED (exit status 130 or 143).
     """
@@ -247,9 +249,13 @@ def _train(script: Path, args: list[str], name: str | None, experiment: str | No
     ) as handle:
         if handle.offline:
             console.print("[yellow]tracking server unreachable: the run is spooled[/]")
-        env = {**user_environment(), "MLFLOW_TRACKING_URI": handle.tracking_uri}
-        if not handle.offline:
-            env["MLFLOW_RUN_ID"] = handle.id
+        # The script's mltrack.log_metric calls (and mlflow's, when the server is up) log
+        # to this run; while it is spooled, under its local id, replayed with it.
+        env = {
+            **user_environment(),
+            "MLFLOW_TRACKING_URI": handle.tracking_uri,
+            "MLFLOW_RUN_ID": handle.id,
+        }
         shown = redact_uri(handle.tracking_uri)  # the URI may carry a password
         console.print(f"[bold]run[/] {handle.id}  [dim]{shown}[/]", highlight=False)
         output: list[str] = []

@@ -118,6 +118,7 @@ def test_train_runs_script_under_a_run(experiment: str, tmp_path: Path) -> None:
     script.write_text(
         "import sys, mlflow, mltrack\n"
         "mlflow.log_metric('outer', 1.0)\n"
+        "mltrack.log_metric('loss', 0.5)  # no run of its own: the one `ml train` started\n"
         "@mltrack.track\n"
         "def fold(k: int) -> float:\n"
         "    return k * 0.1\n"
@@ -133,7 +134,7 @@ def test_train_runs_script_under_a_run(experiment: str, tmp_path: Path) -> None:
     exp = client.get_experiment_by_name(experiment)
     runs = {r.info.run_name: r for r in client.search_runs([exp.experiment_id])}
     parent, child = runs["train_script"], runs["fold"]
-    assert parent.data.metrics == {"outer": 1.0}
+    assert parent.data.metrics == {"outer": 1.0, "loss": 0.5}
     assert parent.data.params["args"] == "--epochs 2"
     assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
     assert child.data.metrics == {"result": 0.30000000000000004}
@@ -161,6 +162,55 @@ def test_train_script_gets_the_users_mlflow_settings_not_the_clis(
         "train", str(script), cwd=tmp_path, env={**env, "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "9"}
     )
     assert "retries: 9" in own.stdout
+
+
+OFFLINE_TRAIN_SCRIPT = """
+import mltrack
+
+mltrack.log_metric("loss", 0.5)
+mltrack.log_metric("loss", 0.25)
+
+
+@mltrack.track
+def evaluate() -> float:
+    return 0.9
+
+
+evaluate()
+"""
+
+
+def test_train_while_the_server_is_down_keeps_the_scripts_values_for_ml_sync(
+    tmp_path: Path,
+) -> None:
+    """The run `ml train` spools, its script's mltrack calls spool into it (values, child
+    runs), and `ml sync` delivers all of it once the server is back."""
+    from mltrack._process import kill_group
+    from mltrack.localserver import start_server
+
+    script = tmp_path / "offline_train.py"
+    script.write_text(OFFLINE_TRAIN_SCRIPT)
+    server = start_server(root=tmp_path / "server")
+    try:
+        kill_group(server.process)  # down; its store stays
+        env = {"MLFLOW_TRACKING_URI": server.url, "MLTRACK_EXPERIMENT": "offline-train"}
+        out = real_ml("train", str(script), cwd=tmp_path, env=env)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "the run is spooled" in out.stdout and "finished run local-" in out.stdout
+        server.restart()
+        synced = ml("sync", cwd=tmp_path, env=env)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        client = MlflowClient(server.url)
+        experiment = client.get_experiment_by_name("offline-train")
+        runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+        parent, child = runs["offline_train"], runs["evaluate"]
+        assert parent.info.status == "FINISHED" and child.info.status == "FINISHED"
+        history = client.get_metric_history(parent.info.run_id, "loss")
+        assert [m.value for m in sorted(history, key=lambda m: m.step)] == [0.5, 0.25]
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.data.metrics == {"result": 0.9}
+    finally:
+        server.stop()
 
 
 def test_train_failing_script_marks_run_failed(experiment: str, tmp_path: Path) -> None:
