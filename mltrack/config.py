@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mltrack.errors import ConfigError
+from mltrack.uris import repr_without_passwords
 
 __all__ = [
     "CONFIG_FILENAME",
@@ -281,6 +282,7 @@ class DocsSettings(_Section):
     )
 
 
+@repr_without_passwords  # tracking_uri may be http://user:password@host
 class Settings(_Section):
     """All mltrack settings. Every key may appear in `.mltrack.yml`."""
 

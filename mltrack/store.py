@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Literal
 
 from mltrack.config import CONFIG_FILENAME, Settings, find_config_file, load_settings
+from mltrack.uris import repr_without_passwords
 
 __all__ = ["TrackingStore", "tracking_store"]
 
 Source = Literal["code", "environment", "config", "embedded"]
 
 
+@repr_without_passwords
 @dataclass(frozen=True)
 class TrackingStore:
     """The tracking store in effect and why.

@@ -40,6 +40,7 @@ from mltrack.notices import notice_once
 from mltrack.run_context import current_run, enter_run, leave_run
 from mltrack.spool import LOCAL_RUN_PREFIX, SpoolBatch
 from mltrack.store import tracking_store
+from mltrack.uris import repr_without_passwords
 
 __all__ = [
     "RunHandle",
@@ -149,6 +150,7 @@ def system_tags() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- runs
+@repr_without_passwords  # tracking_uri may be http://user:password@host
 @dataclasses.dataclass
 class RunHandle:
     """The run being tracked (yielded by :func:`run`).

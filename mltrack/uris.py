@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import re
 import urllib.parse
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-__all__ = ["redact_uri", "redact_urls", "strip_userinfo"]
+__all__ = ["redact_uri", "redact_urls", "repr_without_passwords", "strip_userinfo"]
+
+_T = TypeVar("_T", bound=type)
 
 #: ``scheme://user:password@`` inside any text (a password never holds ``@``, ``/`` or a
 #: space once it is in a URI: those are percent-encoded).
@@ -31,6 +35,23 @@ def redact_urls(text: str) -> str:
     """``text`` with the password of every URL in it hidden (an error of a library that
     quotes the URL it called): ``http://bob:***@host/api``."""
     return _USERINFO.sub(r"\g<start>:***@", text)
+
+
+def repr_without_passwords(cls: _T) -> _T:
+    """Class decorator (above ``@dataclass``): its repr and str hide the password of every
+    URL in them, so that a notebook showing the object, or a failed assertion, does not."""
+    for name in ("__repr__", "__str__"):
+        plain = getattr(cls, name)
+        if plain is not getattr(object, name):  # object's str() is the repr, wrapped already
+            setattr(cls, name, _redacting(plain))
+    return cls
+
+
+def _redacting(method: Callable[[Any], str]) -> Callable[[Any], str]:
+    def redacted(self: Any) -> str:
+        return redact_urls(method(self))
+
+    return redacted
 
 
 def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:

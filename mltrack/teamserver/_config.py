@@ -13,9 +13,10 @@ from mltrack.teamserver._uris import (
     _SQL_SCHEMES,
     _scheme,
 )
-from mltrack.uris import redact_uri
+from mltrack.uris import redact_uri, repr_without_passwords
 
 
+@repr_without_passwords  # backend, auth_db: postgresql://user:password@host/db
 @dataclass
 class TeamServerConfig:
     """Everything ``ml server`` needs to start MLflow for a team.
