@@ -30,6 +30,7 @@ from mltrack.serve.model import LoadedModel, ModelRef, load_model, resolve_model
 from mltrack.serve.openapi import ErrorResponse, request_examples, schema_components
 from mltrack.serve.predictor import ModelFailure, Predictor, new_request_id
 from mltrack.serve.schema import RequestError
+from mltrack.uris import strip_userinfo
 
 if TYPE_CHECKING:
     from mltrack.config import ServeSettings
@@ -495,7 +496,8 @@ def _metadata(model: LoadedModel) -> dict[str, Any]:
     info["input_example"] = model.input_example
     info["input_kind"] = model.spec.kind
     link = None
-    tracking = os.environ.get("MLFLOW_TRACKING_URI", "")
+    # Every client reads this: never the user and password a tracking URI may carry.
+    tracking = strip_userinfo(os.environ.get("MLFLOW_TRACKING_URI", ""))[0]
     if tracking.startswith("http") and info.get("name") and info.get("version"):
         link = f"{tracking.rstrip('/')}/#/models/{info['name']}/versions/{info['version']}"
     info["model_page"] = link

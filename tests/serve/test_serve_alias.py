@@ -10,7 +10,9 @@ from mltrack.errors import ModelNotFoundError
 from mltrack.serve.model import resolve_model
 
 
-def test_alias_references_are_served_by_their_alias_uri(tracking_uri: str, served_models) -> None:
+def test_alias_references_are_served_by_their_alias_uri(
+    tracking_uri: str, served_models, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fastapi.testclient import TestClient
 
     from mltrack.config import ServeSettings
@@ -44,6 +46,11 @@ def test_alias_references_are_served_by_their_alias_uri(tracking_uri: str, serve
                 "challenger",
                 "1",
             )
+            # The link to the model's page never carries the tracking URI's password.
+            host = tracking_uri.removeprefix("http://")
+            monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://bob:s3cret@{host}")
+            meta = http.get("/metadata").json()
+            assert meta["model_page"] == f"{tracking_uri}/#/models/{name}/versions/1"
             row = {"a": 1.0, "b": 0.0, "c": 1.0, "n": 2}
             assert len(http.post("/predict", json=[row]).json()["predictions"]) == 1
     finally:
