@@ -175,9 +175,13 @@ def _serve(config: object) -> None:
 
 
 def _admin_env() -> tuple[str, str, str]:
-    url = os.environ.get("MLFLOW_TRACKING_URI", "")
-    user = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
-    password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "")
+    from mltrack.uris import strip_userinfo
+
+    # Credentials in the URI count, as for MLflow's client (the variables win); the URL
+    # used and shown from here on has none.
+    url, uri_user, uri_password = strip_userinfo(os.environ.get("MLFLOW_TRACKING_URI", ""))
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME", "") or uri_user or ""
+    password = os.environ.get("MLFLOW_TRACKING_PASSWORD", "") or uri_password or ""
     if not url.startswith(("http://", "https://")):
         raise ConfigError("set MLFLOW_TRACKING_URI to the server URL (http://HOST:PORT)")
     if not user or not password:

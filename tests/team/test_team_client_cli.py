@@ -274,3 +274,18 @@ def test_ml_sync_replays_with_the_password_of_the_configured_uri(
     client = MlflowClient(with_password)
     (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
     assert run.data.metrics == {"loss": 0.25}
+
+
+def test_server_user_commands_take_an_admins_credentials_from_the_uri(
+    auth_team: Any, tmp_path: Path
+) -> None:
+    host = auth_team.url.removeprefix("http://")
+    carol = f"carol-{uuid.uuid4().hex[:6]}"
+    env = {
+        "MLFLOW_TRACKING_URI": f"http://admin:{auth_team.admin_password}@{host}",
+        "CAROL_PASSWORD": "carol-" + uuid.uuid4().hex,
+    }
+    done = _ml(env, "server", "user-add", carol, "--password-env", "CAROL_PASSWORD", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"created user {carol!r} on {auth_team.url}" in done.stdout
+    assert auth_team.admin_password not in done.stdout + done.stderr
