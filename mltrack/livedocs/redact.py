@@ -60,6 +60,9 @@ TOKEN_SHAPES: dict[str, str] = {
     "huggingface": r"\bhf_[A-Za-z0-9]{20,}",
     "slack": r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
     "jwt": r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}",
+    # The password of a URL (a database or tracking URI printed whole); a placeholder
+    # (PASSWORD, password: letters only) or a redacted one (***) stays.
+    "url password": r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*:(?P<secret>(?!\*+@)[^\s/@]+)@",
 }
 #: Characters a token shape may continue with on the next line after a terminal wrap.
 _TOKEN_CHARS = re.compile(r"[A-Za-z0-9._~+/=_-]+")

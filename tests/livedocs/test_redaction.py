@@ -98,6 +98,26 @@ def test_well_known_token_shapes_are_redacted_whatever_holds_them(token: str) ->
     assert Redactor()(f"value: {token} (end)") == "value: [redacted] (end)"
 
 
+@pytest.mark.parametrize(
+    ("text", "published"),
+    [
+        (
+            "DATABASE_URL=postgresql://mlflow:pa55-w0rd@db:5432/x",  # a name no rule knows
+            "DATABASE_URL=postgresql://mlflow:[redacted]@db:5432/x",
+        ),
+        ("http://admin:Adm1n-4f2a@127.0.0.1:5000/", "http://admin:[redacted]@127.0.0.1:5000/"),
+        # placeholders and redacted URIs are what a reader should see
+        ("postgresql://USER:PASSWORD@HOST:5432/DB", "postgresql://USER:PASSWORD@HOST:5432/DB"),
+        ("http://bob:***@127.0.0.1:5000", "http://bob:***@127.0.0.1:5000"),
+        ("http://127.0.0.1:5000/a@b", "http://127.0.0.1:5000/a@b"),
+    ],
+)
+def test_the_password_of_a_url_is_redacted_whatever_variable_held_it(
+    text: str, published: str
+) -> None:
+    assert Redactor()(text) == published
+
+
 def test_bearer_keeps_the_word_and_prose_is_left_alone() -> None:
     redact = Redactor()
     assert redact("Authorization: Bearer x9Y8z7W6v5U4") == "Authorization: Bearer [redacted]"
