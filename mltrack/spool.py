@@ -292,8 +292,9 @@ def spools_under(root: Path) -> Sequence[Spool]:
     spools = []
     if Path(root).is_dir():
         for uri_file in sorted(Path(root).glob("*/uri.txt")):
-            spool = Spool(Path(root), uri_file.read_text().strip(), folder=uri_file.parent)
-            if uri_file.read_text().strip() != spool.tracking_uri:
+            written = uri_file.read_text().strip()
+            spool = Spool(Path(root), written, folder=uri_file.parent)
+            if written != spool.tracking_uri:
                 # Written by an mltrack that kept the URI's password: take it off the disk.
                 uri_file.write_text(spool.tracking_uri)
             spools.append(spool)
