@@ -460,6 +460,7 @@ INTERNAL_MODULES: dict[str, str] = {
     "mltrack.localserver": "throwaway MLflow servers for tests and the docs build",
     "mltrack.spool": "the on-disk spool behind `mltrack.logging`",
     "mltrack.transport": "HTTP batches to the tracking server, behind `mltrack.logging`",
+    "mltrack.uris": "how mltrack shows and stores URIs without their passwords",
     "mltrack.serverapp": "the WSGI apps `ml server` runs",
     "mltrack.deploy.docker": "a target of `mltrack.ship`",
     "mltrack.deploy.kubernetes": "a target of `mltrack.ship`",

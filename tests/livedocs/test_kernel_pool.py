@@ -133,7 +133,9 @@ def test_a_crashing_kernel_fails_only_its_notebook(
     crash, fine = report.results["notebooks/crash.ipynb"], report.results["notebooks/fine.ipynb"]
     assert not crash.ok and crash.error is not None
     assert crash.error.type == "DeadKernelError" and crash.error.cell == 2, crash.error
-    assert fine.ok, fine.error
+    # Its worker's whole output on failure: the error's tail ends with nbclient's noise
+    # at exit (seen once in CI: the worker exited 1, the cause cut off).
+    assert fine.ok, (fine.error, fine.output[-4000:])
     assert probe(fine)["warm"] == "True" and "fine 42" in cell_text(fine)
 
 
