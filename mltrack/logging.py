@@ -294,8 +294,11 @@ class BufferedLogger:
             try:
                 self._send_or_spool(batch)
             except Exception as exc:  # e.g. the spool's disk is full: say so, keep sending
-                self.last_error = str(exc)
-                notice(f"{len(batch.metrics)} metric values were neither sent nor spooled: {exc}")
+                self.last_error = self._bare(str(exc))
+                notice(
+                    f"{len(batch.metrics)} metric values were neither sent nor spooled: "
+                    f"{self.last_error}"
+                )
             finally:
                 self._finished(batch, handed_off=True)
 
@@ -323,8 +326,8 @@ class BufferedLogger:
             self._go_offline(str(exc))
         except BatchRejected as exc:
             path = self.spool.write_batch(batch, rejected=True)  # kept for inspection
-            self.last_error = str(exc)
-            notice(f"{self._bare(str(exc))}; the batch is kept in {_shown_path(path)}")
+            self.last_error = self._bare(str(exc))
+            notice(f"{self.last_error}; the batch is kept in {_shown_path(path)}")
         except Exception as exc:  # e.g. 401/403: keep the data, tell the user once
             self._spool(batch)
             self._go_offline(str(exc), unreachable=False)
@@ -340,16 +343,17 @@ class BufferedLogger:
         self._go_offline(reason)
 
     def _go_offline(self, reason: str, unreachable: bool = True) -> None:
-        self.last_error = reason
+        self.last_error = self._bare(reason)
         self._offline = True
         self._next_probe = time.monotonic() + self.settings.retry_interval_s
         with self._warn_lock:
             if not self._problem or unreachable:
-                self._problem = "" if unreachable else self._bare(" ".join(reason.split()))
+                self._problem = "" if unreachable else " ".join(self.last_error.split())
 
     # -- reports (one line each on stderr) -----------------------------------------------
     def _bare(self, text: str) -> str:
-        """``text`` without the credentials a tracking URI may hold (``user:pw@host``)."""
+        """``text`` without the credentials a tracking URI may hold (``user:pw@host``):
+        every error this logger keeps or reports goes through here."""
         bare = text.replace(self.tracking_uri, strip_userinfo(self.tracking_uri)[0])
         return redact_urls(bare)  # another URL quoted in an error, say
 

@@ -494,9 +494,9 @@ def _in_run(run: Any, experiment: str | None, default_name: str) -> Iterator[str
         with tracked_run(default_name, experiment=experiment, autolog=False) as handle:
             if handle.offline:
                 raise TrackingServerError(
-                    f"cannot save a model while {redact_uri(handle.tracking_uri)} is unreachable;"
-                    " start "
-                    "the server (or check MLFLOW_TRACKING_URI) and run `ml doctor`"
+                    f"cannot save a model while {redact_uri(handle.tracking_uri)} is "
+                    "unreachable; start the server (or check MLFLOW_TRACKING_URI) and run "
+                    "`ml doctor`"
                 )
             yield handle.id
         return

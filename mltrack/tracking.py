@@ -240,7 +240,7 @@ def _start(
                     raise denied from None
             if logger.transport.is_reachable():
                 raise MltrackError(redact_urls(f"could not start a run on {uri}: {exc}")) from None
-            logger.mark_offline(str(ServerUnreachable(redact_urls(f"{uri}: {exc}"))))
+            logger.mark_offline(str(ServerUnreachable(f"{uri}: {exc}")))  # it redacts
     elif not reachable:
         logger.mark_offline(f"{uri} did not answer /health")
     if experiment is None and parent is not None:

@@ -335,14 +335,15 @@ def access_denied(uri: str, status: int, action: str, answer: str = "") -> Acces
         word in action for word in ("registered-models/", "model-versions/", "registered model")
     ):
         return AccessDeniedError(
-            f"{uri} denied {_who(user_in_uri)} permission to {action} (403 PERMISSION_DENIED);"
-            " reading needs READ, new versions and aliases need EDIT: ask the registered model's owner "
-            "or an admin to grant it (`ml server grant USER MODEL EDIT --model`)"
+            f"{uri} denied {_who(user_in_uri)} permission to {action} (403 "
+            "PERMISSION_DENIED); reading needs READ, new versions and aliases need EDIT: ask "
+            "the registered model's owner or an admin to grant it (`ml server grant USER MODEL "
+            "EDIT --model`)"
         )
     return AccessDeniedError(
         f"{uri} denied {_who(user_in_uri)} permission to {action} (403 PERMISSION_DENIED); "
-        "reading needs "
-        "READ, logging runs needs EDIT: ask the experiment's owner or an admin to grant it"
+        "reading needs READ, logging runs needs EDIT: ask the experiment's owner or an admin "
+        "to grant it"
     )
 
 

@@ -414,10 +414,11 @@ def sync() -> None:
     # A spool keeps its server's URI without the password; the configured URI brings it
     # (MLFLOW_TRACKING_USERNAME/PASSWORD apply to any server).
     configured = tracking_store(apply=False).uri
+    configured_server = strip_userinfo(configured)[0]
     failed = 0
     for spool in spools:
         started = time.monotonic()
-        same = strip_userinfo(configured)[0] == spool.tracking_uri
+        same = configured_server == spool.tracking_uri
         transport = TrackingTransport(configured if same else spool.tracking_uri)
         try:
             result = spool.replay(transport, rejected_error=BatchRejected)
