@@ -187,6 +187,12 @@ def status_for_host(port: int, host: str, auth: str | None = None) -> int:
     return http_call(port, "GET", "/api/2.0/mlflow/experiments/search?max_results=1", **headers)[0]
 
 
+def files_containing(root: Path, needle: bytes) -> list[str]:
+    """The files under ``root`` whose bytes contain ``needle`` (a secret that must not be
+    in a built site, a cache or a spool)."""
+    return [str(p) for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
 @contextlib.contextmanager
 def tracking_to(url: str) -> Iterator[None]:
     """MLflow calls of this process, and the processes it starts, go to ``url`` meanwhile."""

@@ -18,6 +18,7 @@ import pytest
 from mltrack.livedocs.directives import find_directives
 from mltrack.livedocs.model import Item, ItemResult
 from mltrack.livedocs.render import checks_start, render_directive
+from tests._helpers import files_containing
 from tests.livedocs.test_livedocs_build import (
     MKDOCS_YML,
     NOTEBOOK,
@@ -26,7 +27,6 @@ from tests.livedocs.test_livedocs_build import (
     leftovers,
     make_project,
     mkdocs,
-    site_contains,
     tagged_processes,
 )
 
@@ -210,7 +210,7 @@ def test_checks_run_hidden_and_a_failing_check_fails_the_strict_build(tmp_path: 
     assert b"logged the score" in (site / "search/search_index.json").read_bytes()
     assert (site / "notebooks/tiny/tiny.ipynb").is_file()  # the downloadable copy
     for needle in (b"HIDDENCHECKSCRIPT", b"HIDDENSNIPPET", b"HIDDENNB", b"--- checks ---"):
-        assert site_contains(site, needle) == [], needle
+        assert files_containing(site, needle) == [], needle
     assert leftovers(tmp) == [] and tagged_processes(tag) == []
 
     # A check that fails: the claim on the page is false, so the strict build fails and

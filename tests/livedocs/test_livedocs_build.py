@@ -20,7 +20,7 @@ import pytest
 
 from mltrack.livedocs.runner import processes_with_env
 from mltrack.localserver import ThrowawayServer
-from tests._helpers import PYTEST_IN_A_TEST, closed_port, ml_in_process
+from tests._helpers import PYTEST_IN_A_TEST, closed_port, files_containing, ml_in_process
 
 pytestmark = pytest.mark.slow
 
@@ -146,10 +146,6 @@ def leftovers(tmp: Path) -> list[str]:
     return sorted(p.name for p in tmp.iterdir() if p.name.startswith("mltrack-"))
 
 
-def site_contains(site: Path, needle: bytes) -> list[str]:
-    return [str(p) for p in site.rglob("*") if p.is_file() and needle in p.read_bytes()]
-
-
 def test_build_renders_output_caches_and_reexecutes_only_changes(tmp_path: Path) -> None:
     root = make_project(
         tmp_path / "proj",
@@ -181,8 +177,8 @@ def test_build_renders_output_caches_and_reexecutes_only_changes(tmp_path: Path)
     assert first["server_started"] is True and first["failed"] == 1
     # the secret was printed by the example, but never reaches the site or the cache
     assert "key is [redacted]" in html
-    assert site_contains(root / "site", SECRET.encode()) == []
-    assert site_contains(root / ".cache", SECRET.encode()) == []
+    assert files_containing(root / "site", SECRET.encode()) == []
+    assert files_containing(root / ".cache", SECRET.encode()) == []
     assert leftovers(tmp) == [] and tagged_processes(tag) == []
 
     # 2. warm: nothing runs, no server starts, the page still shows the output.

@@ -20,7 +20,7 @@ import pytest
 
 from mltrack.errors import TrackingServerError
 from mltrack.teamserver import check_server, grant_permission
-from tests._helpers import closed_port, ml_in_process
+from tests._helpers import closed_port, files_containing, ml_in_process
 
 ML = [sys.executable, "-m", "mltrack"]
 CLIENT_ONLY = ("MLFLOW_", "MLTRACK_")
@@ -215,10 +215,6 @@ with mltrack.run("step"):
 """
 
 
-def _files_holding(root: Path, secret: str) -> list[str]:
-    return [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
-
-
 def test_a_password_in_the_tracking_uri_stays_out_of_output_and_spool(
     auth_team: Any, tmp_path: Path
 ) -> None:
@@ -240,7 +236,7 @@ def test_a_password_in_the_tracking_uri_stays_out_of_output_and_spool(
         synced.stdout
     )
     assert password not in trained.stdout + trained.stderr + synced.stdout + synced.stderr
-    assert _files_holding(tmp_path, password) == []
+    assert files_containing(tmp_path, password.encode()) == []
 
 
 def test_ml_sync_replays_with_the_password_of_the_configured_uri(
@@ -270,7 +266,7 @@ def test_ml_sync_replays_with_the_password_of_the_configured_uri(
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert f"{auth_team.url}: sent 1 values" in synced.stdout, synced.stdout
     assert password not in synced.stdout + synced.stderr
-    assert _files_holding(tmp_path, password) == []
+    assert files_containing(tmp_path, password.encode()) == []
     client = MlflowClient(with_password)
     (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
     assert run.data.metrics == {"loss": 0.25}
