@@ -40,7 +40,7 @@ from mltrack.notices import notice_once
 from mltrack.run_context import current_run, enter_run, leave_run
 from mltrack.spool import LOCAL_RUN_PREFIX, SpoolBatch
 from mltrack.store import tracking_store
-from mltrack.uris import repr_without_passwords
+from mltrack.uris import repr_without_passwords, stdout_without_passwords
 
 __all__ = [
     "RunHandle",
@@ -311,8 +311,14 @@ def _end(handle: RunHandle, status: str, error: BaseException | None) -> None:
 
     Everything logged inside (buffered metrics, the run's ``llm.*`` totals, error tags)
     is on the server and the status is set when this returns; or, with the server
-    unreachable, all of it is in the spool and one line on stderr says so.
+    unreachable, all of it is in the spool and one line on stderr says so. The links
+    MLflow prints as it ends the run show no password of the tracking URI.
     """
+    with stdout_without_passwords(handle.tracking_uri):
+        _complete(handle, status, error)
+
+
+def _complete(handle: RunHandle, status: str, error: BaseException | None) -> None:
     import mlflow
 
     from mltrack.logging import get_logger

@@ -8,12 +8,21 @@ that shows or stores such a URI goes through here. Only the standard library is 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
+import sys
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["redact_uri", "redact_urls", "repr_without_passwords", "strip_userinfo"]
+__all__ = [
+    "redact_uri",
+    "redact_urls",
+    "repr_without_passwords",
+    "stdout_without_passwords",
+    "strip_userinfo",
+]
 
 _T = TypeVar("_T", bound=type)
 
@@ -52,6 +61,24 @@ def _redacting(method: Callable[[Any], str]) -> Callable[[Any], str]:
         return redact_urls(method(self))
 
     return redacted
+
+
+@contextlib.contextmanager
+def stdout_without_passwords(uri: str) -> Iterator[None]:
+    """What is printed meanwhile goes out with URL passwords hidden, when ``uri`` has one.
+
+    MLflow prints a run's links when it ends the run (``🏃 View run … at: URL``), built
+    from the tracking URI, password included. Nothing changes for a URI without one.
+    """
+    if strip_userinfo(uri)[2] is None:
+        yield
+        return
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            yield
+    finally:
+        sys.stdout.write(redact_urls(printed.getvalue()))
 
 
 def strip_userinfo(url: str) -> tuple[str, str | None, str | None]:

@@ -207,7 +207,11 @@ class _Activation:
                     if exc is None
                     else ("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
                 )
-                mlflow.end_run(status=status)
+                from mltrack.uris import stdout_without_passwords
+
+                # MLflow prints the run's links, the tracking URI's password in them.
+                with stdout_without_passwords(mlflow.get_tracking_uri()):
+                    mlflow.end_run(status=status)
 
 
 def _mltrack_run() -> Any:

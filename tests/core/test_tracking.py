@@ -11,6 +11,7 @@ from mlflow import MlflowClient
 from pydantic import BaseModel
 
 import mltrack
+from tests._helpers import tracking_to
 
 
 @dataclass
@@ -134,6 +135,20 @@ def test_bad_params_are_sanitised_with_one_line_each(
     params = MlflowClient().get_run(run.id).data.params
     assert len(params["long"]) == 6000 and params["long"].endswith("...")
     assert params["bad key_"] == "1"
+
+
+def test_the_links_mlflow_prints_at_a_runs_end_hide_the_uris_password(
+    experiment: str, tracking_uri: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MLflow prints ``🏃 View run … at: URL`` built from the tracking URI, password and
+    all; through mltrack.run the line is there, the password is not."""
+    with_password = tracking_uri.replace("http://", "http://alice:s3cret-pw@")
+    with tracking_to(with_password), mltrack.run("links") as run:
+        run.log_metric("loss", 0.5)
+    printed = capsys.readouterr().out
+    assert "🏃 View run links at: http://alice:***@" in printed, printed
+    assert "s3cret-pw" not in printed
+    assert mltrack.get_run(run.id).metrics == {"loss": 0.5}
 
 
 def test_get_run_unknown_id_is_clear(tracking_uri: str) -> None:
