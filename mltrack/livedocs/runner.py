@@ -94,6 +94,15 @@ _Pool = WorkerPool
 _GRACE_S = 60.0
 #: What readers see instead of the throwaway server's random port.
 PUBLIC_SERVER_URL = "http://localhost:5000"
+
+
+def _public_address(url: str) -> dict[str, str]:
+    """The local server's ``127.0.0.1:PORT`` -> ``localhost:5000`` (a user's server: none)."""
+    netloc = url.split("://", 1)[-1].split("/", 1)[0]
+    public = PUBLIC_SERVER_URL.split("://", 1)[1]
+    return {netloc: public} if netloc.startswith("127.0.0.1:") else {}
+
+
 #: The user name examples run as (``USER``/``LOGNAME``): what pages show as who ran them.
 DOCS_USER = "docs"
 #: Temp dirs a build (or what it runs) makes with :func:`owned_tempdir`; a later build
@@ -713,6 +722,8 @@ class Runner:
             secrets,
             {
                 url: PUBLIC_SERVER_URL,
+                # The address inside another URL of it too (``http://user:***@127.0.0.1:N``)
+                **_public_address(url),
                 str(cwd) + os.sep: "",
                 str(cwd): ".",
                 str(tmp): "<tmp>",
